@@ -1,0 +1,106 @@
+import { ConfigurationError } from './errors.ts';
+import { parseTenants, type TenantRegistry } from './tenants.ts';
+
+/** Everything the functions read from the environment, typed and validated once. */
+export interface Config {
+  tenants: TenantRegistry;
+  baseUrl: string;
+  timeoutMs: number;
+  maxAttempts: number;
+  secretCacheSeconds: number;
+  snapshotTable: string;
+  snapshotRetentionDays: number;
+  snapshotConcurrency: number;
+  /** Key that makes history cursors tamper-evident. */
+  cursorKey: string;
+  /** Allocated-ratio thresholds that raise events when crossed. */
+  thresholds: number[];
+  /** EventBridge bus for the events the product publishes; empty: publish nothing. */
+  eventBusName: string;
+}
+
+export const DEFAULTS = {
+  KOODRIVE_TENANTS: 'demo=koodrive/demo',
+  KOODRIVE_BASE_URL: 'https://intl.myhuaweicloud-koodrive.com',
+  KOODRIVE_TIMEOUT_MS: '5000',
+  KOODRIVE_MAX_ATTEMPTS: '3',
+  SECRET_CACHE_SECONDS: '300',
+  SNAPSHOT_TABLE: 'koodrive-allocation-snapshots',
+  SNAPSHOT_RETENTION_DAYS: '400',
+  SNAPSHOT_CONCURRENCY: '8',
+  HISTORY_CURSOR_KEY: 'koodrive-allocation-history-cursor',
+  ALLOCATION_THRESHOLDS: '0.8,0.9,1.0',
+  EVENT_BUS_NAME: '',
+} as const;
+
+type Env = Record<string, string | undefined>;
+
+function getString(env: Env, name: keyof typeof DEFAULTS): string {
+  const value = env[name];
+  return value === undefined || value.trim() === '' ? DEFAULTS[name] : value.trim();
+}
+
+function getInteger(env: Env, name: keyof typeof DEFAULTS, min: number, max: number): number {
+  const text = getString(env, name);
+  const value = Number(text);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(value) || value < min || value > max) {
+    throw new ConfigurationError(`${name} is '${text}': it must be a whole number from ${min} to ${max}.`);
+  }
+  return value;
+}
+
+function getBaseUrl(env: Env): string {
+  const text = getString(env, 'KOODRIVE_BASE_URL');
+  return parseBaseUrl(text, 'KOODRIVE_BASE_URL');
+}
+
+/** Checks an endpoint URL (from a setting or a secret) and returns it without a trailing slash. */
+export function parseBaseUrl(text: string, where: string): string {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new ConfigurationError(`${where} is not a URL: write it as https://host[:port].`);
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+    throw new ConfigurationError(`${where} must be an http(s) URL, not ${url.protocol}.`);
+  }
+  if (url.search !== '' || url.hash !== '' || url.username !== '' || url.password !== '') {
+    throw new ConfigurationError(
+      `${where} must be a plain endpoint (scheme, host, port, path) with no query or credentials.`,
+    );
+  }
+  return url.href.replace(/\/+$/, '');
+}
+
+function getThresholds(env: Env): number[] {
+  const text = getString(env, 'ALLOCATION_THRESHOLDS');
+  const values = text
+    .split(',')
+    .map((part) => part.trim())
+    .filter((part) => part !== '')
+    .map(Number);
+  if (values.length === 0 || values.some((v) => !Number.isFinite(v) || v <= 0 || v > 10)) {
+    throw new ConfigurationError(
+      `ALLOCATION_THRESHOLDS is '${text}': it must be comma-separated ratios above 0, e.g. 0.8,0.9,1.0.`,
+    );
+  }
+  return [...new Set(values)].sort((a, b) => a - b);
+}
+
+/** Reads and validates the configuration; a bad setting is a ConfigurationError naming the variable. */
+export function loadConfig(env: Env = process.env): Config {
+  return {
+    tenants: parseTenants(getString(env, 'KOODRIVE_TENANTS')),
+    baseUrl: getBaseUrl(env),
+    timeoutMs: getInteger(env, 'KOODRIVE_TIMEOUT_MS', 1, 900_000),
+    maxAttempts: getInteger(env, 'KOODRIVE_MAX_ATTEMPTS', 1, 10),
+    secretCacheSeconds: getInteger(env, 'SECRET_CACHE_SECONDS', 0, 86_400),
+    snapshotTable: getString(env, 'SNAPSHOT_TABLE'),
+    snapshotRetentionDays: getInteger(env, 'SNAPSHOT_RETENTION_DAYS', 1, 36_500),
+    snapshotConcurrency: getInteger(env, 'SNAPSHOT_CONCURRENCY', 1, 256),
+    cursorKey: getString(env, 'HISTORY_CURSOR_KEY'),
+    thresholds: getThresholds(env),
+    eventBusName: getString(env, 'EVENT_BUS_NAME'),
+  };
+}

@@ -1,0 +1,27 @@
+import { Logger } from '@aws-lambda-powertools/logger';
+import { AppError } from './errors.ts';
+
+/** One structured JSON logger per function; service name from POWERTOOLS_SERVICE_NAME. */
+export function createLogger(serviceName = 'koodrive-allocation'): Logger {
+  return new Logger({ serviceName });
+}
+
+/**
+ * What may be logged about an error: its name, code and message (ours never hold secrets), and the
+ * cause's name — never request headers, secret values or signatures.
+ */
+export function describeError(error: unknown): Record<string, unknown> {
+  if (error instanceof AppError) {
+    const cause = error.cause instanceof Error ? error.cause.name : undefined;
+    return {
+      errorCode: error.code,
+      errorName: error.name,
+      errorMessage: error.message,
+      ...(cause === undefined ? {} : { causeName: cause }),
+      ...(error.upstreamCode === undefined ? {} : { upstreamCode: error.upstreamCode }),
+    };
+  }
+  if (error instanceof Error)
+    return { errorName: error.name, errorMessage: error.message, stack: error.stack };
+  return { errorName: typeof error };
+}
