@@ -1,0 +1,17 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    testTimeout: 20_000,
+    hookTimeout: 120_000,
+    pool: 'forks',
+    env: {
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+      AWS_REGION: 'us-east-1',
+      AWS_ACCESS_KEY_ID: 'local-test',
+      AWS_SECRET_ACCESS_KEY: 'local-test',
+      POWERTOOLS_LOG_LEVEL: 'DEBUG',
+    },
+  },
+});
