@@ -1,0 +1,162 @@
+/**
+ * Turns KooDrive's GetSpaceAllocation answer into the contract's spaces and totals. The vendor's
+ * example contradicts its declared types (see shared/koodrive/API.md), so both shapes of `data`
+ * (object or array) and both encodings of numbers (number or numeric string) are accepted; anything
+ * else is a MalformedAllocationError that names the field, rather than a guess.
+ */
+import { MalformedAllocationError } from '../errors.ts';
+import type { AllocationTotals, NormalizedSpaces, SpaceAllocation, SpaceTypeName } from '../types.ts';
+
+const SPACE_TYPE_NAMES: Readonly<Record<number, SpaceTypeName>> = {
+  0: 'department',
+  1: 'personal',
+  2: 'group',
+};
+// Decimal digits with an optional fraction and exponent: what a JSON number or Java's Long/BigDecimal
+// prints. No spaces, no sign but '-', no hex, no 'Infinity'.
+const NUMERIC_STRING = /^-?\d+(\.\d+)?([eE][+-]?\d+)?$/;
+const SHOWN_VALUE_LENGTH = 40;
+const SUCCESS_CODES: readonly unknown[] = [0, '0'];
+
+/** The contract's name for a KooDrive space type: department (0), personal (1), group (2), else unknown. */
+export function spaceTypeName(type: number): SpaceTypeName {
+  return SPACE_TYPE_NAMES[type] ?? 'unknown';
+}
+
+// A value as the message shows it: short, so an error never carries a whole body.
+function show(value: unknown): string {
+  let text: string;
+  try {
+    // JSON.stringify would show NaN and Infinity as null.
+    text = typeof value === 'number' ? String(value) : (JSON.stringify(value) ?? String(value));
+  } catch {
+    text = String(value);
+  }
+  return text.length > SHOWN_VALUE_LENGTH ? `${text.slice(0, SHOWN_VALUE_LENGTH)}…` : text;
+}
+
+function describeKind(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  return typeof value === 'object' ? 'an object' : `a ${typeof value}`;
+}
+
+// `"abc" (a string)`, `[1,2] (an array)`, or just `null`.
+function describeValue(value: unknown): string {
+  return value === null || value === undefined ? String(value) : `${show(value)} (${describeKind(value)})`;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function readNumber(value: unknown, path: string): number {
+  let parsed: number;
+  if (typeof value === 'number') {
+    parsed = value;
+  } else if (typeof value === 'string') {
+    if (!NUMERIC_STRING.test(value))
+      throw new MalformedAllocationError(`${path} is ${show(value)}, not a number`);
+    parsed = Number(value);
+  } else {
+    throw new MalformedAllocationError(`${path} is ${describeValue(value)}, not a number`);
+  }
+  if (!Number.isFinite(parsed))
+    throw new MalformedAllocationError(`${path} is ${show(value)}, not a finite number`);
+  if (parsed < 0) throw new MalformedAllocationError(`${path} is ${show(value)}, a negative size`);
+  // -0 would otherwise survive into sums and ratios.
+  return parsed === 0 ? 0 : parsed;
+}
+
+function readField(entry: Record<string, unknown>, field: string, path: string): unknown {
+  if (!Object.hasOwn(entry, field) || entry[field] === undefined) {
+    throw new MalformedAllocationError(`${path}.${field} is missing`);
+  }
+  return entry[field];
+}
+
+function readSpace(entry: unknown, path: string): SpaceAllocation {
+  if (!isRecord(entry)) {
+    throw new MalformedAllocationError(
+      `${path} is ${describeKind(entry)}, not an object with type and capacities`,
+    );
+  }
+  const typeValue = readField(entry, 'type', path);
+  const type = readNumber(typeValue, `${path}.type`);
+  if (!Number.isInteger(type)) {
+    throw new MalformedAllocationError(`${path}.type is ${show(typeValue)}, not a whole number`);
+  }
+  if (!Number.isSafeInteger(type)) {
+    throw new MalformedAllocationError(`${path}.type is ${show(typeValue)}, too large for a space type`);
+  }
+  const allocatedGB = readNumber(readField(entry, 'allocateCapacity', path), `${path}.allocateCapacity`);
+  const totalGB = readNumber(readField(entry, 'totalCapacity', path), `${path}.totalCapacity`);
+  return { type, typeName: spaceTypeName(type), ...measure(allocatedGB, totalGB) };
+}
+
+function measure(allocatedGB: number, totalGB: number): AllocationTotals {
+  return {
+    allocatedGB,
+    totalGB,
+    unallocatedGB: totalGB - allocatedGB,
+    allocatedRatio: totalGB === 0 ? null : allocatedGB / totalGB,
+    overAllocated: allocatedGB > totalGB,
+  };
+}
+
+/** Normalizes the parsed body `{code, msg, data}` of GetSpaceAllocation; throws MalformedAllocationError naming what was wrong. */
+export function normalizeAllocation(raw: unknown): NormalizedSpaces {
+  if (!isRecord(raw)) {
+    throw new MalformedAllocationError(
+      `the body is ${describeKind(raw)}, not an object with code, msg and data`,
+    );
+  }
+  // The client checks `code` first and reports the vendor's error; this guards direct callers.
+  if (Object.hasOwn(raw, 'code') && !SUCCESS_CODES.includes(raw.code)) {
+    throw new MalformedAllocationError(`code is ${show(raw.code)}, not 0 (success)`);
+  }
+  if (!Object.hasOwn(raw, 'data') || raw.data === undefined)
+    throw new MalformedAllocationError('data is missing');
+  const data = raw.data;
+  let entries: { entry: unknown; path: string }[];
+  if (Array.isArray(data)) {
+    entries = data.map((entry: unknown, index) => ({ entry, path: `data[${index}]` }));
+  } else if (isRecord(data)) {
+    entries = [{ entry: data, path: 'data' }];
+  } else {
+    throw new MalformedAllocationError(`data is ${describeValue(data)}, not an object or an array`);
+  }
+
+  const pathByType = new Map<number, string>();
+  const spaces = entries.map(({ entry, path }) => {
+    const space = readSpace(entry, path);
+    const earlier = pathByType.get(space.type);
+    if (earlier !== undefined) {
+      throw new MalformedAllocationError(`${path}.type is ${space.type}, the same type as ${earlier}`);
+    }
+    pathByType.set(space.type, path);
+    return space;
+  });
+  spaces.sort((left, right) => left.type - right.type);
+
+  let allocatedGB = 0;
+  let totalGB = 0;
+  for (const space of spaces) {
+    allocatedGB += space.allocatedGB;
+    totalGB += space.totalGB;
+  }
+  return { spaces, totals: measure(allocatedGB, totalGB) };
+}
+
+/** JSON.parse of KooDrive's body, or a MalformedAllocationError that shows at most its first characters. */
+export function parseKooDriveBody(text: string): unknown {
+  if (text.trim() === '') throw new MalformedAllocationError('the body is empty, not JSON');
+  try {
+    return JSON.parse(text);
+  } catch {
+    // The parser's own message quotes part of the body; it is left out, as is the cause, for the same reason.
+    throw new MalformedAllocationError(
+      `the body is not JSON (${text.length} characters, starting ${show(text.slice(0, SHOWN_VALUE_LENGTH))})`,
+    );
+  }
+}

@@ -1,0 +1,352 @@
+/**
+ * KooDrive's app-based authentication (see shared/koodrive/API.md), as separate pure steps in the
+ * layout of smithy-typescript's signature-v4: canonical request → string to sign → signature →
+ * Authorization header. The signing date is passed in, so tests need no fake timers. Where the
+ * vendor's text is ambiguous, each reading lives in one named step, so that a difference found
+ * against the live service is a one-line change.
+ */
+import { createHash, createHmac } from 'node:crypto';
+
+export const SIGNING_ALGORITHM = 'HMAC-SHA256';
+/** SHA-256 of the empty string: the hashed payload of a request without a body. */
+export const EMPTY_PAYLOAD_HASH = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
+/** The headers every request signs, lower case and sorted, as every vendor example does. */
+export const SIGNED_HEADER_NAMES: readonly string[] = Object.freeze(['host', 'x-date', 'x-user-id']);
+
+export const AUTHORIZATION_HEADER = 'Authorization';
+export const HOST_HEADER = 'Host';
+export const DATE_HEADER = 'X-Date';
+export const USER_ID_HEADER = 'X-User-Id';
+
+const SIGNING_DATE_PATTERN = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/;
+const UNRESERVED_BYTE = /^[A-Za-z0-9\-_.~]$/;
+const PERCENT_TRIPLET = /^%[0-9A-Fa-f]{2}$/;
+// HTTP's optional whitespace: space and horizontal tab.
+const HEADER_WHITESPACE_RUN = /[ \t]+/g;
+const HEADER_EDGE_WHITESPACE = /^[ \t]+|[ \t]+$/g;
+const HEX_SIGNATURE = /^[0-9a-f]{64}$/;
+// An AppId sits inside the Authorization header's comma-separated list.
+const AUTHORIZATION_FIELD_VALUE = /^[^\s,\p{Cc}]+$/u;
+const HEADER_VALUE = /^[^\p{Cc}]+$/u;
+
+const pad = (value: number, width: number): string => String(value).padStart(width, '0');
+
+/** `YYYYMMDDTHHMMSSZ` in UTC, e.g. `20240909T033325Z`; throws a RangeError for an invalid date or a year past 9999. */
+export function formatSigningDate(date: Date): string {
+  const time = date.getTime();
+  if (Number.isNaN(time)) throw new RangeError('Cannot format an invalid Date as a signing date');
+  const year = date.getUTCFullYear();
+  if (year < 0 || year > 9999)
+    throw new RangeError(`Cannot format year ${year} as a four-digit signing date`);
+  return (
+    `${pad(year, 4)}${pad(date.getUTCMonth() + 1, 2)}${pad(date.getUTCDate(), 2)}` +
+    `T${pad(date.getUTCHours(), 2)}${pad(date.getUTCMinutes(), 2)}${pad(date.getUTCSeconds(), 2)}Z`
+  );
+}
+
+/** Strict inverse of {@link formatSigningDate}: undefined for any other shape or an impossible date (Feb 30, 24:00, :60). */
+export function parseSigningDate(value: string): Date | undefined {
+  const match = SIGNING_DATE_PATTERN.exec(value);
+  if (!match) return undefined;
+  const [, year, month, day, hours, minutes, seconds] = match.map(Number);
+  if (
+    year === undefined ||
+    month === undefined ||
+    day === undefined ||
+    hours === undefined ||
+    minutes === undefined ||
+    seconds === undefined
+  ) {
+    return undefined;
+  }
+  const date = new Date(0);
+  // setUTCFullYear, unlike Date.UTC, does not map years 0–99 to 1900–1999.
+  date.setUTCFullYear(year, month - 1, day);
+  date.setUTCHours(hours, minutes, seconds, 0);
+  // Date rolls impossible fields over (Feb 30 → Mar 1); a round trip that changes the text catches that.
+  return formatSigningDate(date) === value ? date : undefined;
+}
+
+function encodeBytes(bytes: Uint8Array): string {
+  let encoded = '';
+  for (const byte of bytes) {
+    const char = String.fromCharCode(byte);
+    encoded += UNRESERVED_BYTE.test(char) ? char : `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
+  }
+  return encoded;
+}
+
+/**
+ * RFC 3986 encoding: `A–Z a–z 0–9 - _ . ~` kept, every other UTF-8 byte as `%XY` in upper-case hex
+ * (so unlike encodeURIComponent, `!'()*` are encoded too). A lone surrogate is encoded as U+FFFD.
+ */
+export function percentEncode(value: string): string {
+  return encodeBytes(Buffer.from(value, 'utf8'));
+}
+
+// A segment's existing %XY triplets become the bytes they stand for, so that an already encoded path
+// is not encoded twice; a '%' that starts no triplet is a literal '%'.
+function decodeSegmentToBytes(segment: string): Uint8Array {
+  const parts: Buffer[] = [];
+  let literalStart = 0;
+  for (let index = 0; index < segment.length; index++) {
+    if (segment[index] === '%' && PERCENT_TRIPLET.test(segment.slice(index, index + 3))) {
+      parts.push(Buffer.from(segment.slice(literalStart, index), 'utf8'));
+      parts.push(Buffer.from([Number.parseInt(segment.slice(index + 1, index + 3), 16)]));
+      index += 2;
+      literalStart = index + 1;
+    }
+  }
+  parts.push(Buffer.from(segment.slice(literalStart), 'utf8'));
+  return Buffer.concat(parts);
+}
+
+/**
+ * The canonical URI: dot segments removed (RFC 3986 §5.2.4), each segment percent-decoded then
+ * percent-encoded, and a `/` appended when the path does not end with one (`/a/get` → `/a/get/`).
+ */
+export function getCanonicalUri(path: string): string {
+  // Split before decoding, so an encoded '/' (%2F) stays inside its segment as the server sees it.
+  const input = path.startsWith('/') ? path.slice(1) : path;
+  const output: string[] = [];
+  const segments = input === '' ? [] : input.split('/');
+  segments.forEach((segment, index) => {
+    const isLast = index === segments.length - 1;
+    if (segment === '.' || segment === '..') {
+      if (segment === '..') output.pop();
+      // "/a/b/.." names the directory "/a/", so a trailing dot segment leaves an empty last segment.
+      if (isLast) output.push('');
+      return;
+    }
+    output.push(encodeBytes(decodeSegmentToBytes(segment)));
+  });
+  const canonical = `/${output.join('/')}`;
+  return canonical.endsWith('/') ? canonical : `${canonical}/`;
+}
+
+const compareCodeUnits = (left: string, right: string): number => (left < right ? -1 : left > right ? 1 : 0);
+
+/**
+ * The canonical query string: `name=value` pairs percent-encoded (the `=` stays for an empty value),
+ * sorted by the decoded name, then value, in UTF-16 code-unit order, joined by `&`; `''` when none.
+ * A string is parsed as a URL's query (a leading `?` is ignored, `+` is a space).
+ */
+export function getCanonicalQuery(query: string | URLSearchParams | undefined): string {
+  if (query === undefined) return '';
+  const params = typeof query === 'string' ? new URLSearchParams(query) : query;
+  // Huawei's API-gateway SDKs sort the names before encoding them (SigV4 sorts the encoded names);
+  // the two orders differ only for names outside A–Z a–z 0–9 - _ . ~.
+  return [...params.entries()]
+    .sort(([leftName, leftValue], [rightName, rightValue]) =>
+      leftName === rightName
+        ? compareCodeUnits(leftValue, rightValue)
+        : compareCodeUnits(leftName, rightName),
+    )
+    .map(([name, value]) => `${percentEncode(name)}=${percentEncode(value)}`)
+    .join('&');
+}
+
+function normalizeSignedHeaderNames(signedHeaderNames: readonly string[]): string[] {
+  return [...new Set(signedHeaderNames.map((name) => name.toLowerCase()))].sort(compareCodeUnits);
+}
+
+/**
+ * The canonical headers: `name:value\n` for each signed header, names lower case and sorted. Throws
+ * when a signed header is missing, since the vendor would refuse the request anyway.
+ */
+export function getCanonicalHeaders(
+  headers: Record<string, string>,
+  signedHeaderNames: readonly string[] = SIGNED_HEADER_NAMES,
+): string {
+  const byLowerName = new Map<string, string>();
+  for (const [name, value] of Object.entries(headers)) byLowerName.set(name.toLowerCase(), value);
+  return normalizeSignedHeaderNames(signedHeaderNames)
+    .map((name) => {
+      const value = byLowerName.get(name);
+      if (value === undefined) throw new Error(`The signed header '${name}' is missing from the request`);
+      // Trimming follows Huawei's API gateway (APIG) and AWS SigV4; collapsing inner runs of spaces
+      // follows SigV4 only (APIG's SDKs just trim). The signed values (host, date, user id) never
+      // contain spaces, so the two readings agree for every request this project sends.
+      return `${name}:${value.replace(HEADER_EDGE_WHITESPACE, '').replace(HEADER_WHITESPACE_RUN, ' ')}\n`;
+    })
+    .join('');
+}
+
+/** The signed headers part: lower-case names, sorted, joined by `;` (`host;x-date;x-user-id`). */
+export function getSignedHeaders(signedHeaderNames: readonly string[] = SIGNED_HEADER_NAMES): string {
+  return normalizeSignedHeaderNames(signedHeaderNames).join(';');
+}
+
+const sha256Hex = (data: string | Uint8Array): string => createHash('sha256').update(data).digest('hex');
+
+/** Lower-case hex SHA-256 of the body (a string as UTF-8); {@link EMPTY_PAYLOAD_HASH} without one. */
+export function getPayloadHash(body?: string | Uint8Array): string {
+  if (body === undefined || body.length === 0) return EMPTY_PAYLOAD_HASH;
+  return sha256Hex(body);
+}
+
+export interface CanonicalRequestInput {
+  method: string;
+  /** The request's path as sent (without the query). */
+  path: string;
+  query?: string | URLSearchParams;
+  headers: Record<string, string>;
+  body?: string | Uint8Array;
+  signedHeaderNames?: readonly string[];
+}
+
+/** Six parts joined by `\n`: method, URI, query, headers (each ending in `\n`), signed headers, payload hash. */
+export function buildCanonicalRequest(input: CanonicalRequestInput): string {
+  const signedHeaderNames = input.signedHeaderNames ?? SIGNED_HEADER_NAMES;
+  return [
+    input.method.toUpperCase(),
+    getCanonicalUri(input.path),
+    getCanonicalQuery(input.query),
+    getCanonicalHeaders(input.headers, signedHeaderNames),
+    getSignedHeaders(signedHeaderNames),
+    getPayloadHash(input.body),
+  ].join('\n');
+}
+
+/** `HMAC-SHA256\n` + hex SHA-256 of the canonical request. The vendor's formula has no date line: `x-date` is signed instead. */
+export function buildStringToSign(canonicalRequest: string): string {
+  return `${SIGNING_ALGORITHM}\n${sha256Hex(canonicalRequest)}`;
+}
+
+/** Lower-case hex HMAC-SHA256 of the string to sign, keyed with the AppSecret's UTF-8 bytes. */
+export function computeSignature(appSecret: string, stringToSign: string): string {
+  return createHmac('sha256', appSecret).update(stringToSign).digest('hex');
+}
+
+/** `HMAC-SHA256 AppId=…,SignedHeaders=…,Signature=…`: one space after the algorithm, commas without spaces. */
+export function formatAuthorization(appId: string, signedHeaders: string, signature: string): string {
+  return `${SIGNING_ALGORITHM} AppId=${appId},SignedHeaders=${signedHeaders},Signature=${signature}`;
+}
+
+/**
+ * Reads an app-auth Authorization header (as a verifier would); undefined unless it has the algorithm,
+ * then AppId, SignedHeaders and a 64-digit lower-hex Signature exactly once each, in any order.
+ */
+export function parseAuthorization(
+  value: string,
+): { appId: string; signedHeaders: string[]; signature: string } | undefined {
+  const prefix = `${SIGNING_ALGORITHM} `;
+  if (!value.startsWith(prefix)) return undefined;
+  const fields = new Map<string, string>();
+  for (const part of value.slice(prefix.length).split(',')) {
+    const separator = part.indexOf('=');
+    if (separator <= 0) return undefined;
+    const key = part.slice(0, separator).trim();
+    if (fields.has(key)) return undefined;
+    fields.set(key, part.slice(separator + 1).trim());
+  }
+  const appId = fields.get('AppId');
+  const signedHeaders = fields.get('SignedHeaders');
+  const signature = fields.get('Signature');
+  if (fields.size !== 3 || !appId || !signedHeaders || signature === undefined) return undefined;
+  if (!HEX_SIGNATURE.test(signature)) return undefined;
+  const names = signedHeaders.split(';');
+  if (names.some((name) => name === '')) return undefined;
+  return { appId, signedHeaders: names, signature };
+}
+
+export interface SignRequestInput {
+  method: string;
+  url: string | URL;
+  body?: string | Uint8Array;
+  appId: string;
+  appSecret: string;
+  userId: string;
+  signingDate: Date;
+  /** Other headers the request carries. They are not signed; one that names a signing header with another value throws. */
+  headers?: Record<string, string>;
+}
+
+export interface SignedRequest {
+  /** The headers to send; `Host` is the URL's host, including a non-default port. */
+  headers: { Authorization: string; Host: string; 'X-Date': string; 'X-User-Id': string };
+  /** For debugging: neither contains the secret nor the signature. */
+  canonicalRequest: string;
+  stringToSign: string;
+}
+
+/** Signs one request with the app's credentials; the caller sends the returned headers with it. */
+export function signRequest(input: SignRequestInput): SignedRequest {
+  // These would otherwise produce a request the vendor refuses with no hint why; values are not echoed.
+  if (input.appSecret === '') throw new Error('Cannot sign a request: the AppSecret is empty');
+  if (!AUTHORIZATION_FIELD_VALUE.test(input.appId)) {
+    throw new Error(
+      'Cannot sign a request: the AppId is empty or contains a space, comma or control character',
+    );
+  }
+  if (!HEADER_VALUE.test(input.userId)) {
+    throw new Error('Cannot sign a request: the user id is empty or contains a control character');
+  }
+  const url = new URL(input.url);
+  const signingHeaders = {
+    [HOST_HEADER]: url.host,
+    [DATE_HEADER]: formatSigningDate(input.signingDate),
+    [USER_ID_HEADER]: input.userId,
+  };
+  const ownNames = new Map(
+    Object.entries(signingHeaders).map(([name, value]) => [name.toLowerCase(), value]),
+  );
+  for (const [name, value] of Object.entries(input.headers ?? {})) {
+    const lowerName = name.toLowerCase();
+    if (lowerName === AUTHORIZATION_HEADER.toLowerCase()) {
+      throw new Error('signRequest sets the Authorization header itself; do not pass one');
+    }
+    const own = ownNames.get(lowerName);
+    // Header values are not secrets here (host, date, user id), so naming both is safe and useful.
+    if (own !== undefined && own !== value) {
+      throw new Error(`The header ${name}: ${value} disagrees with the signed value ${own}`);
+    }
+  }
+  const canonicalRequest = buildCanonicalRequest({
+    method: input.method,
+    path: url.pathname,
+    query: url.searchParams,
+    headers: signingHeaders,
+    ...(input.body === undefined ? {} : { body: input.body }),
+  });
+  const stringToSign = buildStringToSign(canonicalRequest);
+  const signature = computeSignature(input.appSecret, stringToSign);
+  return {
+    headers: {
+      Authorization: formatAuthorization(input.appId, getSignedHeaders(), signature),
+      Host: signingHeaders[HOST_HEADER],
+      'X-Date': signingHeaders[DATE_HEADER],
+      'X-User-Id': signingHeaders[USER_ID_HEADER],
+    },
+    canonicalRequest,
+    stringToSign,
+  };
+}
+
+const RULE = '-'.repeat(60);
+
+/** Human-readable explanation of a signing (canonical request, string to sign, signed headers, AppId) that never contains the secret or the signature value. */
+export function describeSigning(signed: SignedRequest): string {
+  const authorization = parseAuthorization(signed.headers.Authorization);
+  const canonicalHash = signed.stringToSign.split('\n')[1] ?? '(unknown)';
+  return [
+    `Algorithm:       ${SIGNING_ALGORITHM}`,
+    `AppId:           ${authorization?.appId ?? '(unreadable Authorization header)'}`,
+    `Signed headers:  ${authorization?.signedHeaders.join(';') ?? getSignedHeaders()}`,
+    `Host:            ${signed.headers.Host}`,
+    `X-Date:          ${signed.headers['X-Date']}`,
+    `X-User-Id:       ${signed.headers['X-User-Id']}`,
+    '',
+    'Canonical request (between the rules; the empty line inside it is part of it):',
+    RULE,
+    signed.canonicalRequest,
+    RULE,
+    `SHA-256 of the canonical request: ${canonicalHash}`,
+    '',
+    'String to sign (between the rules):',
+    RULE,
+    signed.stringToSign,
+    RULE,
+    'Signature = lower-hex HMAC-SHA256(AppSecret, string to sign); neither is shown here.',
+  ].join('\n');
+}

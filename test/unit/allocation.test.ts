@@ -1,0 +1,428 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { MalformedAllocationError, UpstreamError } from '../../lib/errors.ts';
+import { normalizeAllocation, parseKooDriveBody, spaceTypeName } from '../../lib/koodrive/allocation.ts';
+import type { NormalizedSpaces } from '../../lib/types.ts';
+
+const PREFIX = 'KooDrive answered in an unexpected shape: ';
+
+function errorOf(run: () => unknown): MalformedAllocationError {
+  try {
+    run();
+  } catch (error) {
+    if (error instanceof MalformedAllocationError) return error;
+    throw error;
+  }
+  throw new Error('expected a MalformedAllocationError, but nothing was thrown');
+}
+
+describe('spaceTypeName', () => {
+  it.each([
+    [0, 'department'],
+    [1, 'personal'],
+    [2, 'group'],
+    [3, 'unknown'],
+    [99, 'unknown'],
+  ] as const)('%i → %s', (type, name) => {
+    expect(spaceTypeName(type)).toBe(name);
+  });
+});
+
+describe('normalizeAllocation: accepted answers', () => {
+  it("normalizes the vendor's own example (object data, string numbers, numeric code)", () => {
+    const body = {
+      data: { type: '0', allocateCapacity: '1000', totalCapacity: '2000' },
+      code: 0,
+      msg: 'Operation successful.',
+    };
+    expect(normalizeAllocation(body)).toEqual({
+      spaces: [
+        {
+          type: 0,
+          typeName: 'department',
+          allocatedGB: 1000,
+          totalGB: 2000,
+          unallocatedGB: 1000,
+          allocatedRatio: 0.5,
+          overAllocated: false,
+        },
+      ],
+      totals: {
+        allocatedGB: 1000,
+        totalGB: 2000,
+        unallocatedGB: 1000,
+        allocatedRatio: 0.5,
+        overAllocated: false,
+      },
+    } satisfies NormalizedSpaces);
+  });
+
+  it('sorts the documented array shape by type and names unknown types', () => {
+    const result = normalizeAllocation({
+      code: '0',
+      msg: 'ok',
+      data: [
+        { type: 7, allocateCapacity: 1, totalCapacity: 4 },
+        { type: 2, allocateCapacity: 30, totalCapacity: 20 },
+        { type: 0, allocateCapacity: 0, totalCapacity: 0 },
+        { type: 1, allocateCapacity: 10, totalCapacity: 40 },
+      ],
+    });
+    expect(result.spaces.map((space) => [space.type, space.typeName])).toEqual([
+      [0, 'department'],
+      [1, 'personal'],
+      [2, 'group'],
+      [7, 'unknown'],
+    ]);
+    expect(result.spaces[0]).toMatchObject({ unallocatedGB: 0, allocatedRatio: null, overAllocated: false });
+    expect(result.spaces[2]).toMatchObject({ unallocatedGB: -10, allocatedRatio: 1.5, overAllocated: true });
+    expect(result.totals).toEqual({
+      allocatedGB: 41,
+      totalGB: 64,
+      unallocatedGB: 23,
+      allocatedRatio: 41 / 64,
+      overAllocated: false,
+    });
+  });
+
+  it('accepts mixed encodings: numbers, integer and decimal strings, exponents, a string code', () => {
+    const result = normalizeAllocation({
+      code: '0',
+      data: [
+        { type: '1', allocateCapacity: '12.5', totalCapacity: 50 },
+        { type: 0, allocateCapacity: 0.25, totalCapacity: '1e3' },
+        { type: '2.0', allocateCapacity: '-0', totalCapacity: '0' },
+      ],
+    });
+    expect(result.spaces.map((space) => [space.type, space.allocatedGB, space.totalGB])).toEqual([
+      [0, 0.25, 1000],
+      [1, 12.5, 50],
+      [2, 0, 0],
+    ]);
+    expect(Object.is(result.spaces[2]?.allocatedGB, 0)).toBe(true);
+    expect(result.spaces[1]?.allocatedRatio).toBe(0.25);
+    expect(result.totals.totalGB).toBe(1050);
+  });
+
+  it('accepts an answer without code (the client checked it) and ignores extra fields', () => {
+    const result = normalizeAllocation({
+      data: { type: 1, allocateCapacity: 5, totalCapacity: 10, extra: 'x' },
+    });
+    expect(result.spaces).toHaveLength(1);
+    expect(result.spaces[0]).not.toHaveProperty('extra');
+  });
+
+  it('gives no spaces and zero totals for an empty array', () => {
+    expect(normalizeAllocation({ code: 0, msg: 'ok', data: [] })).toEqual({
+      spaces: [],
+      totals: { allocatedGB: 0, totalGB: 0, unallocatedGB: 0, allocatedRatio: null, overAllocated: false },
+    });
+  });
+
+  it('marks allocated space on a zero total as over-allocated with no ratio', () => {
+    const result = normalizeAllocation({ data: { type: 0, allocateCapacity: 3, totalCapacity: 0 } });
+    expect(result.totals).toEqual({
+      allocatedGB: 3,
+      totalGB: 0,
+      unallocatedGB: -3,
+      allocatedRatio: null,
+      overAllocated: true,
+    });
+  });
+});
+
+describe('normalizeAllocation: rejected answers', () => {
+  const good = { type: 0, allocateCapacity: 1, totalCapacity: 2 };
+  it.each([
+    ['a non-object body', 'oops', 'the body is a string, not an object with code, msg and data'],
+    ['an array body', [good], 'the body is an array, not an object with code, msg and data'],
+    ['a null body', null, 'the body is null, not an object with code, msg and data'],
+    ['a failure code', { code: 13000201, msg: 'inner', data: good }, 'code is 13000201, not 0 (success)'],
+    ['a string failure code', { code: 'APIGW.0303', data: good }, 'code is "APIGW.0303", not 0 (success)'],
+    ['a null code', { code: null, data: good }, 'code is null, not 0 (success)'],
+    ['missing data', { code: 0, msg: 'ok' }, 'data is missing'],
+    ['null data', { code: 0, data: null }, 'data is null, not an object or an array'],
+    ['string data', { code: 0, data: '1000' }, 'data is "1000" (a string), not an object or an array'],
+    ['a null entry', { data: [good, null] }, 'data[1] is null, not an object with type and capacities'],
+    ['a number entry', { data: [5] }, 'data[0] is a number, not an object with type and capacities'],
+    [
+      'a nested array entry',
+      { data: [[good]] },
+      'data[0] is an array, not an object with type and capacities',
+    ],
+    [
+      'a missing allocateCapacity (object)',
+      { data: { type: 0, totalCapacity: 2 } },
+      'data.allocateCapacity is missing',
+    ],
+    [
+      'a missing type (array)',
+      { data: [good, { allocateCapacity: 1, totalCapacity: 2 }] },
+      'data[1].type is missing',
+    ],
+    [
+      'a non-numeric string',
+      { data: [good, { ...good, type: 1, totalCapacity: 'abc' }] },
+      'data[1].totalCapacity is "abc", not a number',
+    ],
+    ['an empty string', { data: { ...good, totalCapacity: '' } }, 'data.totalCapacity is "", not a number'],
+    [
+      'a blank string',
+      { data: { ...good, totalCapacity: '  ' } },
+      'data.totalCapacity is "  ", not a number',
+    ],
+    [
+      'a padded number',
+      { data: { ...good, totalCapacity: ' 12' } },
+      'data.totalCapacity is " 12", not a number',
+    ],
+    [
+      'a hex string',
+      { data: { ...good, totalCapacity: '0x10' } },
+      'data.totalCapacity is "0x10", not a number',
+    ],
+    [
+      '"Infinity"',
+      { data: { ...good, totalCapacity: 'Infinity' } },
+      'data.totalCapacity is "Infinity", not a number',
+    ],
+    ['"NaN"', { data: { ...good, totalCapacity: 'NaN' } }, 'data.totalCapacity is "NaN", not a number'],
+    [
+      'an overflowing exponent',
+      { data: { ...good, totalCapacity: '1e999' } },
+      'data.totalCapacity is "1e999", not a finite number',
+    ],
+    [
+      'NaN',
+      { data: { ...good, allocateCapacity: Number.NaN } },
+      'data.allocateCapacity is NaN, not a finite number',
+    ],
+    [
+      'Infinity',
+      { data: { ...good, allocateCapacity: Infinity } },
+      'data.allocateCapacity is Infinity, not a finite number',
+    ],
+    [
+      'a negative number',
+      { data: [{ ...good, totalCapacity: -5 }] },
+      'data[0].totalCapacity is -5, a negative size',
+    ],
+    [
+      'a negative string',
+      { data: { ...good, allocateCapacity: '-1.5' } },
+      'data.allocateCapacity is "-1.5", a negative size',
+    ],
+    [
+      'a boolean',
+      { data: { ...good, allocateCapacity: true } },
+      'data.allocateCapacity is true (a boolean), not a number',
+    ],
+    ['null', { data: { ...good, totalCapacity: null } }, 'data.totalCapacity is null, not a number'],
+    [
+      'an object',
+      { data: { ...good, totalCapacity: { value: 1 } } },
+      'data.totalCapacity is {"value":1} (an object), not a number',
+    ],
+    ['a fractional type', { data: { ...good, type: '1.5' } }, 'data.type is "1.5", not a whole number'],
+    ['a negative type', { data: { ...good, type: -1 } }, 'data.type is -1, a negative size'],
+    [
+      'a huge type',
+      { data: { ...good, type: 1e20 } },
+      'data.type is 100000000000000000000, too large for a space type',
+    ],
+    [
+      'a duplicate type',
+      { data: [good, { ...good, type: 1 }, { ...good, type: '0' }] },
+      'data[2].type is 0, the same type as data[0]',
+    ],
+  ])('rejects %s', (_label, body, message) => {
+    const error = errorOf(() => normalizeAllocation(body));
+    expect(error.message).toBe(`${PREFIX}${message}`);
+    expect(error).toBeInstanceOf(UpstreamError);
+    expect(error.code).toBe('UPSTREAM_ERROR');
+    expect(error.status).toBe(502);
+  });
+
+  it('truncates a long value instead of echoing it', () => {
+    const long = `${'9'.repeat(30)}x${'y'.repeat(5000)}`;
+    const error = errorOf(() =>
+      normalizeAllocation({ data: { type: 0, allocateCapacity: 1, totalCapacity: long } }),
+    );
+    expect(error.message).toBe(
+      `${PREFIX}data.totalCapacity is "${'9'.repeat(30)}x${'y'.repeat(8)}…, not a number`,
+    );
+  });
+});
+
+describe('parseKooDriveBody', () => {
+  it('parses JSON', () => {
+    expect(parseKooDriveBody('{"code":0,"data":[]}')).toEqual({ code: 0, data: [] });
+  });
+
+  it.each([
+    ['', 'the body is empty, not JSON'],
+    ['  \n', 'the body is empty, not JSON'],
+    ['<html>Bad gateway</html>', 'the body is not JSON (24 characters, starting "<html>Bad gateway</html>")'],
+  ])('rejects %j', (text, message) => {
+    expect(errorOf(() => parseKooDriveBody(text)).message).toBe(`${PREFIX}${message}`);
+  });
+
+  it('shows at most the start of a long body', () => {
+    const body = `<html>${'secretish-page-content '.repeat(500)}</html>`;
+    const error = errorOf(() => parseKooDriveBody(body));
+    expect(error.message.length).toBeLessThan(160);
+    expect(error.message).toContain(`${body.length} characters`);
+    expect(error.cause).toBeUndefined();
+  });
+});
+
+// Sizes as KooDrive might send them: whole or fractional, small or huge, as numbers.
+const sizeArb = fc.oneof(
+  fc.nat({ max: 10_000_000 }),
+  fc.double({ min: 0, max: 1e15, noNaN: true, noDefaultInfinity: true }),
+  fc.constant(0),
+);
+// The same number in one of the encodings the normalizer accepts.
+const encodedArb = (value: number) =>
+  fc.constantFrom<unknown>(value, String(value), ...(Number.isInteger(value) ? [value.toFixed(2)] : []));
+
+interface GeneratedBody {
+  body: Record<string, unknown>;
+  entries: { type: number; allocated: number; total: number }[];
+}
+
+const validBodyArb: fc.Arbitrary<GeneratedBody> = fc
+  .uniqueArray(fc.record({ type: fc.nat({ max: 50 }), allocated: sizeArb, total: sizeArb }), {
+    selector: (entry) => entry.type,
+    maxLength: 8,
+  })
+  .chain((entries) =>
+    fc
+      .record({
+        encoded: fc.tuple(
+          ...entries.map((entry) =>
+            fc.record({
+              type: encodedArb(entry.type),
+              allocateCapacity: encodedArb(entry.allocated),
+              totalCapacity: encodedArb(entry.total),
+            }),
+          ),
+        ),
+        asObject: fc.boolean(),
+        code: fc.constantFrom<unknown>(undefined, 0, '0'),
+      })
+      .map(({ encoded, asObject, code }) => {
+        const data = asObject && encoded.length === 1 ? encoded[0] : encoded;
+        const body: Record<string, unknown> = { msg: 'Operation successful.', data };
+        if (code !== undefined) body.code = code;
+        return { body, entries };
+      }),
+  );
+
+describe('normalizeAllocation: properties', () => {
+  it('satisfies the contract for any valid answer in either shape and encoding', () => {
+    fc.assert(
+      fc.property(validBodyArb, ({ body, entries }) => {
+        const result = normalizeAllocation(structuredClone(body));
+        const expected = [...entries].sort((left, right) => left.type - right.type);
+        expect(result.spaces.map((space) => space.type)).toEqual(expected.map((entry) => entry.type));
+        let allocatedSum = 0;
+        let totalSum = 0;
+        result.spaces.forEach((space, index) => {
+          const entry = expected[index];
+          expect(space.allocatedGB).toBe(entry?.allocated);
+          expect(space.totalGB).toBe(entry?.total);
+          expect(space.typeName).toBe(spaceTypeName(space.type));
+          expect(space.unallocatedGB).toBe(space.totalGB - space.allocatedGB);
+          expect(space.allocatedRatio).toBe(space.totalGB === 0 ? null : space.allocatedGB / space.totalGB);
+          expect(space.overAllocated).toBe(space.allocatedGB > space.totalGB);
+          if (index > 0) expect(space.type).toBeGreaterThan(result.spaces[index - 1]?.type ?? -1);
+          allocatedSum += space.allocatedGB;
+          totalSum += space.totalGB;
+        });
+        expect(result.totals.allocatedGB).toBe(allocatedSum);
+        expect(result.totals.totalGB).toBe(totalSum);
+        expect(result.totals.unallocatedGB).toBe(totalSum - allocatedSum);
+        expect(result.totals.allocatedRatio).toBe(totalSum === 0 ? null : allocatedSum / totalSum);
+        expect(result.totals.overAllocated).toBe(allocatedSum > totalSum);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('throws nothing but a short MalformedAllocationError for arbitrary junk', () => {
+    fc.assert(
+      fc.property(
+        fc.oneof(fc.anything(), fc.jsonValue(), fc.record({ code: fc.anything(), data: fc.anything() })),
+        (junk) => {
+          try {
+            normalizeAllocation(junk);
+          } catch (error) {
+            expect(error).toBeInstanceOf(MalformedAllocationError);
+            expect(error instanceof Error ? error.message.length : Number.POSITIVE_INFINITY).toBeLessThan(
+              250,
+            );
+          }
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+
+  it('names the field when one value of a valid answer is replaced by junk', () => {
+    const junkArb = fc.oneof(
+      fc.constantFrom<unknown>(
+        '',
+        '  ',
+        'abc',
+        '1e999',
+        Number.NaN,
+        Infinity,
+        -1,
+        '-2',
+        true,
+        false,
+        null,
+        [],
+        {},
+      ),
+      fc.string().filter((text) => !/^-?\d+(\.\d+)?([eE][+-]?\d+)?$/.test(text)),
+    );
+    const caseArb = validBodyArb
+      .filter(({ entries }) => entries.length > 0)
+      .chain((generated) =>
+        fc.record({
+          generated: fc.constant(generated),
+          index: fc.nat({ max: generated.entries.length - 1 }),
+          field: fc.constantFrom('type', 'allocateCapacity', 'totalCapacity'),
+          junk: junkArb,
+        }),
+      );
+    fc.assert(
+      fc.property(caseArb, ({ generated, index, field, junk }) => {
+        const body = structuredClone(generated.body);
+        const data = body.data;
+        const entry = Array.isArray(data) ? data[index] : data;
+        if (typeof entry !== 'object' || entry === null) throw new Error('generator produced no entry');
+        Reflect.set(entry, field, junk);
+        const path = Array.isArray(data) ? `data[${index}].${field}` : `data.${field}`;
+        const error = errorOf(() => normalizeAllocation(body));
+        expect(error.message.startsWith(`${PREFIX}${path} is `)).toBe(true);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('parses or rejects any text with a MalformedAllocationError only', () => {
+    fc.assert(
+      fc.property(fc.oneof(fc.string(), fc.json()), (text) => {
+        try {
+          parseKooDriveBody(text);
+        } catch (error) {
+          expect(error).toBeInstanceOf(MalformedAllocationError);
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
