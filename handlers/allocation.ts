@@ -1,0 +1,47 @@
+import type { Logger } from '@aws-lambda-powertools/logger';
+import { fetchAllocation } from '../lib/allocation.ts';
+import { NotFoundError } from '../lib/errors.ts';
+import { createHttpHandler } from '../lib/http/handler.ts';
+import { jsonResponse } from '../lib/http/responses.ts';
+import { createTraceId } from '../lib/koodrive/client.ts';
+import { createLogger } from '../lib/logger.ts';
+import { lazyRuntime, type Runtime } from '../lib/runtime.ts';
+import { parseTenantId } from '../lib/tenants.ts';
+
+export const ALLOCATION_ROUTES = ['GET /allocation', 'GET /tenants/{tenantId}/allocation'] as const;
+
+/** `GET /allocation` and `GET /tenants/{tenantId}/allocation`: a tenant's allocation, live. */
+export function createAllocationHandler(deps: { logger: Logger; getRuntime: () => Runtime }) {
+  return createHttpHandler({
+    logger: deps.logger,
+    // The same id goes to KooDrive as X-Traceid, so one id finds the call in both sides' logs.
+    traceId: () => createTraceId(),
+    async handle({ event, traceId, logger }) {
+      const method = event.requestContext.http.method;
+      const tenantParam = event.pathParameters?.tenantId;
+      if (method !== 'GET' || !isAllocationPath(event.rawPath, tenantParam)) {
+        throw new NotFoundError(
+          `No route for ${method} ${event.rawPath}: use GET /allocation or GET /tenants/{tenantId}/allocation.`,
+        );
+      }
+      const runtime = deps.getRuntime();
+      const tenant =
+        tenantParam === undefined
+          ? runtime.config.tenants.defaultTenant
+          : runtime.config.tenants.get(parseTenantId(tenantParam));
+      logger.appendKeys({ tenantId: tenant.tenantId });
+      const { allocation, attempts } = await fetchAllocation(runtime.koodrive, tenant, { traceId });
+      logger.info('allocation fetched', { attempts, spaces: allocation.spaces.length });
+      return jsonResponse(200, allocation, traceId);
+    },
+  });
+}
+
+function isAllocationPath(rawPath: string, tenantParam: string | undefined): boolean {
+  const path = rawPath.replace(/\/+$/, '');
+  if (tenantParam === undefined) return path.endsWith('/allocation') && !path.includes('/tenants/');
+  return path.endsWith('/allocation');
+}
+
+const logger = createLogger();
+export const handler = createAllocationHandler({ logger, getRuntime: lazyRuntime({ logger }) });

@@ -1,0 +1,148 @@
+import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { parseBaseUrl } from './config.ts';
+import { AppError, ConfigurationError, CredentialsUnavailableError } from './errors.ts';
+import type { Tenant } from './tenants.ts';
+
+/** A tenant's KooDrive app credentials, as stored in its secret (see the contract's "The secret"). */
+export interface AppCredentials {
+  appId: string;
+  appSecret: string;
+  userId: string;
+  baseUrl?: string;
+}
+
+export interface CredentialsProvider {
+  /** The tenant's credentials: cached, one in-flight read shared; `forceFetch` bypasses the cache. */
+  get(tenant: Tenant, options?: { forceFetch?: boolean }): Promise<AppCredentials>;
+  /** Drops every cached value (tests, and callers that know all secrets rotated). */
+  clear(): void;
+}
+
+export interface CredentialsProviderOptions {
+  client: Pick<SecretsManagerClient, 'send'>;
+  cacheSeconds: number;
+  now?: () => number;
+}
+
+interface CacheEntry {
+  value: AppCredentials;
+  expiresAt: number;
+}
+
+const REQUIRED_FIELDS = ['appId', 'appSecret', 'userId'] as const;
+
+/** Why a Secrets Manager error happened and what the operator can do about it. */
+const SDK_ERROR_HINTS: Record<string, string> = {
+  ResourceNotFoundException:
+    'the secret does not exist in this account and region; create it or fix KOODRIVE_TENANTS',
+  AccessDeniedException:
+    "the function's role may not read it; grant secretsmanager:GetSecretValue on the secret",
+  DecryptionFailure: 'its KMS key cannot be used; grant kms:Decrypt on the key to the function',
+  ThrottlingException: 'Secrets Manager is throttling requests; it will be retried on the next call',
+  InvalidRequestException: 'the secret is scheduled for deletion or disabled',
+};
+
+/**
+ * Validates a secret's JSON against the contract. Errors name the secret id and the field, never a value.
+ */
+export function parseSecretString(secretId: string, secretString: string | undefined): AppCredentials {
+  if (secretString === undefined) {
+    throw new ConfigurationError(
+      `Secret '${secretId}' has no SecretString (binary secrets are not supported): store the credentials as a JSON string.`,
+    );
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(secretString);
+  } catch {
+    throw new ConfigurationError(
+      `Secret '${secretId}' is not valid JSON: store {"appId":"…","appSecret":"…","userId":"…"} (baseUrl optional).`,
+    );
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new ConfigurationError(
+      `Secret '${secretId}' is JSON but not an object: store {"appId":"…","appSecret":"…","userId":"…"}.`,
+    );
+  }
+  const record = parsed as Record<string, unknown>;
+  const credentials: Partial<AppCredentials> = {};
+  for (const field of REQUIRED_FIELDS) {
+    const value = record[field];
+    if (value === undefined || value === null) {
+      throw new ConfigurationError(`Secret '${secretId}' lacks the required field '${field}'.`);
+    }
+    if (typeof value !== 'string' || value.trim() === '') {
+      throw new ConfigurationError(
+        `Secret '${secretId}' has field '${field}' that is not a non-empty string.`,
+      );
+    }
+    credentials[field] = value.trim();
+  }
+  const result: AppCredentials = {
+    appId: credentials.appId ?? '',
+    appSecret: credentials.appSecret ?? '',
+    userId: credentials.userId ?? '',
+  };
+  const baseUrl = record.baseUrl;
+  if (baseUrl !== undefined && baseUrl !== null && baseUrl !== '') {
+    if (typeof baseUrl !== 'string') {
+      throw new ConfigurationError(`Secret '${secretId}' has field 'baseUrl' that is not a string.`);
+    }
+    result.baseUrl = parseBaseUrl(baseUrl, `Field 'baseUrl' of secret '${secretId}'`);
+  }
+  return result;
+}
+
+function toCredentialsError(tenant: Tenant, error: unknown): AppError {
+  if (error instanceof AppError) return error;
+  const name = error instanceof Error ? error.name : 'UnknownError';
+  const hint =
+    SDK_ERROR_HINTS[name] ??
+    'Secrets Manager could not be reached or failed; check the network path and the service health';
+  return new CredentialsUnavailableError(
+    `Secrets Manager could not be read for tenant '${tenant.tenantId}' (secret '${tenant.secretId}'): ${name}; ${hint}.`,
+    { cause: error },
+  );
+}
+
+/** Reads tenants' secrets through the real Secrets Manager client, with a TTL cache and shared in-flight reads. */
+export function createCredentialsProvider(options: CredentialsProviderOptions): CredentialsProvider {
+  const now = options.now ?? Date.now;
+  const ttlMs = options.cacheSeconds * 1000;
+  const cache = new Map<string, CacheEntry>();
+  const inFlight = new Map<string, Promise<AppCredentials>>();
+
+  const read = (tenant: Tenant): Promise<AppCredentials> => {
+    const pending = inFlight.get(tenant.secretId);
+    if (pending !== undefined) return pending;
+    const promise = (async () => {
+      try {
+        const output = await options.client.send(new GetSecretValueCommand({ SecretId: tenant.secretId }));
+        const value = parseSecretString(tenant.secretId, output.SecretString);
+        if (ttlMs > 0) cache.set(tenant.secretId, { value, expiresAt: now() + ttlMs });
+        return value;
+      } catch (error) {
+        throw toCredentialsError(tenant, error);
+      } finally {
+        inFlight.delete(tenant.secretId);
+      }
+    })();
+    inFlight.set(tenant.secretId, promise);
+    return promise;
+  };
+
+  return {
+    async get(tenant, getOptions = {}) {
+      if (getOptions.forceFetch !== true) {
+        const entry = cache.get(tenant.secretId);
+        if (entry !== undefined && entry.expiresAt > now()) return entry.value;
+      } else {
+        cache.delete(tenant.secretId);
+      }
+      return read(tenant);
+    },
+    clear() {
+      cache.clear();
+    },
+  };
+}

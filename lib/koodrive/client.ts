@@ -1,0 +1,302 @@
+import { randomBytes } from 'node:crypto';
+import type { AppCredentials, CredentialsProvider } from '../credentials.ts';
+import { AppError, UpstreamError, UpstreamRejectedError, UpstreamTimeoutError } from '../errors.ts';
+import type { Tenant } from '../tenants.ts';
+import { signRequest } from './sign.ts';
+
+export const ALLOCATION_PATH = '/koodrive/ose/v1/space/allocation/get';
+
+/** KooDrive wants a 58-character X-Traceid. */
+export const TRACE_ID_LENGTH = 58;
+
+export function createTraceId(): string {
+  return randomBytes(TRACE_ID_LENGTH / 2).toString('hex');
+}
+
+export interface KooDriveClientOptions {
+  credentials: CredentialsProvider;
+  /** Endpoint for tenants whose secret has no `baseUrl`. */
+  defaultBaseUrl: string;
+  timeoutMs: number;
+  maxAttempts: number;
+  fetch?: typeof fetch;
+  now?: () => number;
+  random?: () => number;
+  sleep?: (ms: number) => Promise<void>;
+  /** First backoff step; the n-th retry waits a random time in [0, min(maxDelayMs, baseDelayMs·2ⁿ⁻¹)). */
+  baseDelayMs?: number;
+  maxDelayMs?: number;
+  /** X-Date is stamped this far in the past, because KooDrive refuses a time later than its own clock. */
+  clockSkewMs?: number;
+  /** Answers larger than this are refused rather than read into memory. */
+  maxBodyBytes?: number;
+  /** Called after each attempt (for logs and metrics); never receives headers or secrets. */
+  onAttempt?: (attempt: AttemptReport) => void;
+}
+
+export interface AttemptReport {
+  tenantId: string;
+  attempt: number;
+  outcome: 'ok' | 'retryable' | 'rejected' | 'error';
+  status?: number;
+  reason?: string;
+  durationMs: number;
+}
+
+export interface CallOptions {
+  traceId?: string;
+  language?: string;
+}
+
+export interface KooDriveResponse {
+  /** Parsed JSON body whose `code` is 0. */
+  body: Record<string, unknown>;
+  traceId: string;
+  /** Attempts made, refetch retry included. */
+  attempts: number;
+  /** When KooDrive answered. */
+  fetchedAt: Date;
+}
+
+export interface KooDriveClient {
+  getSpaceAllocation(tenant: Tenant, options?: CallOptions): Promise<KooDriveResponse>;
+}
+
+type AttemptResult =
+  | { kind: 'ok'; body: Record<string, unknown> }
+  | { kind: 'retryable'; error: AppError; retryAfterMs?: number }
+  | { kind: 'rejected'; error: UpstreamRejectedError }
+  | { kind: 'error'; error: AppError };
+
+const DEFAULTS = {
+  baseDelayMs: 100,
+  maxDelayMs: 2_000,
+  clockSkewMs: 5_000,
+  maxBodyBytes: 1024 * 1024,
+} as const;
+
+const sleepFor = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+function envelopeOf(body: unknown): { code?: string; message?: string } {
+  if (typeof body !== 'object' || body === null) return {};
+  const record = body as Record<string, unknown>;
+  const code = record.error_code ?? record.code;
+  const message = record.error_msg ?? record.msg;
+  return {
+    ...(code === undefined || code === null ? {} : { code: String(code).slice(0, 64) }),
+    ...(typeof message === 'string' ? { message: message.slice(0, 300) } : {}),
+  };
+}
+
+/** undici hides the system error (ECONNREFUSED, ENOTFOUND…) in `cause`, sometimes in an AggregateError. */
+function networkErrorCode(error: unknown): string {
+  let current: unknown = error;
+  let last = 'network error';
+  for (let depth = 0; depth < 4 && current instanceof Error; depth++) {
+    const code = (current as { code?: unknown }).code;
+    if (typeof code === 'string' && code !== '') return code;
+    if (depth > 0) last = current.message.slice(0, 120);
+    current =
+      current instanceof AggregateError && current.errors.length > 0 ? current.errors[0] : current.cause;
+  }
+  return last;
+}
+
+function isSuccessCode(code: unknown): boolean {
+  return code === 0 || code === '0';
+}
+
+/** Reads at most `limit` bytes of a body; larger answers are refused, not buffered. */
+async function readBody(response: Response, limit: number): Promise<string> {
+  const declared = Number(response.headers.get('content-length'));
+  if (Number.isFinite(declared) && declared > limit) {
+    await response.body?.cancel();
+    throw new UpstreamError(`KooDrive's answer is ${declared} bytes, more than the ${limit}-byte limit.`);
+  }
+  if (response.body === null) return '';
+  const reader = response.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > limit) {
+      await reader.cancel();
+      throw new UpstreamError(`KooDrive's answer is more than the ${limit}-byte limit.`);
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks, size).toString('utf8');
+}
+
+/**
+ * The one place that talks to KooDrive: signs each attempt afresh, limits its time, retries what may
+ * succeed on retry, and refetches the tenant's secret once when the signature is refused.
+ */
+export function createKooDriveClient(options: KooDriveClientOptions): KooDriveClient {
+  const fetchFn = options.fetch ?? fetch;
+  const now = options.now ?? Date.now;
+  const random = options.random ?? Math.random;
+  const sleep = options.sleep ?? sleepFor;
+  const baseDelayMs = options.baseDelayMs ?? DEFAULTS.baseDelayMs;
+  const maxDelayMs = options.maxDelayMs ?? DEFAULTS.maxDelayMs;
+  const clockSkewMs = options.clockSkewMs ?? DEFAULTS.clockSkewMs;
+  const maxBodyBytes = options.maxBodyBytes ?? DEFAULTS.maxBodyBytes;
+  /** Server clock minus ours, per host, learned from the Date header of refusals. */
+  const clockOffsets = new Map<string, number>();
+
+  const learnClockOffset = (host: string, response: Response, sentAt: number, receivedAt: number) => {
+    const date = Date.parse(response.headers.get('date') ?? '');
+    if (!Number.isFinite(date)) return;
+    // The Date header has one-second precision: compare with the middle of the exchange.
+    const offset = date - (sentAt + receivedAt) / 2;
+    clockOffsets.set(host, Math.abs(offset) < 1_000 ? 0 : offset);
+  };
+
+  const attemptOnce = async (
+    url: URL,
+    credentials: AppCredentials,
+    traceId: string,
+    language: string | undefined,
+  ): Promise<AttemptResult> => {
+    const signingDate = new Date(now() + (clockOffsets.get(url.host) ?? 0) - clockSkewMs);
+    const signed = signRequest({
+      method: 'GET',
+      url,
+      appId: credentials.appId,
+      appSecret: credentials.appSecret,
+      userId: credentials.userId,
+      signingDate,
+    });
+    const headers: Record<string, string> = {
+      Authorization: signed.headers.Authorization,
+      'X-Date': signed.headers['X-Date'],
+      'X-User-Id': signed.headers['X-User-Id'],
+      'X-Traceid': traceId,
+      Accept: 'application/json',
+    };
+    if (language !== undefined) headers.language = language;
+    const sentAt = now();
+    let response: Response;
+    let text: string;
+    try {
+      const signal = AbortSignal.timeout(options.timeoutMs);
+      response = await fetchFn(url, { method: 'GET', headers, signal });
+      text = await readBody(response, maxBodyBytes);
+    } catch (error) {
+      if (error instanceof AppError) return { kind: 'error', error };
+      const name = error instanceof Error ? error.name : '';
+      if (name === 'TimeoutError' || name === 'AbortError') {
+        return {
+          kind: 'retryable',
+          error: new UpstreamTimeoutError(
+            `KooDrive did not answer within ${options.timeoutMs} ms (KOODRIVE_TIMEOUT_MS) at ${url.host}.`,
+            { cause: error },
+          ),
+        };
+      }
+      const detail = networkErrorCode(error);
+      return {
+        kind: 'retryable',
+        error: new UpstreamError(`KooDrive could not be reached at ${url.host}: ${detail}.`, {
+          cause: error,
+        }),
+      };
+    }
+    const receivedAt = now();
+    let body: unknown;
+    try {
+      body = text === '' ? undefined : JSON.parse(text);
+    } catch {
+      body = undefined;
+    }
+    const envelope = envelopeOf(body);
+    const upstream = {
+      ...(envelope.code === undefined ? {} : { upstreamCode: envelope.code }),
+      ...(envelope.message === undefined ? {} : { upstreamMessage: envelope.message }),
+    };
+    const status = response.status;
+
+    // A refused signature: 401, or 400 that carries no KooDrive error code (or a gateway one).
+    const gatewayRefusal = envelope.code === undefined || envelope.code.startsWith('APIGW.');
+    if (status === 401 || (status === 400 && gatewayRefusal)) {
+      learnClockOffset(url.host, response, sentAt, receivedAt);
+      return {
+        kind: 'rejected',
+        error: new UpstreamRejectedError(
+          `KooDrive refused the credentials of this tenant (HTTP ${status}), also after reading the secret again: check appId, appSecret and userId in the secret, and the app's permissions.`,
+          upstream,
+        ),
+      };
+    }
+    if (status === 429 || status >= 500) {
+      const retryAfter = Number(response.headers.get('retry-after'));
+      return {
+        kind: 'retryable',
+        error: new UpstreamError(`KooDrive answered HTTP ${status}.`, upstream),
+        ...(Number.isFinite(retryAfter) && retryAfter > 0 ? { retryAfterMs: retryAfter * 1000 } : {}),
+      };
+    }
+    if (status < 200 || status >= 300) {
+      return { kind: 'error', error: new UpstreamError(`KooDrive answered HTTP ${status}.`, upstream) };
+    }
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+      return {
+        kind: 'error',
+        error: new UpstreamError('KooDrive answered HTTP 200 with a body that is not a JSON object.'),
+      };
+    }
+    const record = body as Record<string, unknown>;
+    if (!isSuccessCode(record.code)) {
+      return {
+        kind: 'error',
+        error: new UpstreamError(
+          `KooDrive answered error code ${envelope.code ?? '(none)'}${envelope.message === undefined ? '' : `: ${envelope.message}`}`,
+          upstream,
+        ),
+      };
+    }
+    return { kind: 'ok', body: record };
+  };
+
+  return {
+    async getSpaceAllocation(tenant, callOptions = {}) {
+      const traceId = callOptions.traceId ?? createTraceId();
+      let credentials = await options.credentials.get(tenant);
+      let refetched = false;
+      let attempts = 0;
+      let retries = 0;
+      for (;;) {
+        const url = new URL(ALLOCATION_PATH, `${credentials.baseUrl ?? options.defaultBaseUrl}/`);
+        attempts += 1;
+        const started = now();
+        const result = await attemptOnce(url, credentials, traceId, callOptions.language);
+        options.onAttempt?.({
+          tenantId: tenant.tenantId,
+          attempt: attempts,
+          outcome: result.kind,
+          ...(result.kind === 'ok' ? {} : { reason: result.error.code }),
+          durationMs: now() - started,
+        });
+        if (result.kind === 'ok') return { body: result.body, traceId, attempts, fetchedAt: new Date(now()) };
+        if (result.kind === 'error') throw result.error;
+        if (result.kind === 'rejected') {
+          if (refetched) throw result.error;
+          // The secret may have been rotated while this container was warm: read it again, try once more.
+          credentials = await options.credentials.get(tenant, { forceFetch: true });
+          refetched = true;
+          continue;
+        }
+        retries += 1;
+        if (retries >= options.maxAttempts) throw result.error;
+        const ceiling = Math.min(maxDelayMs, baseDelayMs * 2 ** (retries - 1));
+        const delay = Math.max(
+          result.retryAfterMs === undefined ? 0 : Math.min(result.retryAfterMs, maxDelayMs),
+          random() * ceiling,
+        );
+        await sleep(delay);
+      }
+    },
+  };
+}

@@ -1,0 +1,59 @@
+import type { Logger } from '@aws-lambda-powertools/logger';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { type Config, loadConfig } from './config.ts';
+import { type CredentialsProvider, createCredentialsProvider } from './credentials.ts';
+import { createKooDriveClient, type KooDriveClient } from './koodrive/client.ts';
+
+/** What a function needs to fetch allocations, built once per container and reused while warm. */
+export interface Runtime {
+  config: Config;
+  credentials: CredentialsProvider;
+  koodrive: KooDriveClient;
+}
+
+export interface RuntimeOptions {
+  logger?: Logger;
+  secretsClient?: Pick<SecretsManagerClient, 'send'>;
+  fetch?: typeof fetch;
+}
+
+export function createSecretsClient(): SecretsManagerClient {
+  // Endpoints come from the SDK's own variables (AWS_ENDPOINT_URL_SECRETS_MANAGER) for the local stack.
+  return new SecretsManagerClient({ requestHandler: { connectionTimeout: 2_000, requestTimeout: 5_000 } });
+}
+
+export function createRuntime(config: Config, options: RuntimeOptions = {}): Runtime {
+  const credentials = createCredentialsProvider({
+    client: options.secretsClient ?? createSecretsClient(),
+    cacheSeconds: config.secretCacheSeconds,
+  });
+  const { logger } = options;
+  const koodrive = createKooDriveClient({
+    credentials,
+    defaultBaseUrl: config.baseUrl,
+    timeoutMs: config.timeoutMs,
+    maxAttempts: config.maxAttempts,
+    ...(options.fetch === undefined ? {} : { fetch: options.fetch }),
+    ...(logger === undefined
+      ? {}
+      : {
+          onAttempt: (report) => {
+            if (report.outcome !== 'ok') logger.warn('KooDrive attempt failed', { ...report });
+            else logger.debug('KooDrive attempt succeeded', { ...report });
+          },
+        }),
+  });
+  return { config, credentials, koodrive };
+}
+
+/**
+ * A lazily built runtime: configuration is read on the first invocation, so a bad setting becomes a
+ * CONFIGURATION_ERROR answer instead of a crash during init; once built it is reused.
+ */
+export function lazyRuntime(options: RuntimeOptions & { env?: Record<string, string | undefined> } = {}) {
+  let runtime: Runtime | undefined;
+  return (): Runtime => {
+    runtime ??= createRuntime(loadConfig(options.env ?? process.env), options);
+    return runtime;
+  };
+}

@@ -1,0 +1,85 @@
+import { describe, expect, it } from 'vitest';
+import { DEFAULTS, loadConfig } from '../../lib/config.ts';
+import { ConfigurationError, InvalidRequestError, UnknownTenantError } from '../../lib/errors.ts';
+import { parseTenantId, parseTenants } from '../../lib/tenants.ts';
+
+describe('loadConfig', () => {
+  it('gives the contract defaults when nothing is set', () => {
+    const config = loadConfig({});
+    expect(config.baseUrl).toBe(DEFAULTS.KOODRIVE_BASE_URL);
+    expect(config.timeoutMs).toBe(5000);
+    expect(config.maxAttempts).toBe(3);
+    expect(config.secretCacheSeconds).toBe(300);
+    expect(config.snapshotRetentionDays).toBe(400);
+    expect(config.snapshotConcurrency).toBe(8);
+    expect(config.thresholds).toEqual([0.8, 0.9, 1]);
+    expect(config.tenants.defaultTenant).toEqual({ tenantId: 'demo', secretId: 'koodrive/demo' });
+  });
+
+  it('reads every variable and strips a trailing slash from the base URL', () => {
+    const config = loadConfig({
+      KOODRIVE_TENANTS:
+        'acme=koodrive/acme, beta=arn:aws:secretsmanager:eu-west-1:123456789012:secret:beta-AbCdEf',
+      KOODRIVE_BASE_URL: 'https://cn.myhuaweicloud-koodrive.com/',
+      KOODRIVE_TIMEOUT_MS: '1500',
+      KOODRIVE_MAX_ATTEMPTS: '5',
+      SECRET_CACHE_SECONDS: '0',
+      SNAPSHOT_TABLE: 'snapshots',
+      SNAPSHOT_RETENTION_DAYS: '30',
+      ALLOCATION_THRESHOLDS: '1.0, 0.5,0.5',
+    });
+    expect(config.baseUrl).toBe('https://cn.myhuaweicloud-koodrive.com');
+    expect(config.timeoutMs).toBe(1500);
+    expect(config.maxAttempts).toBe(5);
+    expect(config.secretCacheSeconds).toBe(0);
+    expect(config.snapshotTable).toBe('snapshots');
+    expect(config.snapshotRetentionDays).toBe(30);
+    expect(config.thresholds).toEqual([0.5, 1]);
+    expect(config.tenants.all.map((t) => t.tenantId)).toEqual(['acme', 'beta']);
+    expect(config.tenants.get('beta').secretId).toBe(
+      'arn:aws:secretsmanager:eu-west-1:123456789012:secret:beta-AbCdEf',
+    );
+  });
+
+  it.each([
+    ['KOODRIVE_TIMEOUT_MS', 'soon', /KOODRIVE_TIMEOUT_MS is 'soon'/],
+    ['KOODRIVE_MAX_ATTEMPTS', '0', /KOODRIVE_MAX_ATTEMPTS is '0': it must be a whole number from 1 to 10/],
+    ['SECRET_CACHE_SECONDS', '-1', /SECRET_CACHE_SECONDS/],
+    ['KOODRIVE_BASE_URL', 'not a url', /KOODRIVE_BASE_URL is not a URL/],
+    ['KOODRIVE_BASE_URL', 'ftp://example.com', /http\(s\)/],
+    ['KOODRIVE_BASE_URL', 'https://user:pw@example.com', /no query or credentials/],
+    ['ALLOCATION_THRESHOLDS', '0.8,high', /ALLOCATION_THRESHOLDS/],
+  ])('refuses %s=%s with a message naming the variable', (name, value, message) => {
+    expect(() => loadConfig({ [name]: value })).toThrow(ConfigurationError);
+    expect(() => loadConfig({ [name]: value })).toThrow(message);
+  });
+});
+
+describe('tenants', () => {
+  it('makes the first tenant the default and finds the others', () => {
+    const registry = parseTenants('a=s1,b=s2');
+    expect(registry.defaultTenant.tenantId).toBe('a');
+    expect(registry.get('b')).toEqual({ tenantId: 'b', secretId: 's2' });
+    expect(() => registry.get('c')).toThrow(UnknownTenantError);
+  });
+
+  it.each([
+    ['', /lists no tenant/],
+    ['acme', /gives no secret id for tenant 'acme'/],
+    ['-bad=s', /invalid tenant id '-bad'/],
+    ['a=s,a=t', /lists tenant 'a' twice/],
+  ])('refuses KOODRIVE_TENANTS=%j', (value, message) => {
+    expect(() => parseTenants(value)).toThrow(message);
+  });
+
+  it.each(['acme', 'A', 'a_b-c', 'x'.repeat(64), '0tenant'])('accepts tenant id %s', (id) => {
+    expect(parseTenantId(id)).toBe(id);
+  });
+
+  it.each(['', '-a', '_a', 'a b', 'a/b', 'x'.repeat(65), 'é'])(
+    'refuses tenant id %j as a bad request',
+    (id) => {
+      expect(() => parseTenantId(id)).toThrow(InvalidRequestError);
+    },
+  );
+});
