@@ -1,0 +1,60 @@
+/**
+ * The local stack's demo tenants: the apps the KooDrive simulator knows and the secrets the local
+ * Secrets Manager endpoint serves for them. Nothing here is a real credential.
+ */
+import type { SimulatorApp } from './koodrive-simulator.ts';
+
+/** Default ports of the local stack's servers. */
+export const LOCAL_PORTS = {
+  api: 3000,
+  lambda: 3002,
+  koodrive: 8787,
+  secretsManager: 4584,
+  dynamodb: 8000,
+} as const;
+
+export const DEMO_TENANT_ID = 'demo';
+export const DEMO_SECRET_ID = 'koodrive/demo';
+
+/** The default tenant's app: data in the documented array shape, numbers as strings like the vendor's example. */
+export const DEMO_APP: SimulatorApp = Object.freeze({
+  appId: 'a378331e0d5c4c1f9e7d2b6a8f4c96a1',
+  appSecret: 'local-demo-secret-not-for-production',
+  userId: '1505084218764547200',
+  data: Object.freeze([
+    Object.freeze({ type: '0', allocateCapacity: '12288', totalCapacity: '20480' }),
+    Object.freeze({ type: '1', allocateCapacity: '35840', totalCapacity: '40960' }),
+    Object.freeze({ type: '2', allocateCapacity: '7680', totalCapacity: '10240' }),
+  ]),
+});
+
+export const LAB_TENANT_ID = 'lab';
+export const LAB_SECRET_ID = 'koodrive/lab';
+
+/** A second tenant, answered in the vendor's object shape (one space), close to full. */
+export const LAB_APP: SimulatorApp = Object.freeze({
+  appId: 'b51e07c2f3a94d6e8c1d0f2a7b3e5c48',
+  appSecret: 'local-lab-secret-not-for-production',
+  userId: '1505084218764547311',
+  data: Object.freeze({ type: '0', allocateCapacity: '1840', totalCapacity: '2048' }),
+});
+
+/** Every demo tenant with its secret id and app, the default tenant first. */
+export const DEMO_TENANTS: readonly { tenantId: string; secretId: string; app: SimulatorApp }[] =
+  Object.freeze([
+    Object.freeze({ tenantId: DEMO_TENANT_ID, secretId: DEMO_SECRET_ID, app: DEMO_APP }),
+    Object.freeze({ tenantId: LAB_TENANT_ID, secretId: LAB_SECRET_ID, app: LAB_APP }),
+  ]);
+
+/** `KOODRIVE_TENANTS` for the local stack: `demo=koodrive/demo,lab=koodrive/lab`. */
+export const DEMO_TENANTS_SETTING = DEMO_TENANTS.map((t) => `${t.tenantId}=${t.secretId}`).join(',');
+
+/** The contract's secret JSON for an app: `{appId, appSecret, userId, baseUrl?}`. */
+export function demoSecretString(app: SimulatorApp, baseUrl?: string): string {
+  return JSON.stringify({
+    appId: app.appId,
+    appSecret: app.appSecret,
+    userId: app.userId,
+    ...(baseUrl === undefined ? {} : { baseUrl }),
+  });
+}

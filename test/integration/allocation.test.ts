@@ -1,0 +1,373 @@
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { createAllocationHandler } from '../../handlers/allocation.ts';
+import { createLogger } from '../../lib/logger.ts';
+import { lazyRuntime } from '../../lib/runtime.ts';
+import { type KooDriveSimulator, startKooDriveSimulator } from '../../local/koodrive-simulator.ts';
+import { type LocalSecretsManager, startLocalSecretsManager } from '../../local/secrets-manager.ts';
+import { captureOutput, httpEvent, lambdaContext } from '../support/lambda.ts';
+
+const ACME = { appId: 'acme-app', appSecret: 'acme-secret-value-9f8e7d', userId: '1505084218764547200' };
+const BETA = { appId: 'beta-app', appSecret: 'beta-secret-value-1a2b3c', userId: '42' };
+const ACME_DATA = [
+  { type: '1', allocateCapacity: '300', totalCapacity: '1000' },
+  { type: 0, allocateCapacity: 1500, totalCapacity: '1000' },
+];
+
+let koodrive: KooDriveSimulator;
+let koodriveCn: KooDriveSimulator;
+let secrets: LocalSecretsManager;
+const savedEnv = { ...process.env };
+
+function secretJson(app: { appId: string; appSecret: string; userId: string }, baseUrl?: string) {
+  return JSON.stringify({ ...app, ...(baseUrl === undefined ? {} : { baseUrl }) });
+}
+
+/** A fresh container: a new handler with its own caches, configured like the deployed function. */
+function coldHandler(env: Record<string, string> = {}) {
+  const logger = createLogger('allocation-test');
+  return createAllocationHandler({
+    logger,
+    getRuntime: lazyRuntime({
+      logger,
+      env: {
+        KOODRIVE_TENANTS:
+          'acme=koodrive/acme,beta=koodrive/beta,broken=koodrive/broken,partial=koodrive/partial,ghost=koodrive/ghost',
+        KOODRIVE_BASE_URL: koodrive.url,
+        KOODRIVE_TIMEOUT_MS: '300',
+        KOODRIVE_MAX_ATTEMPTS: '3',
+        SECRET_CACHE_SECONDS: '300',
+        ...env,
+      },
+    }),
+  });
+}
+
+async function call(handler: ReturnType<typeof coldHandler>, path: string, tenantId?: string) {
+  const event = httpEvent(path, {
+    routeKey: tenantId === undefined ? 'GET /allocation' : 'GET /tenants/{tenantId}/allocation',
+    ...(tenantId === undefined ? {} : { pathParameters: { tenantId } }),
+  });
+  const response = await handler(event, lambdaContext());
+  return { ...response, json: JSON.parse(String(response.body)) as Record<string, unknown> };
+}
+
+beforeAll(async () => {
+  koodrive = await startKooDriveSimulator({ apps: [{ ...ACME, data: ACME_DATA }] });
+  koodriveCn = await startKooDriveSimulator({ apps: [BETA] });
+  secrets = await startLocalSecretsManager({
+    secrets: {
+      'koodrive/acme': secretJson(ACME),
+      'koodrive/beta': secretJson(BETA, koodriveCn.url),
+      'koodrive/broken': 'this is {not json',
+      'koodrive/partial': JSON.stringify({ appId: 'x', appSecret: 'partial-secret-value-77' }),
+    },
+  });
+  process.env.AWS_ENDPOINT_URL_SECRETS_MANAGER = secrets.url;
+});
+
+afterAll(async () => {
+  process.env = savedEnv;
+  await Promise.all([koodrive?.close(), koodriveCn?.close(), secrets?.close()]);
+});
+
+beforeEach(() => {
+  koodrive.reset();
+  koodriveCn.reset();
+  secrets.reset();
+  koodrive.setApp({ ...ACME, data: ACME_DATA });
+  secrets.setSecret('koodrive/acme', secretJson(ACME));
+  koodrive.setClockOffsetMs(0);
+});
+
+describe('GET /allocation, live from the simulator', () => {
+  it("answers the default tenant's normalized allocation with the trace id sent to KooDrive", async () => {
+    const response = await call(coldHandler(), '/allocation');
+    expect(response.statusCode).toBe(200);
+    expect(response.headers?.['content-type']).toBe('application/json');
+    expect(response.json).toMatchObject({
+      tenantId: 'acme',
+      spaces: [
+        {
+          type: 0,
+          typeName: 'department',
+          allocatedGB: 1500,
+          totalGB: 1000,
+          unallocatedGB: -500,
+          allocatedRatio: 1.5,
+          overAllocated: true,
+        },
+        {
+          type: 1,
+          typeName: 'personal',
+          allocatedGB: 300,
+          totalGB: 1000,
+          unallocatedGB: 700,
+          allocatedRatio: 0.3,
+          overAllocated: false,
+        },
+      ],
+      totals: {
+        allocatedGB: 1800,
+        totalGB: 2000,
+        unallocatedGB: 200,
+        allocatedRatio: 0.9,
+        overAllocated: false,
+      },
+    });
+    expect(Date.parse(String(response.json.observedAt))).toBeGreaterThan(Date.now() - 60_000);
+    const traceId = response.headers?.['x-trace-id'];
+    expect(traceId).toHaveLength(58);
+    expect(koodrive.requests).toHaveLength(1);
+    expect(koodrive.requests[0]).toMatchObject({ appId: 'acme-app', traceId, outcome: 'ok' });
+  });
+
+  it("uses each tenant's own appId and baseUrl", async () => {
+    const handler = coldHandler();
+    const beta = await call(handler, '/tenants/beta/allocation', 'beta');
+    expect(beta.statusCode).toBe(200);
+    expect(beta.json).toMatchObject({ tenantId: 'beta', totals: { allocatedGB: 1000, totalGB: 2000 } });
+    expect(koodriveCn.requests.map((r) => r.appId)).toEqual(['beta-app']);
+    expect(koodrive.requests).toHaveLength(0);
+    const acme = await call(handler, '/tenants/acme/allocation', 'acme');
+    expect(acme.json.tenantId).toBe('acme');
+    expect(koodrive.requests.map((r) => r.appId)).toEqual(['acme-app']);
+  });
+});
+
+describe('errors: every row of the contract table', () => {
+  it('400 INVALID_REQUEST for a bad tenant id', async () => {
+    const response = await call(coldHandler(), '/tenants/-nope!/allocation', '-nope!');
+    expect(response.statusCode).toBe(400);
+    expect(response.headers?.['content-type']).toBe('application/problem+json');
+    expect(response.json).toMatchObject({ status: 400, code: 'INVALID_REQUEST', title: 'Invalid request' });
+    expect(String(response.json.detail)).toContain('must match');
+    expect(response.json.traceId).toBe(response.headers?.['x-trace-id']);
+  });
+
+  it('404 UNKNOWN_TENANT for a tenant that is not configured', async () => {
+    const response = await call(coldHandler(), '/tenants/zeta/allocation', 'zeta');
+    expect(response.statusCode).toBe(404);
+    expect(response.json).toMatchObject({ code: 'UNKNOWN_TENANT' });
+    expect(String(response.json.detail)).toContain('KOODRIVE_TENANTS');
+  });
+
+  it('404 NOT_FOUND for another path or method', async () => {
+    const handler = coldHandler();
+    const post = await handler(httpEvent('/allocation', { method: 'POST' }), lambdaContext());
+    expect(post.statusCode).toBe(404);
+    expect(JSON.parse(String(post.body)).code).toBe('NOT_FOUND');
+    const other = await handler(httpEvent('/quota'), lambdaContext());
+    expect(other.statusCode).toBe(404);
+  });
+
+  it('500 CONFIGURATION_ERROR for a secret that is not JSON, naming the secret and not its value', async () => {
+    const response = await call(coldHandler(), '/tenants/broken/allocation', 'broken');
+    expect(response.statusCode).toBe(500);
+    expect(response.json.code).toBe('CONFIGURATION_ERROR');
+    expect(String(response.json.detail)).toContain("'koodrive/broken' is not valid JSON");
+    expect(response.body).not.toContain('not json');
+  });
+
+  it('500 CONFIGURATION_ERROR for a secret that lacks a field, naming the field', async () => {
+    const response = await call(coldHandler(), '/tenants/partial/allocation', 'partial');
+    expect(response.statusCode).toBe(500);
+    expect(response.json.detail).toBe("Secret 'koodrive/partial' lacks the required field 'userId'.");
+    expect(response.body).not.toContain('partial-secret-value-77');
+  });
+
+  it('500 CONFIGURATION_ERROR for a bad setting, naming the variable', async () => {
+    const response = await call(coldHandler({ KOODRIVE_MAX_ATTEMPTS: 'many' }), '/allocation');
+    expect(response.statusCode).toBe(500);
+    expect(response.json).toMatchObject({ code: 'CONFIGURATION_ERROR' });
+    expect(String(response.json.detail)).toContain('KOODRIVE_MAX_ATTEMPTS');
+  });
+
+  it('503 CREDENTIALS_UNAVAILABLE when the secret does not exist', async () => {
+    const response = await call(coldHandler(), '/tenants/ghost/allocation', 'ghost');
+    expect(response.statusCode).toBe(503);
+    expect(response.json.code).toBe('CREDENTIALS_UNAVAILABLE');
+    expect(String(response.json.detail)).toContain('ResourceNotFoundException');
+    expect(String(response.json.detail)).toContain('koodrive/ghost');
+  });
+
+  it('503 CREDENTIALS_UNAVAILABLE when access is denied', async () => {
+    secrets.enqueueFault({ type: 'AccessDeniedException', secretId: 'koodrive/acme', times: 5 });
+    const response = await call(coldHandler(), '/allocation');
+    expect(response.statusCode).toBe(503);
+    expect(String(response.json.detail)).toContain('AccessDeniedException');
+    expect(koodrive.requests).toHaveLength(0);
+  });
+
+  it('502 UPSTREAM_REJECTED when KooDrive refuses the signature, after exactly one refetch', async () => {
+    secrets.setSecret('koodrive/acme', secretJson({ ...ACME, appSecret: 'stale-secret-value' }));
+    const response = await call(coldHandler(), '/allocation');
+    expect(response.statusCode).toBe(502);
+    expect(response.json).toMatchObject({ code: 'UPSTREAM_REJECTED', upstreamCode: 'APIGW.0303' });
+    expect(koodrive.requests.map((r) => r.outcome)).toEqual(['rejected', 'rejected']);
+    expect(secrets.getSecretValueCalls('koodrive/acme')).toBe(2);
+  });
+
+  it('502 UPSTREAM_REJECTED also for HTTP 400 without a KooDrive error code', async () => {
+    koodrive.enqueueFault({ status: 400, body: 'Bad Request' });
+    koodrive.enqueueFault({ status: 400, body: { error_code: 'APIGW.0101', error_msg: 'bad' } });
+    const response = await call(coldHandler(), '/allocation');
+    expect(response.json.code).toBe('UPSTREAM_REJECTED');
+    expect(koodrive.requests).toHaveLength(2);
+  });
+
+  it('502 UPSTREAM_ERROR for code ≠ 0, without retrying, with the upstream code and message', async () => {
+    koodrive.enqueueFault({ status: 200, body: { code: '13000301', msg: 'space not found or abnormal' } });
+    const response = await call(coldHandler(), '/allocation');
+    expect(response.statusCode).toBe(502);
+    expect(response.json).toMatchObject({
+      code: 'UPSTREAM_ERROR',
+      upstreamCode: '13000301',
+      upstreamMessage: 'space not found or abnormal',
+    });
+    expect(koodrive.requests).toHaveLength(1);
+  });
+
+  it('502 UPSTREAM_ERROR for a 4xx with a KooDrive code, without retrying', async () => {
+    koodrive.enqueueFault({
+      status: 400,
+      body: { code: 13000410, msg: 'user has no permission on the space' },
+    });
+    const response = await call(coldHandler(), '/allocation');
+    expect(response.json).toMatchObject({ code: 'UPSTREAM_ERROR', upstreamCode: '13000410' });
+    expect(koodrive.requests).toHaveLength(1);
+  });
+
+  it('502 UPSTREAM_ERROR for a body that is not the documented shape', async () => {
+    koodrive.setData('acme-app', [{ type: 0, allocateCapacity: 'lots', totalCapacity: 10 }]);
+    const response = await call(coldHandler(), '/allocation');
+    expect(response.statusCode).toBe(502);
+    expect(response.json.code).toBe('UPSTREAM_ERROR');
+    expect(String(response.json.detail)).toContain('allocateCapacity');
+  });
+
+  it('502 UPSTREAM_ERROR for a body that is not JSON', async () => {
+    koodrive.enqueueFault({ status: 200, body: '<html>maintenance</html>' });
+    const response = await call(coldHandler(), '/allocation');
+    expect(response.json.code).toBe('UPSTREAM_ERROR');
+  });
+
+  it('502 UPSTREAM_ERROR after the attempts when KooDrive keeps answering 5xx', async () => {
+    for (let i = 0; i < 3; i++) koodrive.enqueueFault({ status: 503 });
+    const response = await call(coldHandler(), '/allocation');
+    expect(response.json).toMatchObject({ code: 'UPSTREAM_ERROR', upstreamCode: '13000201' });
+    expect(koodrive.requests).toHaveLength(3);
+  });
+
+  it('504 UPSTREAM_TIMEOUT when no attempt is answered in KOODRIVE_TIMEOUT_MS', async () => {
+    for (let i = 0; i < 3; i++) koodrive.enqueueFault({ delayMs: 2_000 });
+    const response = await call(coldHandler({ KOODRIVE_TIMEOUT_MS: '150' }), '/allocation');
+    expect(response.statusCode).toBe(504);
+    expect(response.json.code).toBe('UPSTREAM_TIMEOUT');
+    expect(String(response.json.detail)).toContain('150 ms');
+    // The simulator records an abandoned request when the client drops it; wait for the last one.
+    await vi.waitFor(() => expect(koodrive.requests).toHaveLength(3));
+    expect(koodrive.requests.every((r) => r.status === 0)).toBe(true);
+  });
+});
+
+describe('retries, rotation, clock and caching', () => {
+  it('retries 5xx, 429 and dropped connections, then succeeds within KOODRIVE_MAX_ATTEMPTS', async () => {
+    koodrive.enqueueFault({ status: 500 });
+    koodrive.enqueueFault({ status: 429, body: { code: 'throttled', msg: 'slow down' } });
+    koodrive.enqueueFault({ reset: true });
+    const response = await call(coldHandler({ KOODRIVE_MAX_ATTEMPTS: '4' }), '/allocation');
+    expect(response.statusCode).toBe(200);
+    expect(koodrive.requests.map((r) => r.status)).toEqual([500, 429, 0, 200]);
+  });
+
+  it('stops at KOODRIVE_MAX_ATTEMPTS', async () => {
+    for (let i = 0; i < 5; i++) koodrive.enqueueFault({ status: 502 });
+    const response = await call(coldHandler({ KOODRIVE_MAX_ATTEMPTS: '2' }), '/allocation');
+    expect(response.statusCode).toBe(502);
+    expect(koodrive.requests).toHaveLength(2);
+  });
+
+  it('picks up a secret rotated while warm: one refetch, then success', async () => {
+    const handler = coldHandler();
+    expect((await call(handler, '/allocation')).statusCode).toBe(200);
+    const rotated = { ...ACME, appSecret: 'rotated-secret-value-5d4c' };
+    koodrive.setApp(rotated);
+    secrets.setSecret('koodrive/acme', secretJson(rotated));
+    const response = await call(handler, '/allocation');
+    expect(response.statusCode).toBe(200);
+    expect(koodrive.requests.map((r) => r.outcome)).toEqual(['ok', 'rejected', 'ok']);
+    expect(secrets.getSecretValueCalls('koodrive/acme')).toBe(2);
+    expect((await call(handler, '/allocation')).statusCode).toBe(200);
+    expect(secrets.getSecretValueCalls('koodrive/acme')).toBe(2);
+  });
+
+  it("learns KooDrive's clock from a refusal when the local clock runs fast", async () => {
+    koodrive.setClockOffsetMs(-90_000);
+    const handler = coldHandler();
+    const first = await call(handler, '/allocation');
+    expect(first.statusCode).toBe(200);
+    expect(koodrive.requests.map((r) => r.outcome)).toEqual(['rejected', 'ok']);
+    koodrive.reset();
+    expect((await call(handler, '/allocation')).statusCode).toBe(200);
+    expect(koodrive.requests.map((r) => r.outcome)).toEqual(['ok']);
+  });
+
+  it('reads Secrets Manager once for many warm calls', async () => {
+    const handler = coldHandler();
+    for (let i = 0; i < 20; i++) expect((await call(handler, '/allocation')).statusCode).toBe(200);
+    expect(secrets.getSecretValueCalls('koodrive/acme')).toBe(1);
+    expect(koodrive.requests).toHaveLength(20);
+  });
+
+  it('shares one Secrets Manager read among concurrent cold calls', async () => {
+    const handler = coldHandler();
+    const responses = await Promise.all(Array.from({ length: 10 }, () => call(handler, '/allocation')));
+    expect(responses.map((r) => r.statusCode)).toEqual(Array(10).fill(200));
+    expect(secrets.getSecretValueCalls('koodrive/acme')).toBe(1);
+    expect(new Set(responses.map((r) => r.headers?.['x-trace-id'])).size).toBe(10);
+  });
+
+  it('reads the secret again once SECRET_CACHE_SECONDS is 0', async () => {
+    const handler = coldHandler({ SECRET_CACHE_SECONDS: '0' });
+    await call(handler, '/allocation');
+    await call(handler, '/allocation');
+    expect(secrets.getSecretValueCalls('koodrive/acme')).toBe(2);
+  });
+});
+
+describe('nothing secret leaves the function', () => {
+  const output = { current: undefined as ReturnType<typeof captureOutput> | undefined };
+  afterEach(() => output.current?.stop());
+
+  it('never writes a secret, a signature or a vendor header to logs or answers', async () => {
+    const capture = captureOutput();
+    output.current = capture;
+    const bodies: string[] = [];
+    const handler = coldHandler();
+    bodies.push(String((await call(handler, '/allocation')).body));
+    koodrive.enqueueFault({ status: 500 });
+    bodies.push(String((await call(handler, '/allocation')).body));
+    secrets.setSecret('koodrive/acme', secretJson({ ...ACME, appSecret: 'wrong-secret-value-0000' }));
+    const rejected = await call(coldHandler(), '/allocation');
+    bodies.push(String(rejected.body));
+    bodies.push(String((await call(handler, '/tenants/partial/allocation', 'partial')).body));
+    bodies.push(String((await call(handler, '/tenants/beta/allocation', 'beta')).body));
+    capture.stop();
+
+    const logs = capture.text();
+    const everything = `${logs}\n${bodies.join('\n')}`;
+    expect(logs).toContain('request completed');
+    expect(logs).toContain('"tenantId":"acme"');
+    for (const secret of [
+      ACME.appSecret,
+      BETA.appSecret,
+      'wrong-secret-value-0000',
+      'partial-secret-value-77',
+    ]) {
+      expect(everything).not.toContain(secret);
+    }
+    expect(everything).not.toMatch(/HMAC-SHA256 AppId|Signature=|[0-9a-f]{64}/i);
+    expect(everything.toLowerCase()).not.toContain('x-user-id');
+    expect(everything.toLowerCase()).not.toContain('authorization');
+  });
+});

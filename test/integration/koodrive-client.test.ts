@@ -1,0 +1,124 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { CredentialsProvider } from '../../lib/credentials.ts';
+import { UpstreamError, UpstreamRejectedError } from '../../lib/errors.ts';
+import { createKooDriveClient, type KooDriveClientOptions } from '../../lib/koodrive/client.ts';
+import { type KooDriveSimulator, startKooDriveSimulator } from '../../local/koodrive-simulator.ts';
+
+const APP = { appId: 'client-app', appSecret: 'client-secret-value', userId: '7' };
+const TENANT = { tenantId: 'acme', secretId: 'koodrive/acme' };
+
+let simulator: KooDriveSimulator;
+
+function credentialsFrom(
+  ...values: Array<typeof APP>
+): CredentialsProvider & { reads: Array<{ forceFetch: boolean }> } {
+  const reads: Array<{ forceFetch: boolean }> = [];
+  return {
+    reads,
+    async get(_tenant, options = {}) {
+      reads.push({ forceFetch: options.forceFetch === true });
+      const value = values[Math.min(reads.length - 1, values.length - 1)];
+      if (value === undefined) throw new Error('no credentials');
+      return value;
+    },
+    clear() {},
+  };
+}
+
+function client(overrides: Partial<KooDriveClientOptions> = {}) {
+  const delays: number[] = [];
+  const instance = createKooDriveClient({
+    credentials: credentialsFrom(APP),
+    defaultBaseUrl: simulator.url,
+    timeoutMs: 1_000,
+    maxAttempts: 4,
+    random: () => 0.5,
+    sleep: async (ms) => {
+      delays.push(ms);
+    },
+    ...overrides,
+  });
+  return { instance, delays };
+}
+
+beforeAll(async () => {
+  simulator = await startKooDriveSimulator({ apps: [APP] });
+});
+afterAll(async () => {
+  await simulator.close();
+});
+beforeEach(() => {
+  simulator.reset();
+  simulator.setClockOffsetMs(0);
+});
+
+describe('KooDrive client', () => {
+  it('backs off exponentially with full jitter between retries', async () => {
+    for (let i = 0; i < 3; i++) simulator.enqueueFault({ status: 500 });
+    const { instance, delays } = client({ baseDelayMs: 100, maxDelayMs: 300 });
+    const response = await instance.getSpaceAllocation(TENANT);
+    expect(response.attempts).toBe(4);
+    // random() = 0.5 of the ceilings 100, 200, min(300, 400).
+    expect(delays).toEqual([50, 100, 150]);
+  });
+
+  it('waits at least what Retry-After asks on 429, capped by maxDelayMs', async () => {
+    simulator.enqueueFault({ status: 429, headers: { 'Retry-After': '1' } });
+    const { instance, delays } = client({ maxDelayMs: 2_000 });
+    await instance.getSpaceAllocation(TENANT);
+    expect(delays).toEqual([1_000]);
+  });
+
+  it('signs with a fresh X-Date stamped a few seconds in the past and sends the trace id given', async () => {
+    const fixed = Date.UTC(2026, 10, 28, 4, 0, 10);
+    simulator.setClockOffsetMs(fixed - Date.now());
+    const { instance } = client({ now: () => fixed });
+    const traceId = 'x'.repeat(58);
+    const response = await instance.getSpaceAllocation(TENANT, { traceId });
+    expect(response.traceId).toBe(traceId);
+    expect(simulator.requests[0]).toMatchObject({ xDate: '20261128T040005Z', traceId });
+  });
+
+  it('refuses an answer larger than the body limit without buffering it', async () => {
+    simulator.enqueueFault({ status: 200, body: { code: 0, msg: 'x'.repeat(5_000), data: [] } });
+    const { instance } = client({ maxBodyBytes: 1_000 });
+    await expect(instance.getSpaceAllocation(TENANT)).rejects.toThrow(/1000-byte limit/);
+    expect(simulator.requests).toHaveLength(1);
+  });
+
+  it('refetches credentials once on a refused signature and reports the second refusal', async () => {
+    const credentials = credentialsFrom({ ...APP, appSecret: 'old' }, { ...APP, appSecret: 'older' });
+    const { instance } = client({ credentials });
+    const error = await instance.getSpaceAllocation(TENANT).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(UpstreamRejectedError);
+    expect(credentials.reads).toEqual([{ forceFetch: false }, { forceFetch: true }]);
+  });
+
+  it('reports a connection that cannot be made as an upstream error after the attempts', async () => {
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const { port } = closed.address() as AddressInfo;
+    await new Promise((resolve) => closed.close(resolve));
+    const { instance, delays } = client({ defaultBaseUrl: `http://127.0.0.1:${port}`, maxAttempts: 2 });
+    const error = await instance.getSpaceAllocation(TENANT).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(UpstreamError);
+    expect(String((error as Error).message)).toMatch(
+      /could not be reached at 127\.0\.0\.1:\d+: ECONNREFUSED/,
+    );
+    expect(delays).toHaveLength(1);
+  });
+
+  it('reports each attempt without headers or secrets', async () => {
+    simulator.enqueueFault({ status: 503 });
+    const reports: unknown[] = [];
+    const { instance } = client({ onAttempt: (r) => reports.push(r) });
+    await instance.getSpaceAllocation(TENANT);
+    expect(reports).toMatchObject([
+      { tenantId: 'acme', attempt: 1, outcome: 'retryable', reason: 'UPSTREAM_ERROR' },
+      { tenantId: 'acme', attempt: 2, outcome: 'ok' },
+    ]);
+    expect(JSON.stringify(reports)).not.toContain(APP.appSecret);
+  });
+});
