@@ -11,7 +11,7 @@ export default defineConfig({
       AWS_REGION: 'us-east-1',
       AWS_ACCESS_KEY_ID: 'local-test',
       AWS_SECRET_ACCESS_KEY: 'local-test',
-      POWERTOOLS_LOG_LEVEL: 'DEBUG',
+      POWERTOOLS_LOG_LEVEL: 'SILENT',
     },
   },
 });

@@ -110,24 +110,33 @@ export function createCredentialsProvider(options: CredentialsProviderOptions): 
   const now = options.now ?? Date.now;
   const ttlMs = options.cacheSeconds * 1000;
   const cache = new Map<string, CacheEntry>();
-  const inFlight = new Map<string, Promise<AppCredentials>>();
+  /** One read per secret at a time; `fresh` marks a read started by a forced fetch (after a refusal). */
+  const inFlight = new Map<string, { promise: Promise<AppCredentials>; fresh: boolean }>();
 
-  const read = (tenant: Tenant): Promise<AppCredentials> => {
+  const load = async (tenant: Tenant): Promise<AppCredentials> => {
+    try {
+      const output = await options.client.send(new GetSecretValueCommand({ SecretId: tenant.secretId }));
+      return parseSecretString(tenant.secretId, output.SecretString);
+    } catch (error) {
+      throw toCredentialsError(tenant, error);
+    }
+  };
+
+  const read = (tenant: Tenant, fresh: boolean): Promise<AppCredentials> => {
     const pending = inFlight.get(tenant.secretId);
-    if (pending !== undefined) return pending;
-    const promise = (async () => {
-      try {
-        const output = await options.client.send(new GetSecretValueCommand({ SecretId: tenant.secretId }));
-        const value = parseSecretString(tenant.secretId, output.SecretString);
-        if (ttlMs > 0) cache.set(tenant.secretId, { value, expiresAt: now() + ttlMs });
+    // A forced fetch must not join a read that began before the refusal: it may return the old secret.
+    if (pending !== undefined && (pending.fresh || !fresh)) return pending.promise;
+    const isCurrent = () => inFlight.get(tenant.secretId)?.promise === promise;
+    const promise: Promise<AppCredentials> = load(tenant)
+      .then((value) => {
+        // A read overtaken by a forced one must not put an older secret back into the cache.
+        if (ttlMs > 0 && isCurrent()) cache.set(tenant.secretId, { value, expiresAt: now() + ttlMs });
         return value;
-      } catch (error) {
-        throw toCredentialsError(tenant, error);
-      } finally {
-        inFlight.delete(tenant.secretId);
-      }
-    })();
-    inFlight.set(tenant.secretId, promise);
+      })
+      .finally(() => {
+        if (isCurrent()) inFlight.delete(tenant.secretId);
+      });
+    inFlight.set(tenant.secretId, { promise, fresh });
     return promise;
   };
 
@@ -139,7 +148,7 @@ export function createCredentialsProvider(options: CredentialsProviderOptions): 
       } else {
         cache.delete(tenant.secretId);
       }
-      return read(tenant);
+      return read(tenant, getOptions.forceFetch === true);
     },
     clear() {
       cache.clear();

@@ -337,9 +337,14 @@ describe('retries, rotation, clock and caching', () => {
 
 describe('nothing secret leaves the function', () => {
   const output = { current: undefined as ReturnType<typeof captureOutput> | undefined };
-  afterEach(() => output.current?.stop());
+  afterEach(() => {
+    output.current?.stop();
+    process.env.POWERTOOLS_LOG_LEVEL = savedEnv.POWERTOOLS_LOG_LEVEL;
+  });
 
   it('never writes a secret, a signature or a vendor header to logs or answers', async () => {
+    // Every level is written here, so that a secret at any level would be caught.
+    process.env.POWERTOOLS_LOG_LEVEL = 'DEBUG';
     const capture = captureOutput();
     output.current = capture;
     const bodies: string[] = [];

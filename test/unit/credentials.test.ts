@@ -1,0 +1,114 @@
+import { GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
+import { describe, expect, it } from 'vitest';
+import { createCredentialsProvider, parseSecretString } from '../../lib/credentials.ts';
+import { ConfigurationError, CredentialsUnavailableError } from '../../lib/errors.ts';
+
+const TENANT = { tenantId: 'acme', secretId: 'koodrive/acme' };
+const secret = (appSecret: string) => JSON.stringify({ appId: 'a', appSecret, userId: 'u' });
+
+/** A Secrets Manager client whose answers the test releases one by one. */
+function controllableClient() {
+  const pending: Array<(value: string) => void> = [];
+  const client = {
+    send: (command: unknown) => {
+      if (!(command instanceof GetSecretValueCommand)) throw new Error('unexpected command');
+      return new Promise<{ SecretString: string }>((resolve) => {
+        pending.push((value) => resolve({ SecretString: value }));
+      });
+    },
+  };
+  return { client: client as never, pending };
+}
+
+describe('parseSecretString', () => {
+  it('accepts the contract shape and trims values', () => {
+    expect(
+      parseSecretString(
+        's',
+        JSON.stringify({ appId: ' a ', appSecret: 'b', userId: 'c', baseUrl: 'https://x.example/' }),
+      ),
+    ).toEqual({
+      appId: 'a',
+      appSecret: 'b',
+      userId: 'c',
+      baseUrl: 'https://x.example',
+    });
+  });
+
+  it.each([
+    [undefined, /no SecretString/],
+    ['[1]', /not an object/],
+    ['{"appId":"a","appSecret":"b"}', /lacks the required field 'userId'/],
+    ['{"appId":1,"appSecret":"b","userId":"c"}', /field 'appId' that is not a non-empty string/],
+    [
+      '{"appId":"a","appSecret":"b","userId":"c","baseUrl":"nope"}',
+      /Field 'baseUrl' of secret 's' is not a URL/,
+    ],
+  ])('refuses %j with a configuration error naming the secret', (value, message) => {
+    expect(() => parseSecretString('s', value)).toThrow(ConfigurationError);
+    expect(() => parseSecretString('s', value)).toThrow(message);
+  });
+
+  it('never repeats the secret value in its errors', () => {
+    const error = (() => {
+      try {
+        parseSecretString('s', '{"appSecret": "hunter2-value", oops}');
+      } catch (e) {
+        return e as Error;
+      }
+    })();
+    expect(error?.message).not.toContain('hunter2');
+  });
+});
+
+describe('createCredentialsProvider', () => {
+  it('lets a forced fetch overtake a read that began before the refusal, and caches the newer value', async () => {
+    const { client, pending } = controllableClient();
+    const provider = createCredentialsProvider({ client, cacheSeconds: 300 });
+    const stale = provider.get(TENANT);
+    const forced = provider.get(TENANT, { forceFetch: true });
+    const joined = provider.get(TENANT, { forceFetch: true });
+    expect(pending).toHaveLength(2);
+    pending[1]?.(secret('new'));
+    pending[0]?.(secret('old'));
+    expect((await forced).appSecret).toBe('new');
+    expect((await joined).appSecret).toBe('new');
+    expect((await stale).appSecret).toBe('old');
+    expect((await provider.get(TENANT)).appSecret).toBe('new');
+    expect(pending).toHaveLength(2);
+  });
+
+  it('expires cached values after cacheSeconds', async () => {
+    let clock = 0;
+    const { client, pending } = controllableClient();
+    const provider = createCredentialsProvider({ client, cacheSeconds: 10, now: () => clock });
+    const first = provider.get(TENANT);
+    pending[0]?.(secret('one'));
+    await first;
+    clock = 9_999;
+    await provider.get(TENANT);
+    expect(pending).toHaveLength(1);
+    clock = 10_000;
+    const second = provider.get(TENANT);
+    pending[1]?.(secret('two'));
+    expect((await second).appSecret).toBe('two');
+  });
+
+  it('does not cache failures and maps SDK errors to CREDENTIALS_UNAVAILABLE', async () => {
+    let calls = 0;
+    const provider = createCredentialsProvider({
+      client: {
+        send: async () => {
+          calls += 1;
+          throw Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' });
+        },
+      } as never,
+      cacheSeconds: 300,
+    });
+    const error = await provider.get(TENANT).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(CredentialsUnavailableError);
+    expect((error as Error).message).toContain("tenant 'acme' (secret 'koodrive/acme'): ThrottlingException");
+    await provider.get(TENANT).catch(() => undefined);
+    expect(calls).toBe(2);
+  });
+});
