@@ -1,0 +1,82 @@
+import type { Logger } from '@aws-lambda-powertools/logger';
+import { type Config, loadConfig } from '../lib/config.ts';
+import { NotFoundError } from '../lib/errors.ts';
+import { createHttpHandler } from '../lib/http/handler.ts';
+import { jsonResponse } from '../lib/http/responses.ts';
+import { createLogger } from '../lib/logger.ts';
+import { resolveHistoryQuery } from '../lib/snapshots/history-query.ts';
+import { lazySnapshotStore, type SnapshotStore } from '../lib/snapshots/store.ts';
+import { parseTenantId } from '../lib/tenants.ts';
+import type { Allocation } from '../lib/types.ts';
+
+export const HISTORY_ROUTE = 'GET /tenants/{tenantId}/allocation/history';
+
+export interface HistoryHandlerDeps {
+  logger: Logger;
+  /** Read on the first request (a bad setting is then a CONFIGURATION_ERROR answer), then reused. */
+  getConfig: () => Config;
+  getStore: (config: Config) => SnapshotStore;
+  now?: () => Date;
+}
+
+/** The contract's history answer. */
+export interface HistoryResponse {
+  tenantId: string;
+  from: string;
+  to: string;
+  items: Allocation[];
+  nextCursor: string | null;
+}
+
+/** `GET /tenants/{tenantId}/allocation/history?from=&to=&limit=&cursor=`: stored snapshots, oldest first. */
+export function createHistoryHandler(deps: HistoryHandlerDeps) {
+  const now = deps.now ?? (() => new Date());
+  return createHttpHandler({
+    logger: deps.logger,
+    // No KooDrive call here: the request's own id identifies it in the logs.
+    traceId: (_event, context) => context.awsRequestId,
+    async handle({ event, traceId, logger }) {
+      const method = event.requestContext.http.method;
+      const tenantParam = event.pathParameters?.tenantId;
+      if (method !== 'GET' || tenantParam === undefined || !/\/allocation\/history\/?$/.test(event.rawPath)) {
+        throw new NotFoundError(
+          `No route for ${method} ${event.rawPath}: use GET /tenants/{tenantId}/allocation/history.`,
+        );
+      }
+      const config = deps.getConfig();
+      const tenant = config.tenants.get(parseTenantId(tenantParam));
+      logger.appendKeys({ tenantId: tenant.tenantId });
+      const params = event.queryStringParameters ?? {};
+      const query = resolveHistoryQuery(
+        { from: params.from, to: params.to, limit: params.limit, cursor: params.cursor },
+        { now: now(), cursorKey: config.cursorKey },
+      );
+      const page = await deps.getStore(config).query({ tenantId: tenant.tenantId, ...query });
+      const body: HistoryResponse = {
+        tenantId: tenant.tenantId,
+        from: query.from.toISOString(),
+        to: query.to.toISOString(),
+        items: page.items,
+        nextCursor: page.nextCursor,
+      };
+      // The contract's `trend` (least squares over `body.items`) is added to `body` here by the trend feature.
+      logger.info('history served', { items: page.items.length, more: page.nextCursor !== null });
+      return jsonResponse(200, body, traceId);
+    },
+  });
+}
+
+function lazyConfig(): () => Config {
+  let config: Config | undefined;
+  return () => {
+    config ??= loadConfig();
+    return config;
+  };
+}
+
+const logger = createLogger();
+export const handler = createHistoryHandler({
+  logger,
+  getConfig: lazyConfig(),
+  getStore: lazySnapshotStore(),
+});

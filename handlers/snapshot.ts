@@ -1,0 +1,175 @@
+import type { Logger } from '@aws-lambda-powertools/logger';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import middy from '@middy/core';
+import type { Context, SQSBatchItemFailure, SQSBatchResponse } from 'aws-lambda';
+import { fetchAllocation } from '../lib/allocation.ts';
+import type { Config } from '../lib/config.ts';
+import { createLogger, describeError } from '../lib/logger.ts';
+import { lazyRuntime, type Runtime } from '../lib/runtime.ts';
+import { parseSnapshotEvent, type SnapshotRequest, type SnapshotTrigger } from '../lib/snapshots/events.ts';
+import {
+  type SnapshotJobDeps,
+  type SnapshotResult,
+  type SnapshotTarget,
+  snapshotTargets,
+  takeSnapshots,
+} from '../lib/snapshots/job.ts';
+import { lazySnapshotStore, type SnapshotSource, type SnapshotStore } from '../lib/snapshots/store.ts';
+import type { Tenant } from '../lib/tenants.ts';
+
+export interface SnapshotHandlerDeps {
+  logger: Logger;
+  getRuntime: () => Runtime;
+  /** The store for this configuration, built once per container. */
+  getStore: (config: Config) => SnapshotStore;
+}
+
+/** What a scheduled or custom-event invocation answers when every tenant succeeded. */
+export interface SnapshotRunSummary {
+  observedAt: string;
+  source: SnapshotSource;
+  stored: string[];
+  duplicate: string[];
+}
+
+/** Some tenants of a scheduled or custom-event run failed; thrown after all were tried, so Lambda retries. */
+export class SnapshotRunError extends Error {
+  readonly observedAt: string;
+  readonly failures: { tenantId: string; errorCode: string }[];
+  constructor(observedAt: string, results: readonly SnapshotResult[]) {
+    const failures = results
+      .filter((result) => result.status === 'failed')
+      .map((result) => ({ tenantId: result.tenantId, errorCode: result.errorCode ?? 'UNKNOWN_ERROR' }));
+    const shown = failures.slice(0, 20).map((failure) => `${failure.tenantId} (${failure.errorCode})`);
+    const more = failures.length > shown.length ? ` and ${failures.length - shown.length} more` : '';
+    const count = (status: SnapshotResult['status']) =>
+      results.filter((result) => result.status === status).length;
+    super(
+      `Snapshot at ${observedAt} failed for ${failures.length} of ${results.length} tenant(s): ${shown.join(', ')}${more}. ` +
+        `${count('stored')} stored, ${count('duplicate')} already stored; a retry of this event fetches only the missing ones.`,
+    );
+    this.name = 'SnapshotRunError';
+    this.observedAt = observedAt;
+    this.failures = failures;
+  }
+}
+
+function logResult(logger: Logger, source: SnapshotSource, result: SnapshotResult): void {
+  const keys = {
+    tenantId: result.tenantId,
+    observedAt: result.observedAt,
+    source,
+    fetched: result.fetched,
+    ...(result.traceId === undefined ? {} : { koodriveTraceId: result.traceId }),
+    ...(result.attempts === undefined ? {} : { attempts: result.attempts }),
+  };
+  if (result.status === 'stored') logger.info('snapshot stored', keys);
+  else if (result.status === 'duplicate') logger.info('snapshot already stored', keys);
+  else logger.error('snapshot failed', { ...keys, ...describeError(result.error) });
+}
+
+function tenantsOf(config: Config, request: SnapshotRequest): readonly Tenant[] {
+  return request.tenantId === undefined ? config.tenants.all : [config.tenants.get(request.tenantId)];
+}
+
+/** The snapshot function: an EventBridge schedule, an SQS batch, or a `Snapshot Requested` event. */
+export function createSnapshotHandler(deps: SnapshotHandlerDeps) {
+  const { logger } = deps;
+
+  const jobDeps = (runtime: Runtime, source: SnapshotSource): SnapshotJobDeps => ({
+    store: deps.getStore(runtime.config),
+    fetch: (tenant) => fetchAllocation(runtime.koodrive, tenant),
+    onResult: (result) => logResult(logger, source, result),
+  });
+
+  const runSqs = async (
+    runtime: Runtime,
+    trigger: Extract<SnapshotTrigger, { kind: 'sqs' }>,
+  ): Promise<SQSBatchResponse> => {
+    const failures: SQSBatchItemFailure[] = [];
+    const planned: { messageId: string; targets: SnapshotTarget[] }[] = [];
+    for (const message of trigger.messages) {
+      let targets: SnapshotTarget[] | undefined;
+      let problem = message.problem;
+      if (message.request !== undefined) {
+        const { observedAt } = message.request;
+        try {
+          targets = tenantsOf(runtime.config, message.request).map((tenant) => ({ tenant, observedAt }));
+        } catch (error) {
+          problem = error instanceof Error ? error.message : 'unknown tenant';
+        }
+      }
+      if (targets === undefined) {
+        // Reported as failed: SQS redelivers it and, after maxReceiveCount, moves it to the dead-letter queue.
+        logger.warn('SQS message rejected', { messageId: message.messageId, problem });
+        failures.push({ itemIdentifier: message.messageId });
+        continue;
+      }
+      planned.push({ messageId: message.messageId, targets });
+    }
+    // One pool for the whole batch, so SNAPSHOT_CONCURRENCY bounds the KooDrive calls of the invocation.
+    const results = await snapshotTargets({
+      targets: planned.flatMap((message) => message.targets),
+      source: 'sqs',
+      deps: jobDeps(runtime, 'sqs'),
+      concurrency: runtime.config.snapshotConcurrency,
+    });
+    let offset = 0;
+    for (const message of planned) {
+      const own = results.slice(offset, offset + message.targets.length);
+      offset += message.targets.length;
+      if (own.some((result) => result.status === 'failed'))
+        failures.push({ itemIdentifier: message.messageId });
+    }
+    logger.info('snapshot batch completed', {
+      messages: trigger.messages.length,
+      failedMessages: failures.length,
+      stored: results.filter((result) => result.status === 'stored').length,
+    });
+    return { batchItemFailures: failures };
+  };
+
+  const run = async (event: unknown, _context: Context): Promise<SQSBatchResponse | SnapshotRunSummary> => {
+    try {
+      const trigger = parseSnapshotEvent(event);
+      const runtime = deps.getRuntime();
+      if (trigger.kind === 'sqs') return await runSqs(runtime, trigger);
+
+      const source: SnapshotSource = trigger.kind;
+      const { observedAt } = trigger.request;
+      logger.appendKeys({ source, observedAt, eventId: trigger.eventId });
+      const results = await takeSnapshots({
+        tenants: tenantsOf(runtime.config, trigger.request),
+        observedAt,
+        source,
+        deps: jobDeps(runtime, source),
+        concurrency: runtime.config.snapshotConcurrency,
+      });
+      // Every tenant was tried; failing now lets Lambda's retries and failure destination see it.
+      if (results.some((result) => result.status === 'failed'))
+        throw new SnapshotRunError(observedAt, results);
+      const of = (status: SnapshotResult['status']) =>
+        results.filter((result) => result.status === status).map((result) => result.tenantId);
+      const summary = { observedAt, source, stored: of('stored'), duplicate: of('duplicate') };
+      logger.info('snapshot run completed', {
+        stored: summary.stored.length,
+        duplicate: summary.duplicate.length,
+      });
+      return summary;
+    } catch (error) {
+      logger.error('snapshot invocation failed', describeError(error));
+      throw error;
+    }
+  };
+
+  return middy<unknown, SQSBatchResponse | SnapshotRunSummary>(run).use(
+    injectLambdaContext(logger, { resetKeys: true }),
+  );
+}
+
+const logger = createLogger();
+export const handler = createSnapshotHandler({
+  logger,
+  getRuntime: lazyRuntime({ logger }),
+  getStore: lazySnapshotStore(),
+});

@@ -1,0 +1,77 @@
+/**
+ * The history range as a caller writes it (`from`, `to`, `limit`, `cursor`, all optional strings)
+ * turned into a validated query, with the contract's defaults and a clear error for each mistake.
+ */
+import { InvalidRequestError } from '../errors.ts';
+import { decodeCursor } from './cursor.ts';
+import { MIN_INSTANT_MS, parseInstant } from './instants.ts';
+
+export const DEFAULT_HISTORY_DAYS = 7;
+export const DEFAULT_HISTORY_LIMIT = 500;
+export const MAX_HISTORY_LIMIT = 1000;
+const DAY_MS = 86_400_000;
+
+export interface HistoryParams {
+  from?: string | undefined;
+  to?: string | undefined;
+  limit?: string | undefined;
+  cursor?: string | undefined;
+}
+
+export interface ResolvedHistoryQuery {
+  from: Date;
+  to: Date;
+  limit: number;
+  cursor?: string;
+}
+
+// `?from=&to=` (the contract's own spelling of the route) means "not given".
+const given = (value: string | undefined): string | undefined =>
+  value === undefined || value === '' ? undefined : value;
+
+function parseLimit(text: string | undefined): number {
+  if (text === undefined) return DEFAULT_HISTORY_LIMIT;
+  const value = /^\d{1,4}$/.test(text) ? Number(text) : Number.NaN;
+  if (!(value >= 1 && value <= MAX_HISTORY_LIMIT)) {
+    throw new InvalidRequestError(
+      `limit is '${text.slice(0, 40)}': it must be a whole number from 1 to ${MAX_HISTORY_LIMIT} (default ${DEFAULT_HISTORY_LIMIT}).`,
+    );
+  }
+  return value;
+}
+
+/**
+ * Applies the contract: `to` defaults to now, `from` to `to` minus 7 days, `limit` to 500 (1–1000).
+ * With a cursor, a missing `from`/`to` is the cursor's own, so "pass nextCursor back" works alone.
+ * The cursor is checked again (signature, tenant, range) by the store.
+ */
+export function resolveHistoryQuery(
+  params: HistoryParams,
+  options: { now: Date; cursorKey: string },
+): ResolvedHistoryQuery {
+  const cursor = given(params.cursor);
+  const fromText = given(params.from);
+  const toText = given(params.to);
+  const limit = parseLimit(given(params.limit));
+  const cursorRange = cursor === undefined ? undefined : decodeCursor(options.cursorKey, cursor);
+
+  const to =
+    toText !== undefined
+      ? parseInstant(toText, 'to', 'floor')
+      : cursorRange !== undefined
+        ? new Date(cursorRange.to)
+        : new Date(Math.floor(options.now.getTime()));
+  const from =
+    fromText !== undefined
+      ? parseInstant(fromText, 'from', 'ceil')
+      : cursorRange !== undefined
+        ? new Date(cursorRange.from)
+        : new Date(Math.max(MIN_INSTANT_MS, to.getTime() - DEFAULT_HISTORY_DAYS * DAY_MS));
+  if (from.getTime() > to.getTime()) {
+    const toOrigin = toText === undefined && cursorRange === undefined ? ' (to defaults to now)' : '';
+    throw new InvalidRequestError(
+      `from (${from.toISOString()}) is later than to (${to.toISOString()})${toOrigin}: from must not be after to.`,
+    );
+  }
+  return { from, to, limit, ...(cursor === undefined ? {} : { cursor }) };
+}

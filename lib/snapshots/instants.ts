@@ -1,0 +1,110 @@
+/**
+ * Instants as snapshots use them. Keys are `Date#toISOString()` strings (UTC, milliseconds, four-digit
+ * year), which sort as strings in time order: that is what makes DynamoDB's range queries correct.
+ */
+import { InvalidRequestError } from '../errors.ts';
+
+const CANONICAL = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+// Extended ISO 8601 with a time and a zone designator; the fraction may be longer than milliseconds.
+const INSTANT =
+  /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?([Zz]|[+-]\d{2}(?::?\d{2})?)$/;
+// A '+' sent unencoded in a query string arrives as a space: `…T05:00:00 01:00`.
+const DECODED_PLUS = /^([^ ]*T[^ ]*) (\d{2}(?::?\d{2})?)$/i;
+
+/** The earliest and latest instants whose ISO strings keep a four-digit year and sort correctly. */
+export const MIN_INSTANT_MS = Date.UTC(1970, 0, 1);
+export const MAX_INSTANT_MS = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
+
+const EXAMPLE = '2026-11-28T04:00:00Z or 2026-11-28T05:00:00+01:00';
+
+/** True for the one string form snapshot keys use (`2026-11-28T04:00:00.000Z`). */
+export function isCanonicalInstant(value: string): boolean {
+  if (!CANONICAL.test(value)) return false;
+  const ms = Date.parse(value);
+  return Number.isFinite(ms) && new Date(ms).toISOString() === value;
+}
+
+/** The key form of an instant; throws RangeError outside 1970–9999, where string order would break. */
+export function toKeyInstant(date: Date): string {
+  const ms = date.getTime();
+  if (!Number.isFinite(ms) || ms < MIN_INSTANT_MS || ms > MAX_INSTANT_MS) {
+    throw new RangeError(`The instant ${String(date)} is outside 1970-01-01 to 9999-12-31 (UTC).`);
+  }
+  return date.toISOString();
+}
+
+function daysInMonth(year: number, month: number): number {
+  const days = [31, isLeapYear(year) ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+  return days[month - 1] ?? 0;
+}
+
+function isLeapYear(year: number): boolean {
+  return (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0;
+}
+
+/**
+ * Parses an ISO 8601 instant that names its time zone (`Z` or an offset). Digits beyond milliseconds
+ * round down, or up with `rounding: 'ceil'` (an inclusive lower bound must not admit an earlier item).
+ * A mistake is an InvalidRequestError naming `name` and saying what a valid value looks like.
+ */
+export function parseInstant(value: string, name: string, rounding: 'floor' | 'ceil' = 'floor'): Date {
+  const shown = `'${value.slice(0, 80)}'`;
+  const text = value.replace(DECODED_PLUS, '$1+$2');
+  const match = INSTANT.exec(text);
+  if (match === null) {
+    const hint = /^\d{4}-\d{2}-\d{2}$/.test(value)
+      ? ' (a date alone is not an instant: add a time and a zone, e.g. T00:00:00Z)'
+      : /^\d{4}-\d{2}-\d{2}[Tt][\d:.,]+$/.test(value)
+        ? ' (it has no time zone: add Z or an offset such as +01:00)'
+        : '';
+    throw new InvalidRequestError(
+      `${name} is ${shown}, not an ISO 8601 instant with a time zone${hint}; write it like ${EXAMPLE} (with '+' encoded as %2B).`,
+    );
+  }
+  const [, y, mo, d, h, mi, s, fraction, zone] = match;
+  const year = Number(y);
+  const month = Number(mo);
+  const day = Number(d);
+  const hour = Number(h);
+  const minute = Number(mi);
+  const second = Number(s ?? '0');
+  if (
+    month < 1 ||
+    month > 12 ||
+    day < 1 ||
+    day > daysInMonth(year, month) ||
+    hour > 23 ||
+    minute > 59 ||
+    second > 59
+  ) {
+    throw new InvalidRequestError(
+      `${name} is ${shown}: that date or time of day does not exist; write it like ${EXAMPLE}.`,
+    );
+  }
+  let offsetMinutes = 0;
+  if (zone !== undefined && zone.toUpperCase() !== 'Z') {
+    const digits = zone.slice(1).replace(':', '');
+    const offsetHours = Number(digits.slice(0, 2));
+    const offsetMins = Number(digits.slice(2) || '0');
+    if (offsetHours > 23 || offsetMins > 59) {
+      throw new InvalidRequestError(
+        `${name} is ${shown}: the offset ${zone} is not a valid time zone offset.`,
+      );
+    }
+    offsetMinutes = (zone.startsWith('-') ? -1 : 1) * (offsetHours * 60 + offsetMins);
+  }
+  const digits = fraction ?? '';
+  let ms = Number(digits.slice(0, 3).padEnd(3, '0'));
+  if (rounding === 'ceil' && /[1-9]/.test(digits.slice(3))) ms += 1;
+  const date = new Date(0);
+  // setUTCFullYear, not Date.UTC: Date.UTC maps years 0–99 to 1900–1999.
+  date.setUTCFullYear(year, month - 1, day);
+  date.setUTCHours(hour, minute, second, ms);
+  const instant = new Date(date.getTime() - offsetMinutes * 60_000);
+  if (instant.getTime() < MIN_INSTANT_MS || instant.getTime() > MAX_INSTANT_MS) {
+    throw new InvalidRequestError(
+      `${name} is ${shown}: it must lie between 1970-01-01T00:00:00Z and 9999-12-31T23:59:59Z.`,
+    );
+  }
+  return instant;
+}

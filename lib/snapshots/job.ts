@@ -1,0 +1,151 @@
+/**
+ * The snapshot job: for each tenant, fetch the allocation and store it under the event's time. Every
+ * tenant is tried whatever happens to the others, a few at a time, and each outcome is reported.
+ */
+import type { FetchedAllocation } from '../allocation.ts';
+import { AppError } from '../errors.ts';
+import type { Tenant } from '../tenants.ts';
+import type { Snapshot, SnapshotSource, SnapshotStore } from './store.ts';
+
+export type SnapshotStatus = 'stored' | 'duplicate' | 'failed';
+
+export interface SnapshotResult {
+  tenantId: string;
+  observedAt: string;
+  status: SnapshotStatus;
+  /** False when the snapshot was found already stored and KooDrive was not asked. */
+  fetched: boolean;
+  /** The X-Traceid of the KooDrive call, when one was made and answered. */
+  traceId?: string;
+  attempts?: number;
+  /** The stored snapshot, for status 'stored'. */
+  snapshot?: Snapshot;
+  /** For status 'failed': the error, and its code (an AppError code, else the error's name). */
+  error?: unknown;
+  errorCode?: string;
+}
+
+export interface SnapshotJobDeps {
+  store: Pick<SnapshotStore, 'put' | 'has'>;
+  /** The tenant's allocation, live from KooDrive. */
+  fetch: (tenant: Tenant) => Promise<FetchedAllocation>;
+  /** Called once per target as soon as its outcome is known (for logs). */
+  onResult?: (result: SnapshotResult) => void;
+}
+
+export interface SnapshotTarget {
+  tenant: Tenant;
+  /** The triggering event's time, canonical ISO (`toISOString()`). */
+  observedAt: string;
+}
+
+/** A short, secret-free name for an error: the product's code, else the error's class name. */
+export function errorCodeOf(error: unknown): string {
+  if (error instanceof AppError) return error.code;
+  if (error instanceof Error) return error.name;
+  return 'UNKNOWN_ERROR';
+}
+
+/** Runs `worker` over `items` with at most `concurrency` at a time; results keep the items' order. */
+export async function mapWithConcurrency<T, R>(
+  items: readonly T[],
+  concurrency: number,
+  worker: (item: T, index: number) => Promise<R>,
+): Promise<R[]> {
+  const results: R[] = new Array(items.length);
+  // One iterator shared by every lane: each item is taken exactly once.
+  const queue = items.entries();
+  const lane = async () => {
+    for (const [index, item] of queue) results[index] = await worker(item, index);
+  };
+  const lanes = Math.max(1, Math.min(Math.floor(concurrency), items.length));
+  await Promise.all(Array.from({ length: lanes }, lane));
+  return results;
+}
+
+async function snapshotOne(
+  target: SnapshotTarget,
+  source: SnapshotSource,
+  deps: SnapshotJobDeps,
+): Promise<SnapshotResult> {
+  const { tenant, observedAt } = target;
+  const base = { tenantId: tenant.tenantId, observedAt };
+  let fetched: FetchedAllocation | undefined;
+  try {
+    // A redelivered event or a retried run finds most snapshots stored: a consistent read is far
+    // cheaper than a KooDrive call. The conditional put below stays the guarantee.
+    if (await deps.store.has(tenant.tenantId, observedAt)) {
+      return { ...base, status: 'duplicate', fetched: false };
+    }
+    fetched = await deps.fetch(tenant);
+    const { allocation } = fetched;
+    const snapshot: Snapshot = {
+      tenantId: tenant.tenantId,
+      observedAt,
+      // The normalized allocation's observedAt is when KooDrive answered.
+      fetchedAt: allocation.observedAt,
+      spaces: allocation.spaces,
+      totals: allocation.totals,
+      source,
+      traceId: fetched.traceId,
+    };
+    const status = await deps.store.put(snapshot);
+    return {
+      ...base,
+      status,
+      fetched: true,
+      traceId: fetched.traceId,
+      attempts: fetched.attempts,
+      ...(status === 'stored' ? { snapshot } : {}),
+    };
+  } catch (error) {
+    return {
+      ...base,
+      status: 'failed',
+      fetched: fetched !== undefined,
+      ...(fetched === undefined ? {} : { traceId: fetched.traceId, attempts: fetched.attempts }),
+      error,
+      errorCode: errorCodeOf(error),
+    };
+  }
+}
+
+/**
+ * Takes a snapshot for each target (tenant and time) with bounded concurrency. Never rejects: a
+ * failure is a result. Identical targets are done once and share their result.
+ */
+export async function snapshotTargets(options: {
+  targets: readonly SnapshotTarget[];
+  source: SnapshotSource;
+  deps: SnapshotJobDeps;
+  concurrency: number;
+}): Promise<SnapshotResult[]> {
+  const { source, deps } = options;
+  const keyOf = (target: SnapshotTarget) => `${target.tenant.tenantId}\n${target.observedAt}`;
+  const unique = new Map<string, SnapshotTarget>();
+  for (const target of options.targets) if (!unique.has(keyOf(target))) unique.set(keyOf(target), target);
+  const distinct = [...unique.values()];
+  const results = await mapWithConcurrency(distinct, options.concurrency, async (target) => {
+    const result = await snapshotOne(target, source, deps);
+    deps.onResult?.(result);
+    return result;
+  });
+  const byKey = new Map(distinct.map((target, index) => [keyOf(target), results[index]]));
+  return options.targets.map((target) => {
+    const result = byKey.get(keyOf(target));
+    if (result === undefined) throw new Error('internal: a snapshot target has no result');
+    return result;
+  });
+}
+
+/** Snapshots the given tenants at one event time; one result per tenant, in the tenants' order. */
+export function takeSnapshots(options: {
+  tenants: readonly Tenant[];
+  observedAt: string;
+  source: SnapshotSource;
+  deps: SnapshotJobDeps;
+  concurrency: number;
+}): Promise<SnapshotResult[]> {
+  const { tenants, observedAt, ...rest } = options;
+  return snapshotTargets({ ...rest, targets: tenants.map((tenant) => ({ tenant, observedAt })) });
+}

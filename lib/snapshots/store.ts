@@ -1,0 +1,328 @@
+/**
+ * Where snapshots live: a small interface, and its DynamoDB adapter on the low-level client with
+ * hand-written marshalling (the items are small and flat; no extra package in the bundles).
+ *
+ * Item: `tenantId` (HASH), `observedAt` (RANGE, the triggering event's time), `fetchedAt`, `expiresAt`
+ * (TTL, epoch seconds), `spaces` as `[{type, allocatedGB, totalGB}]`, `source`, `traceId`. Derived
+ * numbers (ratios, sums, type names) are not stored: they are recomputed on read by the same code
+ * that normalizes KooDrive's answers, so a history item is exactly the contract's Allocation.
+ */
+import {
+  type AttributeValue,
+  DynamoDBClient,
+  PutItemCommand,
+  QueryCommand,
+  type QueryCommandInput,
+} from '@aws-sdk/client-dynamodb';
+import type { Config } from '../config.ts';
+import { normalizeAllocation } from '../koodrive/allocation.ts';
+import type { Allocation } from '../types.ts';
+import { encodeCursor, verifyCursor } from './cursor.ts';
+import { isCanonicalInstant, toKeyInstant } from './instants.ts';
+
+export const SNAPSHOT_SOURCES = ['schedule', 'sqs', 'event'] as const;
+/** What triggered a snapshot: the EventBridge schedule, an SQS message, or a Snapshot Requested event. */
+export type SnapshotSource = (typeof SNAPSHOT_SOURCES)[number];
+
+/** A snapshot to store: the allocation under the event's time, with when KooDrive was asked and by which call. */
+export interface Snapshot extends Allocation {
+  fetchedAt: string;
+  source: SnapshotSource;
+  /** The X-Traceid sent to KooDrive, to find the call in the vendor's logs. */
+  traceId: string;
+}
+
+export type PutOutcome = 'stored' | 'duplicate';
+
+export interface HistoryQuery {
+  tenantId: string;
+  /** Both inclusive. */
+  from: Date;
+  to: Date;
+  limit: number;
+  /** A `nextCursor` from an earlier page of the same query. */
+  cursor?: string;
+}
+
+export interface HistoryPage {
+  /** Oldest first. */
+  items: Allocation[];
+  /** Present only when more items follow. */
+  nextCursor: string | null;
+}
+
+export interface SnapshotStore {
+  /** Stores the snapshot unless one exists under the same tenant and observedAt (then 'duplicate'). */
+  put(snapshot: Snapshot): Promise<PutOutcome>;
+  /** Whether a snapshot exists under this tenant and observedAt (a strongly consistent read). */
+  has(tenantId: string, observedAt: string): Promise<boolean>;
+  /** One page of a tenant's snapshots in [from, to], oldest first; a bad cursor is an InvalidRequestError. */
+  query(query: HistoryQuery): Promise<HistoryPage>;
+  /** The tenant's latest snapshot strictly before `observedAt`, expired or not (strongly consistent). */
+  latestBefore(tenantId: string, observedAt: string): Promise<Allocation | undefined>;
+}
+
+export interface DynamoSnapshotStoreOptions {
+  /** Default: a client whose endpoint comes from the SDK's settings (AWS_ENDPOINT_URL_DYNAMODB locally). */
+  client?: Pick<DynamoDBClient, 'send'>;
+  tableName: string;
+  retentionDays: number;
+  /** Signs history cursors (HISTORY_CURSOR_KEY). */
+  cursorKey: string;
+  /** For TTL filtering on read; default Date.now. */
+  now?: () => number;
+}
+
+const SECONDS_PER_DAY = 86_400;
+const NAMES = { '#t': 'tenantId', '#o': 'observedAt', '#e': 'expiresAt' } as const;
+
+/** The stored representation of one space: only what KooDrive reported. */
+interface StoredSpace {
+  type: number;
+  allocatedGB: number;
+  totalGB: number;
+}
+
+/** A DynamoDB item that is not a snapshot of this shape: data that needs an operator, not a retry. */
+export class MalformedSnapshotItemError extends Error {
+  constructor(message: string) {
+    super(`A stored snapshot item is malformed: ${message}.`);
+    this.name = 'MalformedSnapshotItemError';
+  }
+}
+
+/**
+ * The TTL of a snapshot in epoch seconds. It counts from observedAt, not from the write: the same event
+ * then always produces the same item, and retention means "this long after the moment it describes",
+ * also for a snapshot written late by a retry.
+ */
+export function expiresAtFor(observedAt: string, retentionDays: number): number {
+  return Math.floor(Date.parse(observedAt) / 1000) + retentionDays * SECONDS_PER_DAY;
+}
+
+function toNumberAttribute(value: number): AttributeValue {
+  return { N: String(value) };
+}
+
+function readString(item: Record<string, AttributeValue>, name: string): string {
+  const value = item[name]?.S;
+  if (value === undefined) throw new MalformedSnapshotItemError(`'${name}' is not a string`);
+  return value;
+}
+
+function readNumber(attributes: Record<string, AttributeValue>, name: string, path: string): number {
+  const text = attributes[name]?.N;
+  const value = text === undefined ? Number.NaN : Number(text);
+  if (!Number.isFinite(value) || value < 0) {
+    throw new MalformedSnapshotItemError(`${path}.${name} is not a non-negative number`);
+  }
+  return value;
+}
+
+function readSpaces(item: Record<string, AttributeValue>, where: string): StoredSpace[] {
+  const list = item.spaces?.L;
+  if (list === undefined) throw new MalformedSnapshotItemError(`${where}: 'spaces' is not a list`);
+  return list.map((entry, index) => {
+    const path = `${where}: spaces[${index}]`;
+    const map = entry.M;
+    if (map === undefined) throw new MalformedSnapshotItemError(`${path} is not a map`);
+    const type = readNumber(map, 'type', path);
+    if (!Number.isSafeInteger(type))
+      throw new MalformedSnapshotItemError(`${path}.type is not a whole number`);
+    return {
+      type,
+      allocatedGB: readNumber(map, 'allocatedGB', path),
+      totalGB: readNumber(map, 'totalGB', path),
+    };
+  });
+}
+
+/** Reads an item back into the contract's Allocation (with fetchedAt); derived fields are recomputed. */
+export function itemToAllocation(item: Record<string, AttributeValue>): Allocation {
+  const tenantId = readString(item, 'tenantId');
+  const observedAt = readString(item, 'observedAt');
+  const where = `tenant '${tenantId}' at ${observedAt}`;
+  const fetchedAt = item.fetchedAt?.S;
+  const stored = readSpaces(item, where);
+  let derived: ReturnType<typeof normalizeAllocation>;
+  try {
+    // Fed through the KooDrive normalizer on purpose: one implementation of the contract's arithmetic.
+    derived = normalizeAllocation({
+      code: 0,
+      data: stored.map((space) => ({
+        type: space.type,
+        allocateCapacity: space.allocatedGB,
+        totalCapacity: space.totalGB,
+      })),
+    });
+  } catch (error) {
+    // Its errors speak of KooDrive's answer; here the stored item is at fault.
+    throw new MalformedSnapshotItemError(
+      `${where}: ${error instanceof Error ? error.message : 'unreadable spaces'}`,
+    );
+  }
+  const { spaces, totals } = derived;
+  return { tenantId, observedAt, ...(fetchedAt === undefined ? {} : { fetchedAt }), spaces, totals };
+}
+
+/** The item written for a snapshot. Nothing secret: ids, times, numbers and the trace id. */
+export function snapshotToItem(snapshot: Snapshot, retentionDays: number): Record<string, AttributeValue> {
+  for (const [name, value] of [
+    ['observedAt', snapshot.observedAt],
+    ['fetchedAt', snapshot.fetchedAt],
+  ] as const) {
+    // Keys must sort in time order; only toISOString()'s form does.
+    if (!isCanonicalInstant(value)) {
+      throw new RangeError(`Snapshot ${name} '${value}' is not in the form 2026-11-28T04:00:00.000Z.`);
+    }
+  }
+  return {
+    tenantId: { S: snapshot.tenantId },
+    observedAt: { S: snapshot.observedAt },
+    fetchedAt: { S: snapshot.fetchedAt },
+    expiresAt: toNumberAttribute(expiresAtFor(snapshot.observedAt, retentionDays)),
+    spaces: {
+      L: snapshot.spaces.map((space) => ({
+        M: {
+          type: toNumberAttribute(space.type),
+          allocatedGB: toNumberAttribute(space.allocatedGB),
+          totalGB: toNumberAttribute(space.totalGB),
+        },
+      })),
+    },
+    source: { S: snapshot.source },
+    traceId: { S: snapshot.traceId },
+  };
+}
+
+/** The production client: endpoint and region from the SDK's own settings, bounded connection times. */
+export function createDynamoClient(): DynamoDBClient {
+  return new DynamoDBClient({ requestHandler: { connectionTimeout: 2_000, requestTimeout: 5_000 } });
+}
+
+function isConditionalCheckFailure(error: unknown): boolean {
+  return error instanceof Error && error.name === 'ConditionalCheckFailedException';
+}
+
+/** The snapshot store on a DynamoDB table keyed by tenantId (HASH) and observedAt (RANGE). */
+export function createDynamoSnapshotStore(options: DynamoSnapshotStoreOptions): SnapshotStore {
+  const client = options.client ?? createDynamoClient();
+  const { tableName, retentionDays, cursorKey } = options;
+  const now = options.now ?? Date.now;
+
+  return {
+    async put(snapshot) {
+      try {
+        await client.send(
+          new PutItemCommand({
+            TableName: tableName,
+            Item: snapshotToItem(snapshot, retentionDays),
+            // The same event delivered again finds its snapshot here and stores nothing.
+            ConditionExpression: 'attribute_not_exists(#o)',
+            ExpressionAttributeNames: { '#o': NAMES['#o'] },
+          }),
+        );
+        return 'stored';
+      } catch (error) {
+        if (isConditionalCheckFailure(error)) return 'duplicate';
+        throw error;
+      }
+    },
+
+    async has(tenantId, observedAt) {
+      // A Query rather than GetItem: the same permission as the rest of the job, and the same cost.
+      const out = await client.send(
+        new QueryCommand({
+          TableName: tableName,
+          KeyConditionExpression: '#t = :t AND #o = :o',
+          ExpressionAttributeNames: { '#t': NAMES['#t'], '#o': NAMES['#o'] },
+          ExpressionAttributeValues: { ':t': { S: tenantId }, ':o': { S: observedAt } },
+          ProjectionExpression: '#o',
+          ConsistentRead: true,
+          Limit: 1,
+        }),
+      );
+      return (out.Count ?? out.Items?.length ?? 0) > 0;
+    },
+
+    async query({ tenantId, from, to, limit, cursor }) {
+      if (!Number.isSafeInteger(limit) || limit < 1)
+        throw new RangeError(`limit ${limit} is not a positive integer.`);
+      const range = { tenantId, from: toKeyInstant(from), to: toKeyInstant(to) };
+      let startKey: Record<string, AttributeValue> | undefined;
+      if (cursor !== undefined) {
+        const state = verifyCursor(cursorKey, cursor, range);
+        startKey = { tenantId: { S: tenantId }, observedAt: { S: state.lastKey.observedAt } };
+      }
+      const nowSeconds = Math.floor(now() / 1000);
+      // One item more than the page: if it exists there is a next page, and no caller gets a last empty one.
+      const wanted = limit + 1;
+      const raw: Record<string, AttributeValue>[] = [];
+      do {
+        const input: QueryCommandInput = {
+          TableName: tableName,
+          KeyConditionExpression: '#t = :t AND #o BETWEEN :from AND :to',
+          // TTL deletion lags expiry by up to days; expired snapshots are past retention and not shown.
+          FilterExpression: 'attribute_not_exists(#e) OR #e > :now',
+          ExpressionAttributeNames: { ...NAMES },
+          ExpressionAttributeValues: {
+            ':t': { S: tenantId },
+            ':from': { S: range.from },
+            ':to': { S: range.to },
+            ':now': toNumberAttribute(nowSeconds),
+          },
+          ScanIndexForward: true,
+          Limit: wanted - raw.length,
+          ...(startKey === undefined ? {} : { ExclusiveStartKey: startKey }),
+        };
+        const out = await client.send(new QueryCommand(input));
+        raw.push(...(out.Items ?? []));
+        startKey = out.LastEvaluatedKey;
+        // A page can stop short (1 MB, or items filtered out): keep reading until the page is full.
+      } while (raw.length < wanted && startKey !== undefined);
+
+      const items = raw.slice(0, limit).map(itemToAllocation);
+      const last = items.at(-1);
+      const nextCursor =
+        raw.length > limit && last !== undefined
+          ? encodeCursor(cursorKey, { ...range, lastKey: { tenantId, observedAt: last.observedAt } })
+          : null;
+      return { items, nextCursor };
+    },
+
+    async latestBefore(tenantId, observedAt) {
+      const out = await client.send(
+        new QueryCommand({
+          TableName: tableName,
+          KeyConditionExpression: '#t = :t AND #o < :o',
+          ExpressionAttributeNames: { '#t': NAMES['#t'], '#o': NAMES['#o'] },
+          ExpressionAttributeValues: { ':t': { S: tenantId }, ':o': { S: observedAt } },
+          ScanIndexForward: false,
+          ConsistentRead: true,
+          Limit: 1,
+        }),
+      );
+      const [item] = out.Items ?? [];
+      return item === undefined ? undefined : itemToAllocation(item);
+    },
+  };
+}
+
+/**
+ * A store built on first use from the configuration and reused while the container is warm, so the
+ * DynamoDB client (and its connections) are created once.
+ */
+export function lazySnapshotStore(
+  options: { client?: Pick<DynamoDBClient, 'send'>; now?: () => number } = {},
+): (config: Config) => SnapshotStore {
+  let store: SnapshotStore | undefined;
+  return (config) => {
+    store ??= createDynamoSnapshotStore({
+      ...options,
+      tableName: config.snapshotTable,
+      retentionDays: config.snapshotRetentionDays,
+      cursorKey: config.cursorKey,
+    });
+    return store;
+  };
+}

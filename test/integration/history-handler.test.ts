@@ -1,0 +1,304 @@
+/** The history route end to end: API Gateway events in, problem+json or pages out, snapshots in dynalite. */
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createHistoryHandler, HISTORY_ROUTE } from '../../handlers/history.ts';
+import { loadConfig } from '../../lib/config.ts';
+import { normalizeAllocation } from '../../lib/koodrive/allocation.ts';
+import { createLogger } from '../../lib/logger.ts';
+import { encodeCursor } from '../../lib/snapshots/cursor.ts';
+import {
+  createDynamoSnapshotStore,
+  lazySnapshotStore,
+  type SnapshotStore,
+} from '../../lib/snapshots/store.ts';
+import { httpEvent, lambdaContext } from '../support/lambda.ts';
+import { type Dynalite, startDynalite, TEST_CREDENTIALS, TEST_REGION } from './snapshots-support.ts';
+
+const CURSOR_KEY = 'history-test-cursor-key';
+const DAY = 86_400_000;
+const NOW = new Date('2026-11-28T04:00:00.000Z');
+const at = (offsetMs: number) => new Date(NOW.getTime() + offsetMs).toISOString();
+
+let dynamo: Dynalite;
+let tableNumber = 0;
+let env: Record<string, string>;
+let store: SnapshotStore;
+const savedEnv = { ...process.env };
+
+function coldHandler(overrides: Record<string, string> = {}) {
+  return createHistoryHandler({
+    logger: createLogger('history-test'),
+    getConfig: () => loadConfig({ ...env, ...overrides }),
+    getStore: lazySnapshotStore({ client: dynamo.client, now: () => NOW.getTime() }),
+    now: () => NOW,
+  });
+}
+
+interface Answer {
+  statusCode: number;
+  headers: Record<string, string>;
+  json: Record<string, unknown>;
+  requestId: string;
+}
+
+async function get(
+  tenantId: string,
+  query: Record<string, string> = {},
+  options: { handler?: ReturnType<typeof coldHandler>; path?: string; method?: string } = {},
+): Promise<Answer> {
+  const handler = options.handler ?? coldHandler();
+  const path = options.path ?? `/tenants/${encodeURIComponent(tenantId)}/allocation/history`;
+  const event = httpEvent(path, {
+    routeKey: HISTORY_ROUTE,
+    pathParameters: { tenantId },
+    query,
+    ...(options.method === undefined ? {} : { method: options.method }),
+  });
+  const context = lambdaContext('history');
+  const response = await handler(event, context);
+  const json: unknown = JSON.parse(String(response.body));
+  if (typeof json !== 'object' || json === null || Array.isArray(json))
+    throw new Error('the body is not an object');
+  return {
+    statusCode: response.statusCode,
+    headers: response.headers,
+    json: { ...json },
+    requestId: context.awsRequestId,
+  };
+}
+
+function expectProblem(answer: Answer, status: number, code: string, detail: string | RegExp): void {
+  expect(answer.statusCode).toBe(status);
+  expect(answer.headers['content-type']).toBe('application/problem+json');
+  expect(answer.headers['x-trace-id']).toBe(answer.requestId);
+  expect(answer.json).toMatchObject({ status, code, traceId: answer.requestId });
+  if (typeof detail === 'string') expect(answer.json.detail).toContain(detail);
+  else expect(String(answer.json.detail)).toMatch(detail);
+  expect(JSON.stringify(answer.json)).not.toMatch(/\bat .*\.ts:\d+/);
+}
+
+async function put(tenantId: string, observedAt: string, allocated: number): Promise<void> {
+  const { spaces, totals } = normalizeAllocation({
+    code: 0,
+    data: [{ type: 0, allocateCapacity: allocated, totalCapacity: 1000 }],
+  });
+  const fetchedAt = new Date(Date.parse(observedAt) + 900).toISOString();
+  const snapshot = {
+    tenantId,
+    observedAt,
+    fetchedAt,
+    spaces,
+    totals,
+    source: 'schedule' as const,
+    traceId: 'x'.repeat(58),
+  };
+  expect(await store.put(snapshot)).toBe('stored');
+}
+
+beforeAll(async () => {
+  dynamo = await startDynalite();
+});
+
+afterAll(async () => {
+  process.env = savedEnv;
+  await dynamo?.close();
+});
+
+beforeEach(async () => {
+  tableNumber += 1;
+  const tableName = `history-${tableNumber}`;
+  await dynamo.createSnapshotTable(tableName);
+  env = {
+    KOODRIVE_TENANTS: 'acme=koodrive/acme,beta=koodrive/beta',
+    SNAPSHOT_TABLE: tableName,
+    HISTORY_CURSOR_KEY: CURSOR_KEY,
+  };
+  store = createDynamoSnapshotStore({
+    client: dynamo.client,
+    tableName,
+    retentionDays: 400,
+    cursorKey: CURSOR_KEY,
+  });
+});
+
+describe('GET /tenants/{tenantId}/allocation/history', () => {
+  it('answers the last 7 days up to now by default, oldest first, with the request id as x-trace-id', async () => {
+    await put('acme', at(-8 * DAY), 1);
+    await put('acme', at(-7 * DAY), 2);
+    await put('acme', at(-DAY), 3);
+    await put('acme', at(0), 4);
+    await put('acme', at(1), 5);
+    await put('beta', at(-DAY), 6);
+    const answer = await get('acme');
+    expect(answer.statusCode).toBe(200);
+    expect(answer.headers['content-type']).toBe('application/json');
+    expect(answer.headers['x-trace-id']).toBe(answer.requestId);
+    expect(answer.json).toEqual({
+      tenantId: 'acme',
+      from: '2026-11-21T04:00:00.000Z',
+      to: '2026-11-28T04:00:00.000Z',
+      items: [2, 3, 4].map((allocated, i) => ({
+        tenantId: 'acme',
+        observedAt: [at(-7 * DAY), at(-DAY), at(0)][i],
+        fetchedAt: new Date(Date.parse([at(-7 * DAY), at(-DAY), at(0)][i] ?? '') + 900).toISOString(),
+        spaces: [
+          {
+            type: 0,
+            typeName: 'department',
+            allocatedGB: allocated,
+            totalGB: 1000,
+            unallocatedGB: 1000 - allocated,
+            allocatedRatio: allocated / 1000,
+            overAllocated: false,
+          },
+        ],
+        totals: {
+          allocatedGB: allocated,
+          totalGB: 1000,
+          unallocatedGB: 1000 - allocated,
+          allocatedRatio: allocated / 1000,
+          overAllocated: false,
+        },
+      })),
+      nextCursor: null,
+    });
+  });
+
+  it('includes both bounds of an explicit range, written with offsets', async () => {
+    for (let hour = 0; hour < 6; hour += 1) await put('acme', at(-hour * 3_600_000), hour);
+    const answer = await get('acme', { from: '2026-11-28T01:00:00+01:00', to: '2026-11-28T02:00:00.000Z' });
+    expect(answer.statusCode).toBe(200);
+    expect(answer.json.from).toBe('2026-11-28T00:00:00.000Z');
+    expect(answer.json.to).toBe('2026-11-28T02:00:00.000Z');
+    const items = Array.isArray(answer.json.items) ? answer.json.items : [];
+    expect(items.map((item: { observedAt?: unknown }) => item.observedAt)).toEqual([
+      '2026-11-28T00:00:00.000Z',
+      '2026-11-28T01:00:00.000Z',
+      '2026-11-28T02:00:00.000Z',
+    ]);
+  });
+
+  it('pages with nextCursor alone, without gaps or duplicates, and ends with nextCursor null', async () => {
+    const times = Array.from({ length: 11 }, (_, i) => at(-i * 3_600_000)).reverse();
+    for (const [i, time] of times.entries()) await put('acme', time, i);
+    const handler = coldHandler();
+    const seen: unknown[] = [];
+    let cursor: string | undefined;
+    let pages = 0;
+    do {
+      const answer = await get('acme', cursor === undefined ? { limit: '4' } : { limit: '4', cursor }, {
+        handler,
+      });
+      expect(answer.statusCode).toBe(200);
+      expect(answer.json.from).toBe('2026-11-21T04:00:00.000Z');
+      const items = Array.isArray(answer.json.items) ? answer.json.items : [];
+      seen.push(...items.map((item: { observedAt?: unknown }) => item.observedAt));
+      cursor = typeof answer.json.nextCursor === 'string' ? answer.json.nextCursor : undefined;
+      pages += 1;
+    } while (cursor !== undefined && pages < 10);
+    expect(pages).toBe(3);
+    expect(seen).toEqual(times);
+  });
+
+  it('answers an empty page for a range without snapshots', async () => {
+    await put('acme', at(-DAY), 1);
+    const answer = await get('acme', { from: '2020-01-01T00:00:00Z', to: '2020-12-31T00:00:00Z' });
+    expect(answer.statusCode).toBe(200);
+    expect(answer.json).toMatchObject({ items: [], nextCursor: null });
+  });
+
+  it("works as the module's own handler, with DynamoDB's endpoint from AWS_ENDPOINT_URL_DYNAMODB", async () => {
+    Object.assign(process.env, env, {
+      AWS_ENDPOINT_URL_DYNAMODB: dynamo.url,
+      AWS_REGION: TEST_REGION,
+      AWS_ACCESS_KEY_ID: TEST_CREDENTIALS.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: TEST_CREDENTIALS.secretAccessKey,
+    });
+    await put('beta', new Date(Date.now() - 60_000).toISOString(), 7);
+    const { handler } = await import('../../handlers/history.ts');
+    const answer = await get('beta', {}, { handler });
+    expect(answer.statusCode).toBe(200);
+    expect(answer.json.items).toHaveLength(1);
+  });
+});
+
+describe('history: refusals', () => {
+  it.each([
+    [{ from: 'last tuesday' }, /^from is 'last tuesday', not an ISO 8601 instant/],
+    [{ to: '2026-11-28T04:00:00' }, /^to is .*it has no time zone/],
+    [{ from: '2026-11-28' }, /a date alone is not an instant/],
+    [{ from: '2026-02-30T00:00:00Z' }, /does not exist/],
+    [
+      { from: '2026-11-28T00:00:00Z', to: '2026-11-27T00:00:00Z' },
+      /^from \(2026-11-28T00:00:00.000Z\) is later than to/,
+    ],
+    [{ from: '2026-12-01T00:00:00Z' }, /\(to defaults to now\)/],
+    [{ limit: '0' }, /^limit is '0': it must be a whole number from 1 to 1000/],
+    [{ limit: '1001' }, /^limit is '1001'/],
+    [{ limit: 'ten' }, /^limit is 'ten'/],
+    [{ cursor: 'garbage' }, /^cursor is malformed/],
+    [
+      { cursor: 'eyJ2IjoxfQ.c2lnbmF0dXJlLW9mLTMyLWJ5dGVzLWxvbmctZm9yZ2VkIQ' },
+      /^cursor was not issued by this service/,
+    ],
+  ])('400 INVALID_REQUEST for %j', async (query, detail) => {
+    expectProblem(await get('acme', query), 400, 'INVALID_REQUEST', detail);
+  });
+
+  it("400 for a cursor of another tenant's history, or of another range", async () => {
+    for (let i = 0; i < 3; i += 1) await put('beta', at(-i * 60_000), i);
+    const first = await get('beta', { limit: '1' });
+    const cursor = String(first.json.nextCursor);
+    expect(cursor).toMatch(/\./);
+    expectProblem(await get('acme', { cursor }), 400, 'INVALID_REQUEST', "another tenant's history");
+    expectProblem(
+      await get('beta', { cursor, to: '2026-11-28T05:00:00Z' }),
+      400,
+      'INVALID_REQUEST',
+      'pass the same from and to with it, or leave them out',
+    );
+    const forged = encodeCursor('not-the-key', {
+      tenantId: 'beta',
+      from: String(first.json.from),
+      to: String(first.json.to),
+      lastKey: { tenantId: 'beta', observedAt: at(-60_000) },
+    });
+    expectProblem(
+      await get('beta', { cursor: forged }),
+      400,
+      'INVALID_REQUEST',
+      'not issued by this service',
+    );
+  });
+
+  it('400 for a bad tenant id, 404 UNKNOWN_TENANT for a tenant that is not configured', async () => {
+    expectProblem(await get('no such tenant'), 400, 'INVALID_REQUEST', 'Invalid tenant id');
+    expectProblem(await get('zeta'), 404, 'UNKNOWN_TENANT', "Tenant 'zeta' is not configured");
+  });
+
+  it('404 NOT_FOUND for another path or method', async () => {
+    expectProblem(
+      await get('acme', {}, { path: '/tenants/acme/allocation/history.svg' }),
+      404,
+      'NOT_FOUND',
+      'No route',
+    );
+    expectProblem(
+      await get('acme', {}, { method: 'DELETE' }),
+      404,
+      'NOT_FOUND',
+      'GET /tenants/{tenantId}/allocation/history',
+    );
+  });
+
+  it('500 CONFIGURATION_ERROR for a bad setting, naming it', async () => {
+    const handler = coldHandler({ KOODRIVE_TENANTS: 'acme' });
+    expectProblem(await get('acme', {}, { handler }), 500, 'CONFIGURATION_ERROR', 'KOODRIVE_TENANTS');
+  });
+
+  it('500 INTERNAL_ERROR without details when DynamoDB fails', async () => {
+    const handler = coldHandler({ SNAPSHOT_TABLE: 'no-such-table' });
+    const answer = await get('acme', {}, { handler });
+    expectProblem(answer, 500, 'INTERNAL_ERROR', 'An unexpected error occurred; see the function logs.');
+    expect(JSON.stringify(answer.json)).not.toContain('no-such-table');
+  });
+});

@@ -1,0 +1,351 @@
+import { GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { InvalidRequestError } from '../../lib/errors.ts';
+import { normalizeAllocation } from '../../lib/koodrive/allocation.ts';
+import { decodeCursor, encodeCursor } from '../../lib/snapshots/cursor.ts';
+import {
+  createDynamoSnapshotStore,
+  MalformedSnapshotItemError,
+  type Snapshot,
+  type SnapshotStore,
+} from '../../lib/snapshots/store.ts';
+import { type Dynalite, startDynalite } from './snapshots-support.ts';
+
+const CURSOR_KEY = 'test-cursor-key';
+const RETENTION_DAYS = 400;
+const T0 = Date.parse('2026-11-01T00:00:00.000Z');
+const MINUTE = 60_000;
+
+let dynamo: Dynalite;
+let tableNumber = 0;
+let tableName: string;
+let store: SnapshotStore;
+
+function iso(ms: number): string {
+  return new Date(ms).toISOString();
+}
+
+function snapshot(
+  tenantId: string,
+  observedAt: string,
+  allocated = 1000,
+  overrides: Partial<Snapshot> = {},
+): Snapshot {
+  const { spaces, totals } = normalizeAllocation({
+    code: 0,
+    data: [
+      { type: '1', allocateCapacity: String(allocated), totalCapacity: '4000' },
+      { type: '0', allocateCapacity: '300', totalCapacity: '0' },
+    ],
+  });
+  return {
+    tenantId,
+    observedAt,
+    fetchedAt: iso(Date.parse(observedAt) + 1234),
+    spaces,
+    totals,
+    source: 'schedule',
+    traceId: 'a'.repeat(58),
+    ...overrides,
+  };
+}
+
+function makeStore(now: () => number = () => T0): SnapshotStore {
+  return createDynamoSnapshotStore({
+    client: dynamo.client,
+    tableName,
+    retentionDays: RETENTION_DAYS,
+    cursorKey: CURSOR_KEY,
+    now,
+  });
+}
+
+/** Puts `count` snapshots one minute apart from T0 and returns their observedAt values. */
+async function seed(tenantId: string, count: number, target: SnapshotStore = store): Promise<string[]> {
+  const times = Array.from({ length: count }, (_, i) => iso(T0 + i * MINUTE));
+  for (const [i, time] of times.entries())
+    expect(await target.put(snapshot(tenantId, time, 100 + i))).toBe('stored');
+  return times;
+}
+
+async function errorOf(promise: Promise<unknown>): Promise<Error> {
+  try {
+    await promise;
+  } catch (error) {
+    if (error instanceof Error) return error;
+    throw new Error(`rejected with a non-Error: ${String(error)}`);
+  }
+  throw new Error('expected the promise to reject');
+}
+
+beforeAll(async () => {
+  dynamo = await startDynalite();
+});
+
+afterAll(async () => {
+  await dynamo?.close();
+});
+
+beforeEach(async () => {
+  // A fresh table per test: no test sees another's items.
+  tableNumber += 1;
+  tableName = `snapshots-${tableNumber}`;
+  await dynamo.createSnapshotTable(tableName);
+  store = makeStore();
+});
+
+describe('put', () => {
+  it('stores the compact item with a TTL counted from observedAt, and nothing else', async () => {
+    const observedAt = '2026-11-28T04:00:00.000Z';
+    expect(await store.put(snapshot('acme', observedAt))).toBe('stored');
+    const { Item } = await dynamo.client.send(
+      new GetItemCommand({
+        TableName: tableName,
+        Key: { tenantId: { S: 'acme' }, observedAt: { S: observedAt } },
+      }),
+    );
+    expect(Item).toEqual({
+      tenantId: { S: 'acme' },
+      observedAt: { S: observedAt },
+      fetchedAt: { S: '2026-11-28T04:00:01.234Z' },
+      expiresAt: { N: String(Date.parse(observedAt) / 1000 + RETENTION_DAYS * 86_400) },
+      spaces: {
+        L: [
+          { M: { type: { N: '0' }, allocatedGB: { N: '300' }, totalGB: { N: '0' } } },
+          { M: { type: { N: '1' }, allocatedGB: { N: '1000' }, totalGB: { N: '4000' } } },
+        ],
+      },
+      source: { S: 'schedule' },
+      traceId: { S: 'a'.repeat(58) },
+    });
+    // 2026-11-28T04:00:00Z + 400 days = 2028-01-02T04:00:00Z.
+    expect(Number(Item?.expiresAt?.N)).toBe(Date.parse('2028-01-02T04:00:00Z') / 1000);
+  });
+
+  it("answers 'duplicate' for the same tenant and observedAt and keeps the first item", async () => {
+    const observedAt = '2026-11-28T04:00:00.000Z';
+    expect(await store.put(snapshot('acme', observedAt, 1000))).toBe('stored');
+    expect(await store.put(snapshot('acme', observedAt, 2000, { source: 'sqs' }))).toBe('duplicate');
+    const page = await store.query({
+      tenantId: 'acme',
+      from: new Date(T0),
+      to: new Date(observedAt),
+      limit: 10,
+    });
+    expect(page.items).toHaveLength(1);
+    expect(page.items[0]?.spaces[1]?.allocatedGB).toBe(1000);
+    // Another tenant at the same time is another snapshot.
+    expect(await store.put(snapshot('beta', observedAt))).toBe('stored');
+  });
+
+  it('refuses an observedAt that would not sort as a key', async () => {
+    const error = await errorOf(store.put(snapshot('acme', '2026-11-28T04:00:00Z')));
+    expect(error).toBeInstanceOf(RangeError);
+    expect(error.message).toContain('2026-11-28T04:00:00.000Z');
+  });
+
+  it('has() tells whether a snapshot exists at exactly that time', async () => {
+    const observedAt = '2026-11-28T04:00:00.000Z';
+    expect(await store.has('acme', observedAt)).toBe(false);
+    await store.put(snapshot('acme', observedAt));
+    expect(await store.has('acme', observedAt)).toBe(true);
+    expect(await store.has('acme', '2026-11-28T04:00:00.001Z')).toBe(false);
+    expect(await store.has('beta', observedAt)).toBe(false);
+  });
+});
+
+describe('query', () => {
+  it('reads items back as the contract Allocation with fetchedAt, derived fields recomputed', async () => {
+    const written = snapshot('acme', iso(T0));
+    await store.put(written);
+    const page = await store.query({ tenantId: 'acme', from: new Date(T0), to: new Date(T0), limit: 10 });
+    expect(page).toEqual({
+      items: [
+        {
+          tenantId: 'acme',
+          observedAt: written.observedAt,
+          fetchedAt: written.fetchedAt,
+          spaces: written.spaces,
+          totals: written.totals,
+        },
+      ],
+      nextCursor: null,
+    });
+    expect(page.items[0]?.spaces[0]).toEqual({
+      type: 0,
+      typeName: 'department',
+      allocatedGB: 300,
+      totalGB: 0,
+      unallocatedGB: -300,
+      allocatedRatio: null,
+      overAllocated: true,
+    });
+    expect(JSON.stringify(page)).not.toContain('traceId');
+  });
+
+  it('includes both boundaries and nothing outside them, oldest first, only the tenant asked for', async () => {
+    const times = await seed('acme', 5);
+    await seed('beta', 5);
+    const page = await store.query({
+      tenantId: 'acme',
+      from: new Date(times[1] ?? ''),
+      to: new Date(times[3] ?? ''),
+      limit: 100,
+    });
+    expect(page.items.map((item) => item.observedAt)).toEqual([times[1], times[2], times[3]]);
+    expect(page.items.every((item) => item.tenantId === 'acme')).toBe(true);
+    expect(page.nextCursor).toBeNull();
+    const justInside = await store.query({
+      tenantId: 'acme',
+      from: new Date(T0 + MINUTE - 1),
+      to: new Date(T0 + 3 * MINUTE - 1),
+      limit: 100,
+    });
+    expect(justInside.items.map((item) => item.observedAt)).toEqual([times[1], times[2]]);
+  });
+
+  it('pages through more than one page without gaps or duplicates, with no empty last page', async () => {
+    const times = await seed('acme', 23);
+    for (const limit of [1, 5, 7, 23, 24]) {
+      const seen: string[] = [];
+      let cursor: string | undefined;
+      let pages = 0;
+      do {
+        const page = await store.query({
+          tenantId: 'acme',
+          from: new Date(T0),
+          to: new Date(T0 + 60 * MINUTE),
+          limit,
+          ...(cursor === undefined ? {} : { cursor }),
+        });
+        pages += 1;
+        expect(page.items.length).toBeGreaterThan(0);
+        expect(page.items.length).toBeLessThanOrEqual(limit);
+        seen.push(...page.items.map((item) => item.observedAt));
+        cursor = page.nextCursor ?? undefined;
+      } while (cursor !== undefined);
+      expect(seen).toEqual(times);
+      expect(pages).toBe(Math.ceil(23 / limit));
+    }
+  });
+
+  it('answers an empty page for an empty range', async () => {
+    await seed('acme', 3);
+    const page = await store.query({
+      tenantId: 'acme',
+      from: new Date(T0 + 10 * MINUTE),
+      to: new Date(T0 + 20 * MINUTE),
+      limit: 5,
+    });
+    expect(page).toEqual({ items: [], nextCursor: null });
+  });
+
+  it('leaves out snapshots past their TTL that DynamoDB has not deleted yet, and still fills pages', async () => {
+    await seed('acme', 10);
+    // Half a minute before the 4th snapshot expires, as seen 400 days later: the first 3 are expired.
+    const later = makeStore(() => T0 + RETENTION_DAYS * 86_400_000 + 3 * MINUTE - 30_000);
+    const first = await later.query({
+      tenantId: 'acme',
+      from: new Date(T0),
+      to: new Date(T0 + 9 * MINUTE),
+      limit: 4,
+    });
+    expect(first.items.map((item) => item.observedAt)).toEqual([3, 4, 5, 6].map((i) => iso(T0 + i * MINUTE)));
+    expect(first.nextCursor).not.toBeNull();
+    const second = await later.query({
+      tenantId: 'acme',
+      from: new Date(T0),
+      to: new Date(T0 + 9 * MINUTE),
+      limit: 4,
+      cursor: first.nextCursor ?? '',
+    });
+    expect(second.items.map((item) => item.observedAt)).toEqual([7, 8, 9].map((i) => iso(T0 + i * MINUTE)));
+    expect(second.nextCursor).toBeNull();
+  });
+
+  describe('cursors', () => {
+    async function firstPage() {
+      await seed('acme', 6);
+      await seed('beta', 6);
+      const range = { from: new Date(T0), to: new Date(T0 + 10 * MINUTE) };
+      const page = await store.query({ tenantId: 'acme', ...range, limit: 2 });
+      const cursor = page.nextCursor;
+      if (cursor === null) throw new Error('expected a next page');
+      return { range, cursor };
+    }
+
+    it('binds the cursor to the tenant', async () => {
+      const { range, cursor } = await firstPage();
+      const error = await errorOf(store.query({ tenantId: 'beta', ...range, limit: 2, cursor }));
+      expect(error).toBeInstanceOf(InvalidRequestError);
+      expect(error.message).toContain("another tenant's history");
+    });
+
+    it('binds the cursor to the range', async () => {
+      const { range, cursor } = await firstPage();
+      const error = await errorOf(
+        store.query({ tenantId: 'acme', from: range.from, to: new Date(T0 + 11 * MINUTE), limit: 2, cursor }),
+      );
+      expect(error).toBeInstanceOf(InvalidRequestError);
+      expect(error.message).toContain(
+        'was issued for from=2026-11-01T00:00:00.000Z and to=2026-11-01T00:10:00.000Z',
+      );
+    });
+
+    it('refuses a forged cursor: a payload edited to skip ahead, or signed with another key', async () => {
+      const { range, cursor } = await firstPage();
+      const state = decodeCursor(CURSOR_KEY, cursor);
+      const [, signature] = cursor.split('.');
+      const edited = encodeCursor('another-key', {
+        ...state,
+        lastKey: { tenantId: 'acme', observedAt: iso(T0 + 4 * MINUTE) },
+      });
+      const spliced = `${edited.split('.')[0]}.${signature}`;
+      for (const forged of [edited, spliced]) {
+        const error = await errorOf(store.query({ tenantId: 'acme', ...range, limit: 2, cursor: forged }));
+        expect(error).toBeInstanceOf(InvalidRequestError);
+        expect(error.message).toContain('was not issued by this service');
+      }
+    });
+
+    it('refuses malformed cursors', async () => {
+      const { range } = await firstPage();
+      for (const cursor of ['', 'abc', 'not a cursor', '..', `${'a'.repeat(2000)}.b`]) {
+        const error = await errorOf(store.query({ tenantId: 'acme', ...range, limit: 2, cursor }));
+        expect(error).toBeInstanceOf(InvalidRequestError);
+        expect(error.message).toMatch(/^cursor /);
+      }
+    });
+  });
+});
+
+describe('latestBefore', () => {
+  it('answers the newest snapshot strictly before the time, of that tenant only', async () => {
+    const times = await seed('acme', 4);
+    await store.put(snapshot('beta', iso(T0 + 2 * MINUTE + 30_000)));
+    expect((await store.latestBefore('acme', times[2] ?? ''))?.observedAt).toBe(times[1]);
+    expect((await store.latestBefore('acme', iso(T0 + 2 * MINUTE + 1)))?.observedAt).toBe(times[2]);
+    expect(await store.latestBefore('acme', times[0] ?? '')).toBeUndefined();
+    expect((await store.latestBefore('acme', iso(T0 + 99 * MINUTE)))?.spaces[1]?.allocatedGB).toBe(103);
+  });
+});
+
+describe('items written by something else', () => {
+  it('reports a malformed item instead of answering wrong numbers', async () => {
+    await dynamo.client.send(
+      new PutItemCommand({
+        TableName: tableName,
+        Item: {
+          tenantId: { S: 'acme' },
+          observedAt: { S: iso(T0) },
+          spaces: { L: [{ M: { type: { N: '0' }, allocatedGB: { S: 'lots' }, totalGB: { N: '10' } } }] },
+        },
+      }),
+    );
+    const error = await errorOf(
+      store.query({ tenantId: 'acme', from: new Date(T0), to: new Date(T0), limit: 1 }),
+    );
+    expect(error).toBeInstanceOf(MalformedSnapshotItemError);
+    expect(error.message).toContain('spaces[0].allocatedGB is not a non-negative number');
+  });
+});

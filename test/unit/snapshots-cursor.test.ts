@@ -1,0 +1,122 @@
+import { createHmac } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { InvalidRequestError } from '../../lib/errors.ts';
+import { type CursorState, decodeCursor, encodeCursor, verifyCursor } from '../../lib/snapshots/cursor.ts';
+
+const KEY = 'cursor-test-key';
+const STATE: CursorState = {
+  tenantId: 'acme',
+  from: '2026-11-21T04:00:00.000Z',
+  to: '2026-11-28T04:00:00.000Z',
+  lastKey: { tenantId: 'acme', observedAt: '2026-11-22T00:15:00.000Z' },
+};
+
+function refusal(run: () => unknown): InvalidRequestError {
+  try {
+    run();
+  } catch (error) {
+    if (error instanceof InvalidRequestError) return error;
+    throw error;
+  }
+  throw new Error('expected an InvalidRequestError');
+}
+
+/** A cursor signed with the real key and domain around any payload: what only a key holder could make. */
+function signedRaw(payload: unknown): string {
+  const body = Buffer.from(JSON.stringify(payload), 'utf8').toString('base64url');
+  const mac = createHmac('sha256', KEY)
+    .update('koodrive-allocation/history-cursor/v1\n')
+    .update(body)
+    .digest();
+  return `${body}.${mac.toString('base64url')}`;
+}
+
+describe('history cursors', () => {
+  it('round-trips a state through an opaque, URL-safe string', () => {
+    const cursor = encodeCursor(KEY, STATE);
+    expect(cursor).toMatch(/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{43}$/);
+    expect(decodeCursor(KEY, cursor)).toEqual(STATE);
+    expect(verifyCursor(KEY, cursor, { tenantId: 'acme', from: STATE.from, to: STATE.to })).toEqual(STATE);
+    expect(signedRaw({ v: 1, ...STATE })).toBe(cursor);
+  });
+
+  it('refuses a cursor signed with another key', () => {
+    const error = refusal(() => decodeCursor(KEY, encodeCursor('other-key', STATE)));
+    expect(error.message).toBe(
+      'cursor was not issued by this service or was altered: pass back the nextCursor of a previous answer unchanged.',
+    );
+  });
+
+  it('refuses an edited payload and an edited signature', () => {
+    const cursor = encodeCursor(KEY, STATE);
+    const [payload = '', signature = ''] = cursor.split('.');
+    const edited = encodeCursor(KEY, {
+      ...STATE,
+      lastKey: { tenantId: 'acme', observedAt: '2026-11-27T00:00:00.000Z' },
+    });
+    const flipped = `${signature.slice(0, 10)}${signature[10] === 'A' ? 'B' : 'A'}${signature.slice(11)}`;
+    for (const forged of [
+      `${edited.split('.')[0]}.${signature}`,
+      `${payload}.${flipped}`,
+      `${payload}.${signature}A`,
+    ]) {
+      expect(refusal(() => decodeCursor(KEY, forged)).message).toContain('was not issued by this service');
+    }
+  });
+
+  it('refuses the other spellings of the same signature', () => {
+    const cursor = encodeCursor(KEY, STATE);
+    const last = cursor.at(-1) ?? '';
+    // The last base64url character of 32 bytes carries 2 spare bits: a neighbour may decode to the same bytes.
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+    const sibling = alphabet[(alphabet.indexOf(last) ^ 1) % 64] ?? 'A';
+    expect(() => decodeCursor(KEY, `${cursor.slice(0, -1)}${sibling}`)).toThrow(InvalidRequestError);
+  });
+
+  it.each([
+    ['empty', ''],
+    ['no separator', 'abcdef'],
+    ['not base64url', 'ab+c/d.ef=='],
+    ['three parts', 'a.b.c'],
+    ['far too long', `${'a'.repeat(1100)}.b`],
+  ])('refuses a malformed cursor (%s)', (_name, cursor) => {
+    expect(refusal(() => decodeCursor(KEY, cursor)).message).toBe(
+      'cursor is malformed: pass back the nextCursor of a previous answer unchanged.',
+    );
+  });
+
+  it('refuses a validly signed cursor of another version or with a wrong shape', () => {
+    expect(refusal(() => decodeCursor(KEY, signedRaw({ ...STATE, v: 2 }))).message).toContain(
+      'older version',
+    );
+    for (const payload of [
+      { v: 1, ...STATE, from: '2026-11-21' },
+      { v: 1, ...STATE, tenantId: '../etc' },
+      { v: 1, ...STATE, lastKey: { tenantId: 'beta', observedAt: STATE.lastKey.observedAt } },
+      { v: 1, ...STATE, lastKey: 'x' },
+    ]) {
+      expect(refusal(() => decodeCursor(KEY, signedRaw(payload))).message).toContain('cursor is malformed');
+    }
+    const notJson = `${Buffer.from('{nope', 'utf8').toString('base64url')}`;
+    const mac = createHmac('sha256', KEY)
+      .update('koodrive-allocation/history-cursor/v1\n')
+      .update(notJson)
+      .digest();
+    expect(refusal(() => decodeCursor(KEY, `${notJson}.${mac.toString('base64url')}`)).message).toContain(
+      'malformed',
+    );
+  });
+
+  it('binds a cursor to its tenant and range', () => {
+    const cursor = encodeCursor(KEY, STATE);
+    expect(
+      refusal(() => verifyCursor(KEY, cursor, { tenantId: 'beta', from: STATE.from, to: STATE.to })).message,
+    ).toContain("another tenant's history, not 'beta'");
+    const otherRange = refusal(() =>
+      verifyCursor(KEY, cursor, { tenantId: 'acme', from: STATE.from, to: '2026-11-29T00:00:00.000Z' }),
+    );
+    expect(otherRange.message).toBe(
+      'cursor was issued for from=2026-11-21T04:00:00.000Z and to=2026-11-28T04:00:00.000Z, not from=2026-11-21T04:00:00.000Z and to=2026-11-29T00:00:00.000Z: pass the same from and to with it, or leave them out.',
+    );
+  });
+});

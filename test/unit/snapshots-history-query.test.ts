@@ -1,0 +1,92 @@
+import { describe, expect, it } from 'vitest';
+import { InvalidRequestError } from '../../lib/errors.ts';
+import { encodeCursor } from '../../lib/snapshots/cursor.ts';
+import { type HistoryParams, resolveHistoryQuery } from '../../lib/snapshots/history-query.ts';
+
+const KEY = 'history-query-test-key';
+const NOW = new Date('2026-11-28T04:00:00.250Z');
+const options = { now: NOW, cursorKey: KEY };
+
+function resolve(params: HistoryParams) {
+  const query = resolveHistoryQuery(params, options);
+  return { ...query, from: query.from.toISOString(), to: query.to.toISOString() };
+}
+
+function refusal(params: HistoryParams): string {
+  try {
+    resolveHistoryQuery(params, options);
+  } catch (error) {
+    if (error instanceof InvalidRequestError) return error.message;
+    throw error;
+  }
+  throw new Error('expected an InvalidRequestError');
+}
+
+describe('resolveHistoryQuery', () => {
+  it('defaults to the last 7 days up to now, 500 items', () => {
+    expect(resolve({})).toEqual({
+      from: '2026-11-21T04:00:00.250Z',
+      to: '2026-11-28T04:00:00.250Z',
+      limit: 500,
+    });
+  });
+
+  it('treats empty parameters as absent, as the contract writes the route', () => {
+    expect(resolve({ from: '', to: '', limit: '', cursor: '' })).toEqual(resolve({}));
+  });
+
+  it('counts the default from back from an explicit to', () => {
+    expect(resolve({ to: '2026-01-08T00:00:00+01:00' })).toMatchObject({
+      from: '2025-12-31T23:00:00.000Z',
+      to: '2026-01-07T23:00:00.000Z',
+    });
+  });
+
+  it('keeps explicit bounds, normalized to UTC milliseconds, and accepts from = to', () => {
+    expect(resolve({ from: '2026-11-01T00:00:00Z', to: '2026-11-01T00:00:00Z', limit: '1' })).toEqual({
+      from: '2026-11-01T00:00:00.000Z',
+      to: '2026-11-01T00:00:00.000Z',
+      limit: 1,
+    });
+    expect(resolve({ limit: '1000' }).limit).toBe(1000);
+  });
+
+  it('refuses from after to, saying where to came from', () => {
+    expect(refusal({ from: '2026-11-02T00:00:00Z', to: '2026-11-01T00:00:00Z' })).toBe(
+      'from (2026-11-02T00:00:00.000Z) is later than to (2026-11-01T00:00:00.000Z): from must not be after to.',
+    );
+    expect(refusal({ from: '2026-12-01T00:00:00Z' })).toContain('(to defaults to now)');
+  });
+
+  it.each(['0', '1001', '-1', '1.5', 'abc', '10e2', ' 5', '0x10'])('refuses limit=%s', (limit) => {
+    expect(refusal({ limit })).toBe(
+      `limit is '${limit}': it must be a whole number from 1 to 1000 (default 500).`,
+    );
+  });
+
+  it('names the parameter that is not an instant', () => {
+    expect(refusal({ from: 'last week' })).toMatch(/^from is 'last week', not an ISO 8601 instant/);
+    expect(refusal({ to: '2026-11-28T04:00:00' })).toMatch(/^to is .*\(it has no time zone/);
+  });
+
+  it('takes a missing from and to from the cursor, so nextCursor alone gives the next page', () => {
+    const cursor = encodeCursor(KEY, {
+      tenantId: 'acme',
+      from: '2026-10-01T00:00:00.000Z',
+      to: '2026-10-31T00:00:00.000Z',
+      lastKey: { tenantId: 'acme', observedAt: '2026-10-02T00:00:00.000Z' },
+    });
+    expect(resolve({ cursor })).toEqual({
+      from: '2026-10-01T00:00:00.000Z',
+      to: '2026-10-31T00:00:00.000Z',
+      limit: 500,
+      cursor,
+    });
+    // Explicit values are kept (the store then checks they match the cursor).
+    expect(resolve({ cursor, to: '2026-11-01T00:00:00Z' }).to).toBe('2026-11-01T00:00:00.000Z');
+  });
+
+  it('refuses a forged cursor before anything else uses it', () => {
+    expect(refusal({ cursor: 'eyJ2IjoxfQ.AAAA' })).toContain('cursor was not issued by this service');
+  });
+});

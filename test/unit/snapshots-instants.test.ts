@@ -1,0 +1,105 @@
+import { describe, expect, it } from 'vitest';
+import { InvalidRequestError } from '../../lib/errors.ts';
+import { isCanonicalInstant, parseInstant, toKeyInstant } from '../../lib/snapshots/instants.ts';
+
+function parseError(value: string): InvalidRequestError {
+  try {
+    parseInstant(value, 'from');
+  } catch (error) {
+    if (error instanceof InvalidRequestError) return error;
+    throw error;
+  }
+  throw new Error(`expected '${value}' to be refused`);
+}
+
+describe('parseInstant', () => {
+  it.each([
+    ['2026-11-28T04:00:00Z', '2026-11-28T04:00:00.000Z'],
+    ['2026-11-28T04:00Z', '2026-11-28T04:00:00.000Z'],
+    ['2026-11-28T04:00:00.5Z', '2026-11-28T04:00:00.500Z'],
+    ['2026-11-28T04:00:00.123Z', '2026-11-28T04:00:00.123Z'],
+    ['2026-11-28t04:00:00z', '2026-11-28T04:00:00.000Z'],
+    ['2026-11-28T05:00:00+01:00', '2026-11-28T04:00:00.000Z'],
+    ['2026-11-28T05:00:00+0100', '2026-11-28T04:00:00.000Z'],
+    ['2026-11-28T05:00:00+01', '2026-11-28T04:00:00.000Z'],
+    ['2026-11-27T23:30:00-04:30', '2026-11-28T04:00:00.000Z'],
+    ['2026-11-28T04:00:00,250Z', '2026-11-28T04:00:00.250Z'],
+    ['2024-02-29T00:00:00Z', '2024-02-29T00:00:00.000Z'],
+    // A '+' that reached us as a space (an unencoded query string).
+    ['2026-11-28T05:00:00 01:00', '2026-11-28T04:00:00.000Z'],
+  ])('reads %s as %s', (text, expected) => {
+    expect(parseInstant(text, 'to').toISOString()).toBe(expected);
+  });
+
+  it('rounds digits beyond milliseconds down, or up for an inclusive lower bound', () => {
+    expect(parseInstant('2026-11-28T04:00:00.1234Z', 'to').toISOString()).toBe('2026-11-28T04:00:00.123Z');
+    expect(parseInstant('2026-11-28T04:00:00.1234Z', 'from', 'ceil').toISOString()).toBe(
+      '2026-11-28T04:00:00.124Z',
+    );
+    expect(parseInstant('2026-11-28T04:00:00.123000Z', 'from', 'ceil').toISOString()).toBe(
+      '2026-11-28T04:00:00.123Z',
+    );
+  });
+
+  it('explains a value without a time zone, and a date alone', () => {
+    expect(parseError('2026-11-28T04:00:00').message).toContain('it has no time zone');
+    expect(parseError('2026-11-28').message).toContain('a date alone is not an instant');
+  });
+
+  it.each([
+    'yesterday',
+    '1795838400000',
+    '2026-11-28 04:00:00Z',
+    '2026-11-28T04:00:00.Z',
+    '2026-11-28T4:00:00Z',
+    '+2026-11-28T04:00:00Z',
+    'Sat, 28 Nov 2026 04:00:00 GMT',
+    '2026-11-28T04:00:00ZZ',
+  ])('refuses %s, naming the parameter and showing an example', (text) => {
+    const error = parseError(text);
+    expect(error.code).toBe('INVALID_REQUEST');
+    expect(error.message).toMatch(/^from is '/);
+    expect(error.message).toContain('2026-11-28T04:00:00Z');
+  });
+
+  it.each([
+    '2026-02-29T00:00:00Z',
+    '2026-04-31T00:00:00Z',
+    '2026-13-01T00:00:00Z',
+    '2026-00-10T00:00:00Z',
+    '2026-11-28T24:00:00Z',
+    '2026-11-28T23:60:00Z',
+    '2026-11-28T23:59:60Z',
+  ])('refuses %s, a time that does not exist', (text) => {
+    expect(parseError(text).message).toContain('does not exist');
+  });
+
+  it('refuses offsets that are not offsets, and instants outside 1970–9999', () => {
+    expect(parseError('2026-11-28T04:00:00+24:00').message).toContain('not a valid time zone offset');
+    expect(parseError('1969-12-31T23:59:59Z').message).toContain(
+      'between 1970-01-01T00:00:00Z and 9999-12-31T23:59:59Z',
+    );
+    expect(parseError('9999-12-31T23:00:00-05:00').message).toContain('between');
+    expect(parseInstant('1970-01-01T00:00:00Z', 'from').getTime()).toBe(0);
+  });
+
+  it('shows at most 80 characters of what it was given', () => {
+    const message = parseError(`2026-${'9'.repeat(500)}`).message;
+    expect(message.length).toBeLessThan(400);
+  });
+});
+
+describe('key instants', () => {
+  it('accepts only the toISOString() form', () => {
+    expect(isCanonicalInstant('2026-11-28T04:00:00.000Z')).toBe(true);
+    expect(isCanonicalInstant('2026-11-28T04:00:00Z')).toBe(false);
+    expect(isCanonicalInstant('2026-02-30T04:00:00.000Z')).toBe(false);
+    expect(isCanonicalInstant('2026-11-28T04:00:00.000+00:00')).toBe(false);
+  });
+
+  it('refuses instants whose ISO string would not sort', () => {
+    expect(toKeyInstant(new Date('2026-11-28T04:00:00Z'))).toBe('2026-11-28T04:00:00.000Z');
+    expect(() => toKeyInstant(new Date(Date.UTC(10000, 0, 1)))).toThrow(RangeError);
+    expect(() => toKeyInstant(new Date(Number.NaN))).toThrow(RangeError);
+  });
+});

@@ -1,0 +1,232 @@
+import { describe, expect, it } from 'vitest';
+import type { FetchedAllocation } from '../../lib/allocation.ts';
+import { UpstreamTimeoutError } from '../../lib/errors.ts';
+import { normalizeAllocation } from '../../lib/koodrive/allocation.ts';
+import {
+  errorCodeOf,
+  mapWithConcurrency,
+  type SnapshotJobDeps,
+  type SnapshotResult,
+  snapshotTargets,
+  takeSnapshots,
+} from '../../lib/snapshots/job.ts';
+import type { PutOutcome, Snapshot } from '../../lib/snapshots/store.ts';
+import type { Tenant } from '../../lib/tenants.ts';
+
+const OBSERVED_AT = '2026-11-28T04:00:00.000Z';
+const FETCHED_AT = '2026-11-28T04:00:02.345Z';
+
+const tenant = (tenantId: string): Tenant => ({ tenantId, secretId: `koodrive/${tenantId}` });
+
+function fetched(tenantId: string): FetchedAllocation {
+  const { spaces, totals } = normalizeAllocation({
+    code: 0,
+    data: { type: 0, allocateCapacity: 10, totalCapacity: 20 },
+  });
+  return {
+    allocation: { tenantId, observedAt: FETCHED_AT, spaces, totals },
+    traceId: `trace-${tenantId}`,
+    attempts: 1,
+  };
+}
+
+/** An in-memory store with the conditional-put semantics of the real one. */
+function memoryStore(existing: string[] = []) {
+  const items = new Map<string, Snapshot>();
+  const keys = new Set(existing);
+  return {
+    items,
+    async has(tenantId: string, observedAt: string) {
+      return keys.has(`${tenantId}@${observedAt}`);
+    },
+    async put(snapshot: Snapshot): Promise<PutOutcome> {
+      const key = `${snapshot.tenantId}@${snapshot.observedAt}`;
+      if (keys.has(key)) return 'duplicate';
+      keys.add(key);
+      items.set(key, snapshot);
+      return 'stored';
+    },
+  };
+}
+
+describe('takeSnapshots', () => {
+  it('stores each tenant under the event time with the KooDrive time as fetchedAt', async () => {
+    const store = memoryStore();
+    const results = await takeSnapshots({
+      tenants: [tenant('acme'), tenant('beta')],
+      observedAt: OBSERVED_AT,
+      source: 'schedule',
+      deps: { store, fetch: async (t) => fetched(t.tenantId) },
+      concurrency: 4,
+    });
+    expect(results.map((r) => [r.tenantId, r.status, r.fetched])).toEqual([
+      ['acme', 'stored', true],
+      ['beta', 'stored', true],
+    ]);
+    expect(store.items.get(`acme@${OBSERVED_AT}`)).toEqual({
+      tenantId: 'acme',
+      observedAt: OBSERVED_AT,
+      fetchedAt: FETCHED_AT,
+      spaces: fetched('acme').allocation.spaces,
+      totals: fetched('acme').allocation.totals,
+      source: 'schedule',
+      traceId: 'trace-acme',
+    });
+    expect(results[0]?.snapshot?.observedAt).toBe(OBSERVED_AT);
+  });
+
+  it('tries every tenant although some fail, and reports each failure with its code', async () => {
+    const store = memoryStore();
+    const asked: string[] = [];
+    const seen: SnapshotResult[] = [];
+    const results = await takeSnapshots({
+      tenants: ['a', 'b', 'c', 'd', 'e'].map(tenant),
+      observedAt: OBSERVED_AT,
+      source: 'event',
+      deps: {
+        store,
+        fetch: async (t) => {
+          asked.push(t.tenantId);
+          if (t.tenantId === 'b') throw new UpstreamTimeoutError('KooDrive did not answer');
+          if (t.tenantId === 'd') throw new TypeError('boom');
+          return fetched(t.tenantId);
+        },
+        onResult: (result) => seen.push(result),
+      },
+      concurrency: 2,
+    });
+    expect(asked.sort()).toEqual(['a', 'b', 'c', 'd', 'e']);
+    expect(results.map((r) => `${r.tenantId}:${r.status}:${r.errorCode ?? ''}`)).toEqual([
+      'a:stored:',
+      'b:failed:UPSTREAM_TIMEOUT',
+      'c:stored:',
+      'd:failed:TypeError',
+      'e:stored:',
+    ]);
+    expect(results[1]?.error).toBeInstanceOf(UpstreamTimeoutError);
+    expect(seen).toHaveLength(5);
+    expect(store.items.size).toBe(3);
+  });
+
+  it('skips KooDrive for a tenant already stored at that time, and still reports a racing duplicate', async () => {
+    const store = memoryStore([`acme@${OBSERVED_AT}`]);
+    const asked: string[] = [];
+    const deps: SnapshotJobDeps = {
+      // A concurrent writer stores beta between the check and the put.
+      store: {
+        has: store.has,
+        async put(snapshot) {
+          if (snapshot.tenantId === 'beta') await store.put({ ...snapshot, traceId: 'other' });
+          return store.put(snapshot);
+        },
+      },
+      fetch: async (t) => {
+        asked.push(t.tenantId);
+        return fetched(t.tenantId);
+      },
+    };
+    const results = await takeSnapshots({
+      tenants: [tenant('acme'), tenant('beta')],
+      observedAt: OBSERVED_AT,
+      source: 'sqs',
+      deps,
+      concurrency: 1,
+    });
+    expect(asked).toEqual(['beta']);
+    expect(results.map((r) => [r.tenantId, r.status, r.fetched])).toEqual([
+      ['acme', 'duplicate', false],
+      ['beta', 'duplicate', true],
+    ]);
+    expect(results[1]?.snapshot).toBeUndefined();
+  });
+
+  it('reports a store failure after the fetch as failed, with the trace id of the call', async () => {
+    const failing = Object.assign(new Error('Rate of requests exceeds the allowed throughput.'), {
+      name: 'ProvisionedThroughputExceededException',
+    });
+    const [result] = await takeSnapshots({
+      tenants: [tenant('acme')],
+      observedAt: OBSERVED_AT,
+      source: 'schedule',
+      deps: {
+        store: { has: async () => false, put: async () => Promise.reject(failing) },
+        fetch: async (t) => fetched(t.tenantId),
+      },
+      concurrency: 1,
+    });
+    expect(result).toMatchObject({
+      status: 'failed',
+      fetched: true,
+      traceId: 'trace-acme',
+      errorCode: 'ProvisionedThroughputExceededException',
+    });
+  });
+});
+
+describe('snapshotTargets', () => {
+  it('does identical targets once and gives each its result, in order', async () => {
+    const store = memoryStore();
+    let fetches = 0;
+    const other = '2026-11-28T04:01:00.000Z';
+    const results = await snapshotTargets({
+      targets: [
+        { tenant: tenant('acme'), observedAt: OBSERVED_AT },
+        { tenant: tenant('beta'), observedAt: OBSERVED_AT },
+        { tenant: tenant('acme'), observedAt: OBSERVED_AT },
+        { tenant: tenant('acme'), observedAt: other },
+      ],
+      source: 'sqs',
+      deps: {
+        store,
+        fetch: async (t) => {
+          fetches += 1;
+          return fetched(t.tenantId);
+        },
+      },
+      concurrency: 8,
+    });
+    expect(fetches).toBe(3);
+    expect(results.map((r) => `${r.tenantId}@${r.observedAt}:${r.status}`)).toEqual([
+      `acme@${OBSERVED_AT}:stored`,
+      `beta@${OBSERVED_AT}:stored`,
+      `acme@${OBSERVED_AT}:stored`,
+      `acme@${other}:stored`,
+    ]);
+    expect(results[0]).toBe(results[2]);
+  });
+});
+
+describe('mapWithConcurrency', () => {
+  it('never runs more than the limit at once, uses the whole limit, and keeps the order', async () => {
+    let running = 0;
+    let peak = 0;
+    const results = await mapWithConcurrency(
+      Array.from({ length: 20 }, (_, i) => i),
+      3,
+      async (item) => {
+        running += 1;
+        peak = Math.max(peak, running);
+        // Yield a few times so that other lanes get to start.
+        for (let i = 0; i < 3; i += 1) await Promise.resolve();
+        running -= 1;
+        return item * 2;
+      },
+    );
+    expect(peak).toBe(3);
+    expect(results).toEqual(Array.from({ length: 20 }, (_, i) => i * 2));
+  });
+
+  it('answers an empty list without calling the worker', async () => {
+    let calls = 0;
+    expect(await mapWithConcurrency([], 4, async () => (calls += 1))).toEqual([]);
+    expect(calls).toBe(0);
+  });
+});
+
+describe('errorCodeOf', () => {
+  it('names product errors by code, others by class, never by message', () => {
+    expect(errorCodeOf(new UpstreamTimeoutError('slow'))).toBe('UPSTREAM_TIMEOUT');
+    expect(errorCodeOf(new RangeError('appSecret=hunter2'))).toBe('RangeError');
+    expect(errorCodeOf('appSecret=hunter2')).toBe('UNKNOWN_ERROR');
+  });
+});

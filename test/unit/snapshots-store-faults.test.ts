@@ -1,0 +1,99 @@
+/**
+ * Faults dynalite cannot produce (throttling), on the real client with aws-sdk-client-mock. Everything
+ * else about the store is tested against dynalite in test/integration/snapshots-store.test.ts.
+ */
+import {
+  DynamoDBClient,
+  ProvisionedThroughputExceededException,
+  PutItemCommand,
+  type PutItemCommandInput,
+  QueryCommand,
+  ThrottlingException,
+} from '@aws-sdk/client-dynamodb';
+import { mockClient } from 'aws-sdk-client-mock';
+import { afterEach, describe, expect, it } from 'vitest';
+import { normalizeAllocation } from '../../lib/koodrive/allocation.ts';
+import { takeSnapshots } from '../../lib/snapshots/job.ts';
+import { createDynamoSnapshotStore, type Snapshot } from '../../lib/snapshots/store.ts';
+
+const client = new DynamoDBClient({
+  region: 'us-east-1',
+  credentials: { accessKeyId: 'x', secretAccessKey: 'y' },
+});
+const dynamo = mockClient(client);
+const store = createDynamoSnapshotStore({
+  client,
+  tableName: 'snapshots',
+  retentionDays: 400,
+  cursorKey: 'k',
+});
+
+const throttled = () =>
+  new ProvisionedThroughputExceededException({
+    message: 'The level of configured provisioned throughput for the table was exceeded.',
+    $metadata: { httpStatusCode: 400 },
+  });
+
+const { spaces, totals } = normalizeAllocation({
+  code: 0,
+  data: { type: 0, allocateCapacity: 1, totalCapacity: 2 },
+});
+const snapshot: Snapshot = {
+  tenantId: 'acme',
+  observedAt: '2026-11-28T04:00:00.000Z',
+  fetchedAt: '2026-11-28T04:00:01.000Z',
+  spaces,
+  totals,
+  source: 'schedule',
+  traceId: 't'.repeat(58),
+};
+
+afterEach(() => {
+  dynamo.reset();
+});
+
+describe('the DynamoDB store under throttling', () => {
+  it('lets a throttled put fail instead of calling it a duplicate', async () => {
+    dynamo.on(PutItemCommand).rejects(throttled());
+    await expect(store.put(snapshot)).rejects.toBeInstanceOf(ProvisionedThroughputExceededException);
+    expect(dynamo.commandCalls(PutItemCommand)).toHaveLength(1);
+    expect(dynamo.commandCalls(PutItemCommand)[0]?.args[0].input.ConditionExpression).toBe(
+      'attribute_not_exists(#o)',
+    );
+  });
+
+  it('lets a throttled query fail, for history and for the already-stored check', async () => {
+    dynamo.on(QueryCommand).rejects(new ThrottlingException({ message: 'Rate exceeded', $metadata: {} }));
+    await expect(
+      store.query({ tenantId: 'acme', from: new Date(0), to: new Date(1), limit: 5 }),
+    ).rejects.toBeInstanceOf(ThrottlingException);
+    await expect(store.has('acme', snapshot.observedAt)).rejects.toBeInstanceOf(ThrottlingException);
+  });
+
+  it('turns a throttled write into a failed tenant of the job, the others stored', async () => {
+    dynamo.on(QueryCommand).resolves({ Count: 0, Items: [] });
+    dynamo.on(PutItemCommand).callsFake(async (input: PutItemCommandInput) => {
+      if (input.Item?.tenantId?.S === 'beta') throw throttled();
+      return {};
+    });
+    const results = await takeSnapshots({
+      tenants: ['acme', 'beta', 'gamma'].map((tenantId) => ({ tenantId, secretId: `koodrive/${tenantId}` })),
+      observedAt: snapshot.observedAt,
+      source: 'schedule',
+      deps: {
+        store,
+        fetch: async (tenant) => ({
+          allocation: { tenantId: tenant.tenantId, observedAt: snapshot.fetchedAt, spaces, totals },
+          traceId: snapshot.traceId,
+          attempts: 1,
+        }),
+      },
+      concurrency: 2,
+    });
+    expect(results.map((r) => `${r.tenantId}:${r.status}:${r.errorCode ?? ''}`)).toEqual([
+      'acme:stored:',
+      'beta:failed:ProvisionedThroughputExceededException',
+      'gamma:stored:',
+    ]);
+  });
+});
