@@ -1,10 +1,21 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import type { Metrics } from '@aws-lambda-powertools/metrics';
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { Context, SQSBatchItemFailure, SQSBatchResponse } from 'aws-lambda';
 import { fetchAllocation } from '../lib/allocation.ts';
 import type { Config } from '../lib/config.ts';
+import { createEventPublisher, type EventPublisher } from '../lib/events.ts';
 import { createLogger, describeError } from '../lib/logger.ts';
+import {
+  createMetrics,
+  METRIC_NAMES,
+  recordAllocation,
+  recordAttempt,
+  recordSnapshotOutcome,
+} from '../lib/metrics.ts';
 import { lazyRuntime, type Runtime } from '../lib/runtime.ts';
 import { parseSnapshotEvent, type SnapshotRequest, type SnapshotTrigger } from '../lib/snapshots/events.ts';
 import {
@@ -22,6 +33,9 @@ export interface SnapshotHandlerDeps {
   getRuntime: () => Runtime;
   /** The store for this configuration, built once per container. */
   getStore: (config: Config) => SnapshotStore;
+  /** Where threshold events go; none: no events. */
+  getPublisher?: (config: Config) => EventPublisher | undefined;
+  metrics?: Metrics;
 }
 
 /** What a scheduled or custom-event invocation answers when every tenant succeeded. */
@@ -76,11 +90,34 @@ function tenantsOf(config: Config, request: SnapshotRequest): readonly Tenant[] 
 export function createSnapshotHandler(deps: SnapshotHandlerDeps) {
   const { logger } = deps;
 
-  const jobDeps = (runtime: Runtime, source: SnapshotSource): SnapshotJobDeps => ({
-    store: deps.getStore(runtime.config),
-    fetch: (tenant) => fetchAllocation(runtime.koodrive, tenant),
-    onResult: (result) => logResult(logger, source, result),
-  });
+  const { metrics } = deps;
+  const jobDeps = (runtime: Runtime, source: SnapshotSource): SnapshotJobDeps => {
+    const publisher = deps.getPublisher?.(runtime.config);
+    return {
+      store: deps.getStore(runtime.config),
+      fetch: (tenant) => fetchAllocation(runtime.koodrive, tenant),
+      ...(publisher === undefined
+        ? {}
+        : {
+            thresholds: {
+              thresholds: runtime.config.thresholds,
+              publish: (crossings) => publisher.publishThresholdCrossings(crossings),
+            },
+          }),
+      onResult: (result) => {
+        logResult(logger, source, result);
+        if (result.published !== undefined) {
+          logger.info('threshold events published', { tenantId: result.tenantId, events: result.published });
+        }
+        if (metrics === undefined) return;
+        recordSnapshotOutcome(metrics, result.status);
+        if (result.snapshot !== undefined) recordAllocation(result.snapshot);
+        if (result.published !== undefined) {
+          metrics.addMetric(METRIC_NAMES.thresholdEvents, MetricUnit.Count, result.published.length);
+        }
+      },
+    };
+  };
 
   const runSqs = async (
     runtime: Runtime,
@@ -162,14 +199,28 @@ export function createSnapshotHandler(deps: SnapshotHandlerDeps) {
     }
   };
 
-  return middy<unknown, SQSBatchResponse | SnapshotRunSummary>(run).use(
+  const handler = middy<unknown, SQSBatchResponse | SnapshotRunSummary>(run).use(
     injectLambdaContext(logger, { resetKeys: true }),
   );
+  return metrics === undefined ? handler : handler.use(logMetrics(metrics, { captureColdStartMetric: true }));
+}
+
+/** One publisher per container, on the configured bus; no bus configured, no publisher. */
+function lazyPublisher(): (config: Config) => EventPublisher | undefined {
+  let publisher: EventPublisher | undefined;
+  return (config) => {
+    if (config.eventBusName === '') return undefined;
+    publisher ??= createEventPublisher({ busName: config.eventBusName });
+    return publisher;
+  };
 }
 
 const logger = createLogger();
+const metrics = createMetrics();
 export const handler = createSnapshotHandler({
   logger,
-  getRuntime: lazyRuntime({ logger }),
+  metrics,
+  getRuntime: lazyRuntime({ logger, onAttempt: (report) => recordAttempt(metrics, report) }),
   getStore: lazySnapshotStore(),
+  getPublisher: lazyPublisher(),
 });

@@ -2,7 +2,7 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { type Config, loadConfig } from './config.ts';
 import { type CredentialsProvider, createCredentialsProvider } from './credentials.ts';
-import { createKooDriveClient, type KooDriveClient } from './koodrive/client.ts';
+import { type AttemptReport, createKooDriveClient, type KooDriveClient } from './koodrive/client.ts';
 
 /** What a function needs to fetch allocations, built once per container and reused while warm. */
 export interface Runtime {
@@ -15,6 +15,8 @@ export interface RuntimeOptions {
   logger?: Logger;
   secretsClient?: Pick<SecretsManagerClient, 'send'>;
   fetch?: typeof fetch;
+  /** Also told of every KooDrive attempt (metrics). */
+  onAttempt?: (report: AttemptReport) => void;
 }
 
 export function createSecretsClient(): SecretsManagerClient {
@@ -34,14 +36,11 @@ export function createRuntime(config: Config, options: RuntimeOptions = {}): Run
     timeoutMs: config.timeoutMs,
     maxAttempts: config.maxAttempts,
     ...(options.fetch === undefined ? {} : { fetch: options.fetch }),
-    ...(logger === undefined
-      ? {}
-      : {
-          onAttempt: (report) => {
-            if (report.outcome !== 'ok') logger.warn('KooDrive attempt failed', { ...report });
-            else logger.debug('KooDrive attempt succeeded', { ...report });
-          },
-        }),
+    onAttempt: (report) => {
+      if (report.outcome !== 'ok') logger?.warn('KooDrive attempt failed', { ...report });
+      else logger?.debug('KooDrive attempt succeeded', { ...report });
+      options.onAttempt?.(report);
+    },
   });
   return { config, credentials, koodrive };
 }

@@ -5,6 +5,7 @@
 import type { FetchedAllocation } from '../allocation.ts';
 import { AppError } from '../errors.ts';
 import type { Tenant } from '../tenants.ts';
+import { findThresholdCrossings, type ThresholdCrossing } from '../thresholds.ts';
 import type { Snapshot, SnapshotSource, SnapshotStore } from './store.ts';
 
 export type SnapshotStatus = 'stored' | 'duplicate' | 'failed';
@@ -20,13 +21,24 @@ export interface SnapshotResult {
   attempts?: number;
   /** The stored snapshot, for status 'stored'. */
   snapshot?: Snapshot;
+  /** Threshold events published by this run for this snapshot (also ones left pending by an earlier run). */
+  published?: ThresholdCrossing[];
   /** For status 'failed': the error, and its code (an AppError code, else the error's name). */
   error?: unknown;
   errorCode?: string;
 }
 
+/** Threshold events: which ratios matter and how to publish a crossing. */
+export interface ThresholdWatch {
+  thresholds: readonly number[];
+  publish: (crossings: readonly ThresholdCrossing[]) => Promise<void>;
+}
+
 export interface SnapshotJobDeps {
-  store: Pick<SnapshotStore, 'put' | 'has'>;
+  store: Pick<SnapshotStore, 'put' | 'has'> &
+    Partial<Pick<SnapshotStore, 'latestBefore' | 'pendingEvents' | 'clearPendingEvents'>>;
+  /** When given (with a store that has the optional methods), crossings are published exactly once per snapshot. */
+  thresholds?: ThresholdWatch;
   /** The tenant's allocation, live from KooDrive. */
   fetch: (tenant: Tenant) => Promise<FetchedAllocation>;
   /** Called once per target as soon as its outcome is known (for logs). */
@@ -63,6 +75,30 @@ export async function mapWithConcurrency<T, R>(
   return results;
 }
 
+/** Publishes what an earlier delivery of the same event stored but could not publish, then marks it done. */
+async function finishPending(deps: SnapshotJobDeps, tenantId: string, observedAt: string) {
+  const { store, thresholds } = deps;
+  if (
+    thresholds === undefined ||
+    store.pendingEvents === undefined ||
+    store.clearPendingEvents === undefined
+  ) {
+    return [];
+  }
+  const pending = (await store.pendingEvents(tenantId, observedAt)) ?? [];
+  if (pending.length === 0) return [];
+  await thresholds.publish(pending);
+  await store.clearPendingEvents(tenantId, observedAt);
+  return pending;
+}
+
+async function crossingsFor(deps: SnapshotJobDeps, snapshot: Snapshot): Promise<ThresholdCrossing[]> {
+  const { store, thresholds } = deps;
+  if (thresholds === undefined || store.latestBefore === undefined) return [];
+  const previous = await store.latestBefore(snapshot.tenantId, snapshot.observedAt);
+  return findThresholdCrossings(previous, snapshot, thresholds.thresholds);
+}
+
 async function snapshotOne(
   target: SnapshotTarget,
   source: SnapshotSource,
@@ -75,7 +111,8 @@ async function snapshotOne(
     // A redelivered event or a retried run finds most snapshots stored: a consistent read is far
     // cheaper than a KooDrive call. The conditional put below stays the guarantee.
     if (await deps.store.has(tenant.tenantId, observedAt)) {
-      return { ...base, status: 'duplicate', fetched: false };
+      const published = await finishPending(deps, tenant.tenantId, observedAt);
+      return { ...base, status: 'duplicate', fetched: false, ...(published.length > 0 ? { published } : {}) };
     }
     fetched = await deps.fetch(tenant);
     const { allocation } = fetched;
@@ -89,7 +126,17 @@ async function snapshotOne(
       source,
       traceId: fetched.traceId,
     };
+    // Crossings are stored with the snapshot before they are published: whoever stored it owes them.
+    const crossings = await crossingsFor(deps, snapshot);
+    if (crossings.length > 0) snapshot.pendingEvents = crossings;
     const status = await deps.store.put(snapshot);
+    let published: ThresholdCrossing[] = [];
+    if (status === 'stored' && crossings.length > 0) {
+      published = await finishPending(deps, tenant.tenantId, observedAt);
+    } else if (status === 'duplicate') {
+      // Another delivery stored it first: finish its events if it could not.
+      published = await finishPending(deps, tenant.tenantId, observedAt);
+    }
     return {
       ...base,
       status,
@@ -97,6 +144,7 @@ async function snapshotOne(
       traceId: fetched.traceId,
       attempts: fetched.attempts,
       ...(status === 'stored' ? { snapshot } : {}),
+      ...(published.length > 0 ? { published } : {}),
     };
   } catch (error) {
     return {

@@ -13,9 +13,11 @@ import {
   PutItemCommand,
   QueryCommand,
   type QueryCommandInput,
+  UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
 import type { Config } from '../config.ts';
 import { normalizeAllocation } from '../koodrive/allocation.ts';
+import type { ThresholdCrossing } from '../thresholds.ts';
 import type { Allocation } from '../types.ts';
 import { encodeCursor, verifyCursor } from './cursor.ts';
 import { isCanonicalInstant, toKeyInstant } from './instants.ts';
@@ -30,6 +32,11 @@ export interface Snapshot extends Allocation {
   source: SnapshotSource;
   /** The X-Traceid sent to KooDrive, to find the call in the vendor's logs. */
   traceId: string;
+  /**
+   * Threshold events owed for this snapshot, written with it and removed once published, so that a
+   * crash or a failed publish is finished by the event's redelivery instead of being lost.
+   */
+  pendingEvents?: ThresholdCrossing[];
 }
 
 export type PutOutcome = 'stored' | 'duplicate';
@@ -56,6 +63,10 @@ export interface SnapshotStore {
   put(snapshot: Snapshot): Promise<PutOutcome>;
   /** Whether a snapshot exists under this tenant and observedAt (a strongly consistent read). */
   has(tenantId: string, observedAt: string): Promise<boolean>;
+  /** The stored snapshot's unpublished threshold events (strongly consistent); undefined when there is no snapshot. */
+  pendingEvents(tenantId: string, observedAt: string): Promise<ThresholdCrossing[] | undefined>;
+  /** Marks the snapshot's threshold events as published. */
+  clearPendingEvents(tenantId: string, observedAt: string): Promise<void>;
   /** One page of a tenant's snapshots in [from, to], oldest first; a bad cursor is an InvalidRequestError. */
   query(query: HistoryQuery): Promise<HistoryPage>;
   /** The tenant's latest snapshot strictly before `observedAt`, expired or not (strongly consistent). */
@@ -192,7 +203,18 @@ export function snapshotToItem(snapshot: Snapshot, retentionDays: number): Recor
     },
     source: { S: snapshot.source },
     traceId: { S: snapshot.traceId },
+    ...(snapshot.pendingEvents === undefined || snapshot.pendingEvents.length === 0
+      ? {}
+      : { pendingEvents: { S: JSON.stringify(snapshot.pendingEvents) } }),
   };
+}
+
+function readPendingEvents(item: Record<string, AttributeValue>): ThresholdCrossing[] {
+  const text = item.pendingEvents?.S;
+  if (text === undefined) return [];
+  const parsed: unknown = JSON.parse(text);
+  if (!Array.isArray(parsed)) throw new MalformedSnapshotItemError(`'pendingEvents' is not a list`);
+  return parsed as ThresholdCrossing[];
 }
 
 /** The production client: endpoint and region from the SDK's own settings, bounded connection times. */
@@ -210,7 +232,29 @@ export function createDynamoSnapshotStore(options: DynamoSnapshotStoreOptions): 
   const { tableName, retentionDays, cursorKey } = options;
   const now = options.now ?? Date.now;
 
+  const pendingEvents = async (
+    tenantId: string,
+    observedAt: string,
+  ): Promise<ThresholdCrossing[] | undefined> => {
+    // A Query rather than GetItem: the same permission as the rest of the job, and the same cost.
+    const out = await client.send(
+      new QueryCommand({
+        TableName: tableName,
+        KeyConditionExpression: '#t = :t AND #o = :o',
+        ExpressionAttributeNames: { '#t': NAMES['#t'], '#o': NAMES['#o'], '#p': 'pendingEvents' },
+        ExpressionAttributeValues: { ':t': { S: tenantId }, ':o': { S: observedAt } },
+        ProjectionExpression: '#o, #p',
+        ConsistentRead: true,
+        Limit: 1,
+      }),
+    );
+    const [item] = out.Items ?? [];
+    return item === undefined ? undefined : readPendingEvents(item);
+  };
+
   return {
+    pendingEvents,
+
     async put(snapshot) {
       try {
         await client.send(
@@ -230,19 +274,19 @@ export function createDynamoSnapshotStore(options: DynamoSnapshotStoreOptions): 
     },
 
     async has(tenantId, observedAt) {
-      // A Query rather than GetItem: the same permission as the rest of the job, and the same cost.
-      const out = await client.send(
-        new QueryCommand({
+      return (await pendingEvents(tenantId, observedAt)) !== undefined;
+    },
+
+    async clearPendingEvents(tenantId, observedAt) {
+      await client.send(
+        new UpdateItemCommand({
           TableName: tableName,
-          KeyConditionExpression: '#t = :t AND #o = :o',
-          ExpressionAttributeNames: { '#t': NAMES['#t'], '#o': NAMES['#o'] },
-          ExpressionAttributeValues: { ':t': { S: tenantId }, ':o': { S: observedAt } },
-          ProjectionExpression: '#o',
-          ConsistentRead: true,
-          Limit: 1,
+          Key: { tenantId: { S: tenantId }, observedAt: { S: observedAt } },
+          UpdateExpression: 'REMOVE #p',
+          ConditionExpression: 'attribute_exists(#o)',
+          ExpressionAttributeNames: { '#p': 'pendingEvents', '#o': NAMES['#o'] },
         }),
       );
-      return (out.Count ?? out.Items?.length ?? 0) > 0;
     },
 
     async query({ tenantId, from, to, limit, cursor }) {

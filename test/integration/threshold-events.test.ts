@@ -1,0 +1,172 @@
+/**
+ * Threshold events end to end: the snapshot function on the KooDrive simulator, the local Secrets
+ * Manager, dynalite and a local EventBridge endpoint, each reached by the real SDK clients.
+ */
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createSnapshotHandler } from '../../handlers/snapshot.ts';
+import { createEventPublisher, THRESHOLD_CROSSED } from '../../lib/events.ts';
+import { createLogger } from '../../lib/logger.ts';
+import { createMetrics } from '../../lib/metrics.ts';
+import { lazyRuntime } from '../../lib/runtime.ts';
+import { lazySnapshotStore } from '../../lib/snapshots/store.ts';
+import type { ThresholdCrossing } from '../../lib/thresholds.ts';
+import { type LocalEventBridge, startLocalEventBridge } from '../../local/eventbridge.ts';
+import { type KooDriveSimulator, startKooDriveSimulator } from '../../local/koodrive-simulator.ts';
+import { type LocalSecretsManager, startLocalSecretsManager } from '../../local/secrets-manager.ts';
+import { captureOutput, lambdaContext } from '../support/lambda.ts';
+import { type Dynalite, startDynalite } from './snapshots-support.ts';
+
+const APP = { appId: 'thr-app', appSecret: 'thr-secret-value-31337', userId: '9' };
+let koodrive: KooDriveSimulator;
+let secrets: LocalSecretsManager;
+let dynamo: Dynalite;
+let bus: LocalEventBridge;
+let eventBridge: EventBridgeClient;
+const savedEnv = { ...process.env };
+let table = 0;
+
+function allocated(department: number) {
+  return [
+    { type: 0, allocateCapacity: String(department), totalCapacity: '100' },
+    { type: 1, allocateCapacity: '10', totalCapacity: '100' },
+  ];
+}
+
+function scheduledAt(time: string) {
+  return {
+    version: '0',
+    id: `evt-${time}`,
+    'detail-type': 'Scheduled Event',
+    source: 'aws.events',
+    account: '123456789012',
+    time,
+    region: 'us-east-1',
+    resources: ['arn:aws:events:us-east-1:123456789012:rule/koodrive-allocation-dev-snapshot'],
+    detail: {},
+  };
+}
+
+/** A fresh container of the snapshot function with the local EventBridge as its bus. */
+function coldHandler() {
+  const logger = createLogger('threshold-test');
+  return createSnapshotHandler({
+    logger,
+    metrics: createMetrics(),
+    getRuntime: lazyRuntime({ logger }),
+    getStore: lazySnapshotStore(),
+    getPublisher: (config) => createEventPublisher({ busName: config.eventBusName, client: eventBridge }),
+  });
+}
+
+beforeAll(async () => {
+  [koodrive, secrets, dynamo, bus] = await Promise.all([
+    startKooDriveSimulator({ apps: [APP] }),
+    startLocalSecretsManager({ secrets: { 'koodrive/thr': JSON.stringify(APP) } }),
+    startDynalite(),
+    startLocalEventBridge(),
+  ]);
+  eventBridge = new EventBridgeClient({ endpoint: bus.url, maxAttempts: 1 });
+  Object.assign(process.env, {
+    AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.url,
+    AWS_ENDPOINT_URL_DYNAMODB: dynamo.url,
+    KOODRIVE_TENANTS: 'thr=koodrive/thr',
+    KOODRIVE_BASE_URL: koodrive.url,
+    EVENT_BUS_NAME: 'ops-bus',
+    ALLOCATION_THRESHOLDS: '0.8,0.9,1.0',
+    POWERTOOLS_METRICS_NAMESPACE: 'KooDriveTest',
+  });
+});
+
+afterAll(async () => {
+  process.env = savedEnv;
+  eventBridge?.destroy();
+  await Promise.all([koodrive?.close(), secrets?.close(), dynamo?.close(), bus?.close()]);
+});
+
+beforeEach(async () => {
+  table += 1;
+  process.env.SNAPSHOT_TABLE = `thresholds-${table}`;
+  await dynamo.createSnapshotTable(`thresholds-${table}`);
+  bus.reset();
+});
+
+const details = () => bus.events.map((event) => event.detail as ThresholdCrossing);
+
+describe('Allocation Threshold Crossed', () => {
+  it('publishes one event per crossing, up and down, and none for a redelivered event', async () => {
+    const handler = coldHandler();
+    koodrive.setData(APP.appId, allocated(50));
+    await handler(scheduledAt('2026-11-28T04:00:00Z'), lambdaContext());
+    expect(bus.events).toHaveLength(0);
+
+    koodrive.setData(APP.appId, allocated(85));
+    await handler(scheduledAt('2026-11-28T04:15:00Z'), lambdaContext());
+    expect(bus.events.map((e) => [e.busName, e.detailType])).toEqual([['ops-bus', THRESHOLD_CROSSED]]);
+    expect(details()[0]).toMatchObject({
+      tenantId: 'thr',
+      spaceType: 'department',
+      threshold: 0.8,
+      direction: 'up',
+      previousRatio: 0.5,
+      ratio: 0.85,
+      observedAt: '2026-11-28T04:15:00.000Z',
+    });
+
+    // The same event delivered again stores nothing and publishes nothing.
+    await handler(scheduledAt('2026-11-28T04:15:00Z'), lambdaContext());
+    await coldHandler()(scheduledAt('2026-11-28T04:15:00Z'), lambdaContext());
+    expect(bus.events).toHaveLength(1);
+
+    koodrive.setData(APP.appId, allocated(70));
+    await handler(scheduledAt('2026-11-28T04:30:00Z'), lambdaContext());
+    expect(
+      details()
+        .slice(1)
+        .map((d) => `${d.spaceType}:${d.threshold}:${d.direction}`),
+    ).toEqual(['department:0.8:down']);
+  });
+
+  it('keeps the events of a stored snapshot pending when publishing fails, and publishes them once on redelivery', async () => {
+    const handler = coldHandler();
+    koodrive.setData(APP.appId, allocated(50));
+    await handler(scheduledAt('2026-11-28T05:00:00Z'), lambdaContext());
+    koodrive.setData(APP.appId, allocated(95));
+    bus.failNext(1);
+    await expect(handler(scheduledAt('2026-11-28T05:15:00Z'), lambdaContext())).rejects.toThrow(
+      /failed for 1 of 1/,
+    );
+    expect(bus.events).toHaveLength(0);
+
+    // Lambda retries the event: the snapshot is already stored, its owed events go out now, once.
+    koodrive.reset();
+    await handler(scheduledAt('2026-11-28T05:15:00Z'), lambdaContext());
+    expect(koodrive.requests).toHaveLength(0);
+    expect(details().map((d) => `${d.spaceType}:${d.threshold}`)).toEqual([
+      'department:0.8',
+      'department:0.9',
+    ]);
+    await handler(scheduledAt('2026-11-28T05:15:00Z'), lambdaContext());
+    expect(bus.events).toHaveLength(2);
+  });
+
+  it('emits allocation gauges and snapshot counters in Embedded Metric Format', async () => {
+    koodrive.setData(APP.appId, allocated(40));
+    const capture = captureOutput();
+    try {
+      await coldHandler()(scheduledAt('2026-11-28T06:00:00Z'), lambdaContext());
+    } finally {
+      capture.stop();
+    }
+    const documents = capture.lines
+      .flatMap((chunk) => chunk.split('\n'))
+      .filter((line) => line.includes('"_aws"'))
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    const gauge = documents.find((d) => d.Tenant === 'thr' && d.SpaceType === 'department');
+    expect(gauge).toMatchObject({ AllocatedGB: 40, TotalGB: 100, AllocatedRatio: 0.4 });
+    const counters = documents.find((d) => 'SnapshotsWritten' in d);
+    expect(counters).toMatchObject({ SnapshotsWritten: 1 });
+    expect(documents.some((d) => 'ColdStart' in d)).toBe(true);
+    expect(JSON.stringify(documents)).not.toContain(APP.appSecret);
+  });
+});
