@@ -1,5 +1,5 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
-import { type Config, loadConfig } from '../lib/config.ts';
+import { type Config, lazyConfig } from '../lib/config.ts';
 import { NotFoundError } from '../lib/errors.ts';
 import { createHttpHandler } from '../lib/http/handler.ts';
 import { jsonResponse } from '../lib/http/responses.ts';
@@ -7,6 +7,7 @@ import { createLogger } from '../lib/logger.ts';
 import { resolveHistoryQuery } from '../lib/snapshots/history-query.ts';
 import { lazySnapshotStore, type SnapshotStore } from '../lib/snapshots/store.ts';
 import { parseTenantId } from '../lib/tenants.ts';
+import { computeTrend, type Trend } from '../lib/trend.ts';
 import type { Allocation } from '../lib/types.ts';
 
 export const HISTORY_ROUTE = 'GET /tenants/{tenantId}/allocation/history';
@@ -26,6 +27,8 @@ export interface HistoryResponse {
   to: string;
   items: Allocation[];
   nextCursor: string | null;
+  /** Least-squares growth and days until full, per space type and for the totals, over `items`. */
+  trend: Trend;
 }
 
 /** `GET /tenants/{tenantId}/allocation/history?from=&to=&limit=&cursor=`: stored snapshots, oldest first. */
@@ -58,20 +61,12 @@ export function createHistoryHandler(deps: HistoryHandlerDeps) {
         to: query.to.toISOString(),
         items: page.items,
         nextCursor: page.nextCursor,
+        trend: computeTrend(page.items),
       };
-      // The contract's `trend` (least squares over `body.items`) is added to `body` here by the trend feature.
       logger.info('history served', { items: page.items.length, more: page.nextCursor !== null });
       return jsonResponse(200, body, traceId);
     },
   });
-}
-
-function lazyConfig(): () => Config {
-  let config: Config | undefined;
-  return () => {
-    config ??= loadConfig();
-    return config;
-  };
 }
 
 const logger = createLogger();

@@ -104,3 +104,12 @@ export function loadConfig(env: Env = process.env): Config {
     eventBusName: getString(env, 'EVENT_BUS_NAME'),
   };
 }
+
+/** Configuration read on first use and kept while the container is warm; a bad setting fails that use, not init. */
+export function lazyConfig(env: Env = process.env): () => Config {
+  let config: Config | undefined;
+  return () => {
+    config ??= loadConfig(env);
+    return config;
+  };
+}

@@ -132,6 +132,12 @@ describe('GET /tenants/{tenantId}/allocation/history', () => {
     expect(answer.statusCode).toBe(200);
     expect(answer.headers['content-type']).toBe('application/json');
     expect(answer.headers['x-trace-id']).toBe(answer.requestId);
+    const slope = 7 / (258 / 9);
+    const expectedTrend = {
+      slopeGBPerDay: expect.closeTo(slope, 9),
+      daysUntilFull: expect.closeTo(996 / slope, 6),
+      points: 3,
+    };
     expect(answer.json).toEqual({
       tenantId: 'acme',
       from: '2026-11-21T04:00:00.000Z',
@@ -160,6 +166,8 @@ describe('GET /tenants/{tenantId}/allocation/history', () => {
         },
       })),
       nextCursor: null,
+      // Least squares over (-7, 2), (-1, 3), (0, 4) in days: slope 7 / (258/9) GB per day.
+      trend: { department: expectedTrend, totals: expectedTrend },
     });
   });
 
@@ -197,6 +205,17 @@ describe('GET /tenants/{tenantId}/allocation/history', () => {
     } while (cursor !== undefined && pages < 10);
     expect(pages).toBe(3);
     expect(seen).toEqual(times);
+  });
+
+  it('carries the trend of the returned range: 20 GB/day, last at 600 of 1000, is 20 days from full', async () => {
+    for (let day = 0; day < 4; day++) await put('acme', at(-(4 - day) * DAY), 540 + 20 * day);
+    const answer = await get('acme');
+    expect(answer.statusCode).toBe(200);
+    const trend = answer.json.trend as Record<string, { slopeGBPerDay: number; daysUntilFull: number; points: number }>;
+    expect(trend.department?.slopeGBPerDay).toBeCloseTo(20, 9);
+    expect(trend.department?.daysUntilFull).toBeCloseTo(20, 9);
+    expect(trend.totals).toEqual(trend.department);
+    expect(trend.department?.points).toBe(4);
   });
 
   it('answers an empty page for a range without snapshots', async () => {

@@ -1,0 +1,560 @@
+/**
+ * The allocation history as an SVG line chart: a pure function of the items, with no dependency, so
+ * the same picture comes out of the Lambda, a test and the local stack. Per space type (and for the
+ * totals): allocated as a solid line, total as a faint one, the forecast as a dashed extension;
+ * threshold lines, date and GB axes, a legend, and a text summary for screen readers.
+ */
+import { allocationSeries, type SeriesPoint, TOTALS_KEY, type Trend } from '../trend.ts';
+import type { Allocation } from '../types.ts';
+
+export interface AllocationChartInput {
+  tenantId: string;
+  /** The requested range (both inclusive); the x axis spans it, plus room for the forecast. */
+  from: Date;
+  to: Date;
+  /** History items, in any order. */
+  items: readonly Allocation[];
+  /** The forecast of the same items (`computeTrend`). */
+  trend: Trend;
+  /** Allocated ratios drawn as lines at ratio × the latest total of the totals, e.g. [0.8, 0.9, 1]. */
+  thresholds: readonly number[];
+  /** True when the range held more items than were read: the chart says so and draws no forecast. */
+  truncated?: boolean;
+  width?: number;
+  height?: number;
+}
+
+/** Where the forecast may run: past `to` by this share of the range. */
+export const FORECAST_SHARE = 0.25;
+
+const MINUTE = 60_000;
+const HOUR = 60 * MINUTE;
+const DAY = 24 * HOUR;
+/** 1970-01-01 was a Thursday; week ticks fall on Mondays. */
+const MONDAY_OFFSET = 4 * DAY;
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+
+const FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, 'Liberation Sans', Arial, sans-serif";
+const INK = '#1f2328';
+const MUTED = '#57606a';
+const GRID = '#d8dee4';
+const THRESHOLD = '#b24a00';
+
+// Okabe–Ito: distinguishable with the common colour-vision deficiencies. Vermillion is kept for
+// thresholds and yellow left out (too faint on white).
+const TYPE_COLOURS: Readonly<Record<string, string>> = {
+  department: '#0072B2',
+  personal: '#E69F00',
+  group: '#009E73',
+  [TOTALS_KEY]: '#1f2328',
+};
+const OTHER_COLOURS = ['#CC79A7', '#56B4E9', '#8E6C00', '#6A3D9A'];
+
+// Characters XML 1.0 forbids outright (controls, lone surrogates, U+FFFE/U+FFFF) become U+FFFD.
+const NOT_XML_CHAR = /[^\t\n\r\u0020-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]/gu;
+
+/** Escapes text for an XML text node or a quoted attribute. */
+export function escapeXml(value: string): string {
+  return value
+    .replace(NOT_XML_CHAR, '\uFFFD')
+    .replaceAll('&', '&amp;')
+    .replaceAll('<', '&lt;')
+    .replaceAll('>', '&gt;')
+    .replaceAll('"', '&quot;')
+    .replaceAll("'", '&apos;');
+}
+
+function attrs(values: Record<string, string | number | undefined>): string {
+  return Object.entries(values)
+    .filter((entry): entry is [string, string | number] => entry[1] !== undefined)
+    .map(([name, value]) => ` ${name}="${escapeXml(String(value))}"`)
+    .join('');
+}
+
+function round1(value: number): string {
+  const rounded = Math.round(value * 10) / 10;
+  return String(rounded === 0 ? 0 : rounded);
+}
+
+function groupThousands(digits: string): string {
+  return digits.replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+}
+
+/** `12,345`, `1.5`, `2.3M`: short enough for an axis label. */
+export function formatGB(value: number): string {
+  const abs = Math.abs(value);
+  const sign = value < 0 ? '-' : '';
+  if (abs >= 1e6) return `${sign}${trimZeros((abs / 1e6).toFixed(abs >= 1e8 ? 0 : 1))}M`;
+  if (abs >= 100 || Number.isInteger(abs)) return `${sign}${groupThousands(Math.round(abs).toFixed(0))}`;
+  return `${sign}${trimZeros(abs.toFixed(abs >= 10 ? 1 : 2))}`;
+}
+
+function trimZeros(text: string): string {
+  return text.includes('.') ? text.replace(/\.?0+$/, '') : text;
+}
+
+function percent(ratio: number): string {
+  return `${trimZeros((ratio * 100).toFixed(1))} %`;
+}
+
+function pad2(value: number): string {
+  return String(value).padStart(2, '0');
+}
+
+/** `2026-11-28 04:00 UTC`: unambiguous in a sentence. */
+function formatInstant(ms: number): string {
+  const d = new Date(ms);
+  return `${d.getUTCFullYear()}-${pad2(d.getUTCMonth() + 1)}-${pad2(d.getUTCDate())} ${pad2(d.getUTCHours())}:${pad2(d.getUTCMinutes())} UTC`;
+}
+
+function formatDays(days: number): string {
+  if (days < 1) return 'less than a day';
+  if (days < 10) return `about ${trimZeros(days.toFixed(1))} days`;
+  return `about ${groupThousands(Math.round(days).toFixed(0))} days`;
+}
+
+/** Round numbers 1, 2, 5 × 10^k for an axis from 0 to at least `max`. */
+export function niceScale(max: number, targetTicks = 5): { max: number; step: number } {
+  if (!(max > 0) || !Number.isFinite(max)) return { max: 1, step: 0.2 };
+  const rough = max / targetTicks;
+  const magnitude = 10 ** Math.floor(Math.log10(rough));
+  const step = ([1, 2, 2.5, 5, 10].find((m) => m * magnitude >= rough) ?? 10) * magnitude;
+  return { max: Math.ceil(max / step - 1e-9) * step, step };
+}
+
+type TickUnit =
+  | { kind: 'ms'; size: number }
+  | { kind: 'month'; size: number }
+  | { kind: 'year'; size: number };
+
+const TICK_UNITS: readonly TickUnit[] = [
+  ...[1, 2, 5, 10, 15, 30].map((m): TickUnit => ({ kind: 'ms', size: m * MINUTE })),
+  ...[1, 2, 3, 6, 12].map((h): TickUnit => ({ kind: 'ms', size: h * HOUR })),
+  ...[1, 2, 7].map((d): TickUnit => ({ kind: 'ms', size: d * DAY })),
+  ...[1, 2, 3, 6].map((m): TickUnit => ({ kind: 'month', size: m })),
+  ...[1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000].map((y): TickUnit => ({ kind: 'year', size: y })),
+];
+
+function approxMs(unit: TickUnit): number {
+  if (unit.kind === 'ms') return unit.size;
+  return unit.kind === 'month' ? unit.size * 30.4 * DAY : unit.size * 365.25 * DAY;
+}
+
+export interface TimeTick {
+  at: number;
+  /** First line of the label. */
+  label: string;
+  /** Second line, where the date or year changes (and on the first tick). */
+  context?: string;
+}
+
+/** Date ticks on UTC boundaries (minutes to millennia), at most about `maxTicks` of them. */
+export function timeTicks(start: number, end: number, maxTicks: number): TimeTick[] {
+  const span = Math.max(end - start, 1);
+  const unit = TICK_UNITS.find((u) => span / approxMs(u) <= maxTicks) ?? { kind: 'year', size: 5000 };
+  const instants: number[] = [];
+  if (unit.kind === 'ms') {
+    const offset = unit.size === 7 * DAY ? MONDAY_OFFSET : 0;
+    for (let at = Math.ceil((start - offset) / unit.size) * unit.size + offset; at <= end; at += unit.size) {
+      instants.push(at);
+    }
+  } else {
+    const first = new Date(start);
+    let year = first.getUTCFullYear();
+    let month = unit.kind === 'month' ? first.getUTCMonth() : 0;
+    const stepMonths = unit.kind === 'month' ? unit.size : unit.size * 12;
+    // Align to a multiple of the step (January, April, … or years divisible by the step).
+    let index = year * 12 + month;
+    index = Math.ceil(index / stepMonths) * stepMonths;
+    for (; ; index += stepMonths) {
+      year = Math.floor(index / 12);
+      month = index % 12;
+      const at = Date.UTC(year, month, 1);
+      if (at < start) continue;
+      if (at > end || instants.length > maxTicks * 2) break;
+      instants.push(at);
+    }
+  }
+  let previousDay = '';
+  let previousYear = -1;
+  return instants.map((at, i) => {
+    const d = new Date(at);
+    const year = d.getUTCFullYear();
+    const day = `${d.getUTCDate()} ${MONTHS[d.getUTCMonth()] ?? ''}`;
+    let tick: TimeTick;
+    if (unit.kind === 'year') {
+      tick = { at, label: String(year) };
+    } else if (unit.kind === 'month') {
+      tick = { at, label: MONTHS[d.getUTCMonth()] ?? '' };
+      if (i === 0 || year !== previousYear) tick.context = String(year);
+    } else if (unit.size >= DAY) {
+      tick = { at, label: day };
+      if (i === 0 || year !== previousYear) tick.context = String(year);
+    } else {
+      tick = { at, label: `${pad2(d.getUTCHours())}:${pad2(d.getUTCMinutes())}` };
+      if (i === 0 || day !== previousDay) tick.context = day;
+    }
+    previousDay = day;
+    previousYear = year;
+    return tick;
+  });
+}
+
+function colourOf(key: string, others: Map<string, string>): string {
+  const fixed = TYPE_COLOURS[key];
+  if (fixed !== undefined) return fixed;
+  let colour = others.get(key);
+  if (colour === undefined) {
+    colour = OTHER_COLOURS[others.size % OTHER_COLOURS.length] ?? '#777777';
+    others.set(key, colour);
+  }
+  return colour;
+}
+
+/** Lines break where snapshots are missing: a gap over 3 × the usual interval is not drawn across. */
+function gapThreshold(series: Map<string, SeriesPoint[]>): number {
+  const times = series.get(TOTALS_KEY)?.map((p) => p.at) ?? [];
+  const steps: number[] = [];
+  for (let i = 1; i < times.length; i += 1) {
+    const step = (times[i] ?? 0) - (times[i - 1] ?? 0);
+    if (step > 0) steps.push(step);
+  }
+  if (steps.length < 2) return Number.POSITIVE_INFINITY;
+  steps.sort((a, b) => a - b);
+  const median = steps[Math.floor(steps.length / 2)] ?? 0;
+  return median > 0 ? median * 3 : Number.POSITIVE_INFINITY;
+}
+
+interface PlotPoint {
+  x: number;
+  y: number;
+  at: number;
+}
+
+/** The path of a series, broken at gaps, and the points that stand alone (to be marked). */
+function linePath(points: readonly PlotPoint[], maxGap: number): { d: string; lone: PlotPoint[] } {
+  let d = '';
+  const lone: PlotPoint[] = [];
+  let run: PlotPoint[] = [];
+  let previous: number | undefined;
+  const flush = () => {
+    const [only] = run;
+    if (run.length === 1 && only !== undefined) lone.push(only);
+    run = [];
+  };
+  for (const p of points) {
+    const move = previous === undefined || p.at - previous > maxGap;
+    if (move) flush();
+    run.push(p);
+    // `h0` after each move: a point standing alone still has a box (its round cap).
+    d += move ? `M${round1(p.x)} ${round1(p.y)}h0` : `L${round1(p.x)} ${round1(p.y)}`;
+    previous = p.at;
+  }
+  flush();
+  return { d, lone };
+}
+
+function trendSentence(key: string, points: readonly SeriesPoint[], trend: Trend, forecast: boolean): string {
+  const last = points.at(-1);
+  if (last === undefined) return `${key}: no data`;
+  const share = last.totalGB > 0 ? ` (${percent(last.allocatedGB / last.totalGB)})` : '';
+  let outlook: string;
+  const entry = trend[key];
+  if (!forecast || entry === undefined) outlook = 'no forecast';
+  else if (entry.daysUntilFull === 0) outlook = last.allocatedGB > last.totalGB ? 'over-allocated' : 'full';
+  else if (entry.slopeGBPerDay === null) outlook = 'too few snapshots for a forecast';
+  else if (entry.daysUntilFull === null) {
+    outlook =
+      entry.slopeGBPerDay < 0 ? `shrinking by ${formatGB(-entry.slopeGBPerDay)} GB a day` : 'not growing';
+  } else {
+    outlook = `growing by ${formatGB(entry.slopeGBPerDay)} GB a day, full in ${formatDays(entry.daysUntilFull)}`;
+  }
+  return `${key}: ${formatGB(last.allocatedGB)} of ${formatGB(last.totalGB)} GB allocated${share}, ${outlook}`;
+}
+
+interface LegendItem {
+  label: string;
+  colour: string;
+  style: 'allocated' | 'total' | 'forecast';
+}
+
+function swatch(x: number, y: number, item: LegendItem): string {
+  const common = { x1: x, y1: y, x2: x + 20, y2: y, stroke: item.colour };
+  if (item.style === 'total')
+    return `<line${attrs({ ...common, 'stroke-width': 5, 'stroke-opacity': 0.35, 'stroke-linecap': 'round' })}/>`;
+  if (item.style === 'forecast')
+    return `<line${attrs({ ...common, 'stroke-width': 2, 'stroke-dasharray': '5 3' })}/>`;
+  return `<line${attrs({ ...common, 'stroke-width': 2.5, 'stroke-linecap': 'round' })}/>`;
+}
+
+/** Renders the chart; an empty `items` gives a chart frame that says there is nothing in the range. */
+export function renderAllocationChart(input: AllocationChartInput): string {
+  const width = input.width ?? 800;
+  const height = input.height ?? 400;
+  const { tenantId, thresholds } = input;
+  const idBase = `kd-chart-${tenantId.replace(/[^A-Za-z0-9_-]/g, '_')}`;
+  const fromMs = input.from.getTime();
+  const toMs = input.to.getTime();
+  const series = allocationSeries(input.items);
+  const totals = series.get(TOTALS_KEY) ?? [];
+  const latest = totals.at(-1);
+  const forecast = input.truncated !== true;
+  const rangeText = `${formatInstant(fromMs)} to ${formatInstant(toMs)}`;
+  const title = `Space allocation of KooDrive tenant ${tenantId}`;
+
+  const thresholdList = [...new Set(thresholds.filter((r) => Number.isFinite(r) && r > 0))].sort(
+    (a, b) => a - b,
+  );
+  const thresholdText =
+    thresholdList.length === 0
+      ? ''
+      : ` Threshold lines at ${thresholdList.map(percent).join(', ')} of the total.`;
+  let desc: string;
+  if (latest === undefined) {
+    desc = `${title} from ${rangeText}: no snapshots in this range.`;
+  } else {
+    const sentences = [...series].map(([key, points]) => trendSentence(key, points, input.trend, forecast));
+    const truncatedText = forecast
+      ? ''
+      : ` Only the first ${groupThousands(String(totals.length))} snapshots are shown and no forecast is made; narrow the range to see the rest.`;
+    desc = `${title} from ${rangeText}, ${groupThousands(String(totals.length))} snapshots; the latest at ${formatInstant(latest.at)}. ${sentences.join('; ')}.${thresholdText}${truncatedText}`;
+  }
+
+  const out: string[] = [];
+  out.push(
+    `<svg${attrs({
+      xmlns: 'http://www.w3.org/2000/svg',
+      width,
+      height,
+      viewBox: `0 0 ${width} ${height}`,
+      role: 'img',
+      'aria-labelledby': `${idBase}-title ${idBase}-desc`,
+      'font-family': FONT,
+      'data-tenant': tenantId,
+    })}>`,
+    `<title id="${escapeXml(idBase)}-title">${escapeXml(`${title}, ${rangeText}`)}</title>`,
+    `<desc id="${escapeXml(idBase)}-desc">${escapeXml(desc)}</desc>`,
+    `<rect${attrs({ width, height, fill: '#ffffff' })}/>`,
+    `<text${attrs({ x: 16, y: 24, 'font-size': 15, 'font-weight': 600, fill: INK })}>${escapeXml(`${tenantId} · space allocation`)}</text>`,
+    `<text${attrs({ x: width - 16, y: 24, 'font-size': 12, fill: MUTED, 'text-anchor': 'end' })}>${escapeXml(rangeText)}</text>`,
+  );
+
+  if (latest === undefined) {
+    out.push(
+      `<rect${attrs({ x: 16, y: 40, width: width - 32, height: height - 56, fill: '#f6f8fa', stroke: GRID, rx: 6 })}/>`,
+      `<text${attrs({ x: width / 2, y: height / 2 + 8, 'font-size': 18, fill: MUTED, 'text-anchor': 'middle', 'data-empty': 'true' })}>No snapshots in this range</text>`,
+      '</svg>',
+    );
+    return out.join('\n');
+  }
+
+  // Legend: one entry per series (its colour), then what the line styles mean; wraps when long.
+  const others = new Map<string, string>();
+  const legend: LegendItem[] = [...series.keys()].map((key) => ({
+    label: key,
+    colour: colourOf(key, others),
+    style: 'allocated',
+  }));
+  legend.push(
+    { label: 'allocated', colour: MUTED, style: 'allocated' },
+    { label: 'total', colour: MUTED, style: 'total' },
+  );
+  if (forecast) legend.push({ label: 'forecast', colour: MUTED, style: 'forecast' });
+  let lx = 16;
+  let ly = 48;
+  const legendParts: string[] = [];
+  legend.forEach((item, i) => {
+    const itemWidth = 28 + item.label.length * 7 + 18;
+    if (lx + itemWidth > width - 16 && lx > 16) {
+      lx = 16;
+      ly += 18;
+    }
+    // A gap between the series names and the line-style key.
+    if (i === series.size && lx > 16) lx += 14;
+    legendParts.push(
+      swatch(lx, ly - 4, item),
+      `<text${attrs({ x: lx + 26, y: ly, 'font-size': 12, fill: item.colour === MUTED ? MUTED : INK })}>${escapeXml(item.label)}</text>`,
+    );
+    lx += itemWidth;
+  });
+  out.push(`<g class="legend">`, ...legendParts, '</g>');
+
+  // Plot area.
+  const left = 64;
+  const right = width - 58;
+  const top = ly + 28;
+  const bottom = height - 42;
+  const plotWidth = Math.max(right - left, 10);
+  const plotHeight = Math.max(bottom - top, 10);
+
+  let span = toMs - fromMs;
+  let startMs = fromMs;
+  if (span < MINUTE) {
+    // A one-instant range still gets a readable axis: the hour before it.
+    span = HOUR;
+    startMs = toMs - HOUR;
+  }
+  const endMs = toMs + span * FORECAST_SHARE;
+  const x = (at: number) => left + ((at - startMs) / (endMs - startMs)) * plotWidth;
+
+  const latestTotal = latest.totalGB;
+  let maxY = 0;
+  for (const points of series.values())
+    for (const p of points) maxY = Math.max(maxY, p.allocatedGB, p.totalGB);
+  for (const ratio of thresholdList) maxY = Math.max(maxY, ratio * latestTotal);
+  const scale = niceScale(maxY * 1.02);
+  const y = (gb: number) => bottom - (gb / scale.max) * plotHeight;
+
+  const clipId = `${idBase}-plot`;
+  out.push(
+    `<defs><clipPath${attrs({ id: clipId })}><rect${attrs({ x: left, y: top - 4, width: plotWidth, height: plotHeight + 8 })}/></clipPath></defs>`,
+  );
+
+  // The future: shaded, so a forecast is never mistaken for data.
+  const nowX = x(toMs);
+  out.push(
+    `<rect${attrs({ x: round1(nowX), y: top, width: round1(left + plotWidth - nowX), height: plotHeight, fill: '#f3f4f6' })}/>`,
+    `<text${attrs({ x: round1(nowX + 6), y: top + 13, 'font-size': 11, fill: MUTED, 'font-style': 'italic' })}>${forecast ? 'forecast' : 'future'}</text>`,
+  );
+
+  // GB axis and grid.
+  const yAxis: string[] = [];
+  for (let v = 0; v <= scale.max + scale.step / 2; v += scale.step) {
+    const value = Math.round(v / scale.step) * scale.step;
+    const py = round1(y(value));
+    yAxis.push(
+      `<line${attrs({ x1: left, y1: py, x2: left + plotWidth, y2: py, stroke: GRID, 'stroke-width': 1 })}/>`,
+      `<text${attrs({ x: left - 8, y: round1(y(value) + 4), 'font-size': 11, fill: MUTED, 'text-anchor': 'end' })}>${escapeXml(formatGB(value))}</text>`,
+    );
+  }
+  yAxis.push(
+    `<text${attrs({ x: left - 8, y: top - 8, 'font-size': 11, fill: MUTED, 'text-anchor': 'end' })}>GB</text>`,
+  );
+  out.push('<g class="y-axis">', ...yAxis, '</g>');
+
+  // Time axis.
+  const ticks = timeTicks(startMs, endMs, Math.max(2, Math.floor(plotWidth / 70)));
+  const xAxis: string[] = [
+    `<line${attrs({ x1: left, y1: bottom, x2: left + plotWidth, y2: bottom, stroke: MUTED, 'stroke-width': 1 })}/>`,
+  ];
+  for (const tick of ticks) {
+    const px = round1(x(tick.at));
+    xAxis.push(
+      `<line${attrs({ x1: px, y1: bottom, x2: px, y2: bottom + 5, stroke: MUTED, 'stroke-width': 1 })}/>`,
+      `<text${attrs({ x: px, y: bottom + 18, 'font-size': 11, fill: INK, 'text-anchor': 'middle' })}>${escapeXml(tick.label)}</text>`,
+    );
+    if (tick.context !== undefined) {
+      xAxis.push(
+        `<text${attrs({ x: px, y: bottom + 32, 'font-size': 10, fill: MUTED, 'text-anchor': 'middle' })}>${escapeXml(tick.context)}</text>`,
+      );
+    }
+  }
+  xAxis.push(
+    `<text${attrs({ x: left + plotWidth, y: bottom + 32, 'font-size': 10, fill: MUTED, 'text-anchor': 'end' })}>UTC</text>`,
+  );
+  out.push('<g class="x-axis">', ...xAxis, '</g>');
+
+  // Thresholds: ratio × the latest total of the totals, labelled at the right edge.
+  const thresholdParts: string[] = [];
+  let lastLabelY = Number.POSITIVE_INFINITY;
+  for (const ratio of latestTotal > 0 ? thresholdList : []) {
+    const gb = ratio * latestTotal;
+    const py = y(gb);
+    // Labels step up when lines lie closer than a text line.
+    const labelY = Math.min(py + 4, lastLabelY - 12);
+    lastLabelY = labelY;
+    thresholdParts.push(
+      `<line${attrs({ x1: left, y1: round1(py), x2: left + plotWidth, y2: round1(py), stroke: THRESHOLD, 'stroke-width': 1, 'stroke-dasharray': '2 3', 'stroke-opacity': 0.8, 'data-threshold': ratio })}/>`,
+      `<text${attrs({ x: left + plotWidth + 6, y: round1(labelY), 'font-size': 11, fill: THRESHOLD })}>${escapeXml(percent(ratio))}</text>`,
+    );
+  }
+  out.push('<g class="thresholds">', ...thresholdParts, '</g>');
+
+  // Series: totals (faint, wide) first, allocated on top, forecasts last.
+  const maxGap = gapThreshold(series);
+  const totalsPaths: string[] = [];
+  const allocatedPaths: string[] = [];
+  const forecastPaths: string[] = [];
+  for (const [key, points] of series) {
+    if (points.length === 0) continue;
+    const colour = colourOf(key, others);
+    const isTotals = key === TOTALS_KEY;
+    const total = linePath(
+      points.map((p) => ({ at: p.at, x: x(p.at), y: y(p.totalGB) })),
+      maxGap,
+    );
+    const allocated = linePath(
+      points.map((p) => ({ at: p.at, x: x(p.at), y: y(p.allocatedGB) })),
+      maxGap,
+    );
+    totalsPaths.push(
+      `<path${attrs({
+        'data-series': `${key}-total`,
+        d: total.d,
+        fill: 'none',
+        stroke: colour,
+        'stroke-width': isTotals ? 6 : 5,
+        'stroke-opacity': 0.3,
+        'stroke-linecap': 'round',
+        'stroke-linejoin': 'round',
+      })}><title>${escapeXml(`${key} total`)}</title></path>`,
+    );
+    allocatedPaths.push(
+      `<path${attrs({
+        'data-series': `${key}-allocated`,
+        d: allocated.d,
+        fill: 'none',
+        stroke: colour,
+        'stroke-width': isTotals ? 2.5 : 2,
+        'stroke-linecap': 'round',
+        'stroke-linejoin': 'round',
+      })}><title>${escapeXml(`${key} allocated`)}</title></path>`,
+    );
+    for (const p of allocated.lone) {
+      allocatedPaths.push(
+        `<circle${attrs({ cx: round1(p.x), cy: round1(p.y), r: 3.5, fill: colour, 'data-point': key })}/>`,
+      );
+    }
+    const entry = input.trend[key];
+    const last = points.at(-1);
+    if (!forecast || entry === undefined || entry.slopeGBPerDay === null || last === undefined) continue;
+    if (entry.daysUntilFull === 0) continue;
+    const slope = entry.slopeGBPerDay;
+    let endAt = endMs;
+    let meets = false;
+    if (entry.daysUntilFull !== null && last.at + entry.daysUntilFull * DAY <= endMs) {
+      endAt = last.at + entry.daysUntilFull * DAY;
+      meets = true;
+    } else if (slope < 0 && last.allocatedGB + (slope * (endMs - last.at)) / DAY < 0) {
+      endAt = last.at + (last.allocatedGB / -slope) * DAY;
+    }
+    if (endAt <= last.at) continue;
+    const endGB = last.allocatedGB + (slope * (endAt - last.at)) / DAY;
+    forecastPaths.push(
+      `<path${attrs({ 'data-series': `${key}-forecast`, d: `M${round1(x(last.at))} ${round1(y(last.allocatedGB))}L${round1(x(endAt))} ${round1(y(endGB))}`, fill: 'none', stroke: colour, 'stroke-width': 2, 'stroke-dasharray': '6 4', 'stroke-linecap': 'butt' })}><title>${escapeXml(`${key} forecast`)}</title></path>`,
+    );
+    if (meets) {
+      forecastPaths.push(
+        `<circle${attrs({ cx: round1(x(endAt)), cy: round1(y(endGB)), r: 4, fill: '#ffffff', stroke: colour, 'stroke-width': 2, 'data-full': key })}><title>${escapeXml(`${key} full around ${formatInstant(endAt)}`)}</title></circle>`,
+      );
+    }
+  }
+  out.push(
+    `<g class="series"${attrs({ 'clip-path': `url(#${clipId})` })}>`,
+    ...totalsPaths,
+    ...allocatedPaths,
+    ...forecastPaths,
+    '</g>',
+  );
+  // The boundary between data and forecast, drawn over the lines so it stays visible.
+  out.push(
+    `<line${attrs({ x1: round1(nowX), y1: top, x2: round1(nowX), y2: bottom, stroke: MUTED, 'stroke-width': 1, 'stroke-dasharray': '1 2' })}/>`,
+  );
+  if (!forecast) {
+    out.push(
+      `<text${attrs({ x: left + 8, y: top + 13, 'font-size': 11, fill: THRESHOLD })}>${escapeXml(`Only the first ${groupThousands(String(totals.length))} snapshots are shown: narrow the range.`)}</text>`,
+    );
+  }
+  out.push('</svg>');
+  return out.join('\n');
+}

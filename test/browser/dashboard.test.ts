@@ -1,0 +1,212 @@
+/**
+ * The dashboard in a real browser: headless Chromium (the Debian `chromium` package) driven by
+ * playwright-core, against the chart function behind a local stand-in for API Gateway, reading
+ * snapshots from an in-memory dynalite. Leaves a screenshot in /tmp/dashboard.png.
+ */
+import { existsSync } from 'node:fs';
+import type { Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createChartHandler } from '../../handlers/chart.ts';
+import { loadConfig } from '../../lib/config.ts';
+import { normalizeAllocation } from '../../lib/koodrive/allocation.ts';
+import { createLogger } from '../../lib/logger.ts';
+import { createDynamoSnapshotStore, type Snapshot } from '../../lib/snapshots/store.ts';
+import { type Dynalite, startDynalite } from '../integration/snapshots-support.ts';
+import { type Chromium, launchChromium } from './chromium.ts';
+import { type LocalApi, startLocalApi } from './server.ts';
+
+const SCREENSHOT = '/tmp/dashboard.png';
+const TABLE = 'browser-snapshots';
+const TENANTS = ['acme', 'beta'];
+const HOUR = 3_600_000;
+const NOW = new Date('2026-11-28T04:10:00.000Z');
+const LAST = Date.parse('2026-11-28T04:00:00.000Z');
+
+/*
+ * The browser globals used by the functions that run in the page. The project's TypeScript has no DOM
+ * library (it is Node code), so they are declared here, in this module only, as far as used.
+ */
+interface PageImage {
+  readonly complete: boolean;
+  readonly naturalWidth: number;
+  readonly naturalHeight: number;
+  getAttribute(name: string): string | null;
+  getBoundingClientRect(): { width: number; height: number };
+}
+interface PageSvgElement {
+  getAttribute(name: string): string | null;
+  getBBox(): { width: number; height: number };
+}
+interface ParsedDocument {
+  readonly documentElement: { localName: string };
+  getElementsByTagName(name: string): { length: number };
+  querySelector(selectors: string): { textContent: string | null } | null;
+}
+declare const document: {
+  readonly images: Iterable<PageImage>;
+  querySelectorAll(selectors: string): Iterable<PageSvgElement>;
+};
+declare class DOMParser {
+  parseFromString(text: string, type: string): ParsedDocument;
+}
+
+let dynamo: Dynalite;
+let api: LocalApi;
+let browser: Chromium;
+let page: Page;
+
+/** A week of hourly snapshots; acme's department grows 12 GB a day, beta's group shrinks. */
+function week(tenantId: string): Snapshot[] {
+  return Array.from({ length: 7 * 24 }, (_, i) => {
+    const hoursAgo = 7 * 24 - 1 - i;
+    const observedAt = new Date(LAST - hoursAgo * HOUR).toISOString();
+    const days = i / 24;
+    const data =
+      tenantId === 'acme'
+        ? [
+            { type: 0, allocateCapacity: 620 + 12 * days + 4 * Math.sin(i / 6), totalCapacity: 1000 },
+            { type: 1, allocateCapacity: 410, totalCapacity: 500 },
+            { type: 2, allocateCapacity: 90 + 3 * days, totalCapacity: 300 },
+          ]
+        : [
+            { type: 0, allocateCapacity: 5000, totalCapacity: 8000 },
+            { type: 2, allocateCapacity: 1500 - 40 * days, totalCapacity: 2000 },
+          ];
+    return {
+      tenantId,
+      observedAt,
+      fetchedAt: observedAt,
+      source: 'schedule',
+      traceId: 'browser-test',
+      ...normalizeAllocation({ code: 0, data }),
+    };
+  });
+}
+
+beforeAll(async () => {
+  // First, so a missing browser fails fast with the command that installs it.
+  browser = await launchChromium();
+  dynamo = await startDynalite();
+  await dynamo.createSnapshotTable(TABLE);
+  const store = createDynamoSnapshotStore({
+    client: dynamo.client,
+    tableName: TABLE,
+    retentionDays: 400,
+    cursorKey: 'browser-test-cursor-key',
+    now: () => NOW.getTime(),
+  });
+  for (const tenantId of TENANTS) {
+    const outcomes = await Promise.all(week(tenantId).map((snapshot) => store.put(snapshot)));
+    expect(outcomes.every((o) => o === 'stored')).toBe(true);
+  }
+  const handler = createChartHandler({
+    logger: createLogger('chart-browser-test'),
+    getConfig: () => loadConfig({ KOODRIVE_TENANTS: TENANTS.map((t) => `${t}=koodrive/${t}`).join(',') }),
+    getStore: () => store,
+    now: () => NOW,
+  });
+  api = await startLocalApi(handler);
+  page = await browser.context.newPage();
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await api?.close();
+  await dynamo?.close();
+});
+
+describe('the dashboard in Chromium', () => {
+  it('loads every tenant chart as an image', async () => {
+    const response = await page.goto(`${api.url}/dashboard`);
+    expect(response?.status()).toBe(200);
+    expect(await page.locator('h1').textContent()).toBe('KooDrive allocation');
+    expect(await page.locator('h2').allTextContents()).toEqual(TENANTS);
+    await page.waitForFunction(() => Array.from(document.images).every((image) => image.complete));
+    const images = await page.evaluate(() =>
+      Array.from(document.images, (image) => ({
+        src: image.getAttribute('src') ?? '',
+        naturalWidth: image.naturalWidth,
+        naturalHeight: image.naturalHeight,
+        shownWidth: image.getBoundingClientRect().width,
+      })),
+    );
+    expect(images).toHaveLength(TENANTS.length);
+    for (const image of images) {
+      expect(image.src).toMatch(/^tenants\/[a-z]+\/allocation\/history\.svg\?from=/);
+      expect(image.naturalWidth).toBe(800);
+      expect(image.naturalHeight).toBe(400);
+      expect(image.shownWidth).toBeGreaterThan(0);
+    }
+    await page.screenshot({ path: SCREENSHOT, fullPage: true });
+    expect(existsSync(SCREENSHOT)).toBe(true);
+  });
+
+  it('renders each series of a chart as a visible path', async () => {
+    for (const tenantId of TENANTS) {
+      const response = await page.goto(`${api.url}/tenants/${tenantId}/allocation/history.svg`);
+      expect(response?.status()).toBe(200);
+      expect(response?.headers()['content-type']).toBe('image/svg+xml; charset=utf-8');
+      const paths = await page.evaluate(() =>
+        Array.from(document.querySelectorAll('path[data-series]'), (path) => {
+          const box = path.getBBox();
+          return {
+            series: path.getAttribute('data-series') ?? '',
+            d: path.getAttribute('d') ?? '',
+            width: box.width,
+            height: box.height,
+          };
+        }),
+      );
+      const allocated = paths.filter((p) => p.series.endsWith('-allocated')).map((p) => p.series);
+      const expected = tenantId === 'acme' ? ['department', 'personal', 'group'] : ['department', 'group'];
+      expect(allocated.sort()).toEqual([...expected, 'totals'].map((s) => `${s}-allocated`).sort());
+      for (const p of paths) {
+        expect(p.d, p.series).not.toBe('');
+        // Every series spans time; flat ones have no height.
+        expect(p.width, p.series).toBeGreaterThan(0);
+      }
+      const growing = paths.find(
+        (p) => p.series === (tenantId === 'acme' ? 'department-allocated' : 'group-allocated'),
+      );
+      expect(growing?.height).toBeGreaterThan(0);
+    }
+  });
+
+  it('parses each chart as XML and exposes its title and description', async () => {
+    // The dashboard's own policy forbids fetch (connect-src 'none'): parse on a blank page instead.
+    await page.goto('about:blank');
+    for (const tenant of TENANTS) {
+      const answer = await page.request.get(`${api.url}/tenants/${tenant}/allocation/history.svg`);
+      expect(answer.status()).toBe(200);
+      const result = await page.evaluate(
+        (text) => {
+          const doc = new DOMParser().parseFromString(text, 'image/svg+xml');
+          return {
+            errors: doc.getElementsByTagName('parsererror').length,
+            root: doc.documentElement.localName,
+            title: doc.querySelector('title')?.textContent ?? '',
+            desc: doc.querySelector('desc')?.textContent ?? '',
+          };
+        },
+        await answer.text(),
+      );
+      expect(result).toMatchObject({ errors: 0, root: 'svg' });
+      expect(result.title).toContain(`tenant ${tenant}`);
+      expect(result.desc).toContain('168 snapshots');
+    }
+  });
+
+  it('is self-contained: it requests nothing but its charts', async () => {
+    const requests: string[] = [];
+    page.on('request', (request) => {
+      const pathname = new URL(request.url()).pathname;
+      // The browser's own favicon probe is not the page's doing.
+      if (pathname !== '/favicon.ico') requests.push(pathname);
+    });
+    await page.goto(`${api.url}/dashboard`);
+    await page.waitForFunction(() => Array.from(document.images).every((image) => image.complete));
+    expect(requests.sort()).toEqual(
+      ['/dashboard', ...TENANTS.map((t) => `/tenants/${t}/allocation/history.svg`)].sort(),
+    );
+  });
+});

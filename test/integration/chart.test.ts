@@ -1,0 +1,223 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createChartHandler, MAX_CHART_POINTS, readHistory } from '../../handlers/chart.ts';
+import { loadConfig } from '../../lib/config.ts';
+import { normalizeAllocation } from '../../lib/koodrive/allocation.ts';
+import { createLogger } from '../../lib/logger.ts';
+import { createDynamoSnapshotStore, type Snapshot, type SnapshotStore } from '../../lib/snapshots/store.ts';
+import { httpEvent, lambdaContext } from '../support/lambda.ts';
+import { type Dynalite, startDynalite } from './snapshots-support.ts';
+
+const TABLE = 'chart-snapshots';
+const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
+const NOW = new Date('2026-11-28T04:30:00.000Z');
+/** Snapshots on the hour, the last one at 04:00. */
+const LAST = Date.parse('2026-11-28T04:00:00.000Z');
+
+let dynamo: Dynalite;
+let store: SnapshotStore;
+
+function snapshot(tenantId: string, at: number, departmentGB: number): Snapshot {
+  const observedAt = new Date(at).toISOString();
+  return {
+    tenantId,
+    observedAt,
+    fetchedAt: observedAt,
+    source: 'schedule',
+    traceId: 'trace-chart-test',
+    ...normalizeAllocation({
+      code: 0,
+      data: [
+        { type: 0, allocateCapacity: departmentGB, totalCapacity: 1000 },
+        { type: 1, allocateCapacity: 250, totalCapacity: 500 },
+      ],
+    }),
+  };
+}
+
+async function putAll(snapshots: Snapshot[]): Promise<void> {
+  // A few at a time: dynalite is one process, and the order of writes does not matter.
+  for (let i = 0; i < snapshots.length; i += 25) {
+    const outcomes = await Promise.all(snapshots.slice(i, i + 25).map((s) => store.put(s)));
+    expect(outcomes.every((o) => o === 'stored')).toBe(true);
+  }
+}
+
+function handler() {
+  return createChartHandler({
+    logger: createLogger('chart-test'),
+    getConfig: () =>
+      loadConfig({
+        KOODRIVE_TENANTS: 'acme=koodrive/acme,beta=koodrive/beta,big=koodrive/big,quiet=koodrive/quiet',
+        SNAPSHOT_TABLE: TABLE,
+        ALLOCATION_THRESHOLDS: '0.8,0.9,1.0',
+      }),
+    getStore: () => store,
+    now: () => NOW,
+  });
+}
+
+async function getSvg(tenantId: string, query: Record<string, string> = {}) {
+  const context = lambdaContext('koodrive-allocation-test-chart');
+  const response = await handler()(
+    httpEvent(`/tenants/${tenantId}/allocation/history.svg`, {
+      routeKey: 'GET /tenants/{tenantId}/allocation/history.svg',
+      pathParameters: { tenantId },
+      query,
+    }),
+    context,
+  );
+  return { ...response, body: String(response.body), requestId: context.awsRequestId };
+}
+
+function problem(response: { body: string }): Record<string, unknown> {
+  const parsed: unknown = JSON.parse(response.body);
+  return typeof parsed === 'object' && parsed !== null ? { ...parsed } : {};
+}
+
+function descOf(svg: string): string {
+  return /<desc[^>]*>([^<]*)<\/desc>/.exec(svg)?.[1] ?? '';
+}
+
+beforeAll(async () => {
+  dynamo = await startDynalite();
+  await dynamo.createSnapshotTable(TABLE);
+  store = createDynamoSnapshotStore({
+    client: dynamo.client,
+    tableName: TABLE,
+    retentionDays: 400,
+    cursorKey: 'chart-test-cursor-key',
+    now: () => NOW.getTime(),
+  });
+  // acme: 10 days of hourly snapshots, department growing 24 GB a day (1 GB an hour).
+  const acme = Array.from({ length: 10 * 24 + 1 }, (_, h) => snapshot('acme', LAST - h * HOUR, 700 - h));
+  // beta: three snapshots, flat.
+  const beta = [0, 1, 2].map((d) => snapshot('beta', LAST - d * DAY, 100));
+  // big: more than a page (1,000) in one day, every minute.
+  const big = Array.from({ length: 1_100 }, (_, m) => snapshot('big', LAST - m * 60_000, 300 + m / 1000));
+  await putAll([...acme, ...beta, ...big]);
+});
+
+afterAll(async () => {
+  await dynamo?.close();
+});
+
+describe('GET /tenants/{tenantId}/allocation/history.svg', () => {
+  it('answers the last 7 days as an SVG chart, cacheable for a minute, with the trace id', async () => {
+    const response = await getSvg('acme');
+    expect(response.statusCode).toBe(200);
+    expect(response.headers['content-type']).toBe('image/svg+xml; charset=utf-8');
+    expect(response.headers['cache-control']).toBe('max-age=60');
+    expect(response.headers['x-trace-id']).toBe(response.requestId);
+    expect(response.headers['content-security-policy']).toContain("default-src 'none'");
+    expect(response.body).toMatch(/^<svg /);
+    for (const series of ['department', 'personal', 'totals']) {
+      expect(response.body).toContain(`data-series="${series}-allocated"`);
+      expect(response.body).toContain(`data-series="${series}-total"`);
+    }
+    const desc = descOf(response.body);
+    // 7 days back from now (04:30) reaches 21 Nov 04:30: hourly snapshots 05:00 … 28 Nov 04:00.
+    expect(desc).toContain('2026-11-21 04:30 UTC to 2026-11-28 04:30 UTC, 168 snapshots');
+    // 300 GB left at 24 GB a day: 12.5 days, said as about 13.
+    expect(desc).toContain(
+      'department: 700 of 1,000 GB allocated (70 %), growing by 24 GB a day, full in about 13 days',
+    );
+    expect(desc).toContain('personal: 250 of 500 GB allocated (50 %), not growing');
+  });
+
+  it('honours from and to (inclusive), also with an offset', async () => {
+    const response = await getSvg('acme', { from: '2026-11-27T05:00:00+01:00', to: '2026-11-28T04:00:00Z' });
+    expect(response.statusCode).toBe(200);
+    // 27 Nov 04:00Z to 28 Nov 04:00Z, both ends included: 25 hourly snapshots.
+    expect(descOf(response.body)).toContain('25 snapshots');
+  });
+
+  it('reads every page of a range larger than one page', async () => {
+    const response = await getSvg('big', { from: '2026-11-27T00:00:00Z', to: '2026-11-28T04:00:00Z' });
+    expect(response.statusCode).toBe(200);
+    expect(descOf(response.body)).toContain('1,100 snapshots');
+    expect(response.body).not.toContain('Only the first');
+  });
+
+  it('stops at the cap and says the range was truncated', async () => {
+    const query = { tenantId: 'big', from: new Date(LAST - DAY), to: new Date(LAST) };
+    const capped = await readHistory(store, query, 250);
+    expect(capped.items).toHaveLength(250);
+    expect(capped.truncated).toBe(true);
+    // Oldest first: the first 250 of the range.
+    expect(capped.items[0]?.observedAt).toBe(new Date(LAST - 1_099 * 60_000).toISOString());
+    const whole = await readHistory(store, query);
+    expect(whole.items).toHaveLength(1_100);
+    expect(whole.truncated).toBe(false);
+    expect(MAX_CHART_POINTS).toBeGreaterThanOrEqual(1_000);
+  });
+
+  it('answers an empty range with a chart that says so', async () => {
+    const response = await getSvg('quiet');
+    expect(response.statusCode).toBe(200);
+    expect(response.headers['content-type']).toBe('image/svg+xml; charset=utf-8');
+    expect(response.body).toContain('No snapshots in this range');
+  });
+
+  it("shows only the tenant's own snapshots", async () => {
+    const response = await getSvg('beta');
+    expect(descOf(response.body)).toContain('3 snapshots');
+    expect(descOf(response.body)).toContain('department: 100 of 1,000 GB allocated (10 %), not growing');
+  });
+
+  it.each([
+    [{ from: 'yesterday' }, "from is 'yesterday', not an ISO 8601 instant"],
+    [{ to: '2026-11-28' }, 'a date alone is not an instant'],
+    [{ from: '2026-11-28T00:00:00' }, 'it has no time zone'],
+    [{ from: '2026-11-28T00:00:00Z', to: '2026-11-27T00:00:00Z' }, 'from must not be after to'],
+  ])('refuses %o with 400 and a clear detail', async (query, detail) => {
+    const response = await getSvg('acme', query);
+    expect(response.statusCode).toBe(400);
+    expect(response.headers['content-type']).toBe('application/problem+json');
+    expect(problem(response)).toMatchObject({ status: 400, code: 'INVALID_REQUEST' });
+    expect(String(problem(response).detail)).toContain(detail);
+  });
+
+  it('refuses a malformed tenant id with 400 and an unknown one with 404', async () => {
+    const bad = await getSvg('no%20such');
+    expect(bad.statusCode).toBe(400);
+    expect(problem(bad)).toMatchObject({ code: 'INVALID_REQUEST' });
+    const unknown = await getSvg('ghost');
+    expect(unknown.statusCode).toBe(404);
+    expect(problem(unknown)).toMatchObject({ code: 'UNKNOWN_TENANT' });
+    expect(String(problem(unknown).detail)).toContain("Tenant 'ghost' is not configured");
+  });
+});
+
+describe('GET /dashboard', () => {
+  it('answers an HTML page with every configured tenant and its chart', async () => {
+    const response = await handler()(
+      httpEvent('/dashboard', { routeKey: 'GET /dashboard' }),
+      lambdaContext(),
+    );
+    const html = String(response.body);
+    expect(response.statusCode).toBe(200);
+    expect(response.headers['content-type']).toBe('text/html; charset=utf-8');
+    expect(response.headers['content-security-policy']).toContain("img-src 'self'");
+    expect(response.headers['content-security-policy']).not.toContain('frame-ancestors');
+    for (const tenantId of ['acme', 'beta', 'big', 'quiet']) {
+      expect(html).toContain(`>${tenantId}</a></h2>`);
+      expect(html).toContain(
+        `<img src="tenants/${tenantId}/allocation/history.svg?from=2026-11-21T04%3A30%3A00.000Z&amp;to=2026-11-28T04%3A30%3A00.000Z"`,
+      );
+    }
+  });
+});
+
+describe('other routes', () => {
+  it('answers 404 NOT_FOUND for another path or method', async () => {
+    for (const event of [
+      httpEvent('/tenants/acme/allocation/history.png', { pathParameters: { tenantId: 'acme' } }),
+      httpEvent('/dashboard', { method: 'POST' }),
+    ]) {
+      const response = await handler()(event, lambdaContext());
+      expect(response.statusCode).toBe(404);
+      expect(problem({ body: String(response.body) })).toMatchObject({ code: 'NOT_FOUND' });
+    }
+  });
+});

@@ -1,0 +1,349 @@
+import { describe, expect, it } from 'vitest';
+import { chartPath, renderDashboard } from '../../lib/chart/dashboard.ts';
+import {
+  type AllocationChartInput,
+  escapeXml,
+  formatGB,
+  niceScale,
+  renderAllocationChart,
+  timeTicks,
+} from '../../lib/chart/svg.ts';
+import { normalizeAllocation } from '../../lib/koodrive/allocation.ts';
+import { computeTrend } from '../../lib/trend.ts';
+import type { Allocation } from '../../lib/types.ts';
+
+const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
+const TO = new Date('2026-11-28T04:00:00.000Z');
+const FROM = new Date(TO.getTime() - 7 * DAY);
+
+/**
+ * A small well-formedness check (no XML dependency): one root, tags nest and close, attributes are
+ * quoted and unique, every `&` starts a known entity, no stray `<` or `>`. Returns the element names.
+ */
+function checkWellFormedXml(xml: string): string[] {
+  const tag = /<(\/?)([A-Za-z_][\w.:-]*)((?:\s+[A-Za-z_][\w.:-]*\s*=\s*"[^"<]*")*)\s*(\/?)>/y;
+  const attribute = /([A-Za-z_][\w.:-]*)\s*=\s*"([^"<]*)"/g;
+  const entity = /&(?!(?:amp|lt|gt|quot|apos|#\d+|#x[0-9A-Fa-f]+);)/;
+  const stack: string[] = [];
+  const names: string[] = [];
+  let roots = 0;
+  let i = 0;
+  while (i < xml.length) {
+    if (xml[i] === '<') {
+      tag.lastIndex = i;
+      const match = tag.exec(xml);
+      if (match === null) throw new Error(`malformed tag at ${i}: ${xml.slice(i, i + 60)}`);
+      const [whole, closing = '', name = '', attributes = '', selfClosing = ''] = match;
+      if (closing !== '') {
+        if (attributes !== '' || selfClosing !== '') throw new Error(`bad closing tag ${whole}`);
+        const open = stack.pop();
+        if (open !== name) throw new Error(`</${name}> closes <${open}>`);
+      } else {
+        if (stack.length === 0) roots += 1;
+        names.push(name);
+        const seen = new Set<string>();
+        for (const [, attrName = '', value = ''] of attributes.matchAll(attribute)) {
+          if (seen.has(attrName)) throw new Error(`duplicate attribute ${attrName} on <${name}>`);
+          seen.add(attrName);
+          if (entity.test(value)) throw new Error(`bad & in ${attrName}="${value}"`);
+        }
+        if (selfClosing === '') stack.push(name);
+      }
+      i += whole.length;
+    } else {
+      const end = xml.indexOf('<', i);
+      const text = xml.slice(i, end === -1 ? xml.length : end);
+      if (stack.length === 0 && text.trim() !== '') throw new Error(`text outside the root: ${text}`);
+      if (entity.test(text) || text.includes('>')) throw new Error(`unescaped text: ${text.slice(0, 60)}`);
+      i += text.length;
+    }
+  }
+  if (stack.length > 0) throw new Error(`unclosed <${stack.join('>, <')}>`);
+  if (roots !== 1) throw new Error(`${roots} root elements`);
+  return names;
+}
+
+function item(at: number, spaces: { type: number; allocated: number; total: number }[]): Allocation {
+  const normalized = normalizeAllocation({
+    code: 0,
+    data: spaces.map((s) => ({ type: s.type, allocateCapacity: s.allocated, totalCapacity: s.total })),
+  });
+  return { tenantId: 'acme', observedAt: new Date(at).toISOString(), ...normalized };
+}
+
+/** A week of hourly snapshots: department grows 10 GB a day, personal is flat, group shrinks. */
+function week(): Allocation[] {
+  return Array.from({ length: 7 * 24 + 1 }, (_, h) =>
+    item(FROM.getTime() + h * HOUR, [
+      { type: 0, allocated: 500 + (10 * h) / 24, total: 1000 },
+      { type: 1, allocated: 300, total: 500 },
+      { type: 2, allocated: 200 - (2 * h) / 24, total: 400 },
+    ]),
+  );
+}
+
+function render(overrides: Partial<AllocationChartInput> = {}): string {
+  const items = overrides.items ?? week();
+  return renderAllocationChart({
+    tenantId: 'acme',
+    from: FROM,
+    to: TO,
+    items,
+    trend: computeTrend(items),
+    thresholds: [0.8, 0.9, 1],
+    ...overrides,
+  });
+}
+
+function attributeOf(svg: string, selector: RegExp, name: string): string | undefined {
+  const element = selector.exec(svg)?.[0];
+  return element === undefined ? undefined : new RegExp(`\\s${name}="([^"]*)"`).exec(element)?.[1];
+}
+
+function pathOf(svg: string, series: string): string | undefined {
+  return attributeOf(svg, new RegExp(`<path[^>]*data-series="${series}"[^>]*>`), 'd');
+}
+
+function coordinates(d: string): { x: number; y: number }[] {
+  return [...d.matchAll(/[ML](-?[\d.]+) (-?[\d.]+)/g)].map(([, x, y]) => ({ x: Number(x), y: Number(y) }));
+}
+
+describe('renderAllocationChart', () => {
+  it('is well-formed XML with one <svg> root that scales and names itself for screen readers', () => {
+    const svg = render();
+    const names = checkWellFormedXml(svg);
+    expect(names[0]).toBe('svg');
+    expect(svg).toMatch(/^<svg [^>]*xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
+    expect(svg).toContain('viewBox="0 0 800 400"');
+    expect(svg).toContain('role="img"');
+    const labelledBy = attributeOf(svg, /<svg[^>]*>/, 'aria-labelledby')?.split(' ') ?? [];
+    expect(labelledBy).toHaveLength(2);
+    expect(svg).toContain(`<title id="${labelledBy[0]}">`);
+    expect(svg).toContain(`<desc id="${labelledBy[1]}">`);
+  });
+
+  it('draws allocated, total and forecast paths per space type and for the totals', () => {
+    const svg = render();
+    for (const key of ['department', 'personal', 'group', 'totals']) {
+      for (const kind of ['allocated', 'total']) {
+        const d = pathOf(svg, `${key}-${kind}`);
+        expect(d, `${key}-${kind}`).toBeDefined();
+        expect(coordinates(d ?? '').length).toBe(7 * 24 + 1);
+      }
+    }
+    // Every series with a slope gets a forecast; the flat one stays level.
+    for (const key of ['department', 'personal', 'group', 'totals']) {
+      expect(pathOf(svg, `${key}-forecast`), key).toBeDefined();
+    }
+    const [start, end] = coordinates(pathOf(svg, 'personal-forecast') ?? '');
+    expect(end?.y).toBe(start?.y);
+  });
+
+  it('keeps every series point inside the plot and draws larger values higher', () => {
+    const svg = render();
+    const allocated = coordinates(pathOf(svg, 'department-allocated') ?? '');
+    for (const p of allocated) {
+      expect(p.x).toBeGreaterThan(0);
+      expect(p.x).toBeLessThan(800);
+      expect(p.y).toBeGreaterThan(0);
+      expect(p.y).toBeLessThan(400);
+    }
+    const [first] = allocated;
+    const last = allocated.at(-1);
+    // Time runs left to right; growth goes up (smaller y).
+    expect(last?.x).toBeGreaterThan(first?.x ?? Number.POSITIVE_INFINITY);
+    expect(last?.y).toBeLessThan(first?.y ?? Number.NEGATIVE_INFINITY);
+    // The total line of department (1000) lies above its allocated line (500–570).
+    const total = coordinates(pathOf(svg, 'department-total') ?? '');
+    expect(total[0]?.y).toBeLessThan(first?.y ?? 0);
+  });
+
+  it('extends the forecast from the last point along the slope into the future, up to 25 % of the range', () => {
+    const svg = render();
+    const [start, end] = coordinates(pathOf(svg, 'department-forecast') ?? '');
+    const last = coordinates(pathOf(svg, 'department-allocated') ?? '').at(-1);
+    expect(start).toEqual(last);
+    expect(end?.x).toBeGreaterThan(start?.x ?? Number.POSITIVE_INFINITY);
+    expect(end?.y).toBeLessThan(start?.y ?? 0);
+    // 43 days to full is beyond the 1.75 days of forecast room: no "full" marker for department.
+    expect(svg).not.toContain('data-full="department"');
+  });
+
+  it('ends the forecast where it meets the total, with a marker', () => {
+    // 100 GB a day from 500 of 1000: the last item (day 4) has 900, full a day later, within the room.
+    const items = [0, 1, 2, 3, 4].map((d) =>
+      item(FROM.getTime() + (d + 2) * DAY, [{ type: 0, allocated: 500 + 100 * d, total: 1000 }]),
+    );
+    const svg = render({ items });
+    expect(svg).toContain('data-full="department"');
+    const [, end] = coordinates(pathOf(svg, 'department-forecast') ?? '');
+    const total = coordinates(pathOf(svg, 'department-total') ?? '');
+    expect(end?.y).toBeCloseTo(total[0]?.y ?? 0, 0);
+  });
+
+  it('labels threshold lines at ratio × the latest total of the totals', () => {
+    const svg = render();
+    expect(svg).toContain('>80 %</text>');
+    expect(svg).toContain('>90 %</text>');
+    expect(svg).toContain('>100 %</text>');
+    expect(svg.match(/data-threshold="/g)).toHaveLength(3);
+    // Totals: 1000 + 500 + 400 = 1900 GB, so the 100 % line lies on the totals' total line.
+    const y100 = Number(attributeOf(svg, /<line[^>]*data-threshold="1"[^>]*>/, 'y1'));
+    const totalsTotal = coordinates(pathOf(svg, 'totals-total') ?? '').at(-1);
+    expect(y100).toBeCloseTo(totalsTotal?.y ?? 0, 0);
+  });
+
+  it('has readable date ticks and GB ticks', () => {
+    const svg = render();
+    for (const day of ['22 Nov', '25 Nov', '28 Nov', '29 Nov']) expect(svg).toContain(`>${day}</text>`);
+    expect(svg).toContain('>2026</text>');
+    expect(svg).toContain('>UTC</text>');
+    expect(svg).toContain('>GB</text>');
+    expect(svg).toContain('>0</text>');
+    expect(svg).toContain('>1,000</text>');
+  });
+
+  it('summarises tenant, range, latest totals and days until full in <desc>', () => {
+    const desc = /<desc[^>]*>([^<]*)<\/desc>/.exec(render())?.[1] ?? '';
+    expect(desc).toContain('tenant acme');
+    expect(desc).toContain('2026-11-21 04:00 UTC to 2026-11-28 04:00 UTC');
+    expect(desc).toContain('169 snapshots');
+    // Totals: 570 + 300 + 186 = 1,056 of 1,900 GB.
+    // 844 GB left at 8 GB a day: 105.5 days, give or take the last bit of rounding.
+    expect(desc).toMatch(
+      /totals: 1,056 of 1,900 GB allocated \(55\.6 %\), growing by 8 GB a day, full in about 10[56] days/,
+    );
+    expect(desc).toContain(
+      'department: 570 of 1,000 GB allocated (57 %), growing by 10 GB a day, full in about 43 days',
+    );
+    expect(desc).toContain('personal: 300 of 500 GB allocated (60 %), not growing');
+    expect(desc).toContain('group: 186 of 400 GB allocated (46.5 %), shrinking by 2 GB a day');
+  });
+
+  it('escapes every text and attribute, and replaces characters XML forbids', () => {
+    const tenantId = `a<b>&"c'\u0001\uD800`;
+    const svg = render({ tenantId, items: week().map((i) => ({ ...i, tenantId })) });
+    checkWellFormedXml(svg);
+    expect(svg).not.toContain('a<b>');
+    expect(svg).toContain('a&lt;b&gt;&amp;&quot;c&apos;\uFFFD\uFFFD');
+    expect(svg).toContain('data-tenant="a&lt;b&gt;&amp;&quot;c&apos;');
+    // Ids keep to safe characters.
+    expect(attributeOf(svg, /<svg[^>]*>/, 'aria-labelledby')).toMatch(/^[\w-]+ [\w-]+$/);
+  });
+
+  it('says "No snapshots in this range" for an empty range, still as valid SVG', () => {
+    const svg = render({ items: [] });
+    checkWellFormedXml(svg);
+    expect(svg).toContain('No snapshots in this range');
+    expect(svg).toContain('role="img"');
+    expect(svg).not.toContain('data-series=');
+    expect(/<desc[^>]*>([^<]*)<\/desc>/.exec(svg)?.[1]).toContain('no snapshots in this range');
+  });
+
+  it('marks a lone snapshot so it shows, and survives a range of one instant', () => {
+    const items = [item(TO.getTime(), [{ type: 0, allocated: 10, total: 20 }])];
+    const svg = render({ items, from: TO, to: TO });
+    checkWellFormedXml(svg);
+    expect(svg).toContain('data-point="department"');
+    expect(coordinates(pathOf(svg, 'department-allocated') ?? '')).toHaveLength(1);
+    expect(svg).not.toContain('NaN');
+    expect(svg).not.toContain('Infinity');
+  });
+
+  it('breaks lines over gaps in the snapshots', () => {
+    const items = week().filter((_, h) => h < 50 || h > 80);
+    const d = pathOf(render({ items }), 'department-allocated') ?? '';
+    expect(d.match(/M/g)).toHaveLength(2);
+  });
+
+  it('draws no forecast and says so when the range was truncated', () => {
+    const svg = render({ truncated: true });
+    expect(svg).not.toContain('-forecast"');
+    expect(svg).toContain('Only the first 169 snapshots are shown');
+  });
+
+  it('honours width and height', () => {
+    const svg = render({ width: 400, height: 240 });
+    checkWellFormedXml(svg);
+    expect(svg).toContain('viewBox="0 0 400 240"');
+    for (const p of coordinates(pathOf(svg, 'totals-allocated') ?? '')) {
+      expect(p.x).toBeLessThan(400);
+      expect(p.y).toBeLessThan(240);
+    }
+  });
+});
+
+describe('chart helpers', () => {
+  it('escapeXml escapes markup and quotes', () => {
+    expect(escapeXml(`<a href="x">'&'</a>`)).toBe('&lt;a href=&quot;x&quot;&gt;&apos;&amp;&apos;&lt;/a&gt;');
+  });
+
+  it('formatGB groups thousands and shortens millions', () => {
+    expect(formatGB(0)).toBe('0');
+    expect(formatGB(1500)).toBe('1,500');
+    expect(formatGB(2.5)).toBe('2.5');
+    expect(formatGB(12.25)).toBe('12.3');
+    expect(formatGB(2_500_000)).toBe('2.5M');
+  });
+
+  it('niceScale rounds the axis up to 1, 2, 2.5 or 5 × 10^k steps', () => {
+    expect(niceScale(1900)).toEqual({ max: 2000, step: 500 });
+    expect(niceScale(7)).toEqual({ max: 8, step: 2 });
+    expect(niceScale(0)).toEqual({ max: 1, step: 0.2 });
+  });
+
+  it('timeTicks picks hours, days, months or years by the span', () => {
+    const start = Date.parse('2026-11-28T00:00:00Z');
+    const hours = timeTicks(start, start + 6 * HOUR, 8);
+    expect(hours[0]).toEqual({ at: start, label: '00:00', context: '28 Nov' });
+    expect(hours.map((t) => t.label)).toContain('03:00');
+    const days = timeTicks(start, start + 7 * DAY, 8);
+    expect(days.map((t) => t.label)).toEqual([
+      '28 Nov',
+      '29 Nov',
+      '30 Nov',
+      '1 Dec',
+      '2 Dec',
+      '3 Dec',
+      '4 Dec',
+      '5 Dec',
+    ]);
+    const months = timeTicks(Date.parse('2026-01-15T00:00:00Z'), Date.parse('2026-12-31T00:00:00Z'), 8);
+    expect(months.map((t) => t.label)).toEqual(['Mar', 'May', 'Jul', 'Sep', 'Nov']);
+    const years = timeTicks(Date.parse('1990-06-01T00:00:00Z'), Date.parse('2030-01-01T00:00:00Z'), 8);
+    expect(years.map((t) => t.label)).toEqual([
+      '1995',
+      '2000',
+      '2005',
+      '2010',
+      '2015',
+      '2020',
+      '2025',
+      '2030',
+    ]);
+    for (const ticks of [hours, days, months, years]) expect(ticks.length).toBeLessThanOrEqual(9);
+  });
+});
+
+describe('renderDashboard', () => {
+  it('lists every tenant with a heading, links and an <img> of its chart, with relative URLs', () => {
+    const html = renderDashboard({ tenantIds: ['acme', 'beta_2'], from: FROM, to: TO });
+    expect(html.startsWith('<!doctype html>')).toBe(true);
+    expect(html.match(/<h2 /g)).toHaveLength(2);
+    expect(html).toContain('>acme</a></h2>');
+    expect(html).toContain('>beta_2</a></h2>');
+    const src = chartPath('acme', { from: FROM, to: TO });
+    expect(src).toBe(
+      'tenants/acme/allocation/history.svg?from=2026-11-21T04%3A00%3A00.000Z&to=2026-11-28T04%3A00%3A00.000Z',
+    );
+    expect(html).toContain(`<img src="${src.replaceAll('&', '&amp;')}" width="800" height="400" alt="`);
+    expect(html).toContain('href="tenants/beta_2/allocation"');
+    // Self-contained: no script, no external asset.
+    expect(html).not.toMatch(/<script|<link|https?:\/\//i);
+  });
+
+  it('says so when no tenant is configured', () => {
+    expect(renderDashboard({ tenantIds: [], from: FROM, to: TO })).toContain('No tenant is configured');
+  });
+});

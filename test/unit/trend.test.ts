@@ -1,0 +1,184 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { normalizeAllocation } from '../../lib/koodrive/allocation.ts';
+import {
+  computeTrend,
+  FLAT_SLOPE_GB_PER_DAY,
+  leastSquaresSlope,
+  MIN_TREND_POINTS,
+  spaceSeriesKeys,
+} from '../../lib/trend.ts';
+import type { Allocation } from '../../lib/types.ts';
+
+const DAY = 86_400_000;
+const T0 = Date.parse('2026-11-21T04:00:00.000Z');
+
+/** A history item built by the same normalizer the store uses, so derived fields are the real ones. */
+function item(at: number, spaces: { type: number; allocated: number; total: number }[]): Allocation {
+  const normalized = normalizeAllocation({
+    code: 0,
+    data: spaces.map((s) => ({ type: s.type, allocateCapacity: s.allocated, totalCapacity: s.total })),
+  });
+  return { tenantId: 'acme', observedAt: new Date(at).toISOString(), ...normalized };
+}
+
+/** One department space: allocated[i] at T0 + i days, of `total`. */
+function daily(allocated: number[], total = 1000): Allocation[] {
+  return allocated.map((a, i) => item(T0 + i * DAY, [{ type: 0, allocated: a, total }]));
+}
+
+describe('computeTrend', () => {
+  it('finds the slope of linear growth and the days until full from the last item', () => {
+    // 10 GB a day from 500 of 1000: the last item has 540, so 460 GB at 10 a day is 46 days.
+    const trend = computeTrend(daily([500, 510, 520, 530, 540]));
+    expect(trend.department?.slopeGBPerDay).toBeCloseTo(10, 10);
+    expect(trend.department?.daysUntilFull).toBeCloseTo(46, 10);
+    expect(trend.department?.points).toBe(5);
+    // One space: the totals are the same series.
+    expect(trend.totals?.slopeGBPerDay).toBeCloseTo(10, 10);
+    expect(trend.totals?.daysUntilFull).toBeCloseTo(46, 10);
+  });
+
+  it('measures time in days whatever the spacing of the snapshots', () => {
+    // Hourly snapshots growing 10 GB a day, from 500: after 72 hours, 530; 470 GB left is 47 days.
+    const items = Array.from({ length: 73 }, (_, h) =>
+      item(T0 + (h * DAY) / 24, [{ type: 0, allocated: 500 + (10 * h) / 24, total: 1000 }]),
+    );
+    const trend = computeTrend(items);
+    expect(trend.department?.slopeGBPerDay).toBeCloseTo(10, 9);
+    expect(trend.department?.daysUntilFull).toBeCloseTo(47, 8);
+  });
+
+  it('gives the least-squares answer for a noisy series with symmetric residuals', () => {
+    // Residuals +1, -2, 0, +2, -1 around 500 + 10·d: they sum to 0 and are orthogonal to the centered
+    // times (-2·1 + -1·-2 + 0 + 1·2 + 2·-1 = 0), so the fitted slope is exactly 10. The last item is
+    // 539 (not 540), so 461 GB at 10 a day is 46.1 days.
+    const trend = computeTrend(daily([501, 508, 520, 532, 539]));
+    expect(trend.department?.slopeGBPerDay).toBeCloseTo(10, 10);
+    expect(trend.department?.daysUntilFull).toBeCloseTo(46.1, 10);
+  });
+
+  it('gives a known non-trivial slope: y = 0, 0, 3 over days 0, 1, 2 fits 1.5 GB a day', () => {
+    // Centered times -1, 0, 1; centered sizes -1, -1, 2: Sxy = 1 + 0 + 2 = 3, Sxx = 2.
+    const trend = computeTrend(daily([0, 0, 3], 10));
+    expect(trend.department?.slopeGBPerDay).toBeCloseTo(1.5, 12);
+    expect(trend.department?.daysUntilFull).toBeCloseTo(7 / 1.5, 12);
+  });
+
+  it('reports a flat series as slope 0 with no day of filling up', () => {
+    const trend = computeTrend(daily([700, 700, 700, 700]));
+    expect(trend.department).toEqual({ slopeGBPerDay: 0, daysUntilFull: null, points: 4 });
+  });
+
+  it('treats growth below the flat threshold as flat', () => {
+    const tiny = FLAT_SLOPE_GB_PER_DAY / 2;
+    const trend = computeTrend(daily([100, 100 + tiny, 100 + 2 * tiny]));
+    expect(trend.department?.slopeGBPerDay).toBeCloseTo(tiny, 12);
+    expect(trend.department?.daysUntilFull).toBeNull();
+  });
+
+  it('reports a shrinking series with its negative slope and no day of filling up', () => {
+    const trend = computeTrend(daily([900, 880, 860, 840]));
+    expect(trend.department?.slopeGBPerDay).toBeCloseTo(-20, 10);
+    expect(trend.department?.daysUntilFull).toBeNull();
+  });
+
+  it(`gives no trend with fewer than ${MIN_TREND_POINTS} points`, () => {
+    expect(computeTrend(daily([500, 600]))).toEqual({
+      department: { slopeGBPerDay: null, daysUntilFull: null, points: 2 },
+      totals: { slopeGBPerDay: null, daysUntilFull: null, points: 2 },
+    });
+    expect(computeTrend(daily([500])).totals).toEqual({
+      slopeGBPerDay: null,
+      daysUntilFull: null,
+      points: 1,
+    });
+  });
+
+  it('gives no trend when every point has the same time', () => {
+    const items = [400, 500, 600].map((a) => item(T0, [{ type: 0, allocated: a, total: 1000 }]));
+    expect(computeTrend(items).department).toEqual({ slopeGBPerDay: null, daysUntilFull: null, points: 3 });
+  });
+
+  it('says 0 days when the last item is already full or over-allocated and still growing', () => {
+    expect(computeTrend(daily([980, 990, 1000])).department?.daysUntilFull).toBe(0);
+    const over = computeTrend(daily([1050, 1100, 1150]));
+    expect(over.department?.slopeGBPerDay).toBeCloseTo(50, 10);
+    expect(over.department?.daysUntilFull).toBe(0);
+    // Over-allocated but shrinking: the contract says null for a shrinking series.
+    expect(computeTrend(daily([1300, 1200, 1100])).department?.daysUntilFull).toBeNull();
+  });
+
+  it('uses the last item by time, whatever the order of the input', () => {
+    const items = daily([500, 510, 520, 530, 540]);
+    const shuffled = [items[3], items[0], items[4], items[1], items[2]].filter((i) => i !== undefined);
+    expect(computeTrend(shuffled)).toEqual(computeTrend(items));
+  });
+
+  it('keys each space type and the totals, each on its own points', () => {
+    const items = [0, 1, 2, 3].map((d) =>
+      item(T0 + d * DAY, [
+        { type: 0, allocated: 100 + 10 * d, total: 1000 },
+        { type: 1, allocated: 50, total: 100 },
+        // The group space appears only in the last two snapshots.
+        ...(d >= 2 ? [{ type: 2, allocated: 5 * d, total: 50 }] : []),
+      ]),
+    );
+    const trend = computeTrend(items);
+    expect(Object.keys(trend)).toEqual(['department', 'personal', 'group', 'totals']);
+    expect(trend.department?.slopeGBPerDay).toBeCloseTo(10, 10);
+    expect(trend.personal).toEqual({ slopeGBPerDay: 0, daysUntilFull: null, points: 4 });
+    expect(trend.group).toEqual({ slopeGBPerDay: null, daysUntilFull: null, points: 2 });
+    expect(trend.totals?.points).toBe(4);
+  });
+
+  it('keys several unknown types as unknown:<type>, and a single one as unknown', () => {
+    const two = [0, 1, 2].map((d) =>
+      item(T0 + d * DAY, [
+        { type: 7, allocated: 10 + d, total: 100 },
+        { type: 5, allocated: 20, total: 100 },
+      ]),
+    );
+    expect(Object.keys(computeTrend(two))).toEqual(['unknown:5', 'unknown:7', 'totals']);
+    expect(computeTrend(two)['unknown:7']?.slopeGBPerDay).toBeCloseTo(1, 10);
+    const one = [0, 1, 2].map((d) => item(T0 + d * DAY, [{ type: 9, allocated: d, total: 10 }]));
+    expect(Object.keys(computeTrend(one))).toEqual(['unknown', 'totals']);
+    expect([...spaceSeriesKeys(two)]).toEqual([
+      [5, 'unknown:5'],
+      [7, 'unknown:7'],
+    ]);
+  });
+
+  it('gives only the totals, with no points, for an empty history', () => {
+    expect(computeTrend([])).toEqual({ totals: { slopeGBPerDay: null, daysUntilFull: null, points: 0 } });
+  });
+
+  it('stays exact with large sizes at epoch times (centering)', () => {
+    // 1e9 GB growing 0.5 GB a day: the raw normal equations would lose this slope to cancellation.
+    const trend = computeTrend(daily([1e9, 1e9 + 0.5, 1e9 + 1, 1e9 + 1.5], 2e9));
+    expect(trend.department?.slopeGBPerDay).toBeCloseTo(0.5, 9);
+    expect(trend.department?.daysUntilFull).toBeCloseTo((1e9 - 1.5) / 0.5, 0);
+  });
+
+  it('recovers the slope of any exact line (property)', () => {
+    fc.assert(
+      fc.property(
+        fc.double({ min: -1000, max: 1000, noNaN: true }),
+        fc.double({ min: 0, max: 1e6, noNaN: true }),
+        fc.uniqueArray(fc.integer({ min: 0, max: 400 * 24 }), { minLength: 3, maxLength: 40 }),
+        (slope, intercept, hours) => {
+          const points = hours.map((h) => ({
+            at: T0 + h * 3_600_000,
+            allocatedGB: intercept + (slope * h) / 24,
+            totalGB: 0,
+          }));
+          const fitted = leastSquaresSlope(points);
+          expect(fitted).not.toBeNull();
+          expect(Math.abs((fitted ?? 0) - slope)).toBeLessThan(
+            1e-6 * (1 + Math.abs(slope) + intercept / 100),
+          );
+        },
+      ),
+    );
+  });
+});
