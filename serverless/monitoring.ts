@@ -1,0 +1,308 @@
+/**
+ * A local osls plugin: the operator's alarms and CloudWatch dashboard, generated at package time from the stage
+ * parameters (`custom.monitoring`), so that every function, dead-letter queue and configured threshold gets its
+ * alarm without a hand-kept copy per item. Offline: it only adds resources to the compiled template.
+ */
+
+/** What `custom.monitoring` in serverless.yml gives the plugin (already resolved by osls). */
+export interface MonitoringSettings {
+  /** Logical names of the functions in serverless.yml (`allocation`, …). */
+  functions: string[];
+  /** Logical ids of the dead-letter and failure queues. */
+  deadLetterQueues: string[];
+  /** POWERTOOLS_METRICS_NAMESPACE and POWERTOOLS_SERVICE_NAME of the functions. */
+  namespace: string;
+  service: string;
+  /** Comma-separated allocated ratios (ALLOCATION_THRESHOLDS). */
+  thresholds: string;
+  /** Alarm when no snapshot was stored during this many seconds (two schedule periods). */
+  staleSnapshotSeconds: number;
+  /** SNS topic ARN for alarm and OK notifications; empty: none. */
+  alarmTopicArn: string;
+  /** Prefix of alarm and dashboard names. */
+  namePrefix: string;
+}
+
+type Resource = { Type: string; Properties: Record<string, unknown> };
+
+/** `koodrive-allocation` → `KoodriveAllocation`, as osls names a function's resources. */
+function pascal(name: string): string {
+  return name
+    .split(/[^A-Za-z0-9]+/)
+    .filter((part) => part !== '')
+    .map((part) => part.charAt(0).toUpperCase() + part.slice(1))
+    .join('');
+}
+
+function lambdaLogicalId(functionName: string): string {
+  return `${pascal(functionName)}LambdaFunction`;
+}
+
+export function parseThresholds(text: string): number[] {
+  const values = text
+    .split(',')
+    .map((part) => part.trim())
+    .filter((part) => part !== '')
+    .map(Number);
+  if (values.length === 0 || values.some((value) => !Number.isFinite(value) || value <= 0)) {
+    throw new Error(
+      `allocationThresholds '${text}' must be comma-separated ratios above 0, e.g. 0.8,0.9,1.0.`,
+    );
+  }
+  return [...new Set(values)].sort((a, b) => a - b);
+}
+
+function actions(settings: MonitoringSettings) {
+  const topic = settings.alarmTopicArn.trim();
+  return topic === '' ? {} : { AlarmActions: [topic], OKActions: [topic] };
+}
+
+function alarm(
+  settings: MonitoringSettings,
+  name: string,
+  description: string,
+  properties: Record<string, unknown>,
+): Resource {
+  return {
+    Type: 'AWS::CloudWatch::Alarm',
+    Properties: {
+      AlarmName: `${settings.namePrefix}-${name}`,
+      AlarmDescription: description,
+      ...actions(settings),
+      ...properties,
+    },
+  };
+}
+
+/** The alarms and the dashboard, as CloudFormation resources keyed by logical id. */
+export function monitoringResources(settings: MonitoringSettings): Record<string, Resource> {
+  const resources: Record<string, Resource> = {};
+  const ns = settings.namespace;
+
+  for (const fn of settings.functions) {
+    const functionName = { Ref: lambdaLogicalId(fn) };
+    for (const metric of ['Errors', 'Throttles'] as const) {
+      resources[`${pascal(fn)}${metric}Alarm`] = alarm(
+        settings,
+        `${fn}-${metric.toLowerCase()}`,
+        `The ${fn} function reported ${metric.toLowerCase()} in the last 5 minutes; see its logs.`,
+        {
+          Namespace: 'AWS/Lambda',
+          MetricName: metric,
+          Dimensions: [{ Name: 'FunctionName', Value: functionName }],
+          Statistic: 'Sum',
+          Period: 300,
+          EvaluationPeriods: 1,
+          Threshold: 1,
+          ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+          TreatMissingData: 'notBreaching',
+        },
+      );
+    }
+  }
+
+  for (const queue of settings.deadLetterQueues) {
+    resources[`${queue}MessagesAlarm`] = alarm(
+      settings,
+      `${queue}-messages`,
+      `Messages are waiting in ${queue}: snapshot requests that failed for good. Inspect, fix, then redrive them.`,
+      {
+        Namespace: 'AWS/SQS',
+        MetricName: 'ApproximateNumberOfMessagesVisible',
+        Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [queue, 'QueueName'] } }],
+        Statistic: 'Maximum',
+        Period: 300,
+        EvaluationPeriods: 1,
+        Threshold: 1,
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+        TreatMissingData: 'notBreaching',
+      },
+    );
+  }
+
+  resources.NoSnapshotStoredAlarm = alarm(
+    settings,
+    'no-snapshot-stored',
+    `No snapshot was stored for ${settings.staleSnapshotSeconds / 60} minutes (two schedule periods): the schedule, KooDrive or the credentials need a look.`,
+    {
+      Metrics: [
+        {
+          Id: 'written',
+          MetricStat: {
+            Metric: {
+              Namespace: ns,
+              MetricName: 'SnapshotsWritten',
+              Dimensions: [{ Name: 'service', Value: settings.service }],
+            },
+            Period: settings.staleSnapshotSeconds,
+            Stat: 'Sum',
+          },
+          ReturnData: false,
+        },
+        { Id: 'stored', Expression: 'FILL(written, 0)', Label: 'Snapshots stored', ReturnData: true },
+      ],
+      EvaluationPeriods: 1,
+      Threshold: 1,
+      ComparisonOperator: 'LessThanThreshold',
+      TreatMissingData: 'breaching',
+    },
+  );
+
+  for (const threshold of parseThresholds(settings.thresholds)) {
+    const percent = Math.round(threshold * 100);
+    resources[`AllocatedRatio${percent}Alarm`] = alarm(
+      settings,
+      `allocated-ratio-${percent}`,
+      `A tenant's allocated space reached ${percent} % of its total (the Allocation Threshold Crossed event names the tenant and space type).`,
+      {
+        Metrics: [
+          {
+            Id: 'ratio',
+            // Metrics Insights: the highest totals ratio of any tenant, so one alarm covers every tenant.
+            Expression: `SELECT MAX(AllocatedRatio) FROM SCHEMA("${ns}", service, SpaceType, Tenant) WHERE service = '${settings.service}' AND SpaceType = 'totals'`,
+            Period: 900,
+            ReturnData: true,
+          },
+        ],
+        EvaluationPeriods: 1,
+        Threshold: threshold,
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+        TreatMissingData: 'missing',
+      },
+    );
+  }
+
+  resources.AllocationDashboard = {
+    Type: 'AWS::CloudWatch::Dashboard',
+    Properties: {
+      DashboardName: `${settings.namePrefix}-allocation`,
+      DashboardBody: { 'Fn::Sub': JSON.stringify(dashboardBody(settings)) },
+    },
+  };
+  return resources;
+}
+
+/** The dashboard: allocation per tenant (SEARCH, so new tenants appear by themselves), snapshot health, Lambda. */
+export function dashboardBody(settings: MonitoringSettings) {
+  const ns = settings.namespace;
+  const schema = `{${ns},service,SpaceType,Tenant} service="${settings.service}"`;
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: a CloudFormation Fn::Sub placeholder, not a template.
+  const region = '${AWS::Region}';
+  const thresholds = parseThresholds(settings.thresholds);
+  const search = (expression: string, stat: string, label: string) => [
+    {
+      expression: `SEARCH('${expression}', '${stat}', 900)`,
+      label,
+      id: label.replace(/\W+/g, '').toLowerCase(),
+    },
+  ];
+  const widget = (x: number, y: number, title: string, properties: Record<string, unknown>) => ({
+    type: 'metric',
+    x,
+    y,
+    width: 12,
+    height: 6,
+    properties: { title, region, view: 'timeSeries', stacked: false, period: 900, ...properties },
+  });
+  return {
+    widgets: [
+      widget(0, 0, 'Allocated ratio of each tenant (totals)', {
+        metrics: search(`${schema} MetricName="AllocatedRatio" SpaceType="totals"`, 'Maximum', 'ratio'),
+        yAxis: { left: { min: 0 } },
+        annotations: {
+          horizontal: thresholds.map((value) => ({ value, label: `${Math.round(value * 100)} %` })),
+        },
+      }),
+      widget(12, 0, 'Allocated GB per tenant and space type', {
+        metrics: search(`${schema} MetricName="AllocatedGB"`, 'Maximum', 'allocated'),
+      }),
+      widget(0, 6, 'Total GB per tenant and space type', {
+        metrics: search(`${schema} MetricName="TotalGB"`, 'Maximum', 'total'),
+      }),
+      widget(12, 6, 'Snapshots', {
+        view: 'timeSeries',
+        stat: 'Sum',
+        metrics: [
+          'SnapshotsWritten',
+          'SnapshotDuplicatesSkipped',
+          'SnapshotFailures',
+          'UpstreamRetries',
+          'ThresholdEventsPublished',
+        ].map((name) => [ns, name, 'service', settings.service]),
+      }),
+      widget(0, 12, 'KooDrive latency (ms)', {
+        metrics: [
+          [ns, 'UpstreamLatency', 'service', settings.service, { stat: 'p50' }],
+          [ns, 'UpstreamLatency', 'service', settings.service, { stat: 'p99' }],
+        ],
+      }),
+      widget(12, 12, 'Function errors and throttles', {
+        stat: 'Sum',
+        metrics: settings.functions.flatMap((fn) => [
+          ['AWS/Lambda', 'Errors', 'FunctionName', `${settings.namePrefix}-${fn}`],
+          ['AWS/Lambda', 'Throttles', 'FunctionName', `${settings.namePrefix}-${fn}`],
+        ]),
+      }),
+    ],
+  };
+}
+
+interface ServerlessLike {
+  service: {
+    custom?: Record<string, unknown>;
+    provider: { compiledCloudFormationTemplate: { Resources: Record<string, unknown> } };
+  };
+}
+
+function settingsFrom(custom: unknown): MonitoringSettings {
+  if (typeof custom !== 'object' || custom === null) {
+    throw new Error('custom.monitoring is missing in serverless.yml.');
+  }
+  const c = custom as Record<string, unknown>;
+  const text = (name: string) => {
+    const value = c[name];
+    if (typeof value !== 'string' && typeof value !== 'number')
+      throw new Error(`custom.monitoring.${name} must be set.`);
+    return String(value);
+  };
+  const list = (name: string) => {
+    const value = c[name];
+    if (!Array.isArray(value) || value.some((item) => typeof item !== 'string')) {
+      throw new Error(`custom.monitoring.${name} must be a list of names.`);
+    }
+    return value as string[];
+  };
+  const stale = Number(text('staleSnapshotSeconds'));
+  if (!Number.isInteger(stale) || stale < 60 || stale % 60 !== 0) {
+    throw new Error(
+      'custom.monitoring.staleSnapshotSeconds must be a whole number of minutes, in seconds (e.g. 1800).',
+    );
+  }
+  return {
+    functions: list('functions'),
+    deadLetterQueues: list('deadLetterQueues'),
+    namespace: text('namespace'),
+    service: text('service'),
+    thresholds: text('thresholds'),
+    staleSnapshotSeconds: stale,
+    alarmTopicArn: typeof c.alarmTopicArn === 'string' ? c.alarmTopicArn : '',
+    namePrefix: text('namePrefix'),
+  };
+}
+
+/** The plugin osls loads from `plugins:`. */
+export default class MonitoringPlugin {
+  readonly hooks: Record<string, () => void>;
+
+  constructor(serverless: ServerlessLike) {
+    this.hooks = {
+      'before:package:finalize': () => {
+        const settings = settingsFrom(serverless.service.custom?.monitoring);
+        Object.assign(
+          serverless.service.provider.compiledCloudFormationTemplate.Resources,
+          monitoringResources(settings),
+        );
+      },
+    };
+  }
+}

@@ -1,0 +1,115 @@
+import { describe, expect, it } from 'vitest';
+import MonitoringPlugin, {
+  type MonitoringSettings,
+  monitoringResources,
+  parseThresholds,
+} from '../../serverless/monitoring.ts';
+
+const SETTINGS: MonitoringSettings = {
+  functions: ['allocation', 'history', 'chart', 'snapshot'],
+  deadLetterQueues: ['SnapshotDeadLetterQueue', 'ScheduleFailureQueue', 'EventDeadLetterQueue'],
+  namespace: 'KooDriveAllocation',
+  service: 'koodrive-allocation',
+  thresholds: '1.0,0.8, 0.9',
+  staleSnapshotSeconds: 1800,
+  alarmTopicArn: 'arn:aws:sns:eu-west-1:123456789012:ops',
+  namePrefix: 'koodrive-allocation-prod',
+};
+
+type Props = Record<string, unknown>;
+const propsOf = (resources: ReturnType<typeof monitoringResources>, id: string): Props => {
+  const resource = resources[id];
+  if (resource === undefined) throw new Error(`no resource ${id}`);
+  return resource.Properties;
+};
+
+describe('monitoring resources', () => {
+  const resources = monitoringResources(SETTINGS);
+
+  it('alarms on errors and throttles of every function, sent to the alarm topic', () => {
+    for (const fn of ['Allocation', 'History', 'Chart', 'Snapshot']) {
+      for (const metric of ['Errors', 'Throttles']) {
+        const props = propsOf(resources, `${fn}${metric}Alarm`);
+        expect(props).toMatchObject({
+          Namespace: 'AWS/Lambda',
+          MetricName: metric,
+          Dimensions: [{ Name: 'FunctionName', Value: { Ref: `${fn}LambdaFunction` } }],
+          AlarmActions: [SETTINGS.alarmTopicArn],
+        });
+      }
+    }
+  });
+
+  it('alarms on messages in every dead-letter queue', () => {
+    for (const queue of SETTINGS.deadLetterQueues) {
+      expect(propsOf(resources, `${queue}MessagesAlarm`)).toMatchObject({
+        MetricName: 'ApproximateNumberOfMessagesVisible',
+        Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [queue, 'QueueName'] } }],
+      });
+    }
+  });
+
+  it('alarms when no snapshot was stored for two schedule periods, missing data counting as none', () => {
+    const props = propsOf(resources, 'NoSnapshotStoredAlarm');
+    expect(props).toMatchObject({
+      ComparisonOperator: 'LessThanThreshold',
+      Threshold: 1,
+      TreatMissingData: 'breaching',
+    });
+    expect(JSON.stringify(props.Metrics)).toContain('"Period":1800');
+    expect(JSON.stringify(props.Metrics)).toContain('SnapshotsWritten');
+  });
+
+  it('has one alarm per configured threshold on the allocated ratio', () => {
+    expect(parseThresholds(SETTINGS.thresholds)).toEqual([0.8, 0.9, 1]);
+    for (const [percent, threshold] of [
+      [80, 0.8],
+      [90, 0.9],
+      [100, 1],
+    ] as const) {
+      const props = propsOf(resources, `AllocatedRatio${percent}Alarm`);
+      expect(props.Threshold).toBe(threshold);
+      expect(JSON.stringify(props.Metrics)).toContain(
+        `MAX(AllocatedRatio) FROM SCHEMA(\\"KooDriveAllocation\\"`,
+      );
+    }
+  });
+
+  it('leaves out alarm actions when no topic is set', () => {
+    const quiet = monitoringResources({ ...SETTINGS, alarmTopicArn: '' });
+    expect(propsOf(quiet, 'SnapshotErrorsAlarm').AlarmActions).toBeUndefined();
+  });
+
+  it('builds a dashboard whose body is valid JSON once the region is filled in', () => {
+    const body = propsOf(resources, 'AllocationDashboard').DashboardBody as { 'Fn::Sub': string };
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: the CloudFormation placeholder the body carries.
+    const parsed = JSON.parse(body['Fn::Sub'].replaceAll('${AWS::Region}', 'eu-west-1')) as {
+      widgets: unknown[];
+    };
+    expect(parsed.widgets.length).toBeGreaterThanOrEqual(5);
+    expect(body['Fn::Sub']).toContain('MetricName=\\"AllocatedRatio\\" SpaceType=\\"totals\\"');
+    expect(body['Fn::Sub'].match(/\$\{/g)?.length).toBe(body['Fn::Sub'].match(/\$\{AWS::Region\}/g)?.length);
+  });
+
+  it('refuses bad thresholds and settings with the name of what is wrong', () => {
+    expect(() => parseThresholds('0.8,high')).toThrow(/allocationThresholds/);
+    const serverless = {
+      service: {
+        custom: { monitoring: { ...SETTINGS, staleSnapshotSeconds: 10 } },
+        provider: { compiledCloudFormationTemplate: { Resources: {} } },
+      },
+    };
+    const plugin = new MonitoringPlugin(serverless);
+    expect(() => plugin.hooks['before:package:finalize']?.()).toThrow(/staleSnapshotSeconds/);
+  });
+
+  it('adds its resources to the compiled template at package time', () => {
+    const template = { Resources: {} as Record<string, unknown> };
+    const plugin = new MonitoringPlugin({
+      service: { custom: { monitoring: SETTINGS }, provider: { compiledCloudFormationTemplate: template } },
+    });
+    plugin.hooks['before:package:finalize']?.();
+    expect(Object.keys(template.Resources)).toContain('AllocationDashboard');
+    expect(Object.keys(template.Resources)).toContain('AllocatedRatio90Alarm');
+  });
+});
