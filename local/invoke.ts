@@ -1,0 +1,165 @@
+/**
+ * Sends the snapshot function of a running local stack (`npm start`) one of the events it takes in AWS, through
+ * serverless-offline's Lambda Invoke endpoint, and prints the answer.
+ *
+ *   npm run snapshot:local                 a scheduled event (every tenant)
+ *   npm run snapshot:local -- --sqs [id]   an SQS batch of one message ({"tenantId": id}, or {} for every tenant)
+ *   npm run snapshot:local -- --event [id] an EventBridge "Snapshot Requested" event
+ */
+import { randomUUID } from 'node:crypto';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { LOCAL_PORTS } from './demo.ts';
+
+/** The service name in `serverless.yml`; Lambda function names are `<service>-<stage>-<function>`. */
+export const SERVICE = 'koodrive-allocation';
+/** The stage the local stack runs. */
+export const LOCAL_STAGE = 'local';
+/** The account id that local events carry (no AWS account is involved). */
+export const LOCAL_ACCOUNT = '000000000000';
+/** `source` of the Snapshot Requested events this script sends. */
+export const SNAPSHOT_REQUEST_SOURCE = 'koodrive-allocation.local';
+
+/** The Invoke URL of a function on serverless-offline's Lambda endpoint. */
+export function invokeUrl(lambdaPort: number, functionName = 'snapshot', host = '127.0.0.1'): string {
+  return `http://${host}:${lambdaPort}/2015-03-31/functions/${SERVICE}-${LOCAL_STAGE}-${functionName}/invocations`;
+}
+
+/** EventBridge writes `time` to the second, without milliseconds. */
+function eventTime(at: Date): string {
+  return at.toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+/** An EventBridge scheduled event as a rule with a schedule sends it (no `input`). */
+export function scheduledEvent(at: Date, region: string) {
+  return {
+    version: '0',
+    id: randomUUID(),
+    'detail-type': 'Scheduled Event',
+    source: 'aws.events',
+    account: LOCAL_ACCOUNT,
+    time: eventTime(at),
+    region,
+    resources: [`arn:aws:events:${region}:${LOCAL_ACCOUNT}:rule/${SERVICE}-${LOCAL_STAGE}-snapshot-schedule`],
+    detail: {},
+  };
+}
+
+/** A custom `Snapshot Requested` event for one tenant, or every tenant when `tenantId` is absent. */
+export function snapshotRequestedEvent(at: Date, region: string, tenantId?: string) {
+  return {
+    version: '0',
+    id: randomUUID(),
+    'detail-type': 'Snapshot Requested',
+    source: SNAPSHOT_REQUEST_SOURCE,
+    account: LOCAL_ACCOUNT,
+    time: eventTime(at),
+    region,
+    resources: [],
+    detail: tenantId === undefined ? {} : { tenantId },
+  };
+}
+
+/** An SQS batch of one message whose body names a tenant (or `{}`: every tenant). */
+export function sqsSnapshotEvent(at: Date, region: string, tenantId?: string) {
+  const body = JSON.stringify(tenantId === undefined ? {} : { tenantId });
+  const sent = String(at.getTime());
+  return {
+    Records: [
+      {
+        messageId: randomUUID(),
+        receiptHandle: randomUUID(),
+        body,
+        attributes: {
+          ApproximateReceiveCount: '1',
+          SentTimestamp: sent,
+          SenderId: LOCAL_ACCOUNT,
+          ApproximateFirstReceiveTimestamp: sent,
+        },
+        messageAttributes: {},
+        md5OfBody: '',
+        eventSource: 'aws:sqs',
+        eventSourceARN: `arn:aws:sqs:${region}:${LOCAL_ACCOUNT}:${SERVICE}-${LOCAL_STAGE}-SnapshotQueue`,
+        awsRegion: region,
+      },
+    ],
+  };
+}
+
+/** What the Invoke endpoint answered: the function's result, or its error when `functionError` is set. */
+export interface InvokeResult {
+  status: number;
+  functionError: string | undefined;
+  payload: unknown;
+}
+
+/** Invokes a function synchronously (RequestResponse) and parses its JSON answer. */
+export async function invokeFunction(
+  url: string,
+  event: unknown,
+  signal?: AbortSignal,
+): Promise<InvokeResult> {
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(event),
+    ...(signal === undefined ? {} : { signal }),
+  });
+  const text = await response.text();
+  let payload: unknown = text;
+  try {
+    payload = text === '' ? null : JSON.parse(text);
+  } catch {
+    // Not JSON: keep the text.
+  }
+  const functionError =
+    response.headers.get('x-amz-function-error') ?? response.headers.get('x-amzn-errortype');
+  return { status: response.status, functionError: functionError ?? undefined, payload };
+}
+
+/** The part of an error payload worth printing: serverless-offline also sends the stack, which stays local. */
+export function describeResult(result: InvokeResult): string {
+  const { payload } = result;
+  if (result.functionError !== undefined && typeof payload === 'object' && payload !== null) {
+    const type = 'errorType' in payload ? String(payload.errorType) : result.functionError;
+    const message = 'errorMessage' in payload ? String(payload.errorMessage) : JSON.stringify(payload);
+    return `failed (${type}): ${message}`;
+  }
+  return JSON.stringify(payload, null, 2);
+}
+
+const USAGE = 'usage: node local/invoke.ts [--sqs [tenantId] | --event [tenantId] | --schedule]';
+
+/** Picks the event from the command line; `undefined` for a usage error. */
+export function eventFromArgs(args: readonly string[], at: Date, region: string): unknown {
+  const [kind = '--schedule', tenantId, ...rest] = args;
+  if (rest.length > 0) return undefined;
+  if (kind === '--schedule' && tenantId === undefined) return scheduledEvent(at, region);
+  if (kind === '--sqs') return sqsSnapshotEvent(at, region, tenantId);
+  if (kind === '--event') return snapshotRequestedEvent(at, region, tenantId);
+  return undefined;
+}
+
+async function main(): Promise<number> {
+  const region = process.env.AWS_REGION ?? 'us-east-1';
+  const event = eventFromArgs(process.argv.slice(2), new Date(), region);
+  if (event === undefined) {
+    console.error(USAGE);
+    return 2;
+  }
+  const port = Number(process.env.LOCAL_LAMBDA_PORT ?? LOCAL_PORTS.lambda);
+  const url = invokeUrl(port);
+  let result: InvokeResult;
+  try {
+    result = await invokeFunction(url, event);
+  } catch (error) {
+    console.error(`Cannot reach ${url}: is the local stack running (npm start)? ${String(error)}`);
+    return 1;
+  }
+  console.log(describeResult(result));
+  return result.status === 200 && result.functionError === undefined ? 0 : 1;
+}
+
+if (process.argv[1] !== undefined && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  process.exitCode = await main();
+}

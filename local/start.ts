@@ -1,0 +1,371 @@
+/**
+ * `npm start`: the whole product on this machine. With nothing configured it runs the KooDrive simulator, a local
+ * Secrets Manager seeded with the demo tenants, dynalite on disk with the tables of `serverless.yml`, and
+ * `serverless offline` (stage `local`) serving the HTTP API and the Lambda Invoke endpoint; it fires the snapshot
+ * function's schedule once at start and then every minute.
+ *
+ * Real services: `KOODRIVE_TENANTS` set in the shell uses real Secrets Manager (the shell's AWS credentials) instead
+ * of the local one; `KOODRIVE_BASE_URL` set uses that KooDrive instead of the simulator. Ports: `LOCAL_API_PORT`,
+ * `LOCAL_LAMBDA_PORT`, `LOCAL_KOODRIVE_PORT`, `LOCAL_SECRETS_MANAGER_PORT`, `LOCAL_DYNAMODB_PORT`; data directory:
+ * `LOCAL_DATA_DIR` (default `.local-data`).
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { createServer } from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { DEMO_TENANTS, DEMO_TENANTS_SETTING, demoSecretString, LOCAL_PORTS } from './demo.ts';
+import { startLocalDynamoDb } from './dynamodb.ts';
+import { describeResult, invokeFunction, invokeUrl, LOCAL_STAGE, SERVICE, scheduledEvent } from './invoke.ts';
+import { startKooDriveSimulator } from './koodrive-simulator.ts';
+import { startLocalSecretsManager } from './secrets-manager.ts';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const HOST = '127.0.0.1';
+/** The local table's name (the deployed one is named by CloudFormation). */
+export const LOCAL_TABLE_NAME = `${SERVICE}-${LOCAL_STAGE}-snapshots`;
+const STARTUP_TIMEOUT_MS = 120_000;
+const STOP_GRACE_MS = 10_000;
+const MINUTE_MS = 60_000;
+
+type Env = Record<string, string | undefined>;
+
+/** Stage parameters that a shell variable of the functions' own name overrides (real-services mode). */
+const PARAMS_FROM_ENV = {
+  KOODRIVE_TIMEOUT_MS: 'timeoutMs',
+  KOODRIVE_MAX_ATTEMPTS: 'maxAttempts',
+  SECRET_CACHE_SECONDS: 'secretCacheSeconds',
+  SNAPSHOT_RETENTION_DAYS: 'snapshotRetentionDays',
+  SNAPSHOT_CONCURRENCY: 'snapshotConcurrency',
+  HISTORY_CURSOR_KEY: 'historyCursorKey',
+  ALLOCATION_THRESHOLDS: 'allocationThresholds',
+  EVENT_BUS_NAME: 'eventBusName',
+} as const;
+
+/** Ports of the local stack, each overridable by its variable. */
+export interface LocalStackPorts {
+  api: number;
+  lambda: number;
+  koodrive: number;
+  secretsManager: number;
+  dynamodb: number;
+}
+
+function port(env: Env, name: string, fallback: number): number {
+  const text = env[name];
+  if (text === undefined || text.trim() === '') return fallback;
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < 0 || value > 65_535) {
+    throw new Error(`${name} is '${text}': it must be a port number from 0 to 65535.`);
+  }
+  return value;
+}
+
+/** The ports from `LOCAL_*_PORT` variables, defaults from `LOCAL_PORTS`. */
+export function localPorts(env: Env): LocalStackPorts {
+  return {
+    api: port(env, 'LOCAL_API_PORT', LOCAL_PORTS.api),
+    lambda: port(env, 'LOCAL_LAMBDA_PORT', LOCAL_PORTS.lambda),
+    koodrive: port(env, 'LOCAL_KOODRIVE_PORT', LOCAL_PORTS.koodrive),
+    secretsManager: port(env, 'LOCAL_SECRETS_MANAGER_PORT', LOCAL_PORTS.secretsManager),
+    dynamodb: port(env, 'LOCAL_DYNAMODB_PORT', LOCAL_PORTS.dynamodb),
+  };
+}
+
+function isSet(env: Env, name: string): boolean {
+  return (env[name] ?? '').trim() !== '';
+}
+
+/** `serverless offline start` arguments: stage, ports, and the stage parameters that differ locally. */
+export function offlineArgs(ports: LocalStackPorts, params: Record<string, string>): string[] {
+  const args = ['offline', 'start', '--stage', LOCAL_STAGE, '--host', HOST];
+  args.push('--httpPort', String(ports.api), '--lambdaPort', String(ports.lambda), '--noAuth');
+  for (const [name, value] of Object.entries(params)) {
+    // osls rejects `--param name=` with an empty value; an empty setting keeps the stage's default.
+    if (value !== '') args.push('--param', `${name}=${value}`);
+  }
+  return args;
+}
+
+/** The running stack. */
+export interface LocalStack {
+  readonly apiUrl: string;
+  readonly lambdaUrl: string;
+  /** What runs where, for people. */
+  readonly banner: string;
+  /** Resolves with the exit code when `serverless offline` ends, whatever ended it. */
+  readonly offlineExited: Promise<number | null>;
+  /** Stops the schedule, `serverless offline` (its whole process group) and every local server; idempotent. */
+  stop(): Promise<void>;
+}
+
+export interface LocalStackOptions {
+  env?: Env;
+  log?: (line: string) => void;
+}
+
+function waitForExit(child: ChildProcess): Promise<number | null> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode);
+  return new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+}
+
+function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+  try {
+    // Negative pid: the whole group, osls and anything it spawned.
+    process.kill(-child.pid, signal);
+  } catch {
+    // Already gone.
+  }
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  const exited = waitForExit(child);
+  signalGroup(child, 'SIGINT');
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = await Promise.race([
+    exited.then(() => false),
+    new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(true), STOP_GRACE_MS);
+    }),
+  ]);
+  clearTimeout(timer);
+  if (timedOut) {
+    signalGroup(child, 'SIGKILL');
+    await exited;
+  }
+}
+
+async function waitUntilListening(url: string, exited: Promise<unknown>, timeoutMs: number): Promise<void> {
+  let gone = false;
+  void exited.then(() => {
+    gone = true;
+  });
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (gone) throw new Error('serverless offline exited before it was ready (see its output above).');
+    try {
+      // Any HTTP answer, 404 included, means the server listens.
+      await fetch(url, { signal: AbortSignal.timeout(2_000) });
+      return;
+    } catch {
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  }
+  throw new Error(`serverless offline did not answer on ${url} within ${timeoutMs / 1000} s.`);
+}
+
+/** Fails unless the port can be bound: a busy port would otherwise look like a ready serverless offline. */
+async function assertPortFree(port: number, variable: string): Promise<void> {
+  if (port === 0) throw new Error(`${variable} is 0: serverless offline needs a fixed port.`);
+  const server = createServer();
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (error) =>
+      reject(new Error(`Port ${port} is in use (${String(error)}); free it or set ${variable}.`)),
+    );
+    server.listen(port, HOST, () => server.close(() => resolve()));
+  });
+}
+
+/** Starts everything; on a failure part-way, stops what had started and rethrows. */
+export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
+  const env = options.env ?? process.env;
+  const log = options.log ?? ((line: string) => console.log(line));
+  const ports = localPorts(env);
+  const region = env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? 'us-east-1';
+  const dataDir = path.resolve(ROOT, env.LOCAL_DATA_DIR ?? '.local-data');
+  const realSecrets = isSet(env, 'KOODRIVE_TENANTS');
+  const realKooDrive = isSet(env, 'KOODRIVE_BASE_URL');
+
+  const cleanups: (() => Promise<void>)[] = [];
+  const stopAll = async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) {
+      await cleanup().catch((error: unknown) => log(`local stack: stop: ${String(error)}`));
+    }
+  };
+
+  try {
+    let koodriveUrl = env.KOODRIVE_BASE_URL?.trim() ?? '';
+    if (!realKooDrive) {
+      const simulator = await startKooDriveSimulator({
+        port: ports.koodrive,
+        host: HOST,
+        apps: DEMO_TENANTS.map((t) => t.app),
+      });
+      cleanups.push(() => simulator.close());
+      koodriveUrl = simulator.url;
+    }
+
+    const childEnv: Env = {
+      ...env,
+      AWS_REGION: region,
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+    };
+    let secretsManagerUrl: string | undefined;
+    if (!realSecrets) {
+      const secrets = Object.fromEntries(DEMO_TENANTS.map((t) => [t.secretId, demoSecretString(t.app)]));
+      const secretsManager = await startLocalSecretsManager({
+        port: ports.secretsManager,
+        host: HOST,
+        region,
+        secrets,
+      });
+      cleanups.push(() => secretsManager.close());
+      secretsManagerUrl = secretsManager.url;
+      // Dummy credentials: the local servers do not check signatures, and no real account may be reached.
+      childEnv.AWS_ENDPOINT_URL_SECRETS_MANAGER = secretsManager.url;
+      childEnv.AWS_ACCESS_KEY_ID = 'local';
+      childEnv.AWS_SECRET_ACCESS_KEY = 'local';
+      delete childEnv.AWS_SESSION_TOKEN;
+      delete childEnv.AWS_PROFILE;
+    }
+
+    const dynamodb = await startLocalDynamoDb({
+      port: ports.dynamodb,
+      host: HOST,
+      path: path.join(dataDir, 'dynamodb'),
+      tables: { SnapshotsTable: LOCAL_TABLE_NAME },
+    });
+    cleanups.push(() => dynamodb.close());
+    childEnv.AWS_ENDPOINT_URL_DYNAMODB = dynamodb.url;
+
+    const params: Record<string, string> = {
+      tenants: realSecrets ? (env.KOODRIVE_TENANTS ?? '').trim() : DEMO_TENANTS_SETTING,
+      koodriveBaseUrl: koodriveUrl,
+      snapshotTable: LOCAL_TABLE_NAME,
+    };
+    for (const [variable, param] of Object.entries(PARAMS_FROM_ENV)) {
+      const value = env[variable]?.trim();
+      if (value !== undefined && value !== '') params[param] = value;
+    }
+
+    await assertPortFree(ports.api, 'LOCAL_API_PORT');
+    await assertPortFree(ports.lambda, 'LOCAL_LAMBDA_PORT');
+    const serverlessBin = createRequire(import.meta.url).resolve('osls/bin/serverless.js');
+    // --enable-source-maps reaches the handlers' worker threads, as NODE_OPTIONS does in Lambda.
+    const nodeArgs = ['--enable-source-maps', serverlessBin, ...offlineArgs(ports, params)];
+    // Its own process group, so that stopping reaches everything osls started.
+    const child = spawn(process.execPath, nodeArgs, {
+      cwd: ROOT,
+      env: childEnv,
+      stdio: ['ignore', 'inherit', 'inherit'],
+      detached: true,
+    });
+    const offlineExited = waitForExit(child);
+    cleanups.push(() => stopChild(child));
+
+    const apiUrl = `http://${HOST}:${ports.api}`;
+    const lambdaUrl = `http://${HOST}:${ports.lambda}`;
+    await waitUntilListening(`${apiUrl}/`, offlineExited, STARTUP_TIMEOUT_MS);
+    await waitUntilListening(`${lambdaUrl}/`, offlineExited, STARTUP_TIMEOUT_MS);
+
+    const snapshotUrl = invokeUrl(ports.lambda);
+    const schedule = startMinuteSchedule(async (at) => {
+      const result = await invokeFunction(snapshotUrl, scheduledEvent(at, region));
+      log(`local stack: scheduled snapshot at ${at.toISOString()}: ${describeResult(result)}`);
+    }, log);
+    cleanups.push(async () => schedule.stop());
+
+    const banner = [
+      'KooDrive allocation: local stack',
+      `  HTTP API         ${apiUrl}  (GET /allocation, /tenants/{tenantId}/allocation[/history], /dashboard)`,
+      `  Lambda Invoke    ${lambdaUrl}  (npm run snapshot:local -- --sqs demo | --event demo)`,
+      `  KooDrive         ${realKooDrive ? `${koodriveUrl} (KOODRIVE_BASE_URL)` : `${koodriveUrl} (simulator)`}`,
+      `  Secrets Manager  ${secretsManagerUrl ?? 'AWS, with the shell credentials (KOODRIVE_TENANTS is set)'}`,
+      `  DynamoDB         ${dynamodb.url}  (dynalite, table ${LOCAL_TABLE_NAME}, data in ${shownPath(path.join(dataDir, 'dynamodb'))})`,
+      `  Tenants          ${params.tenants}`,
+      '  Schedule         snapshot of every tenant at start and every minute',
+      'Ctrl-C stops everything.',
+    ].join('\n');
+
+    let stopping: Promise<void> | undefined;
+    return {
+      apiUrl,
+      lambdaUrl,
+      banner,
+      offlineExited,
+      stop() {
+        stopping ??= stopAll();
+        return stopping;
+      },
+    };
+  } catch (error) {
+    await stopAll();
+    throw error;
+  }
+}
+
+/** A path relative to the repository when it is inside it. */
+function shownPath(file: string): string {
+  const relative = path.relative(ROOT, file);
+  return relative.startsWith('..') || path.isAbsolute(relative) ? file : relative;
+}
+
+/** Runs `task` now and at every minute boundary after, one run at a time, with the minute as its time. */
+function startMinuteSchedule(
+  task: (at: Date) => Promise<void>,
+  log: (line: string) => void,
+): { stop(): void } {
+  let timer: NodeJS.Timeout | undefined;
+  let running = false;
+  let stopped = false;
+  const run = () => {
+    if (stopped || running) return;
+    running = true;
+    const at = new Date(Math.floor(Date.now() / MINUTE_MS) * MINUTE_MS);
+    task(at)
+      .catch((error: unknown) => log(`local stack: scheduled snapshot failed: ${String(error)}`))
+      .finally(() => {
+        running = false;
+      });
+  };
+  const next = () => {
+    if (stopped) return;
+    timer = setTimeout(
+      () => {
+        run();
+        next();
+      },
+      MINUTE_MS - (Date.now() % MINUTE_MS),
+    );
+  };
+  run();
+  next();
+  return {
+    stop() {
+      stopped = true;
+      clearTimeout(timer);
+    },
+  };
+}
+
+async function main(): Promise<void> {
+  const stack = await startLocalStack();
+  console.log(`\n${stack.banner}\n`);
+  let signals = 0;
+  const shutdown = (signal: NodeJS.Signals) => {
+    signals += 1;
+    // A second Ctrl-C changes nothing: stopping already ends in SIGKILL after a grace period.
+    if (signals > 1) return;
+    console.log(`local stack: ${signal}, stopping…`);
+    void stack.stop().then(() => process.exit(0));
+  };
+  process.on('SIGINT', shutdown);
+  process.on('SIGTERM', shutdown);
+  // serverless offline ending on its own (a crash) ends the stack too.
+  void stack.offlineExited.then(async (code) => {
+    if (signals > 0) return;
+    console.error(`local stack: serverless offline exited (code ${code}); stopping`);
+    await stack.stop();
+    process.exit(code === 0 || code === null ? 1 : code);
+  });
+}
+
+if (process.argv[1] !== undefined && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  try {
+    await main();
+  } catch (error) {
+    console.error(`local stack: ${error instanceof Error ? error.message : String(error)}`);
+    process.exit(1);
+  }
+}

@@ -1,0 +1,100 @@
+/**
+ * Bundles every `handlers/*.ts` into `dist/<name>/index.mjs` (one self-contained ESM file per Lambda function,
+ * AWS SDK included) with an external source map and an esbuild metafile, then prints the bundle sizes.
+ * Type checking is left to `tsc --noEmit`; this only transpiles and bundles.
+ */
+import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { gzipSync } from 'node:zlib';
+import { build } from 'esbuild';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const handlersDir = path.join(root, 'handlers');
+const distDir = path.join(root, 'dist');
+
+/** ESM has no `require`; bundled CommonJS dependencies (parts of the AWS SDK, middy) still call it. */
+const REQUIRE_BANNER = [
+  "import { createRequire as __createRequire } from 'node:module';",
+  'const require = __createRequire(import.meta.url);',
+].join('\n');
+
+/** One row of the size table. */
+export interface BundleSize {
+  name: string;
+  rawBytes: number;
+  gzipBytes: number;
+}
+
+/** The function names: one per `handlers/<name>.ts` (tests and declaration files excluded). */
+export async function listHandlers(dir: string = handlersDir): Promise<string[]> {
+  const entries = await readdir(dir, { withFileTypes: true }).catch((error: unknown) => {
+    if (error instanceof Error && 'code' in error && error.code === 'ENOENT') return [];
+    throw error;
+  });
+  return entries
+    .filter((e) => e.isFile() && e.name.endsWith('.ts') && !/\.(test|spec|d)\.ts$/.test(e.name))
+    .map((e) => e.name.slice(0, -'.ts'.length))
+    .sort();
+}
+
+/** Bundles one handler into `<outDir>/<name>/index.mjs` and returns its sizes. */
+export async function buildHandler(name: string, outDir: string = distDir): Promise<BundleSize> {
+  const functionDir = path.join(outDir, name);
+  const outfile = path.join(functionDir, 'index.mjs');
+  const result = await build({
+    entryPoints: [path.join(handlersDir, `${name}.ts`)],
+    outfile,
+    bundle: true,
+    platform: 'node',
+    target: 'node24',
+    format: 'esm',
+    mainFields: ['module', 'main'],
+    minify: true,
+    // A separate .map file plus the sourceMappingURL comment that --enable-source-maps follows.
+    sourcemap: 'linked',
+    legalComments: 'none',
+    banner: { js: REQUIRE_BANNER },
+    metafile: true,
+    logLevel: 'warning',
+  });
+  await writeFile(path.join(functionDir, 'meta.json'), JSON.stringify(result.metafile));
+  const code = await readFile(outfile);
+  return { name, rawBytes: code.byteLength, gzipBytes: gzipSync(code).byteLength };
+}
+
+function kib(bytes: number): string {
+  return `${(bytes / 1024).toFixed(1)} KiB`;
+}
+
+/** A plain-text table of bundle sizes, one row per function. */
+export function formatSizes(sizes: readonly BundleSize[]): string {
+  const rows = [
+    ['function', 'bundle', 'gzip'],
+    ...sizes.map((s) => [s.name, kib(s.rawBytes), kib(s.gzipBytes)]),
+  ];
+  const widths = [0, 1, 2].map((i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+  return rows
+    .map((r) =>
+      r.map((cell, i) => (i === 0 ? cell.padEnd(widths[i] ?? 0) : cell.padStart(widths[i] ?? 0))).join('  '),
+    )
+    .join('\n');
+}
+
+async function main(): Promise<void> {
+  const names = await listHandlers();
+  if (names.length === 0) {
+    console.log('build: no handlers/*.ts to bundle');
+    return;
+  }
+  const started = performance.now();
+  // A clean dist/ so a removed handler leaves no stale bundle behind.
+  await rm(distDir, { recursive: true, force: true });
+  const sizes = await Promise.all(names.map((name) => buildHandler(name)));
+  console.log(formatSizes(sizes));
+  console.log(`build: ${sizes.length} bundle(s) in dist/ in ${Math.round(performance.now() - started)} ms`);
+}
+
+if (process.argv[1] !== undefined && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  await main();
+}

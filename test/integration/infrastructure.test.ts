@@ -1,0 +1,523 @@
+/**
+ * Packages the service with osls, offline, and checks the CloudFormation it would deploy: runtimes, artifacts,
+ * least-privilege roles, the table, queues, triggers, authorizers and log retention.
+ */
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { cp, mkdtemp, readFile, rm, symlink } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULTS } from '../../lib/config.ts';
+import { eventBusResource, tenantSecretResources } from '../../serverless/resource-arns.ts';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const SERVERLESS = createRequire(import.meta.url).resolve('osls/bin/serverless.js');
+const FUNCTIONS = ['allocation', 'history', 'chart', 'snapshot'] as const;
+const SECRET_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:koodrive/acme-AbCdEf';
+
+type Json = Record<string, unknown>;
+
+function isRecord(value: unknown): value is Json {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function record(value: unknown, what: string): Json {
+  if (!isRecord(value)) throw new Error(`${what} is not an object: ${JSON.stringify(value)}`);
+  return value;
+}
+
+function array(value: unknown, what: string): unknown[] {
+  if (!Array.isArray(value)) throw new Error(`${what} is not a list: ${JSON.stringify(value)}`);
+  return value;
+}
+
+/** The account- and region-scoped ARN that the stack fills in with `Fn::Sub`. */
+function stackArn(service: string, resource: string) {
+  return { 'Fn::Sub': `arn:\${AWS::Partition}:${service}:\${AWS::Region}:\${AWS::AccountId}:${resource}` };
+}
+
+function asList(value: unknown): unknown[] {
+  return Array.isArray(value) ? value : [value];
+}
+
+interface Packaged {
+  dir: string;
+  template: Json;
+  resources: Json;
+}
+
+/** A copy of what packaging reads: osls zips into `<service>/.serverless`, so runs in one checkout would collide. */
+async function copyService(): Promise<string> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'koodrive-service-'));
+  for (const entry of ['serverless.yml', 'serverless', 'lib', 'dist', 'package.json']) {
+    await cp(path.join(ROOT, entry), path.join(dir, entry), { recursive: true });
+  }
+  await symlink(path.join(ROOT, 'node_modules'), path.join(dir, 'node_modules'), 'dir');
+  return dir;
+}
+
+let serviceDir = ROOT;
+
+async function runServerless(args: string[]): Promise<string> {
+  const { stdout } = await promisify(execFile)(process.execPath, [SERVERLESS, ...args], {
+    cwd: serviceDir,
+    timeout: 180_000,
+    maxBuffer: 16 * 1024 * 1024,
+    env: { ...process.env, SLS_TELEMETRY_DISABLED: '1', SLS_NOTIFICATIONS_MODE: 'off' },
+  });
+  return stdout;
+}
+
+async function packageStage(dir: string, args: string[]): Promise<Packaged> {
+  await runServerless(['package', '--package', dir, ...args]);
+  const template = record(
+    JSON.parse(await readFile(path.join(dir, 'cloudformation-template-update-stack.json'), 'utf8')),
+    'template',
+  );
+  return { dir, template, resources: record(template.Resources, 'Resources') };
+}
+
+function resource(pkg: Packaged, logicalId: string): Json {
+  return record(pkg.resources[logicalId], `resource ${logicalId}`);
+}
+
+function props(pkg: Packaged, logicalId: string): Json {
+  return record(resource(pkg, logicalId).Properties, `${logicalId}.Properties`);
+}
+
+function ofType(pkg: Packaged, type: string): [string, Json][] {
+  return Object.entries(pkg.resources).flatMap(([id, r]) =>
+    isRecord(r) && r.Type === type ? [[id, r]] : [],
+  );
+}
+
+function logicalIdOf(name: string): string {
+  return `${name.charAt(0).toUpperCase()}${name.slice(1)}`;
+}
+
+/** Statements of a role's inline policies. */
+function statements(pkg: Packaged, roleId: string): Json[] {
+  return array(props(pkg, roleId).Policies, `${roleId}.Policies`).flatMap((policy) =>
+    array(record(record(policy, 'policy').PolicyDocument, 'PolicyDocument').Statement, 'Statement').map((s) =>
+      record(s, 'statement'),
+    ),
+  );
+}
+
+function statementFor(pkg: Packaged, roleId: string, action: string): Json | undefined {
+  return statements(pkg, roleId).find((s) => asList(s.Action).includes(action));
+}
+
+function actionsOf(pkg: Packaged, roleId: string): string[] {
+  return statements(pkg, roleId)
+    .flatMap((s) => asList(s.Action))
+    .map(String)
+    .sort();
+}
+
+/** File names in a zip archive, from its central directory. */
+function zipEntries(zip: Buffer): string[] {
+  const eocd = zip.lastIndexOf(Buffer.from([0x50, 0x4b, 0x05, 0x06]));
+  if (eocd < 0) throw new Error('not a zip archive');
+  const count = zip.readUInt16LE(eocd + 10);
+  let offset = zip.readUInt32LE(eocd + 16);
+  const names: string[] = [];
+  for (let i = 0; i < count; i++) {
+    if (zip.readUInt32LE(offset) !== 0x02014b50) throw new Error('bad central directory entry');
+    const nameLength = zip.readUInt16LE(offset + 28);
+    const extraLength = zip.readUInt16LE(offset + 30);
+    const commentLength = zip.readUInt16LE(offset + 32);
+    names.push(zip.toString('utf8', offset + 46, offset + 46 + nameLength));
+    offset += 46 + nameLength + extraLength + commentLength;
+  }
+  return names.sort();
+}
+
+/** Every logical id a template refers to with Ref, Fn::GetAtt or a Fn::Sub `${…}`. */
+function references(node: unknown, found: Set<string> = new Set()): Set<string> {
+  if (Array.isArray(node)) {
+    for (const item of node) references(item, found);
+  } else if (isRecord(node)) {
+    for (const [key, value] of Object.entries(node)) {
+      if (key === 'Ref' && typeof value === 'string') found.add(value);
+      else if (key === 'Fn::GetAtt') {
+        const target = Array.isArray(value) ? value[0] : String(value).split('.')[0];
+        if (typeof target === 'string') found.add(target);
+      } else if (key === 'Fn::Sub') {
+        const [text, variables] = Array.isArray(value) ? value : [value, {}];
+        for (const match of String(text).matchAll(/\$\{([^}!][^}]*)\}/g)) {
+          const name = (match[1] ?? '').split('.')[0] ?? '';
+          if (!(isRecord(variables) && name in variables)) found.add(name);
+        }
+        references(variables, found);
+      } else references(value, found);
+    }
+  }
+  return found;
+}
+
+const dirs: string[] = [];
+let dev: Packaged;
+let prod: Packaged;
+let localConfig: Json;
+
+beforeAll(async () => {
+  const missing = FUNCTIONS.filter((name) => !existsSync(path.join(ROOT, 'dist', name, 'index.mjs')));
+  if (missing.length > 0) {
+    throw new Error(`dist/ lacks ${missing.join(', ')}: run \`npm run build\` first (npm test does).`);
+  }
+  serviceDir = await copyService();
+  dirs.push(serviceDir);
+  for (let i = 0; i < 2; i++) dirs.push(await mkdtemp(path.join(tmpdir(), 'koodrive-package-')));
+  const [, devDir = '', prodDir = ''] = dirs;
+  // One at a time, for the same reason as the copy.
+  dev = await packageStage(devDir, ['--stage', 'dev']);
+  prod = await packageStage(prodDir, [
+    '--stage',
+    'prod',
+    '--region',
+    'eu-west-1',
+    '--param',
+    `tenants=acme=${SECRET_ARN},beta=koodrive/beta,gamma=koodrive/beta`,
+    '--param',
+    'authorizer=jwt',
+    '--param',
+    'jwtIssuerUrl=https://issuer.example.com/',
+    '--param',
+    'jwtAudience=koodrive-allocation',
+    '--param',
+    'eventBusName=koodrive-prod',
+    '--param',
+    'logRetentionDays=90',
+  ]);
+  localConfig = record(
+    JSON.parse(await runServerless(['print', '--stage', 'local', '--format', 'json'])),
+    'print',
+  );
+}, 240_000);
+
+afterAll(async () => {
+  await Promise.all(dirs.map((dir) => rm(dir, { recursive: true, force: true })));
+});
+
+describe('functions', () => {
+  it('run nodejs24.x on arm64 with their bundle as handler, each with its own role', () => {
+    const roles = new Set<string>();
+    for (const name of FUNCTIONS) {
+      const fn = props(dev, `${logicalIdOf(name)}LambdaFunction`);
+      expect(fn.Runtime).toBe('nodejs24.x');
+      expect(fn.Architectures).toEqual(['arm64']);
+      expect(fn.Handler).toBe(`dist/${name}/index.handler`);
+      expect(fn.MemorySize).toBe(256);
+      expect(fn.Role).toEqual({ 'Fn::GetAtt': [`${logicalIdOf(name)}Role`, 'Arn'] });
+      roles.add(JSON.stringify(fn.Role));
+    }
+    expect(roles.size).toBe(FUNCTIONS.length);
+    expect(ofType(dev, 'AWS::Lambda::Function').map(([id]) => id)).toHaveLength(FUNCTIONS.length);
+    expect(dev.resources.IamRoleLambdaExecution).toBeUndefined();
+  });
+
+  it('keeps the HTTP functions under API Gateway’s 30 s and gives the snapshot function 300 s', () => {
+    expect(props(dev, 'AllocationLambdaFunction').Timeout).toBe(29);
+    expect(props(dev, 'HistoryLambdaFunction').Timeout).toBe(29);
+    expect(props(dev, 'ChartLambdaFunction').Timeout).toBe(29);
+    expect(props(dev, 'SnapshotLambdaFunction').Timeout).toBe(300);
+  });
+
+  it('set every configuration variable of lib/config.ts, the table by reference', () => {
+    for (const name of FUNCTIONS) {
+      const variables = record(
+        record(props(dev, `${logicalIdOf(name)}LambdaFunction`).Environment, 'Environment').Variables,
+        'Variables',
+      );
+      for (const key of Object.keys(DEFAULTS)) expect(variables, `${name}: ${key}`).toHaveProperty(key);
+      expect(variables.SNAPSHOT_TABLE).toEqual({ Ref: 'SnapshotsTable' });
+      expect(variables.NODE_OPTIONS).toBe('--enable-source-maps');
+      expect(variables.KOODRIVE_TENANTS).toBe('demo=koodrive/demo');
+      expect(variables.EVENT_BUS_NAME).toBe('default');
+    }
+  });
+
+  it('package only their own bundle and its source map', async () => {
+    for (const name of FUNCTIONS) {
+      const zip = await readFile(path.join(dev.dir, `${name}.zip`));
+      expect(zipEntries(zip)).toEqual([`dist/${name}/index.mjs`, `dist/${name}/index.mjs.map`]);
+    }
+  });
+
+  it('keep their logs for the configured number of days', () => {
+    for (const name of FUNCTIONS) {
+      expect(props(dev, `${logicalIdOf(name)}LogGroup`).RetentionInDays).toBe(30);
+      expect(props(prod, `${logicalIdOf(name)}LogGroup`).RetentionInDays).toBe(90);
+    }
+  });
+});
+
+describe('IAM', () => {
+  it('uses no wildcard action and no `*` resource', () => {
+    for (const pkg of [dev, prod]) {
+      for (const [roleId] of ofType(pkg, 'AWS::IAM::Role')) {
+        for (const statement of statements(pkg, roleId)) {
+          for (const action of asList(statement.Action)) expect(String(action)).not.toContain('*');
+          for (const target of asList(statement.Resource)) expect(target).not.toBe('*');
+          expect(statement.Effect).toBe('Allow');
+        }
+      }
+    }
+  });
+
+  it('lets each role write only its own function’s logs', () => {
+    for (const name of FUNCTIONS) {
+      const logs = statementFor(dev, `${logicalIdOf(name)}Role`, 'logs:PutLogEvents');
+      expect(logs?.Resource).toEqual({ 'Fn::GetAtt': [`${logicalIdOf(name)}LogGroup`, 'Arn'] });
+    }
+  });
+
+  it('grants exactly the needed actions per function', () => {
+    expect(actionsOf(dev, 'AllocationRole')).toEqual([
+      'logs:CreateLogStream',
+      'logs:PutLogEvents',
+      'secretsmanager:GetSecretValue',
+    ]);
+    expect(actionsOf(dev, 'HistoryRole')).toEqual([
+      'dynamodb:Query',
+      'logs:CreateLogStream',
+      'logs:PutLogEvents',
+    ]);
+    expect(actionsOf(dev, 'SnapshotRole')).toEqual([
+      'dynamodb:PutItem',
+      'dynamodb:Query',
+      'events:PutEvents',
+      'logs:CreateLogStream',
+      'logs:PutLogEvents',
+      'secretsmanager:GetSecretValue',
+      'sqs:DeleteMessage',
+      'sqs:GetQueueAttributes',
+      'sqs:ReceiveMessage',
+      'sqs:SendMessage',
+    ]);
+  });
+
+  it('reads exactly the configured secrets: names with the -?????? suffix, ARNs as given', () => {
+    const byName = (secret: string) => stackArn('secretsmanager', `secret:${secret}-??????`);
+    for (const role of ['AllocationRole', 'SnapshotRole']) {
+      expect(statementFor(dev, role, 'secretsmanager:GetSecretValue')?.Resource).toEqual([
+        byName('koodrive/demo'),
+      ]);
+      expect(statementFor(prod, role, 'secretsmanager:GetSecretValue')?.Resource).toEqual([
+        SECRET_ARN,
+        byName('koodrive/beta'),
+      ]);
+    }
+  });
+
+  it('scopes table, bus and queue access to this stack’s resources', () => {
+    for (const role of ['HistoryRole', 'ChartRole']) {
+      expect(statementFor(dev, role, 'dynamodb:Query')?.Resource).toEqual({
+        'Fn::GetAtt': ['SnapshotsTable', 'Arn'],
+      });
+    }
+    expect(statementFor(dev, 'SnapshotRole', 'dynamodb:PutItem')?.Resource).toEqual({
+      'Fn::GetAtt': ['SnapshotsTable', 'Arn'],
+    });
+    expect(statementFor(dev, 'SnapshotRole', 'events:PutEvents')?.Resource).toEqual(
+      stackArn('events', 'event-bus/default'),
+    );
+    expect(statementFor(prod, 'SnapshotRole', 'events:PutEvents')?.Resource).toEqual(
+      stackArn('events', 'event-bus/koodrive-prod'),
+    );
+    expect(statementFor(dev, 'SnapshotRole', 'sqs:ReceiveMessage')?.Resource).toEqual({
+      'Fn::GetAtt': ['SnapshotQueue', 'Arn'],
+    });
+    expect(statementFor(dev, 'SnapshotRole', 'sqs:SendMessage')?.Resource).toEqual({
+      'Fn::GetAtt': ['ScheduleFailureQueue', 'Arn'],
+    });
+  });
+
+  it('derives secret and bus resources from names and ARNs', () => {
+    expect(tenantSecretResources(`a=x/y, b=${SECRET_ARN}, c=x/y`)).toEqual([
+      stackArn('secretsmanager', 'secret:x/y-??????'),
+      SECRET_ARN,
+    ]);
+    expect(() => tenantSecretResources('not a tenant')).toThrow(/KOODRIVE_TENANTS/);
+    expect(eventBusResource('arn:aws:events:eu-west-1:123456789012:event-bus/x')).toBe(
+      'arn:aws:events:eu-west-1:123456789012:event-bus/x',
+    );
+    expect(() => eventBusResource(' ')).toThrow(/empty/);
+  });
+});
+
+describe('snapshots table', () => {
+  it('is keyed by tenant and ISO time, on demand, with TTL, PITR and encryption', () => {
+    const table = props(dev, 'SnapshotsTable');
+    expect(table.BillingMode).toBe('PAY_PER_REQUEST');
+    expect(table.KeySchema).toEqual([
+      { AttributeName: 'tenantId', KeyType: 'HASH' },
+      { AttributeName: 'observedAt', KeyType: 'RANGE' },
+    ]);
+    expect(table.AttributeDefinitions).toEqual([
+      { AttributeName: 'tenantId', AttributeType: 'S' },
+      { AttributeName: 'observedAt', AttributeType: 'S' },
+    ]);
+    expect(table.TimeToLiveSpecification).toEqual({ AttributeName: 'expiresAt', Enabled: true });
+    expect(table.PointInTimeRecoverySpecification).toEqual({ PointInTimeRecoveryEnabled: true });
+    expect(table.SSESpecification).toEqual({ SSEEnabled: true });
+  });
+
+  it('is protected from deletion except in dev', () => {
+    expect(props(dev, 'SnapshotsTable').DeletionProtectionEnabled).toBe(false);
+    expect(props(prod, 'SnapshotsTable').DeletionProtectionEnabled).toBe(true);
+  });
+});
+
+describe('snapshot triggers', () => {
+  it('reads the queue in batches of 10 and reports partial failures', () => {
+    const [mappings] = [ofType(dev, 'AWS::Lambda::EventSourceMapping')];
+    expect(mappings).toHaveLength(1);
+    const mapping = record(mappings[0]?.[1].Properties, 'mapping');
+    expect(mapping.EventSourceArn).toEqual({ 'Fn::GetAtt': ['SnapshotQueue', 'Arn'] });
+    expect(mapping.FunctionName).toEqual({ 'Fn::GetAtt': ['SnapshotLambdaFunction', 'Arn'] });
+    expect(mapping.FunctionResponseTypes).toEqual(['ReportBatchItemFailures']);
+    expect(mapping.BatchSize).toBe(10);
+  });
+
+  it('gives the queue a visibility timeout of six function timeouts and a dead-letter queue', () => {
+    const queue = props(dev, 'SnapshotQueue');
+    const timeout = Number(props(dev, 'SnapshotLambdaFunction').Timeout);
+    expect(Number(queue.VisibilityTimeout)).toBeGreaterThanOrEqual(6 * timeout);
+    expect(queue.RedrivePolicy).toEqual({
+      deadLetterTargetArn: { 'Fn::GetAtt': ['SnapshotDeadLetterQueue', 'Arn'] },
+      maxReceiveCount: 5,
+    });
+    for (const id of ['SnapshotDeadLetterQueue', 'ScheduleFailureQueue', 'EventDeadLetterQueue']) {
+      expect(props(dev, id).MessageRetentionPeriod).toBe(14 * 24 * 3600);
+    }
+  });
+
+  it('fires on the schedule with the scheduled event itself', () => {
+    const rules = ofType(dev, 'AWS::Events::Rule')
+      .map(([, r]) => record(r.Properties, 'rule'))
+      .filter((r) => r.ScheduleExpression !== undefined);
+    expect(rules).toHaveLength(1);
+    expect(rules[0]?.ScheduleExpression).toBe('rate(15 minutes)');
+    expect(rules[0]?.State).toBe('ENABLED');
+    const target = record(array(rules[0]?.Targets, 'Targets')[0], 'target');
+    expect(target.Arn).toEqual({ 'Fn::GetAtt': ['SnapshotLambdaFunction', 'Arn'] });
+    expect(target.Input).toBeUndefined();
+  });
+
+  it('retries failed asynchronous invocations twice, then sends them to the failure queue', () => {
+    const config = props(dev, 'SnapshotLambdaEvConf');
+    expect(config.MaximumRetryAttempts).toBe(2);
+    expect(config.DestinationConfig).toEqual({
+      OnFailure: { Destination: { 'Fn::GetAtt': ['ScheduleFailureQueue', 'Arn'] } },
+    });
+  });
+
+  it('takes Snapshot Requested events from the configured bus, with retries and a dead-letter queue', () => {
+    for (const [pkg, bus] of [
+      [dev, undefined],
+      [prod, 'koodrive-prod'],
+    ] as const) {
+      const rules = ofType(pkg, 'AWS::Events::Rule')
+        .map(([, r]) => record(r.Properties, 'rule'))
+        .filter((r) => r.EventPattern !== undefined);
+      expect(rules).toHaveLength(1);
+      const rule = rules[0] ?? {};
+      expect(rule.EventPattern).toEqual({ 'detail-type': ['Snapshot Requested'] });
+      expect(rule.EventBusName).toBe(bus);
+      const target = record(array(rule.Targets, 'Targets')[0], 'target');
+      expect(target.RetryPolicy).toEqual({ MaximumEventAgeInSeconds: 3600, MaximumRetryAttempts: 3 });
+      expect(target.DeadLetterConfig).toEqual({ Arn: { 'Fn::GetAtt': ['EventDeadLetterQueue', 'Arn'] } });
+
+      // The dead-letter queue admits EventBridge for this rule only, on either bus.
+      const policy = record(props(pkg, 'EventDeadLetterQueuePolicy').PolicyDocument, 'PolicyDocument');
+      const statement = record(array(policy.Statement, 'Statement')[0], 'statement');
+      expect(statement.Principal).toEqual({ Service: 'events.amazonaws.com' });
+      expect(statement.Action).toBe('sqs:SendMessage');
+      const sourceArns = array(
+        record(record(statement.Condition, 'Condition').ArnLike, 'ArnLike')['aws:SourceArn'],
+        '',
+      );
+      const ruleName = String(rule.Name);
+      const ruleArn = `arn:\${AWS::Partition}:events:\${AWS::Region}:\${AWS::AccountId}:rule/${bus === undefined ? '' : '*/'}${ruleName}`;
+      expect(sourceArns).toContainEqual({ 'Fn::Sub': ruleArn });
+    }
+  });
+});
+
+describe('HTTP API', () => {
+  const routeKeys = [
+    'GET /allocation',
+    'GET /dashboard',
+    'GET /tenants/{tenantId}/allocation',
+    'GET /tenants/{tenantId}/allocation/history',
+    'GET /tenants/{tenantId}/allocation/history.svg',
+  ];
+
+  it('protects every route with IAM by default', () => {
+    const routes = ofType(dev, 'AWS::ApiGatewayV2::Route').map(([, r]) => record(r.Properties, 'route'));
+    expect(routes.map((r) => r.RouteKey).sort()).toEqual(routeKeys);
+    for (const route of routes) expect(route.AuthorizationType, String(route.RouteKey)).toBe('AWS_IAM');
+    expect(ofType(dev, 'AWS::ApiGatewayV2::Authorizer')).toHaveLength(0);
+  });
+
+  it('protects every route with the JWT authorizer when asked', () => {
+    const authorizers = ofType(prod, 'AWS::ApiGatewayV2::Authorizer');
+    expect(authorizers).toHaveLength(1);
+    const [authorizerId = '', authorizer = {}] = authorizers[0] ?? [];
+    expect(record(authorizer.Properties, 'authorizer').JwtConfiguration).toEqual({
+      Audience: ['koodrive-allocation'],
+      Issuer: 'https://issuer.example.com/',
+    });
+    const routes = ofType(prod, 'AWS::ApiGatewayV2::Route').map(([, r]) => record(r.Properties, 'route'));
+    expect(routes).toHaveLength(routeKeys.length);
+    for (const route of routes) {
+      expect(route.AuthorizationType).toBe('JWT');
+      expect(route.AuthorizerId).toEqual({ Ref: authorizerId });
+    }
+  });
+});
+
+describe('template', () => {
+  it('refers only to resources it defines or to AWS pseudo parameters', () => {
+    for (const pkg of [dev, prod]) {
+      const defined = new Set(Object.keys(pkg.resources));
+      const dangling = [...references(pkg.template)].filter(
+        (id) => !defined.has(id) && !id.startsWith('AWS::'),
+      );
+      expect(dangling).toEqual([]);
+    }
+  });
+
+  it('has no unresolved Serverless variable left', () => {
+    const text = JSON.stringify(dev.template);
+    expect(text).not.toMatch(/\$\{(param|self|opt|env|sls|file|tenantSecretArns|eventBusArn):/);
+  });
+
+  it('outputs the API URL, the table name and the queue URL', () => {
+    const outputs = record(dev.template.Outputs, 'Outputs');
+    expect(outputs).toHaveProperty('HttpApiUrl');
+    expect(record(outputs.SnapshotsTableName, 'output').Value).toEqual({ Ref: 'SnapshotsTable' });
+    expect(record(outputs.SnapshotQueueUrl, 'output').Value).toEqual({ Ref: 'SnapshotQueue' });
+  });
+});
+
+describe('the local stage', () => {
+  it('names its table, publishes no events, leaves the schedule to npm start and points at the simulator', () => {
+    const environment = record(record(localConfig.provider, 'provider').environment, 'environment');
+    expect(environment.SNAPSHOT_TABLE).toBe('koodrive-allocation-local-snapshots');
+    expect(environment.EVENT_BUS_NAME).toBe('');
+    expect(environment.KOODRIVE_BASE_URL).toBe('http://127.0.0.1:8787');
+    expect(environment.KOODRIVE_TENANTS).toBe('demo=koodrive/demo,lab=koodrive/lab');
+    const snapshot = record(record(localConfig.functions, 'functions').snapshot, 'snapshot');
+    const schedule = array(snapshot.events, 'events')
+      .map((e) => record(e, 'event'))
+      .find((e) => e.schedule !== undefined);
+    expect(record(schedule?.schedule, 'schedule').enabled).toBe(false);
+  });
+});

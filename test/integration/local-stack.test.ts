@@ -1,0 +1,372 @@
+/**
+ * `npm start`'s stack, run as a person would: `node local/start.ts` as a child process on free ports, asked over
+ * HTTP, then stopped with SIGINT. Also the local DynamoDB it is built on.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { DescribeTableCommand, DynamoDBClient, PutItemCommand, QueryCommand } from '@aws-sdk/client-dynamodb';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEMO_TENANT_ID, LAB_TENANT_ID } from '../../local/demo.ts';
+import { parseTableSchemas, SERVERLESS_YML, startLocalDynamoDb } from '../../local/dynamodb.ts';
+import { invokeFunction, invokeUrl, sqsSnapshotEvent } from '../../local/invoke.ts';
+import { localPorts, offlineArgs } from '../../local/start.ts';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const STARTUP_MS = 150_000;
+const READY_LINE = 'Ctrl-C stops everything.';
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function listen(server: Server, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
+
+function close(server: Server): Promise<void> {
+  return new Promise((resolve) => server.close(() => resolve()));
+}
+
+/** Distinct ports that were free a moment ago. */
+async function freePorts(count: number): Promise<number[]> {
+  const servers = Array.from({ length: count }, () => createServer());
+  await Promise.all(servers.map((server) => listen(server, 0)));
+  const ports = servers.map((server) => {
+    const address = server.address();
+    return typeof address === 'object' && address !== null ? address.port : 0;
+  });
+  await Promise.all(servers.map(close));
+  return ports;
+}
+
+/** Whether the port can be bound again, i.e. nothing listens on it any more. */
+async function isFree(port: number): Promise<boolean> {
+  const server = createServer();
+  try {
+    await listen(server, port);
+    await close(server);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function exited(child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  if (child.exitCode !== null || child.signalCode !== null) {
+    return Promise.resolve({ code: child.exitCode, signal: child.signalCode });
+  }
+  return new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+}
+
+async function getJson(url: string): Promise<{ status: number; body: unknown }> {
+  const response = await fetch(url);
+  const text = await response.text();
+  return { status: response.status, body: text === '' ? null : JSON.parse(text) };
+}
+
+describe('local stack (npm start)', () => {
+  const env: Record<string, string | undefined> = {};
+  let ports: number[] = [];
+  let dataDir = '';
+  let child: ChildProcess | undefined;
+  let output = '';
+  let apiUrl = '';
+  let lambdaPort = 0;
+
+  beforeAll(async () => {
+    const missing = ['allocation', 'history', 'chart', 'snapshot'].filter(
+      (name) => !existsSync(path.join(ROOT, 'dist', name, 'index.mjs')),
+    );
+    if (missing.length > 0)
+      throw new Error(`dist/ lacks ${missing.join(', ')}: run \`npm run build\` first.`);
+
+    ports = await freePorts(5);
+    const [api = 0, lambda = 0, koodrive = 0, secretsManager = 0, dynamodb = 0] = ports;
+    lambdaPort = lambda;
+    apiUrl = `http://127.0.0.1:${api}`;
+    dataDir = await mkdtemp(path.join(tmpdir(), 'koodrive-local-'));
+    Object.assign(env, process.env, {
+      LOCAL_API_PORT: String(api),
+      LOCAL_LAMBDA_PORT: String(lambda),
+      LOCAL_KOODRIVE_PORT: String(koodrive),
+      LOCAL_SECRETS_MANAGER_PORT: String(secretsManager),
+      LOCAL_DYNAMODB_PORT: String(dynamodb),
+      LOCAL_DATA_DIR: dataDir,
+    });
+    // The simulator and the local Secrets Manager, whatever this shell points at.
+    delete env.KOODRIVE_TENANTS;
+    delete env.KOODRIVE_BASE_URL;
+
+    const started = spawn(process.execPath, [path.join(ROOT, 'local', 'start.ts')], {
+      cwd: ROOT,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child = started;
+    started.stdout?.on('data', (chunk: Buffer) => {
+      output += chunk.toString('utf8');
+    });
+    started.stderr?.on('data', (chunk: Buffer) => {
+      output += chunk.toString('utf8');
+    });
+    const ended = exited(started);
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`no ready line within ${STARTUP_MS} ms:\n${output}`)),
+        STARTUP_MS,
+      );
+      const poll = setInterval(() => {
+        if (output.includes(READY_LINE)) {
+          clearInterval(poll);
+          clearTimeout(timer);
+          resolve();
+        }
+      }, 100);
+      void ended.then(({ code }) => {
+        clearInterval(poll);
+        clearTimeout(timer);
+        reject(new Error(`local/start.ts exited (code ${code}) before it was ready:\n${output}`));
+      });
+    });
+  }, STARTUP_MS + 10_000);
+
+  afterAll(async () => {
+    if (child !== undefined && child.exitCode === null && child.signalCode === null) {
+      const ended = exited(child);
+      child.kill('SIGINT');
+      const timer = setTimeout(() => child?.kill('SIGKILL'), 20_000);
+      await ended;
+      clearTimeout(timer);
+    }
+    if (dataDir !== '') await rm(dataDir, { recursive: true, force: true });
+  }, 30_000);
+
+  it('prints where everything runs', () => {
+    expect(output).toContain(`HTTP API         ${apiUrl}`);
+    expect(output).toContain('(simulator)');
+    expect(output).toContain(
+      `table koodrive-allocation-local-snapshots, data in ${path.join(dataDir, 'dynamodb')}`,
+    );
+  });
+
+  it('answers GET /allocation with the default tenant’s spaces', async () => {
+    const { status, body } = await getJson(`${apiUrl}/allocation`);
+    expect(status).toBe(200);
+    expect(isRecord(body) && body.tenantId).toBe(DEMO_TENANT_ID);
+    const spaces = isRecord(body) ? body.spaces : undefined;
+    expect(Array.isArray(spaces) && spaces.length).toBeGreaterThan(0);
+  });
+
+  it('answers GET /tenants/{tenantId}/allocation for the second demo tenant', async () => {
+    const { status, body } = await getJson(`${apiUrl}/tenants/${LAB_TENANT_ID}/allocation`);
+    expect(status).toBe(200);
+    expect(isRecord(body) && body.tenantId).toBe(LAB_TENANT_ID);
+  });
+
+  it('runs the snapshot function on an SQS batch through the Invoke endpoint and keeps it in history', async () => {
+    const at = new Date();
+    const result = await invokeFunction(
+      invokeUrl(lambdaPort),
+      sqsSnapshotEvent(at, 'us-east-1', LAB_TENANT_ID),
+    );
+    // The stack's own output says why, should the function fail.
+    const why = () => `${JSON.stringify(result.payload)}\n${output.slice(-4000)}`;
+    expect(result.status, why()).toBe(200);
+    expect(result.functionError, why()).toBeUndefined();
+    expect(result.payload, why()).toEqual({ batchItemFailures: [] });
+
+    const from = new Date(at.getTime() - 1000).toISOString();
+    const to = new Date(at.getTime() + 1000).toISOString();
+    const history = await getJson(
+      `${apiUrl}/tenants/${LAB_TENANT_ID}/allocation/history?from=${from}&to=${to}`,
+    );
+    expect(history.status, JSON.stringify(history.body)).toBe(200);
+    const items = isRecord(history.body) ? history.body.items : undefined;
+    expect(
+      Array.isArray(items) ? items.map((item) => isRecord(item) && item.observedAt) : items,
+      JSON.stringify(history.body),
+    ).toEqual([at.toISOString()]);
+  });
+
+  it('serves the dashboard page', async () => {
+    const response = await fetch(`${apiUrl}/dashboard`);
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toMatch(/^text\/html/);
+    await response.body?.cancel();
+  });
+
+  it('took the start-up scheduled snapshot of every tenant', async () => {
+    // The first scheduled run starts with the stack; its result line follows once the function answers.
+    const line = /scheduled snapshot at (\S+): /;
+    for (let i = 0; i < 200 && !line.test(output); i++) await new Promise((r) => setTimeout(r, 100));
+    const observedAt = line.exec(output)?.[1] ?? '';
+    expect(observedAt).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:00\.000Z$/);
+    const { body } = await getJson(
+      `${apiUrl}/tenants/${DEMO_TENANT_ID}/allocation/history?from=${observedAt}&to=${observedAt}`,
+    );
+    const items = isRecord(body) ? body.items : undefined;
+    expect(Array.isArray(items) ? items.length : items).toBe(1);
+  });
+
+  it('stops everything on SIGINT and frees every port', async () => {
+    const running = child;
+    if (running === undefined) throw new Error('the stack did not start');
+    const ended = exited(running);
+    running.kill('SIGINT');
+    const { code } = await ended;
+    expect(code).toBe(0);
+    const free = await Promise.all(ports.map(isFree));
+    expect(Object.fromEntries(ports.map((port, i) => [port, free[i]]))).toEqual(
+      Object.fromEntries(ports.map((port) => [port, true])),
+    );
+  }, 30_000);
+});
+
+describe('local stack settings', () => {
+  it('reads ports from LOCAL_*_PORT and rejects a bad one', () => {
+    expect(localPorts({ LOCAL_API_PORT: '4000', LOCAL_DYNAMODB_PORT: ' ' })).toEqual({
+      api: 4000,
+      lambda: 3002,
+      koodrive: 8787,
+      secretsManager: 4584,
+      dynamodb: 8000,
+    });
+    expect(() => localPorts({ LOCAL_LAMBDA_PORT: 'x' })).toThrow(/LOCAL_LAMBDA_PORT/);
+  });
+
+  it('runs serverless offline on the stage, ports and parameters given, leaving empty ones out', () => {
+    const args = offlineArgs(localPorts({}), { tenants: 'a=b', koodriveBaseUrl: '' });
+    expect(args.slice(0, 4)).toEqual(['offline', 'start', '--stage', 'local']);
+    expect(args).toContain('--noAuth');
+    expect(args.join(' ')).toContain('--httpPort 3000 --lambdaPort 3002');
+    expect(args.filter((a) => a.includes('='))).toEqual(['tenants=a=b']);
+  });
+});
+
+describe('local DynamoDB', () => {
+  const credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
+  const table = 'local-dynamodb-test';
+
+  it('takes the table definitions from serverless.yml, CloudFormation tags and all', async () => {
+    const schemas = parseTableSchemas(await readFile(SERVERLESS_YML, 'utf8'));
+    expect(schemas.get('SnapshotsTable')).toEqual({
+      BillingMode: 'PAY_PER_REQUEST',
+      AttributeDefinitions: [
+        { AttributeName: 'tenantId', AttributeType: 'S' },
+        { AttributeName: 'observedAt', AttributeType: 'S' },
+      ],
+      KeySchema: [
+        { AttributeName: 'tenantId', KeyType: 'HASH' },
+        { AttributeName: 'observedAt', KeyType: 'RANGE' },
+      ],
+    });
+  });
+
+  it('reads indexes and falls back to small capacities given by intrinsics', () => {
+    const schemas = parseTableSchemas(`
+resources:
+  Resources:
+    Other: { Type: AWS::SQS::Queue, Properties: { QueueName: !Sub '\${AWS::StackName}-q' } }
+    Items:
+      Type: AWS::DynamoDB::Table
+      Properties:
+        AttributeDefinitions: [{ AttributeName: pk, AttributeType: S }, { AttributeName: n, AttributeType: N }]
+        KeySchema: [{ AttributeName: pk, KeyType: HASH }]
+        ProvisionedThroughput: { ReadCapacityUnits: !Ref Capacity, WriteCapacityUnits: 2 }
+        GlobalSecondaryIndexes:
+          - IndexName: byN
+            KeySchema: [{ AttributeName: n, KeyType: HASH }]
+            Projection: { ProjectionType: KEYS_ONLY }
+            ProvisionedThroughput: !GetAtt [Somewhere, Capacity]
+`);
+    expect([...schemas.keys()]).toEqual(['Items']);
+    expect(schemas.get('Items')).toMatchObject({
+      BillingMode: 'PROVISIONED',
+      ProvisionedThroughput: { ReadCapacityUnits: 5, WriteCapacityUnits: 2 },
+      GlobalSecondaryIndexes: [
+        {
+          IndexName: 'byN',
+          KeySchema: [{ AttributeName: 'n', KeyType: 'HASH' }],
+          Projection: { ProjectionType: 'KEYS_ONLY' },
+          ProvisionedThroughput: { ReadCapacityUnits: 5, WriteCapacityUnits: 5 },
+        },
+      ],
+    });
+    expect(() =>
+      parseTableSchemas('resources: { Resources: { T: { Type: AWS::DynamoDB::Table, Properties: {} } } }'),
+    ).toThrow(/AttributeDefinitions must be a list/);
+  });
+
+  it('serves the serverless.yml table in memory', async () => {
+    const dynamodb = await startLocalDynamoDb({ tables: { SnapshotsTable: table } });
+    const client = new DynamoDBClient({ endpoint: dynamodb.url, region: 'us-east-1', credentials });
+    try {
+      const { Table } = await client.send(new DescribeTableCommand({ TableName: table }));
+      expect(Table?.TableStatus).toBe('ACTIVE');
+      expect(Table?.KeySchema?.map((k) => k.AttributeName)).toEqual(['tenantId', 'observedAt']);
+    } finally {
+      client.destroy();
+      await dynamodb.close();
+    }
+    expect(await isFree(dynamodb.port)).toBe(true);
+  });
+
+  it('keeps data on disk across restarts and refuses a table whose keys changed', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'koodrive-dynalite-'));
+    const item = { tenantId: { S: 'demo' }, observedAt: { S: '2026-11-28T04:00:00.000Z' } };
+    try {
+      const first = await startLocalDynamoDb({ path: dir, tables: { SnapshotsTable: table } });
+      const writer = new DynamoDBClient({ endpoint: first.url, region: 'us-east-1', credentials });
+      await writer.send(new PutItemCommand({ TableName: table, Item: item }));
+      writer.destroy();
+      await first.close();
+
+      const second = await startLocalDynamoDb({ path: dir, tables: { SnapshotsTable: table } });
+      const reader = new DynamoDBClient({ endpoint: second.url, region: 'us-east-1', credentials });
+      try {
+        const { Items } = await reader.send(
+          new QueryCommand({
+            TableName: table,
+            KeyConditionExpression: 'tenantId = :t',
+            ExpressionAttributeValues: { ':t': { S: 'demo' } },
+          }),
+        );
+        expect(Items).toEqual([item]);
+      } finally {
+        reader.destroy();
+        await second.close();
+      }
+
+      const changed = path.join(dir, 'serverless.yml');
+      await writeFile(
+        changed,
+        `resources:
+  Resources:
+    SnapshotsTable:
+      Type: AWS::DynamoDB::Table
+      Properties:
+        BillingMode: PAY_PER_REQUEST
+        AttributeDefinitions: [{ AttributeName: id, AttributeType: S }]
+        KeySchema: [{ AttributeName: id, KeyType: HASH }]
+`,
+      );
+      await expect(
+        startLocalDynamoDb({ path: dir, tables: { SnapshotsTable: table }, serverlessYmlPath: changed }),
+      ).rejects.toThrow(/another key schema/);
+      await expect(startLocalDynamoDb({ tables: { Missing: 'x-table' } })).rejects.toThrow(/Missing/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
