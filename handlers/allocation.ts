@@ -21,7 +21,7 @@ export function createAllocationHandler(deps: { logger: Logger; getRuntime: () =
       const tenantParam = event.pathParameters?.tenantId;
       if (method !== 'GET' || !isAllocationPath(event.rawPath, tenantParam)) {
         throw new NotFoundError(
-          `No route for ${method} ${event.rawPath}: use GET /allocation or GET /tenants/{tenantId}/allocation.`,
+          `No route for ${method} ${event.rawPath}. The API serves GET /allocation, GET /tenants/{tenantId}/allocation, GET /tenants/{tenantId}/allocation/history, GET /tenants/{tenantId}/allocation/history.svg and GET /dashboard.`,
         );
       }
       const runtime = deps.getRuntime();

@@ -11,6 +11,7 @@ export const LOCAL_PORTS = {
   koodrive: 8787,
   secretsManager: 4584,
   dynamodb: 8000,
+  eventBridge: 4010,
 } as const;
 
 export const DEMO_TENANT_ID = 'demo';

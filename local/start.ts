@@ -16,6 +16,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DEMO_TENANTS, DEMO_TENANTS_SETTING, demoSecretString, LOCAL_PORTS } from './demo.ts';
 import { startLocalDynamoDb } from './dynamodb.ts';
+import { startLocalEventBridge } from './eventbridge.ts';
 import { describeResult, invokeFunction, invokeUrl, LOCAL_STAGE, SERVICE, scheduledEvent } from './invoke.ts';
 import { startKooDriveSimulator } from './koodrive-simulator.ts';
 import { startLocalSecretsManager } from './secrets-manager.ts';
@@ -49,6 +50,7 @@ export interface LocalStackPorts {
   koodrive: number;
   secretsManager: number;
   dynamodb: number;
+  eventBridge: number;
 }
 
 function port(env: Env, name: string, fallback: number): number {
@@ -69,6 +71,7 @@ export function localPorts(env: Env): LocalStackPorts {
     koodrive: port(env, 'LOCAL_KOODRIVE_PORT', LOCAL_PORTS.koodrive),
     secretsManager: port(env, 'LOCAL_SECRETS_MANAGER_PORT', LOCAL_PORTS.secretsManager),
     dynamodb: port(env, 'LOCAL_DYNAMODB_PORT', LOCAL_PORTS.dynamodb),
+    eventBridge: port(env, 'LOCAL_EVENTBRIDGE_PORT', LOCAL_PORTS.eventBridge),
   };
 }
 
@@ -229,6 +232,16 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     cleanups.push(() => dynamodb.close());
     childEnv.AWS_ENDPOINT_URL_DYNAMODB = dynamodb.url;
 
+    // Threshold events always go to a local bus: a local run must not publish on a real account's bus.
+    const eventBridge = await startLocalEventBridge({ port: ports.eventBridge, host: HOST });
+    cleanups.push(() => eventBridge.close());
+    childEnv.AWS_ENDPOINT_URL_EVENTBRIDGE = eventBridge.url;
+    eventBridge.onEvent((event) => {
+      log(
+        `local stack: event on bus '${event.busName}': ${event.detailType} ${JSON.stringify(event.detail)}`,
+      );
+    });
+
     const params: Record<string, string> = {
       tenants: realSecrets ? (env.KOODRIVE_TENANTS ?? '').trim() : DEMO_TENANTS_SETTING,
       koodriveBaseUrl: koodriveUrl,
@@ -272,6 +285,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       `  Lambda Invoke    ${lambdaUrl}  (npm run snapshot:local -- --sqs demo | --event demo)`,
       `  KooDrive         ${realKooDrive ? `${koodriveUrl} (KOODRIVE_BASE_URL)` : `${koodriveUrl} (simulator)`}`,
       `  Secrets Manager  ${secretsManagerUrl ?? 'AWS, with the shell credentials (KOODRIVE_TENANTS is set)'}`,
+      `  EventBridge      ${eventBridge.url}  (threshold events are printed here)`,
       `  DynamoDB         ${dynamodb.url}  (dynalite, table ${LOCAL_TABLE_NAME}, data in ${shownPath(path.join(dataDir, 'dynamodb'))})`,
       `  Tenants          ${params.tenants}`,
       '  Schedule         snapshot of every tenant at start and every minute',

@@ -160,6 +160,7 @@ function references(node: unknown, found: Set<string> = new Set()): Set<string> 
   return found;
 }
 
+const ALARM_TOPIC = 'arn:aws:sns:eu-west-1:123456789012:ops-alarms';
 const dirs: string[] = [];
 let dev: Packaged;
 let prod: Packaged;
@@ -193,6 +194,8 @@ beforeAll(async () => {
     'eventBusName=koodrive-prod',
     '--param',
     'logRetentionDays=90',
+    '--param',
+    `alarmTopicArn=${ALARM_TOPIC}`,
   ]);
   localConfig = record(
     JSON.parse(await runServerless(['print', '--stage', 'local', '--format', 'json'])),
@@ -291,6 +294,7 @@ describe('IAM', () => {
     expect(actionsOf(dev, 'SnapshotRole')).toEqual([
       'dynamodb:PutItem',
       'dynamodb:Query',
+      'dynamodb:UpdateItem',
       'events:PutEvents',
       'logs:CreateLogStream',
       'logs:PutLogEvents',
@@ -452,6 +456,7 @@ describe('snapshot triggers', () => {
 
 describe('HTTP API', () => {
   const routeKeys = [
+    '$default',
     'GET /allocation',
     'GET /dashboard',
     'GET /tenants/{tenantId}/allocation',
@@ -507,11 +512,48 @@ describe('template', () => {
   });
 });
 
+describe('monitoring', () => {
+  it('alarms on each function, each dead-letter queue, stale snapshots and each threshold, to the alarm topic', () => {
+    const alarms = ofType(prod, 'AWS::CloudWatch::Alarm').map(([id]) => id);
+    for (const fn of FUNCTIONS) {
+      const name = logicalIdOf(fn);
+      expect(alarms).toContain(`${name}ErrorsAlarm`);
+      expect(alarms).toContain(`${name}ThrottlesAlarm`);
+    }
+    for (const queue of ['SnapshotDeadLetterQueue', 'ScheduleFailureQueue', 'EventDeadLetterQueue']) {
+      expect(resource(prod, queue).Type).toBe('AWS::SQS::Queue');
+      expect(alarms).toContain(`${queue}MessagesAlarm`);
+    }
+    expect(alarms).toEqual(
+      expect.arrayContaining([
+        'NoSnapshotStoredAlarm',
+        'AllocatedRatio80Alarm',
+        'AllocatedRatio90Alarm',
+        'AllocatedRatio100Alarm',
+      ]),
+    );
+    expect(props(prod, 'SnapshotErrorsAlarm').AlarmActions).toEqual([ALARM_TOPIC]);
+    expect(props(dev, 'SnapshotErrorsAlarm').AlarmActions).toBeUndefined();
+    expect(props(prod, 'AllocationDashboard').DashboardName).toBe('koodrive-allocation-prod-allocation');
+  });
+
+  it('gives the functions the metrics namespace and service the alarms and dashboard read', () => {
+    for (const fn of FUNCTIONS) {
+      const variables = record(
+        record(props(dev, `${logicalIdOf(fn)}LambdaFunction`).Environment, 'Environment').Variables,
+        'Variables',
+      );
+      expect(variables.POWERTOOLS_METRICS_NAMESPACE).toBe('KooDriveAllocation');
+      expect(variables.POWERTOOLS_SERVICE_NAME).toBe('koodrive-allocation');
+    }
+  });
+});
+
 describe('the local stage', () => {
-  it('names its table, publishes no events, leaves the schedule to npm start and points at the simulator', () => {
+  it('names its table, publishes to the local bus, leaves the schedule to npm start and points at the simulator', () => {
     const environment = record(record(localConfig.provider, 'provider').environment, 'environment');
     expect(environment.SNAPSHOT_TABLE).toBe('koodrive-allocation-local-snapshots');
-    expect(environment.EVENT_BUS_NAME).toBe('');
+    expect(environment.EVENT_BUS_NAME).toBe('default');
     expect(environment.KOODRIVE_BASE_URL).toBe('http://127.0.0.1:8787');
     expect(environment.KOODRIVE_TENANTS).toBe('demo=koodrive/demo,lab=koodrive/lab');
     const snapshot = record(record(localConfig.functions, 'functions').snapshot, 'snapshot');

@@ -91,8 +91,8 @@ describe('local stack (npm start)', () => {
     if (missing.length > 0)
       throw new Error(`dist/ lacks ${missing.join(', ')}: run \`npm run build\` first.`);
 
-    ports = await freePorts(5);
-    const [api = 0, lambda = 0, koodrive = 0, secretsManager = 0, dynamodb = 0] = ports;
+    ports = await freePorts(6);
+    const [api = 0, lambda = 0, koodrive = 0, secretsManager = 0, dynamodb = 0, eventBridge = 0] = ports;
     lambdaPort = lambda;
     apiUrl = `http://127.0.0.1:${api}`;
     dataDir = await mkdtemp(path.join(tmpdir(), 'koodrive-local-'));
@@ -102,6 +102,7 @@ describe('local stack (npm start)', () => {
       LOCAL_KOODRIVE_PORT: String(koodrive),
       LOCAL_SECRETS_MANAGER_PORT: String(secretsManager),
       LOCAL_DYNAMODB_PORT: String(dynamodb),
+      LOCAL_EVENTBRIDGE_PORT: String(eventBridge),
       LOCAL_DATA_DIR: dataDir,
     });
     // The simulator and the local Secrets Manager, whatever this shell points at.
@@ -241,6 +242,7 @@ describe('local stack settings', () => {
       koodrive: 8787,
       secretsManager: 4584,
       dynamodb: 8000,
+      eventBridge: 4010,
     });
     expect(() => localPorts({ LOCAL_LAMBDA_PORT: 'x' })).toThrow(/LOCAL_LAMBDA_PORT/);
   });
