@@ -71,6 +71,8 @@ export interface KooDriveSimulator {
   readonly requests: RecordedRequest[];
   /** Requests received and not yet answered (or dropped): lets tests wait until a request has arrived. */
   readonly inFlight: number;
+  /** TCP connections accepted since start or reset(): shows whether clients reuse keep-alive connections. */
+  readonly connections: number;
   /** Adds the app, or replaces it by appId (a rotated secret takes effect at once); keeps its data when `data` is absent. */
   setApp(app: SimulatorApp): void;
   removeApp(appId: string): void;
@@ -180,6 +182,7 @@ export async function startKooDriveSimulator(options: SimulatorOptions = {}): Pr
   let latencyMs = options.latencyMs ?? 0;
   let clockOffsetMs = options.clockOffsetMs ?? 0;
   let inFlight = 0;
+  let connections = 0;
 
   const now = (): number => Date.now() + clockOffsetMs;
 
@@ -343,6 +346,10 @@ export async function startKooDriveSimulator(options: SimulatorOptions = {}): Pr
       });
   });
 
+  server.on('connection', () => {
+    connections += 1;
+  });
+
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => {
@@ -357,6 +364,9 @@ export async function startKooDriveSimulator(options: SimulatorOptions = {}): Pr
     requests,
     get inFlight() {
       return inFlight;
+    },
+    get connections() {
+      return connections;
     },
     setApp,
     removeApp(appId) {
@@ -380,6 +390,7 @@ export async function startKooDriveSimulator(options: SimulatorOptions = {}): Pr
     reset() {
       faults.length = 0;
       requests.length = 0;
+      connections = 0;
     },
     close() {
       return new Promise<void>((resolve, reject) => {

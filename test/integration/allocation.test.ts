@@ -312,6 +312,14 @@ describe('retries, rotation, clock and caching', () => {
     expect(koodrive.requests.map((r) => r.outcome)).toEqual(['ok']);
   });
 
+  it('reuses one keep-alive connection to KooDrive across warm invocations', async () => {
+    const handler = coldHandler();
+    for (let i = 0; i < 20; i++) expect((await call(handler, '/allocation')).statusCode).toBe(200);
+    expect(koodrive.requests).toHaveLength(20);
+    // undici may open a spare connection at first; what matters is that calls do not each open one.
+    expect(koodrive.connections).toBeLessThanOrEqual(2);
+  });
+
   it('reads Secrets Manager once for many warm calls', async () => {
     const handler = coldHandler();
     for (let i = 0; i < 20; i++) expect((await call(handler, '/allocation')).statusCode).toBe(200);
