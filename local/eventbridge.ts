@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { listen } from './listen.ts';
 
 export interface ReceivedEvent {
   id: string;
@@ -100,12 +100,9 @@ export async function startLocalEventBridge(
     });
     send(res, 200, { FailedEntryCount: refuse ? entries.length : 0, Entries: results });
   });
-  await new Promise<void>((resolve) =>
-    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', resolve),
-  );
-  const { port } = server.address() as AddressInfo;
+  const url = await listen(server, options.port, options.host);
   return {
-    url: `http://${options.host ?? '127.0.0.1'}:${port}`,
+    url,
     events,
     failNext(times = 1) {
       failures = times;

@@ -5,8 +5,7 @@
  * simulator's clock and not later than it. Faults, latency and a clock offset can be injected.
  */
 import { timingSafeEqual } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   buildCanonicalRequest,
@@ -15,6 +14,7 @@ import {
   parseAuthorization,
   parseSigningDate,
 } from '../lib/koodrive/sign.ts';
+import { listen } from './listen.ts';
 
 /** One app the simulator knows; `data` is the `data` member of its answers. */
 export interface SimulatorApp {
@@ -160,14 +160,6 @@ function signaturesEqual(expected: string, given: string): boolean {
   const expectedBytes = Buffer.from(expected, 'utf8');
   const givenBytes = Buffer.from(given, 'utf8');
   return expectedBytes.length === givenBytes.length && timingSafeEqual(expectedBytes, givenBytes);
-}
-
-function serverUrl(server: Server): string {
-  const address: AddressInfo | string | null = server.address();
-  if (address === null || typeof address === 'string')
-    throw new Error('The server is not listening on a TCP port.');
-  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  return `http://${host}:${address.port}`;
 }
 
 const isTransportFault = (fault: SimulatedFault): boolean =>
@@ -350,14 +342,7 @@ export async function startKooDriveSimulator(options: SimulatorOptions = {}): Pr
     connections += 1;
   });
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const url = serverUrl(server);
+  const url = await listen(server, options.port, options.host);
 
   return {
     url,

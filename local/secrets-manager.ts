@@ -5,7 +5,8 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import type { Socket } from 'node:net';
+import { listen } from './listen.ts';
 
 /** A failure to answer instead of the next matching call; `reset` drops the connection without an answer. */
 export interface SecretsManagerFault {
@@ -140,14 +141,6 @@ function readBody(req: IncomingMessage): Promise<string> {
 }
 
 /** The `http://host:port` a listening server answers on. */
-function serverUrl(server: Server): string {
-  const address: AddressInfo | string | null = server.address();
-  if (address === null || typeof address === 'string')
-    throw new Error('The server is not listening on a TCP port.');
-  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  return `http://${host}:${address.port}`;
-}
-
 /** Starts the endpoint on 127.0.0.1 (port 0 = any free port) and resolves once it listens. */
 export async function startLocalSecretsManager(
   options: LocalSecretsManagerOptions = {},
@@ -414,14 +407,7 @@ export async function startLocalSecretsManager(
   for (const [name, secretString] of Object.entries(options.secrets ?? {}))
     createSecret(name, secretString, randomUUID());
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const url = serverUrl(server);
+  const url = await listen(server, options.port, options.host);
 
   return {
     url,
