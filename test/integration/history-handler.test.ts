@@ -211,7 +211,10 @@ describe('GET /tenants/{tenantId}/allocation/history', () => {
     for (let day = 0; day < 4; day++) await put('acme', at(-(4 - day) * DAY), 540 + 20 * day);
     const answer = await get('acme');
     expect(answer.statusCode).toBe(200);
-    const trend = answer.json.trend as Record<string, { slopeGBPerDay: number; daysUntilFull: number; points: number }>;
+    const trend = answer.json.trend as Record<
+      string,
+      { slopeGBPerDay: number; daysUntilFull: number; points: number }
+    >;
     expect(trend.department?.slopeGBPerDay).toBeCloseTo(20, 9);
     expect(trend.department?.daysUntilFull).toBeCloseTo(20, 9);
     expect(trend.totals).toEqual(trend.department);
