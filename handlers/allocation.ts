@@ -17,16 +17,17 @@ export function createAllocationHandler(deps: { logger: Logger; getRuntime: () =
     // The same id goes to KooDrive as X-Traceid, so one id finds the call in both sides' logs.
     traceId: () => createTraceId(),
     async handle({ event, traceId, logger }) {
-      const method = event.requestContext.http.method;
+      // API Gateway names the route it matched; the $default route (anything else) is the contract's NOT_FOUND.
+      const route = event.routeKey;
       const tenantParam = event.pathParameters?.tenantId;
-      if (method !== 'GET' || !isAllocationPath(event.rawPath, tenantParam)) {
+      if (route !== ALLOCATION_ROUTES[0] && !(route === ALLOCATION_ROUTES[1] && tenantParam !== undefined)) {
         throw new NotFoundError(
-          `No route for ${method} ${event.rawPath}. The API serves GET /allocation, GET /tenants/{tenantId}/allocation, GET /tenants/{tenantId}/allocation/history, GET /tenants/{tenantId}/allocation/history.svg and GET /dashboard.`,
+          `No route for ${event.requestContext.http.method} ${event.rawPath}. The API serves GET /allocation, GET /tenants/{tenantId}/allocation, GET /tenants/{tenantId}/allocation/history, GET /tenants/{tenantId}/allocation/history.svg and GET /dashboard.`,
         );
       }
       const runtime = deps.getRuntime();
       const tenant =
-        tenantParam === undefined
+        route === ALLOCATION_ROUTES[0] || tenantParam === undefined
           ? runtime.config.tenants.defaultTenant
           : runtime.config.tenants.get(parseTenantId(tenantParam));
       logger.appendKeys({ tenantId: tenant.tenantId });
@@ -35,12 +36,6 @@ export function createAllocationHandler(deps: { logger: Logger; getRuntime: () =
       return jsonResponse(200, allocation, traceId);
     },
   });
-}
-
-function isAllocationPath(rawPath: string, tenantParam: string | undefined): boolean {
-  const path = rawPath.replace(/\/+$/, '');
-  if (tenantParam === undefined) return path.endsWith('/allocation') && !path.includes('/tenants/');
-  return path.endsWith('/allocation');
 }
 
 const logger = createLogger();

@@ -153,10 +153,13 @@ describe('errors: every row of the contract table', () => {
 
   it('404 NOT_FOUND for another path or method', async () => {
     const handler = coldHandler();
-    const post = await handler(httpEvent('/allocation', { method: 'POST' }), lambdaContext());
+    const post = await handler(
+      httpEvent('/allocation', { method: 'POST', routeKey: '$default' }),
+      lambdaContext(),
+    );
     expect(post.statusCode).toBe(404);
     expect(JSON.parse(String(post.body)).code).toBe('NOT_FOUND');
-    const other = await handler(httpEvent('/quota'), lambdaContext());
+    const other = await handler(httpEvent('/quota', { routeKey: '$default' }), lambdaContext());
     expect(other.statusCode).toBe(404);
   });
 

@@ -207,6 +207,13 @@ describe('local stack (npm start)', () => {
     await response.body?.cancel();
   });
 
+  it("answers any other path with the contract's NOT_FOUND problem, not the gateway's own 404", async () => {
+    const response = await fetch(`${apiUrl}/quota`, { method: 'POST' });
+    expect(response.status).toBe(404);
+    expect(response.headers.get('content-type')).toBe('application/problem+json');
+    expect(await response.json()).toMatchObject({ status: 404, code: 'NOT_FOUND' });
+  });
+
   it('took the start-up scheduled snapshot of every tenant', async () => {
     // The first scheduled run starts with the stack; its result line follows once the function answers.
     const line = /scheduled snapshot at (\S+): /;
