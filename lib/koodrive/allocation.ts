@@ -91,6 +91,10 @@ function readSpace(entry: unknown, path: string): SpaceAllocation {
   }
   const allocatedGB = readNumber(readField(entry, 'allocateCapacity', path), `${path}.allocateCapacity`);
   const totalGB = readNumber(readField(entry, 'totalCapacity', path), `${path}.totalCapacity`);
+  return space(type, allocatedGB, totalGB);
+}
+
+function space(type: number, allocatedGB: number, totalGB: number): SpaceAllocation {
   return { type, typeName: spaceTypeName(type), ...measure(allocatedGB, totalGB) };
 }
 
@@ -137,15 +141,29 @@ export function normalizeAllocation(raw: unknown): NormalizedSpaces {
     pathByType.set(space.type, path);
     return space;
   });
-  spaces.sort((left, right) => left.type - right.type);
+  return summarize(spaces);
+}
 
+/** Sorts validated spaces by type and adds the totals: the contract's arithmetic, in one place. */
+function summarize(spaces: SpaceAllocation[]): NormalizedSpaces {
+  spaces.sort((left, right) => left.type - right.type);
   let allocatedGB = 0;
   let totalGB = 0;
-  for (const space of spaces) {
-    allocatedGB += space.allocatedGB;
-    totalGB += space.totalGB;
+  for (const entry of spaces) {
+    allocatedGB += entry.allocatedGB;
+    totalGB += entry.totalGB;
   }
   return { spaces, totals: measure(allocatedGB, totalGB) };
+}
+
+/**
+ * The contract's shape from sizes that are already validated numbers (stored snapshots): the same
+ * derivation as normalizeAllocation without re-reading KooDrive's encodings.
+ */
+export function deriveAllocation(
+  sizes: readonly { type: number; allocatedGB: number; totalGB: number }[],
+): NormalizedSpaces {
+  return summarize(sizes.map((size) => space(size.type, size.allocatedGB, size.totalGB)));
 }
 
 /** JSON.parse of KooDrive's body, or a MalformedAllocationError that shows at most its first characters. */

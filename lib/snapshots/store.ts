@@ -16,7 +16,7 @@ import {
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
 import type { Config } from '../config.ts';
-import { normalizeAllocation } from '../koodrive/allocation.ts';
+import { deriveAllocation } from '../koodrive/allocation.ts';
 import type { ThresholdCrossing } from '../thresholds.ts';
 import type { Allocation } from '../types.ts';
 import { encodeCursor, verifyCursor } from './cursor.ts';
@@ -155,24 +155,8 @@ export function itemToAllocation(item: Record<string, AttributeValue>): Allocati
   const where = `tenant '${tenantId}' at ${observedAt}`;
   const fetchedAt = item.fetchedAt?.S;
   const stored = readSpaces(item, where);
-  let derived: ReturnType<typeof normalizeAllocation>;
-  try {
-    // Fed through the KooDrive normalizer on purpose: one implementation of the contract's arithmetic.
-    derived = normalizeAllocation({
-      code: 0,
-      data: stored.map((space) => ({
-        type: space.type,
-        allocateCapacity: space.allocatedGB,
-        totalCapacity: space.totalGB,
-      })),
-    });
-  } catch (error) {
-    // Its errors speak of KooDrive's answer; here the stored item is at fault.
-    throw new MalformedSnapshotItemError(
-      `${where}: ${error instanceof Error ? error.message : 'unreadable spaces'}`,
-    );
-  }
-  const { spaces, totals } = derived;
+  // The same arithmetic as KooDrive's answers get (one implementation of the contract's derived fields).
+  const { spaces, totals } = deriveAllocation(stored);
   return { tenantId, observedAt, ...(fetchedAt === undefined ? {} : { fetchedAt }), spaces, totals };
 }
 
