@@ -40,6 +40,8 @@ const SDK_ERROR_HINTS: Record<string, string> = {
   DecryptionFailure: 'its KMS key cannot be used; grant kms:Decrypt on the key to the function',
   ThrottlingException: 'Secrets Manager is throttling requests; it will be retried on the next call',
   InvalidRequestException: 'the secret is scheduled for deletion or disabled',
+  CredentialsProviderError:
+    'the function found no AWS credentials in its environment (Lambda provides them; locally, export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)',
 };
 
 /**

@@ -187,6 +187,14 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     }
   };
 
+  if (realSecrets && !isSet(env, 'AWS_ACCESS_KEY_ID')) {
+    // The bundles carry only the environment credential provider, as Lambda gives credentials.
+    throw new Error(
+      'KOODRIVE_TENANTS is set, so the real Secrets Manager is used: export AWS credentials as environment variables ' +
+        '(AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN), e.g. eval "$(aws configure export-credentials --format env)".',
+    );
+  }
+
   try {
     let koodriveUrl = env.KOODRIVE_BASE_URL?.trim() ?? '';
     if (!realKooDrive) {

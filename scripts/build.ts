@@ -7,14 +7,14 @@ import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
-import { build } from 'esbuild';
+import { type BuildOptions, build } from 'esbuild';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const handlersDir = path.join(root, 'handlers');
 const distDir = path.join(root, 'dist');
 
 /** ESM has no `require`; bundled CommonJS dependencies (parts of the AWS SDK, middy) still call it. */
-const REQUIRE_BANNER = [
+export const REQUIRE_BANNER = [
   "import { createRequire as __createRequire } from 'node:module';",
   'const require = __createRequire(import.meta.url);',
 ].join('\n');
@@ -38,25 +38,42 @@ export async function listHandlers(dir: string = handlersDir): Promise<string[]>
     .sort();
 }
 
+/**
+ * The esbuild settings of a function bundle: one minified ESM file, SDK inside, linked source map and a
+ * metafile. The benchmark builds its peer with exactly these.
+ */
+export const FUNCTION_BUILD_OPTIONS = {
+  bundle: true,
+  platform: 'node',
+  target: 'node24',
+  format: 'esm',
+  mainFields: ['module', 'main'],
+  minify: true,
+  // A separate .map file plus the sourceMappingURL comment that --enable-source-maps follows.
+  sourcemap: 'linked',
+  legalComments: 'none',
+  banner: { js: REQUIRE_BANNER },
+  metafile: true,
+  logLevel: 'warning',
+} as const satisfies BuildOptions;
+
+/**
+ * What the project's bundles leave out on purpose: the SDK's default credential chain, replaced by the
+ * environment provider that Lambda needs (lib/aws/lambda-credentials.ts).
+ */
+export const LAMBDA_ALIASES = {
+  '@aws-sdk/credential-provider-node': path.join(root, 'lib', 'aws', 'lambda-credentials.ts'),
+} as const;
+
 /** Bundles one handler into `<outDir>/<name>/index.mjs` and returns its sizes. */
 export async function buildHandler(name: string, outDir: string = distDir): Promise<BundleSize> {
   const functionDir = path.join(outDir, name);
   const outfile = path.join(functionDir, 'index.mjs');
   const result = await build({
+    ...FUNCTION_BUILD_OPTIONS,
     entryPoints: [path.join(handlersDir, `${name}.ts`)],
     outfile,
-    bundle: true,
-    platform: 'node',
-    target: 'node24',
-    format: 'esm',
-    mainFields: ['module', 'main'],
-    minify: true,
-    // A separate .map file plus the sourceMappingURL comment that --enable-source-maps follows.
-    sourcemap: 'linked',
-    legalComments: 'none',
-    banner: { js: REQUIRE_BANNER },
-    metafile: true,
-    logLevel: 'warning',
+    alias: LAMBDA_ALIASES,
   });
   await writeFile(path.join(functionDir, 'meta.json'), JSON.stringify(result.metafile));
   const code = await readFile(outfile);
