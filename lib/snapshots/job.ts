@@ -36,7 +36,7 @@ export interface ThresholdWatch {
 
 export interface SnapshotJobDeps {
   store: Pick<SnapshotStore, 'put' | 'has'> &
-    Partial<Pick<SnapshotStore, 'latestBefore' | 'pendingEvents' | 'clearPendingEvents'>>;
+    Partial<Pick<SnapshotStore, 'storedAmong' | 'latestBefore' | 'pendingEvents' | 'clearPendingEvents'>>;
   /** When given (with a store that has the optional methods), crossings are published exactly once per snapshot. */
   thresholds?: ThresholdWatch;
   /** The tenant's allocation, live from KooDrive. */
@@ -92,17 +92,18 @@ async function finishPending(deps: SnapshotJobDeps, tenantId: string, observedAt
   return pending;
 }
 
-async function crossingsFor(deps: SnapshotJobDeps, snapshot: Snapshot): Promise<ThresholdCrossing[]> {
+/** The tenant's previous snapshot, when threshold events are wanted; read while KooDrive is asked. */
+async function previousFor(deps: SnapshotJobDeps, tenantId: string, observedAt: string) {
   const { store, thresholds } = deps;
-  if (thresholds === undefined || store.latestBefore === undefined) return [];
-  const previous = await store.latestBefore(snapshot.tenantId, snapshot.observedAt);
-  return findThresholdCrossings(previous, snapshot, thresholds.thresholds);
+  if (thresholds === undefined || store.latestBefore === undefined) return undefined;
+  return store.latestBefore(tenantId, observedAt);
 }
 
 async function snapshotOne(
   target: SnapshotTarget,
   source: SnapshotSource,
   deps: SnapshotJobDeps,
+  knownStored: boolean | undefined,
 ): Promise<SnapshotResult> {
   const { tenant, observedAt } = target;
   const base = { tenantId: tenant.tenantId, observedAt };
@@ -110,12 +111,16 @@ async function snapshotOne(
   try {
     // A redelivered event or a retried run finds most snapshots stored: a consistent read is far
     // cheaper than a KooDrive call. The conditional put below stays the guarantee.
-    if (await deps.store.has(tenant.tenantId, observedAt)) {
+    if (knownStored ?? (await deps.store.has(tenant.tenantId, observedAt))) {
       const published = await finishPending(deps, tenant.tenantId, observedAt);
       return { ...base, status: 'duplicate', fetched: false, ...(published.length > 0 ? { published } : {}) };
     }
-    fetched = await deps.fetch(tenant);
-    const { allocation } = fetched;
+    const [answer, previous] = await Promise.all([
+      deps.fetch(tenant),
+      previousFor(deps, tenant.tenantId, observedAt),
+    ]);
+    fetched = answer;
+    const { allocation } = answer;
     const snapshot: Snapshot = {
       tenantId: tenant.tenantId,
       observedAt,
@@ -127,7 +132,10 @@ async function snapshotOne(
       traceId: fetched.traceId,
     };
     // Crossings are stored with the snapshot before they are published: whoever stored it owes them.
-    const crossings = await crossingsFor(deps, snapshot);
+    const crossings =
+      deps.thresholds === undefined
+        ? []
+        : findThresholdCrossings(previous, snapshot, deps.thresholds.thresholds);
     if (crossings.length > 0) snapshot.pendingEvents = crossings;
     const status = await deps.store.put(snapshot);
     let published: ThresholdCrossing[] = [];
@@ -159,6 +167,37 @@ async function snapshotOne(
 }
 
 /**
+ * Which targets are already stored, asked in batches before the run (a few calls instead of one per
+ * tenant, and none on the lanes that wait for KooDrive). Undefined when the store cannot tell in bulk
+ * or the bulk read failed: each tenant then asks for itself, and reports its own error.
+ */
+async function findStored(
+  deps: SnapshotJobDeps,
+  targets: readonly SnapshotTarget[],
+  keyOf: (target: SnapshotTarget) => string,
+): Promise<Set<string> | undefined> {
+  const { store } = deps;
+  if (store.storedAmong === undefined || targets.length === 0) return undefined;
+  try {
+    const byTime = new Map<string, string[]>();
+    for (const target of targets) {
+      const ids = byTime.get(target.observedAt) ?? [];
+      ids.push(target.tenant.tenantId);
+      byTime.set(target.observedAt, ids);
+    }
+    const stored = new Set<string>();
+    for (const [observedAt, tenantIds] of byTime) {
+      for (const tenantId of await store.storedAmong(tenantIds, observedAt)) {
+        stored.add(keyOf({ tenant: { tenantId, secretId: '' }, observedAt }));
+      }
+    }
+    return stored;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
  * Takes a snapshot for each target (tenant and time) with bounded concurrency. Never rejects: a
  * failure is a result. Identical targets are done once and share their result.
  */
@@ -173,8 +212,9 @@ export async function snapshotTargets(options: {
   const unique = new Map<string, SnapshotTarget>();
   for (const target of options.targets) if (!unique.has(keyOf(target))) unique.set(keyOf(target), target);
   const distinct = [...unique.values()];
+  const stored = await findStored(deps, distinct, keyOf);
   const results = await mapWithConcurrency(distinct, options.concurrency, async (target) => {
-    const result = await snapshotOne(target, source, deps);
+    const result = await snapshotOne(target, source, deps, stored?.has(keyOf(target)));
     deps.onResult?.(result);
     return result;
   });

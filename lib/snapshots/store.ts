@@ -9,6 +9,8 @@
  */
 import {
   type AttributeValue,
+  BatchGetItemCommand,
+  type BatchGetItemCommandOutput,
   DynamoDBClient,
   PutItemCommand,
   QueryCommand,
@@ -63,6 +65,8 @@ export interface SnapshotStore {
   put(snapshot: Snapshot): Promise<PutOutcome>;
   /** Whether a snapshot exists under this tenant and observedAt (a strongly consistent read). */
   has(tenantId: string, observedAt: string): Promise<boolean>;
+  /** Which of these tenants already have a snapshot at observedAt (strongly consistent, in batches). */
+  storedAmong(tenantIds: readonly string[], observedAt: string): Promise<Set<string>>;
   /** The stored snapshot's unpublished threshold events (strongly consistent); undefined when there is no snapshot. */
   pendingEvents(tenantId: string, observedAt: string): Promise<ThresholdCrossing[] | undefined>;
   /** Marks the snapshot's threshold events as published. */
@@ -85,6 +89,9 @@ export interface DynamoSnapshotStoreOptions {
 }
 
 const SECONDS_PER_DAY = 86_400;
+/** BatchGetItem takes at most 100 keys per call. */
+const BATCH_GET_LIMIT = 100;
+const BATCH_GET_ROUNDS = 5;
 const NAMES = { '#t': 'tenantId', '#o': 'observedAt', '#e': 'expiresAt' } as const;
 
 /** The stored representation of one space: only what KooDrive reported. */
@@ -236,8 +243,42 @@ export function createDynamoSnapshotStore(options: DynamoSnapshotStoreOptions): 
     return item === undefined ? undefined : readPendingEvents(item);
   };
 
+  const storedAmong = async (tenantIds: readonly string[], observedAt: string): Promise<Set<string>> => {
+    const stored = new Set<string>();
+    const ids = [...new Set(tenantIds)];
+    for (let start = 0; start < ids.length; start += BATCH_GET_LIMIT) {
+      let keys: Record<string, AttributeValue>[] | undefined = ids
+        .slice(start, start + BATCH_GET_LIMIT)
+        .map((tenantId) => ({ tenantId: { S: tenantId }, observedAt: { S: observedAt } }));
+      // DynamoDB may leave keys unprocessed under load; ask again for those, a bounded number of times.
+      for (let round = 0; keys !== undefined && keys.length > 0; round++) {
+        if (round >= BATCH_GET_ROUNDS) throw new Error('DynamoDB left keys unprocessed after retries.');
+        if (round > 0) await new Promise((resolve) => setTimeout(resolve, 50 * 2 ** round));
+        const out: BatchGetItemCommandOutput = await client.send(
+          new BatchGetItemCommand({
+            RequestItems: {
+              [tableName]: {
+                Keys: keys,
+                ConsistentRead: true,
+                ProjectionExpression: '#t',
+                ExpressionAttributeNames: { '#t': NAMES['#t'] },
+              },
+            },
+          }),
+        );
+        for (const item of out.Responses?.[tableName] ?? []) {
+          const tenantId = item.tenantId?.S;
+          if (tenantId !== undefined) stored.add(tenantId);
+        }
+        keys = out.UnprocessedKeys?.[tableName]?.Keys;
+      }
+    }
+    return stored;
+  };
+
   return {
     pendingEvents,
+    storedAmong,
 
     async put(snapshot) {
       try {

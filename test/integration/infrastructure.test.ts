@@ -292,6 +292,7 @@ describe('IAM', () => {
       'logs:PutLogEvents',
     ]);
     expect(actionsOf(dev, 'SnapshotRole')).toEqual([
+      'dynamodb:BatchGetItem',
       'dynamodb:PutItem',
       'dynamodb:Query',
       'dynamodb:UpdateItem',

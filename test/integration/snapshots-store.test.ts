@@ -152,6 +152,17 @@ describe('put', () => {
     expect(await store.has('acme', '2026-11-28T04:00:00.001Z')).toBe(false);
     expect(await store.has('beta', observedAt)).toBe(false);
   });
+
+  it('storedAmong() finds the stored tenants of a time among more than one batch of 100', async () => {
+    const observedAt = '2026-11-28T04:15:00.000Z';
+    const tenants = Array.from({ length: 230 }, (_, i) => `t${String(i).padStart(3, '0')}`);
+    const storedIds = tenants.filter((_, i) => i % 7 === 0 || i === 229);
+    for (const id of storedIds) await store.put(snapshot(id, observedAt));
+    await store.put(snapshot('t001', '2026-11-28T04:30:00.000Z'));
+    const found = await store.storedAmong([...tenants, 't000'], observedAt);
+    expect([...found].sort()).toEqual(storedIds);
+    expect(await store.storedAmong([], observedAt)).toEqual(new Set());
+  });
 });
 
 describe('query', () => {

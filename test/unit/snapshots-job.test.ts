@@ -196,6 +196,61 @@ describe('snapshotTargets', () => {
   });
 });
 
+describe('finding stored snapshots in bulk', () => {
+  it('asks the store once per event time instead of once per tenant, and skips KooDrive for the stored ones', async () => {
+    const store = memoryStore([`beta@${OBSERVED_AT}`]);
+    const bulk: Array<[string[], string]> = [];
+    let single = 0;
+    const fetchedIds: string[] = [];
+    const results = await takeSnapshots({
+      tenants: ['acme', 'beta', 'gamma'].map(tenant),
+      observedAt: OBSERVED_AT,
+      source: 'schedule',
+      deps: {
+        store: {
+          put: store.put,
+          has: async (tenantId, observedAt) => {
+            single += 1;
+            return store.has(tenantId, observedAt);
+          },
+          storedAmong: async (tenantIds, observedAt) => {
+            bulk.push([[...tenantIds], observedAt]);
+            const found = await Promise.all(tenantIds.map((id) => store.has(id, observedAt)));
+            return new Set(tenantIds.filter((_, i) => found[i]));
+          },
+        },
+        fetch: async (t) => {
+          fetchedIds.push(t.tenantId);
+          return fetched(t.tenantId);
+        },
+      },
+      concurrency: 2,
+    });
+    expect(bulk).toEqual([[['acme', 'beta', 'gamma'], OBSERVED_AT]]);
+    expect(single).toBe(0);
+    expect(fetchedIds.sort()).toEqual(['acme', 'gamma']);
+    expect(results.map((r) => r.status)).toEqual(['stored', 'duplicate', 'stored']);
+  });
+
+  it('falls back to asking per tenant when the bulk read fails', async () => {
+    const store = memoryStore([`beta@${OBSERVED_AT}`]);
+    const results = await takeSnapshots({
+      tenants: ['acme', 'beta'].map(tenant),
+      observedAt: OBSERVED_AT,
+      source: 'schedule',
+      deps: {
+        store: { ...store, storedAmong: async () => Promise.reject(new Error('throttled')) },
+        fetch: async (t) => fetched(t.tenantId),
+      },
+      concurrency: 2,
+    });
+    expect(results.map((r) => [r.tenantId, r.status, r.fetched])).toEqual([
+      ['acme', 'stored', true],
+      ['beta', 'duplicate', false],
+    ]);
+  });
+});
+
 describe('mapWithConcurrency', () => {
   it('never runs more than the limit at once, uses the whole limit, and keeps the order', async () => {
     let running = 0;
