@@ -88,6 +88,31 @@ describe('KooDrive client', () => {
     expect(simulator.requests).toHaveLength(1);
   });
 
+  it('stops reading a streamed answer of unknown length once it passes the limit', async () => {
+    let written = 0;
+    const streaming = createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      const timer = setInterval(() => {
+        written += 1_000;
+        if (!res.write('x'.repeat(1_000)) || written > 1_000_000) {
+          clearInterval(timer);
+          res.end();
+        }
+      }, 1);
+      res.on('close', () => clearInterval(timer));
+    });
+    await new Promise<void>((resolve) => streaming.listen(0, '127.0.0.1', resolve));
+    const { port } = streaming.address() as AddressInfo;
+    try {
+      const { instance } = client({ defaultBaseUrl: `http://127.0.0.1:${port}`, maxBodyBytes: 5_000 });
+      await expect(instance.getSpaceAllocation(TENANT)).rejects.toThrow(/more than the 5000-byte limit/);
+      expect(written).toBeLessThan(1_000_000);
+    } finally {
+      streaming.closeAllConnections();
+      await new Promise((resolve) => streaming.close(resolve));
+    }
+  });
+
   it('refetches credentials once on a refused signature and reports the second refusal', async () => {
     const credentials = credentialsFrom({ ...APP, appSecret: 'old' }, { ...APP, appSecret: 'older' });
     const { instance } = client({ credentials });
