@@ -1,0 +1,1175 @@
+/**
+ * `npm run bench`: the project's functions measured side by side with a peer (bench/peer/allocation.ts,
+ * what a user writes without this project) and bare baselines, everything local. Each figure is the
+ * median over interleaved rounds with min and max; each comparison is a ratio taken within a round.
+ * Writes `<out>/latest.json` and `<out>/latest.md` (default bench/results; `--quick` defaults to a temp dir).
+ *
+ *   node bench/run.ts [--quick] [--out DIR] [--dist DIR | --build] [--keep-work] [--profile DIR] [--quiet]
+ *                     [--only size,cold,init,warm,memory,secrets,snapshot,history]
+ *
+ * `--profile DIR` writes V8 CPU profiles of the project's and the peer's cold and warm processes, and of
+ * the snapshot and history runs
+ * (sampling slows them: do not compare those timings); `node bench/lib/cpu-profile.ts FILE` sums one up.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { gzipSync } from 'node:zlib';
+import { type AttributeValue, BatchWriteItemCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { signRequest } from '../lib/koodrive/sign.ts';
+import { snapshotToItem } from '../lib/snapshots/store.ts';
+import { DEMO_APP, demoSecretString, LAB_APP } from '../local/demo.ts';
+import { startLocalDynamoDb } from '../local/dynamodb.ts';
+import type { SimulatorApp } from '../local/koodrive-simulator.ts';
+import { startLocalSecretsManager } from '../local/secrets-manager.ts';
+import { buildPeer, buildProbes, buildProject } from './lib/build.ts';
+import { computeCost } from './lib/cost.ts';
+import { startCountingProxy } from './lib/counting-proxy.ts';
+import { itemSize, STORAGE_OVERHEAD_BYTES_PER_ITEM } from './lib/item-size.ts';
+import { describeMachine, lambdaNodeArgs, nodeBinary, ROOT } from './lib/machine.ts';
+import { type ProbeOutcome, runNode, startSimulatorProcess } from './lib/processes.ts';
+import { type BenchResults, type Figure, figure, formatMarkdown, formatTable } from './lib/report.ts';
+import { pairedRatios, summarize } from './lib/stats.ts';
+import { isRecord } from './probe/common.ts';
+
+export const GROUPS = ['size', 'cold', 'init', 'warm', 'memory', 'secrets', 'snapshot', 'history'] as const;
+export type Group = (typeof GROUPS)[number];
+
+/** Sizes and counts of one benchmark run. */
+export interface BenchParams {
+  coldRounds: number;
+  initRounds: number;
+  warmRounds: number;
+  warmup: number;
+  timed: number;
+  memoryRounds: number;
+  memoryWarmup: number;
+  memorySteadyAt: number;
+  memoryTotal: number;
+  secretInvocationsPerTenant: number;
+  snapshotTenants: number;
+  snapshotLatencyMs: number;
+  snapshotConcurrency: number;
+  snapshotRounds: number;
+  historyHours: number;
+  historyLimit: number;
+  historyRounds: number;
+}
+
+export const FULL_PARAMS: BenchParams = {
+  coldRounds: 15,
+  initRounds: 10,
+  warmRounds: 5,
+  warmup: 100,
+  timed: 5000,
+  memoryRounds: 3,
+  memoryWarmup: 100,
+  memorySteadyAt: 2000,
+  memoryTotal: 10_000,
+  secretInvocationsPerTenant: 1000,
+  snapshotTenants: 500,
+  snapshotLatencyMs: 100,
+  snapshotConcurrency: 8,
+  snapshotRounds: 3,
+  historyHours: 8760,
+  historyLimit: 1000,
+  historyRounds: 5,
+};
+
+/** Enough of everything to prove the benchmark works, in a few seconds per group. */
+export const QUICK_PARAMS: BenchParams = {
+  coldRounds: 2,
+  initRounds: 2,
+  warmRounds: 2,
+  warmup: 20,
+  timed: 200,
+  memoryRounds: 1,
+  memoryWarmup: 20,
+  memorySteadyAt: 100,
+  memoryTotal: 300,
+  secretInvocationsPerTenant: 100,
+  snapshotTenants: 24,
+  snapshotLatencyMs: 20,
+  snapshotConcurrency: 8,
+  snapshotRounds: 1,
+  historyHours: 300,
+  historyLimit: 100,
+  historyRounds: 1,
+};
+
+interface Options {
+  quick: boolean;
+  outDir: string | undefined;
+  distDir: string;
+  build: boolean;
+  only: Set<Group>;
+  keepWork: boolean;
+  /** Write V8 CPU profiles of the measured project and peer processes (cold and warm) here. */
+  profileDir: string | undefined;
+  /** No progress lines and no table (the results files are still written). */
+  quiet: boolean;
+}
+
+const REGION = 'us-east-1';
+const TABLE = 'koodrive-allocation-bench-snapshots';
+const HISTORY_TENANT = 'hist';
+const MEMORY_MB = 256;
+/** The memory target: peak RSS must fit a function of this size, so the memory group runs with its flags. */
+const SMALL_MEMORY_MB = 128;
+const SCHEDULE_MINUTES = 15;
+const RETENTION_DAYS = 400;
+const MB = 1024 * 1024;
+/** Every measured process runs with the flags Lambda gives a function of MEMORY_MB. */
+const LAMBDA_ARGS = lambdaNodeArgs(MEMORY_MB);
+
+function isGroup(value: string): value is Group {
+  return GROUPS.some((group) => group === value);
+}
+
+function parseOptions(argv: readonly string[]): Options {
+  const options: Options = {
+    quick: false,
+    outDir: undefined,
+    distDir: path.join(ROOT, 'dist'),
+    build: false,
+    only: new Set(GROUPS),
+    keepWork: false,
+    profileDir: undefined,
+    quiet: false,
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const flag = argv[i];
+    const value = () => {
+      const next = argv[++i];
+      if (next === undefined) throw new Error(`${flag} needs a value`);
+      return next;
+    };
+    if (flag === '--quick') options.quick = true;
+    else if (flag === '--out') options.outDir = path.resolve(value());
+    else if (flag === '--dist') options.distDir = path.resolve(value());
+    else if (flag === '--build') options.build = true;
+    else if (flag === '--keep-work') options.keepWork = true;
+    else if (flag === '--quiet') options.quiet = true;
+    else if (flag === '--profile') options.profileDir = path.resolve(value());
+    else if (flag === '--only') {
+      const groups = value().split(',');
+      const unknown = groups.filter((g) => !isGroup(g));
+      if (unknown.length > 0)
+        throw new Error(`--only: unknown group(s) ${unknown.join(', ')}; use ${GROUPS.join(',')}`);
+      options.only = new Set(groups.filter(isGroup));
+    } else throw new Error(`unknown option ${flag}`);
+  }
+  return options;
+}
+
+const started = performance.now();
+let quiet = false;
+function log(message: string): void {
+  if (quiet) return;
+  process.stderr.write(
+    `[bench ${((performance.now() - started) / 1000).toFixed(1).padStart(6)}s] ${message}\n`,
+  );
+}
+
+/** Rotates `variants` by `round`, so no variant always runs first. */
+function interleaved<T>(variants: readonly T[], round: number): T[] {
+  return variants
+    .map((_, i) => variants[(i + round) % variants.length])
+    .filter((v): v is T => v !== undefined);
+}
+
+function num(result: Record<string, unknown>, key: string): number {
+  const value = result[key];
+  if (typeof value !== 'number' || !Number.isFinite(value)) {
+    throw new Error(`probe result has no number '${key}': ${JSON.stringify(result).slice(0, 300)}`);
+  }
+  return value;
+}
+
+/** The functions in a dist folder: each `<name>/index.mjs`. */
+async function listBundles(distDir: string): Promise<string[]> {
+  const entries = await readdir(distDir, { withFileTypes: true }).catch(() => []);
+  return entries
+    .filter((e) => e.isDirectory() && existsSync(path.join(distDir, e.name, 'index.mjs')))
+    .map((e) => e.name)
+    .sort();
+}
+
+/** Bytes of a bundle by package (or by project folder), largest first, from an esbuild metafile. */
+async function bundleComposition(metaFile: string, top: number): Promise<[string, number][]> {
+  const meta: unknown = JSON.parse(await readFile(metaFile, 'utf8'));
+  const byOwner = new Map<string, number>();
+  const outputs = isRecord(meta) && isRecord(meta.outputs) ? meta.outputs : {};
+  for (const [file, output] of Object.entries(outputs)) {
+    if (!file.endsWith('.mjs') || !isRecord(output) || !isRecord(output.inputs)) continue;
+    for (const [input, info] of Object.entries(output.inputs)) {
+      const parts = input.split('/');
+      const at = parts.lastIndexOf('node_modules');
+      const owner =
+        at === -1
+          ? parts.slice(0, -1).join('/') || input
+          : parts.slice(at + 1, parts[at + 1]?.startsWith('@') ? at + 3 : at + 2).join('/');
+      const bytes = isRecord(info) ? info.bytesInOutput : undefined;
+      byOwner.set(owner, (byOwner.get(owner) ?? 0) + (typeof bytes === 'number' ? bytes : 0));
+    }
+  }
+  return [...byOwner.entries()].sort((a, b) => b[1] - a[1]).slice(0, top);
+}
+
+interface Context {
+  options: Options;
+  params: BenchParams;
+  work: string;
+  distDir: string;
+  functions: string[];
+  peerBundle: string;
+  probes: Awaited<ReturnType<typeof buildProbes>>;
+  figures: Figure[];
+  missing: string[];
+  notes: string[];
+  env: (extra?: Record<string, string>) => Record<string, string>;
+  measured: Partial<{
+    warmProjectP50: number;
+    fanoutWallMs: number;
+    itemBytes: number;
+    writesPerSnapshot: number;
+    readsPerSnapshot: number;
+    secretReadsPerSnapshot: number;
+    logBytesPerSnapshot: number;
+  }>;
+}
+
+/** Lambda's flags, plus CPU profiling into `<profileDir>/<name>` when asked for. */
+function measuredArgs(ctx: Context, name: string): string[] {
+  const dir = ctx.options.profileDir;
+  return dir === undefined
+    ? LAMBDA_ARGS
+    : [...LAMBDA_ARGS, '--cpu-prof', `--cpu-prof-dir=${path.join(dir, name)}`];
+}
+
+function bundleOf(ctx: Context, name: string): string {
+  return path.join(ctx.distDir, name, 'index.mjs');
+}
+
+async function measureSizes(ctx: Context): Promise<void> {
+  const sizes = [
+    ...ctx.functions.map((name) => ({ name, file: bundleOf(ctx, name) })),
+    { name: 'peer allocation', file: ctx.peerBundle },
+  ];
+  for (const { name, file } of sizes) {
+    const code = await readFile(file);
+    const id = name === 'peer allocation' ? 'peer' : name;
+    ctx.figures.push(
+      figure({
+        id: `size.${id}.raw`,
+        group: 'bundle size',
+        label: `${name} raw`,
+        unit: 'KiB',
+        stat: summarize([code.byteLength / 1024]),
+        ...(name === 'allocation' ? { target: { op: '<=', limit: 350 } } : {}),
+        note: `${code.byteLength} bytes`,
+      }),
+      figure({
+        id: `size.${id}.gzip`,
+        group: 'bundle size',
+        label: `${name} gzip`,
+        unit: 'KiB',
+        stat: summarize([gzipSync(code).byteLength / 1024]),
+      }),
+    );
+  }
+  const metaFile = path.join(ctx.distDir, 'allocation', 'meta.json');
+  if (existsSync(metaFile)) {
+    const top = await bundleComposition(metaFile, 8);
+    ctx.notes.push(
+      `The allocation bundle's largest parts (bytes in output): ${top.map(([owner, bytes]) => `${owner} ${bytes}`).join(', ')}.`,
+    );
+  }
+}
+
+async function measureColdStart(ctx: Context, allocEnv: Record<string, string>): Promise<void> {
+  const variants = [
+    {
+      key: 'project',
+      run: () =>
+        runNode(ctx.probes.cold, ['serve', bundleOf(ctx, 'allocation')], {
+          env: allocEnv,
+          nodeArgs: measuredArgs(ctx, 'cold-project'),
+        }),
+    },
+    {
+      key: 'peer',
+      run: () =>
+        runNode(ctx.probes.cold, ['serve', ctx.peerBundle], {
+          env: allocEnv,
+          nodeArgs: measuredArgs(ctx, 'cold-peer'),
+        }),
+    },
+    {
+      key: 'baseline',
+      run: () => runNode(undefined, [], { env: allocEnv, nodeArgs: [...LAMBDA_ARGS, '-e', '0'] }),
+    },
+  ] as const;
+  const samples = new Map<string, ProbeOutcome[]>(variants.map((v) => [v.key, []]));
+  // One untimed round first: the file cache, not the code, would otherwise decide round 1.
+  for (const variant of variants) await variant.run();
+  for (let round = 0; round < ctx.params.coldRounds; round++) {
+    for (const variant of interleaved(variants, round)) samples.get(variant.key)?.push(await variant.run());
+  }
+  const wall = (key: string) => (samples.get(key) ?? []).map((s) => s.wallMs);
+  const inside = (key: string) =>
+    (samples.get(key) ?? []).map((s) => num(s.result, 'importMs') + num(s.result, 'firstRequestMs'));
+  const project = wall('project');
+  const peer = wall('peer');
+  const baseline = wall('baseline');
+  const group = 'cold start';
+  ctx.figures.push(
+    figure({
+      id: 'cold.project.wall',
+      group,
+      label: 'project: spawn → first answer → exit',
+      unit: 'ms',
+      stat: summarize(project),
+    }),
+    figure({
+      id: 'cold.peer.wall',
+      group,
+      label: 'peer: spawn → first answer → exit',
+      unit: 'ms',
+      stat: summarize(peer),
+    }),
+    figure({
+      id: 'cold.baseline.wall',
+      group,
+      label: 'baseline: node -e 0',
+      unit: 'ms',
+      stat: summarize(baseline),
+    }),
+    figure({
+      id: 'cold.project.inside',
+      group,
+      label: 'project: import + first request (in process)',
+      unit: 'ms',
+      stat: summarize(inside('project')),
+    }),
+    figure({
+      id: 'cold.peer.inside',
+      group,
+      label: 'peer: import + first request (in process)',
+      unit: 'ms',
+      stat: summarize(inside('peer')),
+    }),
+    figure({
+      id: 'cold.project.import',
+      group,
+      label: 'project: import only (of the above)',
+      unit: 'ms',
+      stat: summarize((samples.get('project') ?? []).map((s) => num(s.result, 'importMs'))),
+    }),
+    figure({
+      id: 'cold.peer.import',
+      group,
+      label: 'peer: import only (of the above)',
+      unit: 'ms',
+      stat: summarize((samples.get('peer') ?? []).map((s) => num(s.result, 'importMs'))),
+    }),
+    figure({
+      id: 'cold.ratio.projectPeer',
+      group,
+      label: 'project / peer (wall)',
+      unit: 'ratio',
+      stat: summarize(pairedRatios(project, peer)),
+      target: { op: '<=', limit: 1.0 },
+    }),
+    figure({
+      id: 'cold.ratio.projectPeerAboveBaseline',
+      group,
+      label: 'project / peer (wall above node -e 0)',
+      unit: 'ratio',
+      stat: summarize(
+        project.map((p, i) => (p - (baseline[i] ?? 0)) / ((peer[i] ?? 0) - (baseline[i] ?? 0))),
+      ),
+    }),
+  );
+}
+
+async function measureInit(ctx: Context, env: Record<string, string>): Promise<void> {
+  const variants = [
+    ...ctx.functions.map((name) => ({ key: name, bundle: bundleOf(ctx, name) })),
+    { key: 'peer', bundle: ctx.peerBundle },
+  ];
+  const samples = new Map<string, number[]>(variants.map((v) => [v.key, []]));
+  const run = (bundle: string) =>
+    runNode(ctx.probes.cold, ['import', bundle], { env, nodeArgs: LAMBDA_ARGS });
+  for (const variant of variants) await run(variant.bundle);
+  for (let round = 0; round < ctx.params.initRounds; round++) {
+    for (const variant of interleaved(variants, round)) {
+      const outcome = await run(variant.bundle);
+      samples.get(variant.key)?.push(num(outcome.result, 'importMs'));
+    }
+  }
+  for (const variant of variants) {
+    ctx.figures.push(
+      figure({
+        id: `init.${variant.key}`,
+        group: 'init only',
+        label: `${variant.key === 'peer' ? 'peer allocation' : variant.key}: import of the bundle`,
+        unit: 'ms',
+        stat: summarize(samples.get(variant.key) ?? []),
+      }),
+    );
+  }
+}
+
+/** The three warm variants (project, peer, bare keep-alive fetch) as probe runs with the given counts. */
+function warmVariants(
+  ctx: Context,
+  allocEnv: Record<string, string>,
+  simulatorUrl: string,
+  counts: { warmup: number; timed: number; total: number; steadyAt?: number },
+  memoryMb: number,
+  profile: boolean,
+) {
+  const args = [String(counts.warmup), String(counts.timed), String(counts.total)];
+  const env = {
+    ...allocEnv,
+    ...(counts.steadyAt === undefined ? {} : { BENCH_STEADY_AT: String(counts.steadyAt) }),
+  };
+  const flags = (name: string) => (profile ? measuredArgs(ctx, name) : lambdaNodeArgs(memoryMb));
+  const url = `${simulatorUrl}/koodrive/ose/v1/space/allocation/get`;
+  const bareEnv = () => {
+    // Signed once per process, 5 s in the past like the project's client: valid for the whole run.
+    const signed = signRequest({
+      method: 'GET',
+      url,
+      appId: DEMO_APP.appId,
+      appSecret: DEMO_APP.appSecret,
+      userId: DEMO_APP.userId,
+      signingDate: new Date(Date.now() - 5_000),
+    });
+    const { Host: _host, ...headers } = signed.headers;
+    return { ...env, BENCH_BARE_HEADERS: JSON.stringify({ ...headers, 'X-Traceid': 'b'.repeat(58) }) };
+  };
+  return [
+    {
+      key: 'project',
+      name: 'project',
+      run: () =>
+        runNode(ctx.probes.warm, ['handler', bundleOf(ctx, 'allocation'), ...args], {
+          env,
+          nodeArgs: flags('warm-project'),
+        }),
+    },
+    {
+      key: 'peer',
+      name: 'peer',
+      run: () =>
+        runNode(ctx.probes.warm, ['handler', ctx.peerBundle, ...args], { env, nodeArgs: flags('warm-peer') }),
+    },
+    {
+      key: 'bare',
+      name: 'bare keep-alive fetch',
+      run: () =>
+        runNode(ctx.probes.warm, ['bare', url, ...args], {
+          env: bareEnv(),
+          nodeArgs: lambdaNodeArgs(memoryMb),
+        }),
+    },
+  ] as const;
+}
+
+/** Runs interleaved rounds of the warm variants; every invocation must answer 200. */
+async function warmRounds(
+  variants: ReturnType<typeof warmVariants>,
+  rounds: number,
+  simulator: { call: (op: string) => Promise<unknown> },
+  label: string,
+): Promise<Map<string, Record<string, unknown>[]>> {
+  const results = new Map<string, Record<string, unknown>[]>(variants.map((v) => [v.key, []]));
+  for (let round = 0; round < rounds; round++) {
+    for (const variant of interleaved(variants, round)) {
+      await simulator.call('reset');
+      const outcome = await variant.run();
+      const failures = num(outcome.result, 'failures');
+      if (failures !== 0)
+        throw new Error(`${label} ${variant.key}: ${failures} invocation(s) did not answer 200`);
+      results.get(variant.key)?.push(outcome.result);
+      log(`${label} ${variant.key} round ${round + 1}/${rounds} done`);
+    }
+  }
+  return results;
+}
+
+async function measureWarm(
+  ctx: Context,
+  allocEnv: Record<string, string>,
+  simulator: { url: string; call: (op: string) => Promise<unknown> },
+): Promise<void> {
+  const p = ctx.params;
+  const counts = { warmup: p.warmup, timed: p.timed, total: p.warmup + p.timed };
+  const variants = warmVariants(ctx, allocEnv, simulator.url, counts, MEMORY_MB, true);
+  const results = await warmRounds(variants, p.warmRounds, simulator, 'warm');
+  const series = (key: string, field: string) => (results.get(key) ?? []).map((r) => num(r, field));
+  const group = 'warm latency';
+  for (const { key, name } of variants) {
+    ctx.figures.push(
+      figure({
+        id: `warm.${key}.p50`,
+        group,
+        label: `${name} p50`,
+        unit: 'ms',
+        stat: summarize(series(key, 'p50')),
+      }),
+      figure({
+        id: `warm.${key}.p99`,
+        group,
+        label: `${name} p99`,
+        unit: 'ms',
+        stat: summarize(series(key, 'p99')),
+      }),
+      figure({
+        id: `warm.${key}.cpu`,
+        group,
+        label: `${name} CPU per invocation (user + system)`,
+        unit: 'µs',
+        stat: summarize(series(key, 'cpuPerInvocationUs')),
+      }),
+    );
+  }
+  const ratio = (id: string, label: string, a: string, b: string, field: string, limit?: number) =>
+    figure({
+      id,
+      group,
+      label,
+      unit: 'ratio',
+      stat: summarize(pairedRatios(series(a, field), series(b, field))),
+      ...(limit === undefined ? {} : { target: { op: '<=', limit } }),
+    });
+  ctx.figures.push(
+    ratio('warm.ratio.projectBare.p50', 'project / bare fetch p50', 'project', 'bare', 'p50', 1.3),
+    ratio('warm.ratio.peerBare.p50', 'peer / bare fetch p50', 'peer', 'bare', 'p50'),
+    ratio('warm.ratio.projectPeer.p50', 'project / peer p50', 'project', 'peer', 'p50'),
+    ratio('warm.ratio.projectBare.p99', 'project / bare fetch p99', 'project', 'bare', 'p99'),
+    ratio(
+      'warm.ratio.projectPeer.cpu',
+      'project / peer CPU per invocation',
+      'project',
+      'peer',
+      'cpuPerInvocationUs',
+    ),
+  );
+  ctx.measured.warmProjectP50 = summarize(series('project', 'p50')).median;
+}
+
+async function measureMemory(
+  ctx: Context,
+  allocEnv: Record<string, string>,
+  simulator: { url: string; call: (op: string) => Promise<unknown> },
+): Promise<void> {
+  const p = ctx.params;
+  const counts = { warmup: p.memoryWarmup, timed: 0, total: p.memoryTotal, steadyAt: p.memorySteadyAt };
+  const variants = warmVariants(ctx, allocEnv, simulator.url, counts, SMALL_MEMORY_MB, false);
+  const results = await warmRounds(variants, p.memoryRounds, simulator, 'memory');
+  const group = `memory (${SMALL_MEMORY_MB} MB Lambda flags)`;
+  for (const { key, name } of variants) {
+    const rows = results.get(key) ?? [];
+    const mib = (f: (r: Record<string, unknown>) => number) => summarize(rows.map((r) => f(r) / MB));
+    const isProject = key === 'project';
+    ctx.figures.push(
+      figure({
+        id: `memory.${key}.growth`,
+        group,
+        label: `${name}: RSS after ${p.memoryTotal} − after ${p.memoryWarmup} invocations`,
+        unit: 'MiB',
+        stat: mib((r) => num(r, 'rssAtEnd') - num(r, 'rssAfterWarmup')),
+        ...(isProject ? { target: { op: '<', limit: 10 } } : {}),
+      }),
+      figure({
+        id: `memory.${key}.steadyGrowth`,
+        group,
+        label: `${name}: RSS after ${p.memoryTotal} − after ${p.memorySteadyAt} invocations`,
+        unit: 'MiB',
+        stat: mib((r) => num(r, 'rssAtEnd') - num(r, 'rssAtSteady')),
+      }),
+      figure({
+        id: `memory.${key}.heapGrowth`,
+        group,
+        label: `${name}: V8 heap used after GC, ${p.memoryTotal} − ${p.memoryWarmup}`,
+        unit: 'MiB',
+        stat: mib((r) => num(r, 'heapAtEnd') - num(r, 'heapAfterWarmup')),
+      }),
+      figure({
+        id: `memory.${key}.peak`,
+        group,
+        label: `${name}: peak RSS`,
+        unit: 'MiB',
+        stat: mib((r) => num(r, 'peakRss')),
+        ...(isProject ? { target: { op: '<=', limit: SMALL_MEMORY_MB } } : {}),
+      }),
+    );
+  }
+  const growth = (key: string) =>
+    summarize((results.get(key) ?? []).map((r) => (num(r, 'rssAtEnd') - num(r, 'rssAfterWarmup')) / MB))
+      .median;
+  const heap = (key: string) =>
+    summarize((results.get(key) ?? []).map((r) => (num(r, 'heapAtEnd') - num(r, 'heapAfterWarmup')) / MB))
+      .median;
+  ctx.notes.push(
+    `Memory: RSS after ${p.memoryTotal} − after ${p.memoryWarmup} invocations is ${growth('project').toFixed(1)} MiB for the project, ` +
+      `${growth('peer').toFixed(1)} MiB for the peer and ${growth('bare').toFixed(1)} MiB for a bare fetch loop, while the V8 heap ` +
+      `used after GC changes by ${heap('project').toFixed(2)} / ${heap('peer').toFixed(2)} / ${heap('bare').toFixed(2)} MiB: ` +
+      (Math.abs(heap('project')) < 1
+        ? 'that growth is the runtime settling (young generation grown to its limit, JIT code), not retained data.'
+        : 'the project’s heap grew by a MiB or more: look for retained data.'),
+  );
+}
+
+async function measureSecretReads(
+  ctx: Context,
+  allocEnv: Record<string, string>,
+  secrets: { reset(): void; getSecretValueCalls(id?: string): number },
+): Promise<void> {
+  const n = ctx.params.secretInvocationsPerTenant;
+  const tenants = ['demo', 'lab'];
+  for (const [key, bundle] of [
+    ['project', bundleOf(ctx, 'allocation')],
+    ['peer', ctx.peerBundle],
+  ] as const) {
+    secrets.reset();
+    await runNode(ctx.probes.warm, ['handler', bundle, '0', '0', String(n * tenants.length)], {
+      env: { ...allocEnv, BENCH_TENANTS: tenants.join(',') },
+      nodeArgs: LAMBDA_ARGS,
+    });
+    const reads = [secrets.getSecretValueCalls('koodrive/demo'), secrets.getSecretValueCalls('koodrive/lab')];
+    ctx.figures.push(
+      figure({
+        id: `secrets.${key}.readsPerTenant`,
+        group: 'secret reads',
+        label: `${key}: GetSecretValue per tenant per ${n} invocations (2 tenants)`,
+        unit: 'calls',
+        stat: summarize(reads),
+        ...(key === 'project' ? { target: { op: '<=', limit: 1 } } : {}),
+      }),
+    );
+  }
+}
+
+function tenantApp(index: number): { tenantId: string; secretId: string; app: SimulatorApp } {
+  const id = String(index).padStart(4, '0');
+  return {
+    tenantId: `t${id}`,
+    secretId: `koodrive/bench/t${id}`,
+    app: {
+      appId: `bench${id}app`,
+      appSecret: `bench-secret-${id}-not-for-production`,
+      userId: `15050842187645${id}`,
+      data: DEMO_APP.data,
+    },
+  };
+}
+
+async function measureSnapshotFanOut(
+  ctx: Context,
+  deps: {
+    simulator: { call: (op: string, payload?: Record<string, unknown>) => Promise<unknown>; url: string };
+    secrets: {
+      setSecret(name: string, value: string): unknown;
+      reset(): void;
+      getSecretValueCalls(id?: string): number;
+    };
+    dynamo: { url: string; counts(): Record<string, number>; reset(): void };
+  },
+): Promise<void> {
+  const p = ctx.params;
+  const tenants = Array.from({ length: p.snapshotTenants }, (_, i) => tenantApp(i + 1));
+  for (const t of tenants) deps.secrets.setSecret(t.secretId, demoSecretString(t.app));
+  await deps.simulator.call('addApps', { apps: tenants.map((t) => t.app) });
+  await deps.simulator.call('setLatency', { latencyMs: p.snapshotLatencyMs });
+  const env = ctx.env({
+    KOODRIVE_TENANTS: tenants.map((t) => `${t.tenantId}=${t.secretId}`).join(','),
+    KOODRIVE_BASE_URL: deps.simulator.url,
+    SNAPSHOT_TABLE: TABLE,
+    SNAPSHOT_CONCURRENCY: String(p.snapshotConcurrency),
+    AWS_ENDPOINT_URL_DYNAMODB: deps.dynamo.url,
+    AWS_LAMBDA_FUNCTION_NAME: 'koodrive-allocation-bench-snapshot',
+  });
+  const quarter = 15 * 60_000;
+  const base = Math.floor(Date.now() / quarter) * quarter - p.snapshotRounds * quarter;
+  const walls: number[] = [];
+  const floors: number[] = [];
+  const calls = { put: 0, query: 0, other: 0, secrets: 0, logBytes: 0, stored: 0 };
+  const runProject = async (time: string) => {
+    deps.secrets.reset();
+    deps.dynamo.reset();
+    // A fresh process per run: 15 minutes apart, a warm container's secrets (300 s) have expired anyway.
+    const outcome = await runNode(ctx.probes.snapshot, [bundleOf(ctx, 'snapshot'), time], {
+      env,
+      nodeArgs: measuredArgs(ctx, 'snapshot'),
+      countStdout: true,
+    });
+    const error = outcome.result.error;
+    if (typeof error === 'string') throw new Error(`snapshot run failed: ${error}`);
+    const stored = num(outcome.result, 'stored');
+    if (stored !== tenants.length)
+      throw new Error(`snapshot run stored ${stored} of ${tenants.length} tenants`);
+    walls.push(num(outcome.result, 'wallMs'));
+    const counts = deps.dynamo.counts();
+    calls.put += (counts.PutItem ?? 0) + (counts.BatchWriteItem ?? 0);
+    // A BatchGetItem reads one consistent read unit per key: the run asks it about every tenant once.
+    calls.query +=
+      (counts.Query ?? 0) + (counts.GetItem ?? 0) + ((counts.BatchGetItem ?? 0) > 0 ? tenants.length : 0);
+    calls.other += Object.entries(counts)
+      .filter(([op]) => !['PutItem', 'BatchWriteItem', 'Query', 'GetItem', 'BatchGetItem'].includes(op))
+      .reduce((sum, [, n]) => sum + n, 0);
+    calls.secrets += deps.secrets.getSecretValueCalls();
+    calls.logBytes += outcome.stdoutBytes;
+    calls.stored += stored;
+  };
+  const runFloor = async (time: string) => {
+    const outcome = await runNode(ctx.probes.fanoutFloor, [String(p.snapshotConcurrency), time], {
+      env,
+      nodeArgs: LAMBDA_ARGS,
+    });
+    floors.push(num(outcome.result, 'wallMs'));
+  };
+  try {
+    for (let round = 0; round < p.snapshotRounds; round++) {
+      await deps.simulator.call('reset');
+      const time = new Date(base + round * quarter).toISOString().replace(/\.\d{3}Z$/, 'Z');
+      if (round % 2 === 0) {
+        await runProject(time);
+        await runFloor(time);
+      } else {
+        await runFloor(time);
+        await runProject(time);
+      }
+      log(
+        `snapshot round ${round + 1}/${p.snapshotRounds}: ${tenants.length} tenants in ${walls.at(-1)?.toFixed(0)} ms ` +
+          `(floor ${floors.at(-1)?.toFixed(0)} ms)`,
+      );
+    }
+  } finally {
+    await deps.simulator.call('setLatency', { latencyMs: 0 });
+  }
+  const ideal = (p.snapshotTenants / p.snapshotConcurrency) * p.snapshotLatencyMs;
+  const group = 'snapshot fan-out';
+  const setting = `${p.snapshotTenants} tenants, ${p.snapshotLatencyMs} ms, concurrency ${p.snapshotConcurrency}`;
+  ctx.figures.push(
+    figure({
+      id: 'snapshot.wall',
+      group,
+      label: `scheduled run wall time (${setting})`,
+      unit: 'ms',
+      stat: summarize(walls),
+    }),
+    figure({
+      id: 'snapshot.ideal',
+      group,
+      label: 'ideal: tenants ÷ concurrency × latency',
+      unit: 'ms',
+      stat: summarize([ideal]),
+    }),
+    figure({
+      id: 'snapshot.floor',
+      group,
+      label: 'floor: secret + signed call + PutItem per tenant, same services and concurrency',
+      unit: 'ms',
+      stat: summarize(floors),
+    }),
+    figure({
+      id: 'snapshot.ratio.projectFloor',
+      group,
+      label: 'wall / floor',
+      unit: 'ratio',
+      stat: summarize(pairedRatios(walls, floors)),
+    }),
+    figure({
+      id: 'snapshot.ratio.floorIdeal',
+      group,
+      label: 'floor / ideal (what the local services cost)',
+      unit: 'ratio',
+      stat: summarize(floors.map((w) => w / ideal)),
+    }),
+    figure({
+      id: 'snapshot.ratio',
+      group,
+      label: 'wall / ideal',
+      unit: 'ratio',
+      stat: summarize(walls.map((w) => w / ideal)),
+      target: { op: '<=', limit: 1.2 },
+    }),
+  );
+  const perSnapshot = (n: number) => n / Math.max(1, calls.stored);
+  ctx.measured.fanoutWallMs = summarize(walls).median;
+  ctx.measured.writesPerSnapshot = perSnapshot(calls.put);
+  ctx.measured.readsPerSnapshot = perSnapshot(calls.query);
+  ctx.measured.secretReadsPerSnapshot = perSnapshot(calls.secrets);
+  ctx.measured.logBytesPerSnapshot = perSnapshot(calls.logBytes);
+  ctx.notes.push(
+    `Snapshot fan-out, per stored snapshot: ${perSnapshot(calls.put).toFixed(2)} DynamoDB write(s), ` +
+      `${perSnapshot(calls.query).toFixed(2)} consistent read unit(s), ${perSnapshot(calls.other).toFixed(2)} other call(s), ` +
+      `${perSnapshot(calls.secrets).toFixed(2)} GetSecretValue, ${perSnapshot(calls.logBytes).toFixed(0)} bytes of logs.`,
+  );
+}
+
+/** A year (or `hours`) of hourly snapshots of one tenant, ending at the last full hour, as the store writes them. */
+function historyItems(hours: number): Record<string, AttributeValue>[] {
+  const hour = 3_600_000;
+  const end = Math.floor(Date.now() / hour) * hour;
+  const spaces = [
+    { type: 0, allocatedGB: 12288, totalGB: 20480 },
+    { type: 1, allocatedGB: 35840, totalGB: 40960 },
+    { type: 2, allocatedGB: 7680, totalGB: 10240 },
+  ];
+  return Array.from({ length: hours }, (_, i) => {
+    const at = end - (hours - 1 - i) * hour;
+    const grown = spaces.map((s) => ({
+      ...s,
+      typeName:
+        s.type === 0 ? ('department' as const) : s.type === 1 ? ('personal' as const) : ('group' as const),
+      allocatedGB: s.allocatedGB + (i % 97),
+      unallocatedGB: s.totalGB - s.allocatedGB - (i % 97),
+      allocatedRatio: (s.allocatedGB + (i % 97)) / s.totalGB,
+      overAllocated: false,
+    }));
+    const allocatedGB = grown.reduce((sum, s) => sum + s.allocatedGB, 0);
+    const totalGB = grown.reduce((sum, s) => sum + s.totalGB, 0);
+    return snapshotToItem(
+      {
+        tenantId: HISTORY_TENANT,
+        observedAt: new Date(at).toISOString(),
+        fetchedAt: new Date(at + 1_234).toISOString(),
+        spaces: grown,
+        totals: {
+          allocatedGB,
+          totalGB,
+          unallocatedGB: totalGB - allocatedGB,
+          allocatedRatio: allocatedGB / totalGB,
+          overAllocated: false,
+        },
+        source: 'schedule',
+        traceId: 'a'.repeat(58),
+      },
+      RETENTION_DAYS,
+    );
+  });
+}
+
+async function seedHistory(dynamoUrl: string, items: Record<string, AttributeValue>[]): Promise<void> {
+  const client = new DynamoDBClient({
+    endpoint: dynamoUrl,
+    region: REGION,
+    credentials: { accessKeyId: 'bench', secretAccessKey: 'bench' },
+  });
+  try {
+    const batches: Record<string, AttributeValue>[][] = [];
+    for (let i = 0; i < items.length; i += 25) batches.push(items.slice(i, i + 25));
+    const lanes = Array.from({ length: 4 }, async () => {
+      for (let batch = batches.shift(); batch !== undefined; batch = batches.shift()) {
+        let requests = batch.map((Item) => ({ PutRequest: { Item } }));
+        for (let attempt = 0; requests.length > 0; attempt++) {
+          if (attempt > 10) throw new Error('BatchWriteItem kept leaving items unprocessed');
+          const out = await client.send(new BatchWriteItemCommand({ RequestItems: { [TABLE]: requests } }));
+          requests = (out.UnprocessedItems?.[TABLE] ?? []).flatMap((r) =>
+            r.PutRequest?.Item === undefined ? [] : [{ PutRequest: { Item: r.PutRequest.Item } }],
+          );
+        }
+      }
+    });
+    await Promise.all(lanes);
+  } finally {
+    client.destroy();
+  }
+}
+
+async function measureHistory(ctx: Context, dynamoUrl: string): Promise<void> {
+  const p = ctx.params;
+  const items = historyItems(p.historyHours);
+  const first = items[0];
+  const last = items.at(-1);
+  if (first === undefined || last === undefined) throw new Error('history: no items to seed');
+  const seedStart = performance.now();
+  await seedHistory(dynamoUrl, items);
+  log(
+    `history: seeded ${items.length} snapshots in ${((performance.now() - seedStart) / 1000).toFixed(1)} s`,
+  );
+  const from = first.observedAt?.S ?? '';
+  const to = last.observedAt?.S ?? '';
+  const env = ctx.env({
+    KOODRIVE_TENANTS: `${HISTORY_TENANT}=koodrive/${HISTORY_TENANT}`,
+    SNAPSHOT_TABLE: TABLE,
+    AWS_ENDPOINT_URL_DYNAMODB: dynamoUrl,
+    AWS_LAMBDA_FUNCTION_NAME: 'koodrive-allocation-bench-history',
+  });
+  const outcome = await runNode(
+    ctx.probes.history,
+    [
+      bundleOf(ctx, 'history'),
+      HISTORY_TENANT,
+      from,
+      to,
+      String(p.historyLimit),
+      String(p.historyRounds),
+      TABLE,
+    ],
+    { env, nodeArgs: measuredArgs(ctx, 'history') },
+  );
+  const rounds = outcome.result.rounds;
+  if (!Array.isArray(rounds) || rounds.length === 0) throw new Error('history probe reported no rounds');
+  const route: number[] = [];
+  const raw: number[] = [];
+  for (const round of rounds) {
+    const r: Record<string, unknown> = isRecord(round) ? round : {};
+    if (num(r, 'routeItems') !== items.length || num(r, 'rawItems') !== items.length) {
+      throw new Error(
+        `history read ${num(r, 'routeItems')} (route) and ${num(r, 'rawItems')} (raw) of ${items.length} items`,
+      );
+    }
+    route.push(num(r, 'routeMs'));
+    raw.push(num(r, 'rawMs'));
+  }
+  const bytes = items.map(itemSize);
+  const group = 'history read';
+  const setting = `${items.length} snapshots, limit ${p.historyLimit}`;
+  ctx.figures.push(
+    figure({
+      id: 'history.route',
+      group,
+      label: `history route, all pages (${setting})`,
+      unit: 'ms',
+      stat: summarize(route),
+    }),
+    figure({ id: 'history.raw', group, label: 'raw SDK Query, all pages', unit: 'ms', stat: summarize(raw) }),
+    figure({
+      id: 'history.ratio',
+      group,
+      label: 'route / raw Query',
+      unit: 'ratio',
+      stat: summarize(pairedRatios(route, raw)),
+      target: { op: '<=', limit: 1.3 },
+    }),
+    figure({
+      id: 'history.bytesPerSnapshot',
+      group,
+      label: `stored bytes per snapshot (DynamoDB item size; +${STORAGE_OVERHEAD_BYTES_PER_ITEM} B billed overhead)`,
+      unit: 'B',
+      stat: summarize(bytes),
+    }),
+  );
+  ctx.measured.itemBytes = summarize(bytes).median;
+}
+
+function nodeVersion(): string {
+  return execFileSync(nodeBinary(), ['-p', 'process.version'], { encoding: 'utf8' }).trim();
+}
+
+/** Runs the benchmark and writes its results; returns them. */
+export async function runBenchmark(argv: readonly string[]): Promise<BenchResults> {
+  const options = parseOptions(argv);
+  quiet = options.quiet;
+  const params = options.quick ? QUICK_PARAMS : FULL_PARAMS;
+  const work = await mkdtemp(path.join(os.tmpdir(), 'koodrive-bench-'));
+  const closers: (() => Promise<unknown>)[] = [];
+  try {
+    const distDir = path.join(work, 'dist');
+    if (options.build) {
+      log(`building the functions into ${distDir} with scripts/build.ts`);
+      await buildProject(distDir);
+    } else {
+      if (!existsSync(path.join(options.distDir, 'allocation', 'index.mjs'))) {
+        throw new Error(
+          `${options.distDir}/allocation/index.mjs is missing: run npm run build first, or pass --build`,
+        );
+      }
+      // A private copy: another `npm run build` in the same checkout must not pull the bundles away mid-run.
+      await cp(options.distDir, distDir, { recursive: true });
+    }
+    log('building the peer and the probes');
+    const peerBundle = await buildPeer(path.join(work, 'peer'));
+    const probes = await buildProbes(work);
+    const functions = await listBundles(distDir);
+    if (!functions.includes('allocation')) {
+      throw new Error(`${distDir} has no allocation bundle`);
+    }
+    const noFile = path.join(work, 'none');
+    const env = (extra: Record<string, string> = {}): Record<string, string> => ({
+      PATH: process.env.PATH ?? '',
+      HOME: work,
+      TZ: 'UTC',
+      AWS_REGION: REGION,
+      AWS_ACCESS_KEY_ID: 'bench',
+      AWS_SECRET_ACCESS_KEY: 'bench',
+      AWS_CONFIG_FILE: noFile,
+      AWS_SHARED_CREDENTIALS_FILE: noFile,
+      AWS_EC2_METADATA_DISABLED: 'true',
+      AWS_LAMBDA_FUNCTION_MEMORY_SIZE: String(MEMORY_MB),
+      ...extra,
+    });
+    const ctx: Context = {
+      options,
+      params,
+      work,
+      distDir,
+      functions,
+      peerBundle,
+      probes,
+      figures: [],
+      missing: [],
+      notes: [
+        'Peer: bench/peer/allocation.ts, one file with @middy/core, @aws-sdk/client-secrets-manager, native fetch and the signature computed inline; built with the esbuild settings of scripts/build.ts.',
+        'Probes run in fresh node processes (the pinned Node 24) with only the benchmark environment; the KooDrive simulator runs in a process of its own (latency 0 unless stated), Secrets Manager and dynalite in the benchmark process.',
+        `Every measured process gets the V8 flags Lambda's Node.js bootstrap gives a ${MEMORY_MB} MB function (${LAMBDA_ARGS.join(' ')}); the memory group uses those of a ${SMALL_MEMORY_MB} MB function, the size its target names.`,
+        'Warm latency: each round is one process per variant; after an untimed warm-up the timed invocations are sequential. Memory: separate processes, full GC before each RSS and heap reading.',
+        'Snapshot fan-out: each run is a fresh process (15 minutes apart, a warm container would have re-read the secrets anyway); the floor runs the same tenants with only a secret read, one signed call and one PutItem each, against the same services, to show what those services cost on this machine.',
+        'History read: handler calls only are timed (parsing the answer for nextCursor is the caller’s work); the raw Query pages the same key range with the same limit and converts nothing.',
+      ],
+      env,
+      measured: {},
+    };
+
+    const secrets = await startLocalSecretsManager({
+      secrets: { 'koodrive/demo': demoSecretString(DEMO_APP), 'koodrive/lab': demoSecretString(LAB_APP) },
+    });
+    closers.push(() => secrets.close());
+    const simulator = await startSimulatorProcess(probes.simulator, {
+      apps: [DEMO_APP, LAB_APP],
+      latencyMs: 0,
+      env: env(),
+    });
+    closers.push(() => simulator.close());
+    const allocEnv = env({
+      AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.url,
+      KOODRIVE_TENANTS: 'demo=koodrive/demo,lab=koodrive/lab',
+      KOODRIVE_BASE_URL: simulator.url,
+      AWS_LAMBDA_FUNCTION_NAME: 'koodrive-allocation-bench-allocation',
+    });
+    ctx.env = (extra = {}) => ({ ...allocEnv, ...extra });
+
+    const wants = (group: Group) => options.only.has(group);
+    if (wants('size')) {
+      log('bundle sizes');
+      await measureSizes(ctx);
+    }
+    if (wants('cold')) {
+      log(`cold start: ${params.coldRounds} rounds of project, peer and node -e 0`);
+      await measureColdStart(ctx, allocEnv);
+    }
+    if (wants('init')) {
+      log(`init only: ${params.initRounds} rounds of ${functions.join(', ')} and the peer`);
+      await measureInit(ctx, allocEnv);
+    }
+    if (wants('warm')) {
+      log(
+        `warm latency: ${params.warmRounds} rounds × ${params.warmup + params.timed} invocations × 3 variants`,
+      );
+      await measureWarm(ctx, allocEnv, simulator);
+    }
+    if (wants('memory')) {
+      log(`memory: ${params.memoryRounds} rounds × ${params.memoryTotal} invocations × 3 variants`);
+      await measureMemory(ctx, allocEnv, simulator);
+    }
+    if (wants('secrets')) {
+      log('secret reads');
+      await measureSecretReads(ctx, allocEnv, secrets);
+    }
+    const needsDynamo = wants('snapshot') || wants('history');
+    if (needsDynamo) {
+      const dynamo = await startLocalDynamoDb({ tables: { SnapshotsTable: TABLE } });
+      closers.push(() => dynamo.close());
+      const proxy = await startCountingProxy(dynamo.url);
+      closers.push(() => proxy.close());
+      if (wants('snapshot')) {
+        if (functions.includes('snapshot')) {
+          log(`snapshot fan-out: ${params.snapshotTenants} tenants, ${params.snapshotLatencyMs} ms latency`);
+          await measureSnapshotFanOut(ctx, { simulator, secrets, dynamo: proxy });
+        } else
+          ctx.missing.push(
+            `snapshot fan-out: ${distDir}/snapshot/index.mjs does not exist (handlers/snapshot.ts missing?)`,
+          );
+      }
+      if (wants('history')) {
+        if (functions.includes('history')) {
+          log(`history read: ${params.historyHours} hourly snapshots`);
+          await measureHistory(ctx, dynamo.url);
+        } else
+          ctx.missing.push(
+            `history read: ${distDir}/history/index.mjs does not exist (handlers/history.ts missing?)`,
+          );
+      }
+    }
+
+    const m = ctx.measured;
+    const cost =
+      m.warmProjectP50 !== undefined &&
+      m.fanoutWallMs !== undefined &&
+      m.itemBytes !== undefined &&
+      m.writesPerSnapshot !== undefined &&
+      m.readsPerSnapshot !== undefined &&
+      m.secretReadsPerSnapshot !== undefined &&
+      m.logBytesPerSnapshot !== undefined
+        ? computeCost({
+            scheduleMinutes: SCHEDULE_MINUTES,
+            retentionDays: RETENTION_DAYS,
+            memoryMb: MEMORY_MB,
+            itemBytes: m.itemBytes,
+            storageOverheadBytes: STORAGE_OVERHEAD_BYTES_PER_ITEM,
+            // One tenant alone: the time one lane of the fan-out spends per tenant (secret, KooDrive, DynamoDB).
+            singleTenantDurationMs: (m.fanoutWallMs * params.snapshotConcurrency) / params.snapshotTenants,
+            sharedDurationMsPerTenant: m.fanoutWallMs / params.snapshotTenants,
+            sharedTenants: params.snapshotTenants,
+            writesPerSnapshot: m.writesPerSnapshot,
+            readsPerSnapshot: m.readsPerSnapshot,
+            secretReadsPerSnapshot: m.secretReadsPerSnapshot,
+            logBytesPerSnapshot: m.logBytesPerSnapshot,
+          })
+        : undefined;
+    if (cost === undefined) ctx.missing.push('cost note: needs the warm, snapshot and history groups');
+
+    const results: BenchResults = {
+      version: 1,
+      date: new Date().toISOString(),
+      mode: options.quick ? 'quick' : 'full',
+      machine: describeMachine(nodeVersion()),
+      params: { ...params },
+      figures: ctx.figures,
+      missed: ctx.figures
+        .filter((f) => f.target !== undefined && !f.target.met)
+        .map(
+          (f) =>
+            `${f.group}: ${f.label} = ${f.stat.median.toFixed(3)} ${f.unit} (target ${f.target?.op} ${f.target?.limit})`,
+        ),
+      missing: ctx.missing,
+      ...(cost === undefined ? {} : { cost }),
+      notes: ctx.notes,
+    };
+    const outDir =
+      options.outDir ?? (options.quick ? path.join(work, 'results') : path.join(ROOT, 'bench', 'results'));
+    await mkdir(outDir, { recursive: true });
+    await writeFile(path.join(outDir, 'latest.json'), `${JSON.stringify(results, null, 2)}\n`);
+    await writeFile(path.join(outDir, 'latest.md'), formatMarkdown(results));
+    if (!options.quiet) {
+      console.log(formatTable(results));
+      for (const line of results.missed) console.log(`MISSED ${line}`);
+      for (const line of results.missing) console.log(`NOT MEASURED ${line}`);
+    }
+    log(`results written to ${outDir}/latest.json and latest.md`);
+    if (options.quick && options.outDir === undefined) options.keepWork = true;
+    return results;
+  } finally {
+    for (const close of closers.reverse())
+      await close().catch((error: unknown) => log(`cleanup: ${String(error)}`));
+    if (!options.keepWork) await rm(work, { recursive: true, force: true });
+  }
+}
+
+if (process.argv[1] !== undefined && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  try {
+    await runBenchmark(process.argv.slice(2));
+  } catch (error) {
+    log(`failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+    process.exitCode = 1;
+  }
+}

@@ -1,0 +1,149 @@
+/**
+ * Proves `npm run bench` still works: a `--quick` run (few iterations, everything local) into a temp
+ * dir must produce every figure with numeric values. No timing is asserted: this machine's speed is
+ * not the project's behaviour.
+ */
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { itemSize, numberSize } from '../../bench/lib/item-size.ts';
+import type { BenchResults } from '../../bench/lib/report.ts';
+import { pairedRatios, summarize } from '../../bench/lib/stats.ts';
+import { runBenchmark } from '../../bench/run.ts';
+import { listHandlers } from '../../scripts/build.ts';
+
+/** Figures that do not depend on which handlers exist. */
+const FIXED_FIGURES = [
+  'size.peer.raw',
+  'size.peer.gzip',
+  'cold.project.wall',
+  'cold.peer.wall',
+  'cold.baseline.wall',
+  'cold.project.inside',
+  'cold.peer.inside',
+  'cold.ratio.projectPeer',
+  'cold.ratio.projectPeerAboveBaseline',
+  'init.peer',
+  'warm.project.p50',
+  'warm.project.p99',
+  'warm.project.cpu',
+  'warm.peer.p50',
+  'warm.peer.p99',
+  'warm.bare.p50',
+  'warm.bare.p99',
+  'warm.ratio.projectBare.p50',
+  'warm.ratio.peerBare.p50',
+  'warm.ratio.projectPeer.p50',
+  'memory.project.growth',
+  'memory.project.steadyGrowth',
+  'memory.project.heapGrowth',
+  'memory.project.peak',
+  'memory.peer.growth',
+  'memory.peer.peak',
+  'memory.bare.growth',
+  'memory.bare.peak',
+  'secrets.project.readsPerTenant',
+  'secrets.peer.readsPerTenant',
+  'snapshot.wall',
+  'snapshot.ideal',
+  'snapshot.floor',
+  'snapshot.ratio',
+  'snapshot.ratio.projectFloor',
+  'history.route',
+  'history.raw',
+  'history.ratio',
+  'history.bytesPerSnapshot',
+];
+
+/** Figures that carry a target from the benchmark's brief. */
+const TARGETED = [
+  'size.allocation.raw',
+  'cold.ratio.projectPeer',
+  'warm.ratio.projectBare.p50',
+  'memory.project.growth',
+  'memory.project.peak',
+  'secrets.project.readsPerTenant',
+  'snapshot.ratio',
+  'history.ratio',
+];
+
+let outDir = '';
+let results: BenchResults;
+let functions: string[] = [];
+
+beforeAll(async () => {
+  outDir = await mkdtemp(path.join(os.tmpdir(), 'bench-test-'));
+  functions = await listHandlers();
+  results = await runBenchmark(['--quick', '--build', '--quiet', '--out', outDir]);
+});
+
+afterAll(async () => {
+  if (outDir !== '') await rm(outDir, { recursive: true, force: true });
+});
+
+describe('npm run bench -- --quick', () => {
+  it('measures every figure, for every function, with numeric values', () => {
+    const perFunction = functions.flatMap((name) => [
+      `size.${name}.raw`,
+      `size.${name}.gzip`,
+      `init.${name}`,
+    ]);
+    const ids = results.figures.map((f) => f.id);
+    expect(ids).toEqual(expect.arrayContaining([...FIXED_FIGURES, ...perFunction]));
+    expect(functions).toEqual(expect.arrayContaining(['allocation', 'history', 'snapshot']));
+    for (const f of results.figures) {
+      for (const value of [f.stat.median, f.stat.min, f.stat.max]) {
+        expect(Number.isFinite(value), `${f.id} = ${value}`).toBe(true);
+      }
+      expect(f.stat.min).toBeLessThanOrEqual(f.stat.max);
+      expect(f.stat.n).toBeGreaterThanOrEqual(1);
+    }
+    expect(results.missing).toEqual([]);
+  });
+
+  it('checks the brief’s targets and lists each missed one', () => {
+    const byId = new Map(results.figures.map((f) => [f.id, f]));
+    for (const id of TARGETED) expect(typeof byId.get(id)?.target?.met, id).toBe('boolean');
+    const missed = results.figures.filter((f) => f.target?.met === false).length;
+    expect(results.missed).toHaveLength(missed);
+  });
+
+  it('counts one secret read per tenant, as the warm cache promises', () => {
+    const reads = results.figures.find((f) => f.id === 'secrets.project.readsPerTenant');
+    expect(reads?.stat.max).toBe(1);
+  });
+
+  it('writes the same results to latest.json, and latest.md with the machine and the cost note', async () => {
+    const json: unknown = JSON.parse(await readFile(path.join(outDir, 'latest.json'), 'utf8'));
+    expect(json).toEqual(JSON.parse(JSON.stringify(results)));
+    expect(results.mode).toBe('quick');
+    expect(results.machine.cores).toBeGreaterThan(0);
+    expect(results.machine.node).toMatch(/^v\d+\./);
+    expect(results.cost?.singleTenant.totalUsd).toBeGreaterThan(0);
+    expect(results.cost?.shared.totalUsd).toBeGreaterThan(0);
+    const md = await readFile(path.join(outDir, 'latest.md'), 'utf8');
+    expect(md).toContain(results.machine.cpuModel);
+    expect(md).toContain('## Cost per tenant per month');
+    expect(md).toContain('| cold start | project / peer (wall) |');
+  });
+});
+
+describe('the benchmark’s arithmetic', () => {
+  it('sizes items by DynamoDB’s rules: names, values, 3 bytes per list or map, 1 per element', () => {
+    expect(numberSize('12288')).toBe(4);
+    expect(numberSize('0.500')).toBe(2);
+    expect(numberSize('-1000')).toBe(2);
+    // t: 1 + 2; n: 1 + (1 + 1); l: 1 + 3 + (1 + M), M = 3 + (1 + 'k' + 2) = 7.
+    expect(itemSize({ t: { S: 'ab' }, n: { N: '7' }, l: { L: [{ M: { k: { N: '5' } } }] } })).toBe(
+      3 + 3 + 12,
+    );
+  });
+
+  it('summarizes rounds by median, min and max, and pairs ratios round by round', () => {
+    expect(summarize([3, 1, 2])).toEqual({ median: 2, min: 1, max: 3, n: 3 });
+    expect(summarize([1, 2, 3, 4]).median).toBe(2.5);
+    expect(pairedRatios([2, 9], [1, 3])).toEqual([2, 3]);
+    expect(() => summarize([])).toThrow();
+  });
+});
