@@ -5,7 +5,8 @@
 import { Server } from 'node:http';
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
-import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { ensureTables, readTableSchemas } from '../../local/dynamodb.ts';
 
 export const TEST_REGION = 'us-east-1';
 export const TEST_CREDENTIALS = { accessKeyId: 'test-access-key', secretAccessKey: 'test-secret-key' };
@@ -14,7 +15,7 @@ export interface Dynalite {
   readonly url: string;
   /** A real SDK client on this endpoint. */
   readonly client: DynamoDBClient;
-  /** Creates a table keyed like the snapshot table: HASH tenantId (S), RANGE observedAt (S). */
+  /** Creates a table from serverless.yml's SnapshotsTable definition (HASH tenantId, RANGE observedAt). */
   createSnapshotTable(tableName: string): Promise<void>;
   close(): Promise<void>;
 }
@@ -54,20 +55,10 @@ export async function startDynalite(): Promise<Dynalite> {
     url,
     client,
     async createSnapshotTable(tableName) {
-      await client.send(
-        new CreateTableCommand({
-          TableName: tableName,
-          BillingMode: 'PAY_PER_REQUEST',
-          AttributeDefinitions: [
-            { AttributeName: 'tenantId', AttributeType: 'S' },
-            { AttributeName: 'observedAt', AttributeType: 'S' },
-          ],
-          KeySchema: [
-            { AttributeName: 'tenantId', KeyType: 'HASH' },
-            { AttributeName: 'observedAt', KeyType: 'RANGE' },
-          ],
-        }),
-      );
+      // The table exactly as serverless.yml declares it, not a copy kept here.
+      const schema = (await readTableSchemas()).get('SnapshotsTable');
+      if (schema === undefined) throw new Error('serverless.yml declares no SnapshotsTable');
+      await ensureTables(client, { [tableName]: schema });
     },
     async close() {
       client.destroy();
