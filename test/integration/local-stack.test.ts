@@ -187,8 +187,10 @@ describe('local stack (npm start)', () => {
     expect(result.functionError, why()).toBeUndefined();
     expect(result.payload, why()).toEqual({ batchItemFailures: [] });
 
-    const from = new Date(at.getTime() - 1000).toISOString();
-    const to = new Date(at.getTime() + 1000).toISOString();
+    // Exactly the message's time (both bounds are inclusive): the minute schedule may store its own
+    // snapshot a moment away.
+    const from = at.toISOString();
+    const to = at.toISOString();
     const history = await getJson(
       `${apiUrl}/tenants/${LAB_TENANT_ID}/allocation/history?from=${from}&to=${to}`,
     );
