@@ -59,3 +59,21 @@ export function demoSecretString(app: SimulatorApp, baseUrl?: string): string {
     ...(baseUrl === undefined ? {} : { baseUrl }),
   });
 }
+
+const MINUTE_MS = 60_000;
+
+/**
+ * The demo tenant's spaces at a moment, so that a newcomer's local history moves: the department
+ * space grows 2 GB a minute through the day, and the personal space swings between 75 % and 95 % of
+ * its total once an hour, crossing the 80 % and 90 % thresholds up and down (threshold events and a
+ * forecast to look at within minutes). Numbers stay strings, like the vendor's example.
+ */
+export function demoDataAt(at: Date): { type: string; allocateCapacity: string; totalCapacity: string }[] {
+  const minuteOfDay = Math.floor((at.getTime() % 86_400_000) / MINUTE_MS);
+  const personalRatio = 0.85 + 0.1 * Math.sin((2 * Math.PI * (at.getTime() / MINUTE_MS)) / 60);
+  return [
+    { type: '0', allocateCapacity: String(12_288 + 2 * minuteOfDay), totalCapacity: '20480' },
+    { type: '1', allocateCapacity: String(Math.round(40_960 * personalRatio)), totalCapacity: '40960' },
+    { type: '2', allocateCapacity: '7680', totalCapacity: '10240' },
+  ];
+}

@@ -14,7 +14,14 @@ import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DEMO_TENANTS, DEMO_TENANTS_SETTING, demoSecretString, LOCAL_PORTS } from './demo.ts';
+import {
+  DEMO_APP,
+  DEMO_TENANTS,
+  DEMO_TENANTS_SETTING,
+  demoDataAt,
+  demoSecretString,
+  LOCAL_PORTS,
+} from './demo.ts';
 import { startLocalDynamoDb } from './dynamodb.ts';
 import { startLocalEventBridge } from './eventbridge.ts';
 import { describeResult, invokeFunction, invokeUrl, LOCAL_STAGE, SERVICE, scheduledEvent } from './invoke.ts';
@@ -197,6 +204,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 
   try {
     let koodriveUrl = env.KOODRIVE_BASE_URL?.trim() ?? '';
+    let moveDemo: (at: Date) => void = () => undefined;
     if (!realKooDrive) {
       const simulator = await startKooDriveSimulator({
         port: ports.koodrive,
@@ -205,6 +213,9 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       });
       cleanups.push(() => simulator.close());
       koodriveUrl = simulator.url;
+      // The demo tenant's allocation moves with the clock, so history, trend and threshold events show something.
+      moveDemo = (at) => simulator.setData(DEMO_APP.appId, demoDataAt(at));
+      moveDemo(new Date());
     }
 
     const childEnv: Env = {
@@ -282,6 +293,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 
     const snapshotUrl = invokeUrl(ports.lambda);
     const schedule = startMinuteSchedule(async (at) => {
+      moveDemo(at);
       const result = await invokeFunction(snapshotUrl, scheduledEvent(at, region));
       log(`local stack: scheduled snapshot at ${at.toISOString()}: ${describeResult(result)}`);
     }, log);
