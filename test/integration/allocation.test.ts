@@ -201,6 +201,19 @@ describe('errors: every row of the contract table', () => {
     expect(koodrive.requests).toHaveLength(0);
   });
 
+  it('503 CREDENTIALS_UNAVAILABLE when Secrets Manager throttles or drops the connection through its retries', async () => {
+    secrets.enqueueFault({ type: 'ThrottlingException', secretId: 'koodrive/acme', times: 10 });
+    const throttled = await call(coldHandler(), '/allocation');
+    expect(throttled.statusCode).toBe(503);
+    expect(String(throttled.json.detail)).toContain('ThrottlingException');
+    secrets.reset();
+    secrets.enqueueFault({ type: 'reset', secretId: 'koodrive/acme', times: 10 });
+    const unreachable = await call(coldHandler(), '/allocation');
+    expect(unreachable.statusCode).toBe(503);
+    expect(unreachable.json.code).toBe('CREDENTIALS_UNAVAILABLE');
+    expect(koodrive.requests).toHaveLength(0);
+  });
+
   it('502 UPSTREAM_REJECTED when KooDrive refuses the signature, after exactly one refetch', async () => {
     secrets.setSecret('koodrive/acme', secretJson({ ...ACME, appSecret: 'stale-secret-value' }));
     const response = await call(coldHandler(), '/allocation');
