@@ -7,6 +7,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { ALLOCATION_PATH, TRACE_ID_LENGTH } from '../lib/koodrive/client.ts';
 import {
   buildCanonicalRequest,
   buildStringToSign,
@@ -89,14 +90,14 @@ export interface KooDriveSimulator {
   close(): Promise<void>;
 }
 
-export const ALLOCATION_PATH = '/koodrive/ose/v1/space/allocation/get';
+// The vendor's path and trace-id rule, from the one place the project states them.
+export { ALLOCATION_PATH, TRACE_ID_LENGTH };
 /** The vendor's own example: one object, every number a string. */
 export const DEFAULT_ALLOCATION_DATA = Object.freeze({
   type: '0',
   allocateCapacity: '1000',
   totalCapacity: '2000',
 });
-export const TRACE_ID_LENGTH = 58;
 export const MAX_SIGNING_AGE_MS = 15 * 60 * 1000;
 
 const REQUIRED_SIGNED_HEADERS = ['host', 'x-date', 'x-user-id'] as const;
