@@ -3,6 +3,7 @@ import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { type Config, loadConfig } from './config.ts';
 import { type CredentialsProvider, createCredentialsProvider } from './credentials.ts';
 import { type AttemptReport, createKooDriveClient, type KooDriveClient } from './koodrive/client.ts';
+import type { Transport } from './koodrive/transport.ts';
 
 /** What a function needs to fetch allocations, built once per container and reused while warm. */
 export interface Runtime {
@@ -14,7 +15,7 @@ export interface Runtime {
 export interface RuntimeOptions {
   logger?: Logger;
   secretsClient?: Pick<SecretsManagerClient, 'send'>;
-  fetch?: typeof fetch;
+  transport?: Transport;
   /** Also told of every KooDrive attempt (metrics). */
   onAttempt?: (report: AttemptReport) => void;
 }
@@ -35,7 +36,7 @@ export function createRuntime(config: Config, options: RuntimeOptions = {}): Run
     defaultBaseUrl: config.baseUrl,
     timeoutMs: config.timeoutMs,
     maxAttempts: config.maxAttempts,
-    ...(options.fetch === undefined ? {} : { fetch: options.fetch }),
+    ...(options.transport === undefined ? {} : { transport: options.transport }),
     onAttempt: (report) => {
       if (report.outcome !== 'ok') logger?.warn('KooDrive attempt failed', { ...report });
       else logger?.debug('KooDrive attempt succeeded', { ...report });

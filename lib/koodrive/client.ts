@@ -1,8 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import type { AppCredentials, CredentialsProvider } from '../credentials.ts';
-import { AppError, UpstreamError, UpstreamRejectedError, UpstreamTimeoutError } from '../errors.ts';
+import { type AppError, UpstreamError, UpstreamRejectedError, UpstreamTimeoutError } from '../errors.ts';
 import type { Tenant } from '../tenants.ts';
 import { signRequest } from './sign.ts';
+import {
+  BodyTooLargeError,
+  createTransport,
+  type Transport,
+  type TransportResponse,
+  TransportTimeoutError,
+} from './transport.ts';
 
 export const ALLOCATION_PATH = '/koodrive/ose/v1/space/allocation/get';
 
@@ -20,7 +27,8 @@ export interface KooDriveClientOptions {
   defaultBaseUrl: string;
   timeoutMs: number;
   maxAttempts: number;
-  fetch?: typeof fetch;
+  /** How one exchange is made; by default node:http(s) with keep-alive agents kept for the container's life. */
+  transport?: Transport;
   now?: () => number;
   random?: () => number;
   sleep?: (ms: number) => Promise<void>;
@@ -89,7 +97,7 @@ function envelopeOf(body: unknown): { code?: string; message?: string } {
   };
 }
 
-/** undici hides the system error (ECONNREFUSED, ENOTFOUND…) in `cause`, sometimes in an AggregateError. */
+/** The system error (ECONNREFUSED, ENOTFOUND…), which some layers wrap in `cause` or an AggregateError. */
 function networkErrorCode(error: unknown): string {
   let current: unknown = error;
   let last = 'network error';
@@ -107,40 +115,12 @@ function isSuccessCode(code: unknown): boolean {
   return code === 0 || code === '0';
 }
 
-/** Reads at most `limit` bytes of a body; larger answers are refused, not buffered. */
-async function readBody(response: Response, limit: number): Promise<string> {
-  const declared = Number(response.headers.get('content-length') ?? Number.NaN);
-  if (Number.isFinite(declared)) {
-    if (declared > limit) {
-      await response.body?.cancel();
-      throw new UpstreamError(`KooDrive's answer is ${declared} bytes, more than the ${limit}-byte limit.`);
-    }
-    // The length is known and small enough: read it in one go.
-    return response.text();
-  }
-  if (response.body === null) return '';
-  const reader = response.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > limit) {
-      await reader.cancel();
-      throw new UpstreamError(`KooDrive's answer is more than the ${limit}-byte limit.`);
-    }
-    chunks.push(value);
-  }
-  return Buffer.concat(chunks, size).toString('utf8');
-}
-
 /**
  * The one place that talks to KooDrive: signs each attempt afresh, limits its time, retries what may
  * succeed on retry, and refetches the tenant's secret once when the signature is refused.
  */
 export function createKooDriveClient(options: KooDriveClientOptions): KooDriveClient {
-  const fetchFn = options.fetch ?? fetch;
+  const transport = options.transport ?? createTransport();
   const now = options.now ?? Date.now;
   const random = options.random ?? Math.random;
   const sleep = options.sleep ?? sleepFor;
@@ -151,8 +131,13 @@ export function createKooDriveClient(options: KooDriveClientOptions): KooDriveCl
   /** Server clock minus ours, per host, learned from the Date header of refusals. */
   const clockOffsets = new Map<string, number>();
 
-  const learnClockOffset = (host: string, response: Response, sentAt: number, receivedAt: number) => {
-    const date = Date.parse(response.headers.get('date') ?? '');
+  const learnClockOffset = (
+    host: string,
+    response: TransportResponse,
+    sentAt: number,
+    receivedAt: number,
+  ) => {
+    const date = Date.parse(response.headers.date ?? '');
     if (!Number.isFinite(date)) return;
     // The Date header has one-second precision: compare with the middle of the exchange.
     const offset = date - (sentAt + receivedAt) / 2;
@@ -183,16 +168,13 @@ export function createKooDriveClient(options: KooDriveClientOptions): KooDriveCl
     };
     if (language !== undefined) headers.language = language;
     const sentAt = now();
-    let response: Response;
-    let text: string;
+    let response: TransportResponse;
     try {
-      const signal = AbortSignal.timeout(options.timeoutMs);
-      response = await fetchFn(url, { method: 'GET', headers, signal });
-      text = await readBody(response, maxBodyBytes);
+      response = await transport({ url, headers, timeoutMs: options.timeoutMs, maxBodyBytes });
     } catch (error) {
-      if (error instanceof AppError) return { kind: 'error', error };
-      const name = error instanceof Error ? error.name : '';
-      if (name === 'TimeoutError' || name === 'AbortError') {
+      if (error instanceof BodyTooLargeError)
+        return { kind: 'error', error: new UpstreamError(error.message) };
+      if (error instanceof TransportTimeoutError) {
         return {
           kind: 'retryable',
           error: new UpstreamTimeoutError(
@@ -209,6 +191,7 @@ export function createKooDriveClient(options: KooDriveClientOptions): KooDriveCl
         }),
       };
     }
+    const text = response.body;
     const receivedAt = now();
     let body: unknown;
     try {
@@ -236,7 +219,7 @@ export function createKooDriveClient(options: KooDriveClientOptions): KooDriveCl
       };
     }
     if (status === 429 || status >= 500) {
-      const retryAfter = Number(response.headers.get('retry-after'));
+      const retryAfter = Number(response.headers['retry-after']);
       return {
         kind: 'retryable',
         error: new UpstreamError(`KooDrive answered HTTP ${status}.`, upstream),

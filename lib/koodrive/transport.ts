@@ -1,0 +1,159 @@
+import {
+  Agent as HttpAgent,
+  request as httpRequest,
+  type IncomingMessage,
+  type OutgoingHttpHeaders,
+} from 'node:http';
+import {
+  Agent as HttpsAgent,
+  type AgentOptions as HttpsAgentOptions,
+  request as httpsRequest,
+} from 'node:https';
+
+/**
+ * One HTTP exchange with KooDrive on node:http / node:https and keep-alive agents that live as long as
+ * the container. Native `fetch` (undici) costs about twice the CPU per call and, on a cold start, some
+ * 40 ms to load its internals, which the AWS SDK does not need; the SDK already loads node:http.
+ */
+export interface TransportRequest {
+  url: URL;
+  headers: Record<string, string>;
+  /** The whole exchange, connection to the last byte of the body, must end within this time. */
+  timeoutMs: number;
+  /** Answers larger than this are refused rather than read into memory. */
+  maxBodyBytes: number;
+}
+
+export interface TransportResponse {
+  status: number;
+  /** Response headers, names in lower case. */
+  headers: Record<string, string | undefined>;
+  body: string;
+}
+
+export type Transport = (request: TransportRequest) => Promise<TransportResponse>;
+
+/** The exchange took longer than `timeoutMs`. */
+export class TransportTimeoutError extends Error {
+  override name = 'TransportTimeoutError';
+}
+
+/** The answer is larger than `maxBodyBytes`; `declared` when its Content-Length said so up front. */
+export class BodyTooLargeError extends Error {
+  override name = 'BodyTooLargeError';
+  readonly limit: number;
+  readonly declared: number | undefined;
+  constructor(limit: number, declared?: number) {
+    super(
+      declared === undefined
+        ? `KooDrive's answer is more than the ${limit}-byte limit.`
+        : `KooDrive's answer is ${declared} bytes, more than the ${limit}-byte limit.`,
+    );
+    this.limit = limit;
+    this.declared = declared;
+  }
+}
+
+export interface TransportOptions {
+  /** Extra TLS options for the HTTPS agent (tests pass a private CA); production uses Node's trust store. */
+  tls?: Pick<HttpsAgentOptions, 'ca'>;
+  /** Sockets per host; a snapshot run fans out to at most this many calls per host at once. */
+  maxSockets?: number;
+}
+
+/** Errors of a socket that the server closed while it sat idle in the pool (e.g. while Lambda was frozen). */
+const STALE_SOCKET_CODES = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED']);
+
+function headersOf(message: IncomingMessage): Record<string, string | undefined> {
+  const headers: Record<string, string | undefined> = {};
+  for (const [name, value] of Object.entries(message.headers)) {
+    headers[name] = Array.isArray(value) ? value.join(', ') : value;
+  }
+  return headers;
+}
+
+export function createTransport(options: TransportOptions = {}): Transport {
+  const agentOptions = { keepAlive: true, maxSockets: options.maxSockets ?? 64, scheduling: 'lifo' as const };
+  const http = new HttpAgent(agentOptions);
+  const https = new HttpsAgent({ ...agentOptions, ...options.tls });
+
+  const exchange = (request: TransportRequest, deadline: number, retryOnStale: boolean) =>
+    new Promise<TransportResponse>((resolve, reject) => {
+      const { url } = request;
+      const secure = url.protocol === 'https:';
+      const outgoing: OutgoingHttpHeaders = { ...request.headers, Host: url.host };
+      let settled = false;
+      let answered = false;
+      const req = (secure ? httpsRequest : httpRequest)(
+        {
+          protocol: url.protocol,
+          hostname: url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname,
+          port: url.port === '' ? undefined : Number(url.port),
+          path: `${url.pathname}${url.search}`,
+          method: 'GET',
+          headers: outgoing,
+          agent: secure ? https : http,
+        },
+        (response) => {
+          answered = true;
+          const declared = Number(response.headers['content-length'] ?? Number.NaN);
+          if (Number.isFinite(declared) && declared > request.maxBodyBytes) {
+            fail(new BodyTooLargeError(request.maxBodyBytes, declared));
+            return;
+          }
+          const chunks: Buffer[] = [];
+          let size = 0;
+          response.on('data', (chunk: Buffer) => {
+            size += chunk.byteLength;
+            if (size > request.maxBodyBytes) {
+              fail(new BodyTooLargeError(request.maxBodyBytes));
+              return;
+            }
+            chunks.push(chunk);
+          });
+          response.on('end', () => {
+            if (settled) return;
+            settled = true;
+            clearTimeout(timer);
+            resolve({
+              status: response.statusCode ?? 0,
+              headers: headersOf(response),
+              body:
+                chunks.length === 1
+                  ? (chunks[0] as Buffer).toString('utf8')
+                  : Buffer.concat(chunks, size).toString('utf8'),
+            });
+          });
+          response.on('error', (error) => fail(error));
+        },
+      );
+      const fail = (error: Error) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        // The socket is not reusable once an answer was abandoned half-read.
+        req.destroy();
+        // A pooled socket the server had already closed fails before any answer: try once on a new one.
+        const code = (error as { code?: unknown }).code;
+        if (
+          retryOnStale &&
+          !answered &&
+          req.reusedSocket &&
+          typeof code === 'string' &&
+          STALE_SOCKET_CODES.has(code)
+        ) {
+          exchange(request, deadline, false).then(resolve, reject);
+          return;
+        }
+        reject(error);
+      };
+      const timer = setTimeout(
+        () => fail(new TransportTimeoutError(`no answer within ${request.timeoutMs} ms`)),
+        Math.max(0, deadline - Date.now()),
+      );
+      req.on('error', fail);
+      req.end();
+    });
+
+  return (request) => exchange(request, Date.now() + request.timeoutMs, true);
+}

@@ -1,0 +1,149 @@
+import {
+  createServer as createHttpServer,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo, Socket } from 'node:net';
+import { generate } from 'selfsigned';
+import { afterEach, describe, expect, it } from 'vitest';
+import { BodyTooLargeError, createTransport, TransportTimeoutError } from '../../lib/koodrive/transport.ts';
+
+type Handler = (req: IncomingMessage, res: ServerResponse, requestOnSocket: number) => void;
+
+const servers: Server[] = [];
+
+/** A server that counts TCP connections (TLS ones too) and tells the handler which request on its socket this is. */
+async function serve(handler: Handler, server: Server = createHttpServer()) {
+  const perSocket = new WeakMap<Socket, number>();
+  let connections = 0;
+  server.on('connection', () => {
+    connections += 1;
+  });
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    const count = (perSocket.get(req.socket) ?? 0) + 1;
+    perSocket.set(req.socket, count);
+    handler(req, res, count);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  servers.push(server);
+  const { port } = server.address() as AddressInfo;
+  return {
+    port,
+    get connections() {
+      return connections;
+    },
+  };
+}
+
+function json(res: ServerResponse, body: unknown) {
+  const text = JSON.stringify(body);
+  res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+const request = (url: string, extra: { timeoutMs?: number; maxBodyBytes?: number } = {}) => ({
+  url: new URL(url),
+  headers: { Accept: 'application/json', 'X-Date': '20261129T010000Z' },
+  timeoutMs: extra.timeoutMs ?? 1_000,
+  maxBodyBytes: extra.maxBodyBytes ?? 10_000,
+});
+
+afterEach(async () => {
+  for (const server of servers.splice(0)) {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  }
+});
+
+describe('KooDrive transport (node:http with keep-alive agents)', () => {
+  it('sends the headers it is given, Host from the URL, and reuses one connection while warm', async () => {
+    const seen: IncomingMessage['headers'][] = [];
+    const server = await serve((req, res) => {
+      seen.push(req.headers);
+      json(res, { code: 0, path: req.url });
+    });
+    const transport = createTransport();
+    for (let i = 0; i < 5; i++) {
+      const response = await transport(request(`http://127.0.0.1:${server.port}/a/b?x=1`));
+      expect(response.status).toBe(200);
+      expect(JSON.parse(response.body)).toEqual({ code: 0, path: '/a/b?x=1' });
+      expect(response.headers['content-type']).toBe('application/json');
+    }
+    expect(server.connections).toBe(1);
+    expect(seen[0]).toMatchObject({ host: `127.0.0.1:${server.port}`, 'x-date': '20261129T010000Z' });
+  });
+
+  it('retries once on a fresh connection when a pooled one turns out closed by the server', async () => {
+    // The second request on any connection finds it dead, as after a Lambda freeze longer than the
+    // server's idle timeout.
+    const server = await serve((req, res, nth) => {
+      if (nth > 1) {
+        req.socket.destroy();
+        return;
+      }
+      json(res, { code: 0 });
+    });
+    const transport = createTransport();
+    const first = await transport(request(`http://127.0.0.1:${server.port}/`));
+    const second = await transport(request(`http://127.0.0.1:${server.port}/`));
+    expect([first.status, second.status]).toEqual([200, 200]);
+    expect(server.connections).toBe(2);
+  });
+
+  it('does not retry a connection reset on a fresh connection (the client decides on retries)', async () => {
+    const server = await serve((req) => req.socket.destroy());
+    const transport = createTransport();
+    const error = await transport(request(`http://127.0.0.1:${server.port}/`)).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'ECONNRESET' });
+    expect(server.connections).toBe(1);
+  });
+
+  it('limits the whole exchange, including a body that trickles in', async () => {
+    const server = await serve((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      const timer = setInterval(() => res.write(' '), 20);
+      res.on('close', () => clearInterval(timer));
+    });
+    const transport = createTransport();
+    const error = await transport(request(`http://127.0.0.1:${server.port}/`, { timeoutMs: 150 })).catch(
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(TransportTimeoutError);
+  });
+
+  it('refuses a declared Content-Length over the limit before reading the body', async () => {
+    const server = await serve((_req, res) => {
+      res.writeHead(200, { 'content-length': 50_000 });
+      res.write('x'.repeat(1_000));
+    });
+    const transport = createTransport();
+    const error = await transport(request(`http://127.0.0.1:${server.port}/`, { maxBodyBytes: 2_000 })).catch(
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(BodyTooLargeError);
+    expect(error).toMatchObject({ limit: 2_000, declared: 50_000 });
+  });
+
+  it('speaks TLS through the HTTPS agent, verifying the server certificate', async () => {
+    const pems = await generate([{ name: 'commonName', value: 'localhost' }], {
+      keySize: 2048,
+      extensions: [{ name: 'subjectAltName', altNames: [{ type: 7, ip: '127.0.0.1' }] }],
+    });
+    const server = await serve(
+      (_req, res) => json(res, { code: 0, secure: true }),
+      createHttpsServer({ key: pems.private, cert: pems.cert }),
+    );
+    const url = `https://127.0.0.1:${server.port}/koodrive`;
+    const trusted = createTransport({ tls: { ca: pems.cert } });
+    for (let i = 0; i < 3; i++) {
+      expect(JSON.parse((await trusted(request(url))).body)).toEqual({ code: 0, secure: true });
+    }
+    expect(server.connections).toBe(1);
+    // Without the private CA the same server is refused: certificates are verified.
+    const untrusted = createTransport();
+    const error = await untrusted(request(url)).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'DEPTH_ZERO_SELF_SIGNED_CERT' });
+  });
+});
