@@ -5,7 +5,7 @@
  * vendor's text is ambiguous, each reading lives in one named step, so that a difference found
  * against the live service is a one-line change.
  */
-import { createHash, createHmac } from 'node:crypto';
+import { createHmac, hash } from 'node:crypto';
 
 export const SIGNING_ALGORITHM = 'HMAC-SHA256';
 /** SHA-256 of the empty string: the hashed payload of a request without a body. */
@@ -20,6 +20,9 @@ export const USER_ID_HEADER = 'X-User-Id';
 
 const SIGNING_DATE_PATTERN = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/;
 const UNRESERVED_BYTE = /^[A-Za-z0-9\-_.~]$/;
+const UNRESERVED_ONLY = /^[A-Za-z0-9\-_.~]*$/;
+// A path of unreserved segments without dot segments is its own canonical form (plus a trailing '/').
+const PLAIN_PATH = /^(?:\/(?!\.\.?(?:\/|$))[A-Za-z0-9\-_.~]+)*\/?$/;
 const PERCENT_TRIPLET = /^%[0-9A-Fa-f]{2}$/;
 // HTTP's optional whitespace: space and horizontal tab.
 const HEADER_WHITESPACE_RUN = /[ \t]+/g;
@@ -81,6 +84,8 @@ function encodeBytes(bytes: Uint8Array): string {
  * (so unlike encodeURIComponent, `!'()*` are encoded too). A lone surrogate is encoded as U+FFFD.
  */
 export function percentEncode(value: string): string {
+  // The common case (names, ids, numbers) has nothing to encode.
+  if (UNRESERVED_ONLY.test(value)) return value;
   return encodeBytes(Buffer.from(value, 'utf8'));
 }
 
@@ -106,6 +111,7 @@ function decodeSegmentToBytes(segment: string): Uint8Array {
  * percent-encoded, and a `/` appended when the path does not end with one (`/a/get` → `/a/get/`).
  */
 export function getCanonicalUri(path: string): string {
+  if (PLAIN_PATH.test(path)) return path.endsWith('/') ? path : `${path}/`;
   // Split before decoding, so an encoded '/' (%2F) stays inside its segment as the server sees it.
   const input = path.startsWith('/') ? path.slice(1) : path;
   const output: string[] = [];
@@ -132,7 +138,7 @@ const compareCodeUnits = (left: string, right: string): number => (left < right 
  * A string is parsed as a URL's query (a leading `?` is ignored, `+` is a space).
  */
 export function getCanonicalQuery(query: string | URLSearchParams | undefined): string {
-  if (query === undefined) return '';
+  if (query === undefined || query === '' || (typeof query !== 'string' && query.size === 0)) return '';
   const params = typeof query === 'string' ? new URLSearchParams(query) : query;
   // Huawei's API-gateway SDKs sort the names before encoding them (SigV4 sorts the encoded names);
   // the two orders differ only for names outside A–Z a–z 0–9 - _ . ~.
@@ -146,8 +152,18 @@ export function getCanonicalQuery(query: string | URLSearchParams | undefined): 
     .join('&');
 }
 
-function normalizeSignedHeaderNames(signedHeaderNames: readonly string[]): string[] {
+function sortSignedHeaderNames(signedHeaderNames: readonly string[]): string[] {
   return [...new Set(signedHeaderNames.map((name) => name.toLowerCase()))].sort(compareCodeUnits);
+}
+
+const DEFAULT_SIGNED_HEADER_NAMES = Object.freeze(sortSignedHeaderNames(SIGNED_HEADER_NAMES));
+const DEFAULT_SIGNED_HEADERS = DEFAULT_SIGNED_HEADER_NAMES.join(';');
+
+/** Lower case, deduplicated, sorted; the default list is worked out once. */
+function normalizeSignedHeaderNames(signedHeaderNames: readonly string[]): readonly string[] {
+  return signedHeaderNames === SIGNED_HEADER_NAMES
+    ? DEFAULT_SIGNED_HEADER_NAMES
+    : sortSignedHeaderNames(signedHeaderNames);
 }
 
 /**
@@ -174,10 +190,11 @@ export function getCanonicalHeaders(
 
 /** The signed headers part: lower-case names, sorted, joined by `;` (`host;x-date;x-user-id`). */
 export function getSignedHeaders(signedHeaderNames: readonly string[] = SIGNED_HEADER_NAMES): string {
+  if (signedHeaderNames === SIGNED_HEADER_NAMES) return DEFAULT_SIGNED_HEADERS;
   return normalizeSignedHeaderNames(signedHeaderNames).join(';');
 }
 
-const sha256Hex = (data: string | Uint8Array): string => createHash('sha256').update(data).digest('hex');
+const sha256Hex = (data: string | Uint8Array): string => hash('sha256', data, 'hex');
 
 /** Lower-case hex SHA-256 of the body (a string as UTF-8); {@link EMPTY_PAYLOAD_HASH} without one. */
 export function getPayloadHash(body?: string | Uint8Array): string {
@@ -282,7 +299,7 @@ export function signRequest(input: SignRequestInput): SignedRequest {
   if (!HEADER_VALUE.test(input.userId)) {
     throw new Error('Cannot sign a request: the user id is empty or contains a control character');
   }
-  const url = new URL(input.url);
+  const url = typeof input.url === 'string' ? new URL(input.url) : input.url;
   const signingHeaders = {
     [HOST_HEADER]: url.host,
     [DATE_HEADER]: formatSigningDate(input.signingDate),

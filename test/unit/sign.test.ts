@@ -155,6 +155,11 @@ describe('getCanonicalUri', () => {
     ['/100%/x%zz', '/100%25/x%25zz/'],
     ["/it's(1)*!", '/it%27s%281%29%2A%21/'],
     ['/~user-_.', '/~user-_./'],
+    // Segments that only look like dot segments are plain names.
+    ['/.hidden/..x/.../x.', '/.hidden/..x/.../x./'],
+    ['/a/..', '/'],
+    ['/a/.', '/a/'],
+    ['/./a', '/a/'],
   ])('%j → %j', (path, expected) => {
     expect(getCanonicalUri(path)).toBe(expected);
   });
