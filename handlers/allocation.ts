@@ -16,7 +16,7 @@ export function createAllocationHandler(deps: { logger: Logger; getRuntime: () =
     logger: deps.logger,
     // The same id goes to KooDrive as X-Traceid, so one id finds the call in both sides' logs.
     traceId: () => createTraceId(),
-    async handle({ event, traceId, logger }) {
+    async handle({ event, traceId, logger, completion, deadline }) {
       // API Gateway names the route it matched; the $default route (anything else) is the contract's NOT_FOUND.
       const route = event.routeKey;
       const tenantParam = event.pathParameters?.tenantId;
@@ -31,9 +31,12 @@ export function createAllocationHandler(deps: { logger: Logger; getRuntime: () =
           ? runtime.config.tenants.defaultTenant
           : runtime.config.tenants.get(parseTenantId(tenantParam));
       logger.appendKeys({ tenantId: tenant.tenantId });
-      const { allocation, attempts } = await fetchAllocation(runtime.koodrive, tenant, { traceId });
+      const { allocation, attempts } = await fetchAllocation(runtime.koodrive, tenant, {
+        traceId,
+        ...(deadline === undefined ? {} : { deadline }),
+      });
       // Carried by the one 'request completed' line: one log line per request keeps the warm path cheap.
-      logger.appendKeys({ attempts });
+      completion.attempts = attempts;
       return jsonResponse(200, allocation, traceId);
     },
   });

@@ -7,6 +7,7 @@ import middy from '@middy/core';
 import type { Context, SQSBatchItemFailure, SQSBatchResponse } from 'aws-lambda';
 import { fetchAllocation } from '../lib/allocation.ts';
 import type { Config } from '../lib/config.ts';
+import { invocationDeadline } from '../lib/deadline.ts';
 import { createEventPublisher, type EventPublisher } from '../lib/events.ts';
 import { createLogger, describeError } from '../lib/logger.ts';
 import {
@@ -91,11 +92,18 @@ export function createSnapshotHandler(deps: SnapshotHandlerDeps) {
   const { logger } = deps;
 
   const { metrics } = deps;
-  const jobDeps = (runtime: Runtime, source: SnapshotSource): SnapshotJobDeps => {
+  const jobDeps = (
+    runtime: Runtime,
+    source: SnapshotSource,
+    deadline: number | undefined,
+  ): SnapshotJobDeps => {
     const publisher = deps.getPublisher?.(runtime.config);
     return {
       store: deps.getStore(runtime.config),
-      fetch: (tenant) => fetchAllocation(runtime.koodrive, tenant),
+      // Tenants not reached before the deadline fail fast and are reported, instead of a Lambda timeout
+      // that would leave no record of which tenants were stored.
+      fetch: (tenant) =>
+        fetchAllocation(runtime.koodrive, tenant, deadline === undefined ? {} : { deadline }),
       ...(publisher === undefined
         ? {}
         : {
@@ -122,6 +130,7 @@ export function createSnapshotHandler(deps: SnapshotHandlerDeps) {
   const runSqs = async (
     runtime: Runtime,
     trigger: Extract<SnapshotTrigger, { kind: 'sqs' }>,
+    deadline: number | undefined,
   ): Promise<SQSBatchResponse> => {
     const failures: SQSBatchItemFailure[] = [];
     const planned: { messageId: string; targets: SnapshotTarget[] }[] = [];
@@ -148,7 +157,7 @@ export function createSnapshotHandler(deps: SnapshotHandlerDeps) {
     const results = await snapshotTargets({
       targets: planned.flatMap((message) => message.targets),
       source: 'sqs',
-      deps: jobDeps(runtime, 'sqs'),
+      deps: jobDeps(runtime, 'sqs', deadline),
       concurrency: runtime.config.snapshotConcurrency,
     });
     let offset = 0;
@@ -166,11 +175,12 @@ export function createSnapshotHandler(deps: SnapshotHandlerDeps) {
     return { batchItemFailures: failures };
   };
 
-  const run = async (event: unknown, _context: Context): Promise<SQSBatchResponse | SnapshotRunSummary> => {
+  const run = async (event: unknown, context: Context): Promise<SQSBatchResponse | SnapshotRunSummary> => {
     try {
+      const deadline = invocationDeadline(context, SNAPSHOT_MARGIN_MS);
       const trigger = parseSnapshotEvent(event);
       const runtime = deps.getRuntime();
-      if (trigger.kind === 'sqs') return await runSqs(runtime, trigger);
+      if (trigger.kind === 'sqs') return await runSqs(runtime, trigger, deadline);
 
       const source: SnapshotSource = trigger.kind;
       const { observedAt } = trigger.request;
@@ -179,7 +189,7 @@ export function createSnapshotHandler(deps: SnapshotHandlerDeps) {
         tenants: tenantsOf(runtime.config, trigger.request),
         observedAt,
         source,
-        deps: jobDeps(runtime, source),
+        deps: jobDeps(runtime, source, deadline),
         concurrency: runtime.config.snapshotConcurrency,
       });
       // Every tenant was tried; failing now lets Lambda's retries and failure destination see it.
@@ -199,11 +209,18 @@ export function createSnapshotHandler(deps: SnapshotHandlerDeps) {
     }
   };
 
-  const handler = middy<unknown, SQSBatchResponse | SnapshotRunSummary>(run).use(
+  // middy's early timeout is off: the deadline above ends KooDrive calls in time and reports them.
+  const handler = middy<unknown, SQSBatchResponse | SnapshotRunSummary>(run, { timeoutEarlyInMillis: 0 }).use(
     injectLambdaContext(logger, { resetKeys: true }),
   );
   return metrics === undefined ? handler : handler.use(logMetrics(metrics, { captureColdStartMetric: true }));
 }
+
+/**
+ * Time kept back from the invocation's end for the last tenants' DynamoDB writes, events and logs:
+ * no KooDrive call runs into it.
+ */
+export const SNAPSHOT_MARGIN_MS = 5_000;
 
 /** One publisher per container, on the configured bus; no bus configured, no publisher. */
 function lazyPublisher(): (config: Config) => EventPublisher | undefined {

@@ -13,7 +13,7 @@ export interface FetchedAllocation {
 export async function fetchAllocation(
   koodrive: KooDriveClient,
   tenant: Tenant,
-  options: { traceId?: string } = {},
+  options: { traceId?: string; deadline?: number } = {},
 ): Promise<FetchedAllocation> {
   const response = await koodrive.getSpaceAllocation(tenant, options);
   const { spaces, totals } = normalizeAllocation(response.body);

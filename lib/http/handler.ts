@@ -2,6 +2,7 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
+import { invocationDeadline } from '../deadline.ts';
 import { toAppError } from '../errors.ts';
 import { describeError } from '../logger.ts';
 import { type HttpResponse, problemResponse } from './responses.ts';
@@ -11,6 +12,13 @@ export interface HttpRequest {
   context: Context;
   traceId: string;
   logger: Logger;
+  /**
+   * When work for this request must end (epoch ms): the invocation's end less {@link ANSWER_MARGIN_MS},
+   * so that a slow upstream still gets the contract's problem+json rather than a Lambda timeout.
+   */
+  deadline: number | undefined;
+  /** Extra fields for this request's one 'request completed' line (cheaper than appendKeys). */
+  completion: Record<string, unknown>;
 }
 
 export interface HttpHandlerOptions {
@@ -19,6 +27,9 @@ export interface HttpHandlerOptions {
   traceId: (event: APIGatewayProxyEventV2, context: Context) => string;
   handle: (request: HttpRequest) => Promise<HttpResponse>;
 }
+
+/** Time kept back from the invocation's end to log and return the answer. */
+export const ANSWER_MARGIN_MS = 1_000;
 
 /**
  * Wraps a route function: structured logs with the request id, one log line per request, and every
@@ -31,8 +42,16 @@ export function createHttpHandler(options: HttpHandlerOptions) {
     const traceId = options.traceId(event, context);
     logger.appendKeys({ traceId, route: event.routeKey });
     let response: HttpResponse;
+    const completion: Record<string, unknown> = {};
     try {
-      response = await options.handle({ event, context, traceId, logger });
+      response = await options.handle({
+        event,
+        context,
+        traceId,
+        logger,
+        completion,
+        deadline: invocationDeadline(context, ANSWER_MARGIN_MS),
+      });
     } catch (error) {
       const appError = toAppError(error);
       const details = describeError(error);
@@ -41,12 +60,14 @@ export function createHttpHandler(options: HttpHandlerOptions) {
       response = problemResponse(appError, traceId);
     }
     logger.info('request completed', {
+      ...completion,
       status: response.statusCode,
       durationMs: Math.round(performance.now() - started),
     });
     return response;
   };
-  return middy<APIGatewayProxyEventV2, HttpResponse>(run).use(
+  // middy's own early timeout is off: it would throw a bare error; the deadline above answers properly.
+  return middy<APIGatewayProxyEventV2, HttpResponse>(run, { timeoutEarlyInMillis: 0 }).use(
     injectLambdaContext(logger, { resetKeys: true }),
   );
 }

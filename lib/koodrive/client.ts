@@ -39,6 +39,8 @@ export interface KooDriveClientOptions {
   clockSkewMs?: number;
   /** Answers larger than this are refused rather than read into memory. */
   maxBodyBytes?: number;
+  /** An attempt is not started with less time than this left before the call's deadline. */
+  minAttemptMs?: number;
   /** Called after each attempt (for logs and metrics); never receives headers or secrets. */
   onAttempt?: (attempt: AttemptReport) => void;
 }
@@ -55,6 +57,12 @@ export interface AttemptReport {
 export interface CallOptions {
   traceId?: string;
   language?: string;
+  /**
+   * The caller's own deadline (epoch ms, as `now()` counts), e.g. the Lambda invocation's end less a
+   * margin for answering: no attempt starts or backs off past it, and an attempt's time limit is cut
+   * to what is left, so the caller still answers with UPSTREAM_TIMEOUT instead of being killed.
+   */
+  deadline?: number;
 }
 
 export interface KooDriveResponse {
@@ -82,6 +90,7 @@ const DEFAULTS = {
   maxDelayMs: 2_000,
   clockSkewMs: 5_000,
   maxBodyBytes: 1024 * 1024,
+  minAttemptMs: 100,
 } as const;
 
 const sleepFor = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -128,6 +137,7 @@ export function createKooDriveClient(options: KooDriveClientOptions): KooDriveCl
   const maxDelayMs = options.maxDelayMs ?? DEFAULTS.maxDelayMs;
   const clockSkewMs = options.clockSkewMs ?? DEFAULTS.clockSkewMs;
   const maxBodyBytes = options.maxBodyBytes ?? DEFAULTS.maxBodyBytes;
+  const minAttemptMs = options.minAttemptMs ?? DEFAULTS.minAttemptMs;
   /** Server clock minus ours, per host, learned from the Date header of refusals. */
   const clockOffsets = new Map<string, number>();
 
@@ -149,6 +159,8 @@ export function createKooDriveClient(options: KooDriveClientOptions): KooDriveCl
     credentials: AppCredentials,
     traceId: string,
     language: string | undefined,
+    /** The configured limit, or less when the call's deadline is nearer. */
+    timeoutMs: number,
   ): Promise<AttemptResult> => {
     const signingDate = new Date(now() + (clockOffsets.get(url.host) ?? 0) - clockSkewMs);
     const signed = signRequest({
@@ -170,7 +182,7 @@ export function createKooDriveClient(options: KooDriveClientOptions): KooDriveCl
     const sentAt = now();
     let response: TransportResponse;
     try {
-      response = await transport({ url, headers, timeoutMs: options.timeoutMs, maxBodyBytes });
+      response = await transport({ url, headers, timeoutMs, maxBodyBytes });
     } catch (error) {
       if (error instanceof BodyTooLargeError)
         return { kind: 'error', error: new UpstreamError(error.message) };
@@ -178,7 +190,9 @@ export function createKooDriveClient(options: KooDriveClientOptions): KooDriveCl
         return {
           kind: 'retryable',
           error: new UpstreamTimeoutError(
-            `KooDrive did not answer within ${options.timeoutMs} ms (KOODRIVE_TIMEOUT_MS) at ${url.host}.`,
+            timeoutMs < options.timeoutMs
+              ? `KooDrive did not answer within the ${timeoutMs} ms left in this invocation at ${url.host}: the function's timeout is too short for KOODRIVE_TIMEOUT_MS × KOODRIVE_MAX_ATTEMPTS.`
+              : `KooDrive did not answer within ${options.timeoutMs} ms (KOODRIVE_TIMEOUT_MS) at ${url.host}.`,
             { cause: error },
           ),
         };
@@ -255,11 +269,26 @@ export function createKooDriveClient(options: KooDriveClientOptions): KooDriveCl
       let refetched = false;
       let attempts = 0;
       let retries = 0;
+      const { deadline } = callOptions;
+      let lastError: AppError | undefined;
       for (;;) {
+        let timeoutMs = options.timeoutMs;
+        if (deadline !== undefined) {
+          const left = deadline - now();
+          if (left < minAttemptMs) {
+            throw (
+              lastError ??
+              new UpstreamTimeoutError(
+                `No time was left in this invocation to call KooDrive (${Math.max(0, Math.round(left))} ms): raise the function's timeout.`,
+              )
+            );
+          }
+          timeoutMs = Math.min(timeoutMs, Math.floor(left));
+        }
         const url = new URL(ALLOCATION_PATH, `${credentials.baseUrl ?? options.defaultBaseUrl}/`);
         attempts += 1;
         const started = now();
-        const result = await attemptOnce(url, credentials, traceId, callOptions.language);
+        const result = await attemptOnce(url, credentials, traceId, callOptions.language, timeoutMs);
         options.onAttempt?.({
           tenantId: tenant.tenantId,
           attempt: attempts,
@@ -269,6 +298,7 @@ export function createKooDriveClient(options: KooDriveClientOptions): KooDriveCl
         });
         if (result.kind === 'ok') return { body: result.body, traceId, attempts, fetchedAt: new Date(now()) };
         if (result.kind === 'error') throw result.error;
+        lastError = result.error;
         if (result.kind === 'rejected') {
           if (refetched) throw result.error;
           // The secret may have been rotated while this container was warm: read it again, try once more.
@@ -283,6 +313,8 @@ export function createKooDriveClient(options: KooDriveClientOptions): KooDriveCl
           result.retryAfterMs === undefined ? 0 : Math.min(result.retryAfterMs, maxDelayMs),
           random() * ceiling,
         );
+        // A wait that would leave no time for the next attempt only delays the same answer.
+        if (deadline !== undefined && now() + delay + minAttemptMs > deadline) throw result.error;
         await sleep(delay);
       }
     },

@@ -27,6 +27,7 @@ const PERCENT_TRIPLET = /^%[0-9A-Fa-f]{2}$/;
 // HTTP's optional whitespace: space and horizontal tab.
 const HEADER_WHITESPACE_RUN = /[ \t]+/g;
 const HEADER_EDGE_WHITESPACE = /^[ \t]+|[ \t]+$/g;
+const HEADER_ANY_WHITESPACE = /[ \t]/;
 const HEX_SIGNATURE = /^[0-9a-f]{64}$/;
 // An AppId sits inside the Authorization header's comma-separated list.
 const AUTHORIZATION_FIELD_VALUE = /^[^\s,\p{Cc}]+$/u;
@@ -175,17 +176,20 @@ export function getCanonicalHeaders(
   signedHeaderNames: readonly string[] = SIGNED_HEADER_NAMES,
 ): string {
   const byLowerName = new Map<string, string>();
-  for (const [name, value] of Object.entries(headers)) byLowerName.set(name.toLowerCase(), value);
-  return normalizeSignedHeaderNames(signedHeaderNames)
-    .map((name) => {
-      const value = byLowerName.get(name);
-      if (value === undefined) throw new Error(`The signed header '${name}' is missing from the request`);
-      // Trimming follows Huawei's API gateway (APIG) and AWS SigV4; collapsing inner runs of spaces
-      // follows SigV4 only (APIG's SDKs just trim). The signed values (host, date, user id) never
-      // contain spaces, so the two readings agree for every request this project sends.
-      return `${name}:${value.replace(HEADER_EDGE_WHITESPACE, '').replace(HEADER_WHITESPACE_RUN, ' ')}\n`;
-    })
-    .join('');
+  for (const name in headers) byLowerName.set(name.toLowerCase(), headers[name] as string);
+  let canonical = '';
+  for (const name of normalizeSignedHeaderNames(signedHeaderNames)) {
+    const value = byLowerName.get(name);
+    if (value === undefined) throw new Error(`The signed header '${name}' is missing from the request`);
+    // Trimming follows Huawei's API gateway (APIG) and AWS SigV4; collapsing inner runs of spaces
+    // follows SigV4 only (APIG's SDKs just trim). The signed values (host, date, user id) never
+    // contain spaces, so the two readings agree for every request this project sends.
+    const normalized = HEADER_ANY_WHITESPACE.test(value)
+      ? value.replace(HEADER_EDGE_WHITESPACE, '').replace(HEADER_WHITESPACE_RUN, ' ')
+      : value;
+    canonical += `${name}:${normalized}\n`;
+  }
+  return canonical;
 }
 
 /** The signed headers part: lower-case names, sorted, joined by `;` (`host;x-date;x-user-id`). */

@@ -42,12 +42,22 @@ function coldHandler(env: Record<string, string> = {}) {
   });
 }
 
-async function call(handler: ReturnType<typeof coldHandler>, path: string, tenantId?: string) {
+async function call(
+  handler: ReturnType<typeof coldHandler>,
+  path: string,
+  tenantId?: string,
+  remainingMs?: number,
+) {
   const event = httpEvent(path, {
     routeKey: tenantId === undefined ? 'GET /allocation' : 'GET /tenants/{tenantId}/allocation',
     ...(tenantId === undefined ? {} : { pathParameters: { tenantId } }),
   });
-  const response = await handler(event, lambdaContext());
+  const context = lambdaContext();
+  if (remainingMs !== undefined) {
+    const end = Date.now() + remainingMs;
+    context.getRemainingTimeInMillis = () => end - Date.now();
+  }
+  const response = await handler(event, context);
   return { ...response, json: JSON.parse(String(response.body)) as Record<string, unknown> };
 }
 
@@ -283,6 +293,24 @@ describe('errors: every row of the contract table', () => {
     // The simulator records an abandoned request when the client drops it; wait for the last one.
     await vi.waitFor(() => expect(koodrive.requests).toHaveLength(3));
     expect(koodrive.requests.every((r) => r.status === 0)).toBe(true);
+  });
+});
+
+describe("the invocation's time limit", () => {
+  it('504 UPSTREAM_TIMEOUT problem+json before Lambda would time out, retries cut short', async () => {
+    for (let i = 0; i < 3; i++) koodrive.enqueueFault({ delayMs: 10_000 });
+    // 1.4 s left, 1 s of it kept for answering: the 5 s attempt is cut to ~400 ms and not retried.
+    const response = await call(
+      coldHandler({ KOODRIVE_TIMEOUT_MS: '5000' }),
+      '/allocation',
+      undefined,
+      1_400,
+    );
+    expect(response.statusCode).toBe(504);
+    expect(response.headers?.['content-type']).toBe('application/problem+json');
+    expect(response.json.code).toBe('UPSTREAM_TIMEOUT');
+    expect(String(response.json.detail)).toMatch(/ms left in this invocation/);
+    await vi.waitFor(() => expect(koodrive.requests).toHaveLength(1));
   });
 });
 

@@ -1,8 +1,8 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { CredentialsProvider } from '../../lib/credentials.ts';
-import { UpstreamError, UpstreamRejectedError } from '../../lib/errors.ts';
+import { UpstreamError, UpstreamRejectedError, UpstreamTimeoutError } from '../../lib/errors.ts';
 import { createKooDriveClient, type KooDriveClientOptions } from '../../lib/koodrive/client.ts';
 import { type KooDriveSimulator, startKooDriveSimulator } from '../../local/koodrive-simulator.ts';
 
@@ -145,5 +145,51 @@ describe('KooDrive client', () => {
       { tenantId: 'acme', attempt: 2, outcome: 'ok' },
     ]);
     expect(JSON.stringify(reports)).not.toContain(APP.appSecret);
+  });
+
+  describe("the caller's deadline", () => {
+    it('cuts an attempt to the time left and says that the invocation ran out', async () => {
+      simulator.enqueueFault({ delayMs: 5_000 });
+      const { instance } = client({ timeoutMs: 5_000 });
+      const error = await instance
+        .getSpaceAllocation(TENANT, { deadline: Date.now() + 300 })
+        .catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(UpstreamTimeoutError);
+      expect(String((error as Error).message)).toMatch(/ms left in this invocation/);
+      expect(String((error as Error).message)).toContain('KOODRIVE_TIMEOUT_MS × KOODRIVE_MAX_ATTEMPTS');
+      // The simulator records the abandoned request once it sees the connection go.
+      await vi.waitFor(() => expect(simulator.requests).toHaveLength(1));
+    });
+
+    it('does not back off past it: the last answer is reported at once', async () => {
+      for (let i = 0; i < 3; i++) simulator.enqueueFault({ status: 503 });
+      // The first back-off (50 ms here) plus the 100 ms an attempt needs do not fit in 120 ms.
+      const { instance, delays } = client({ baseDelayMs: 100, minAttemptMs: 100 });
+      const error = await instance
+        .getSpaceAllocation(TENANT, { deadline: Date.now() + 120 })
+        .catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(UpstreamError);
+      expect(String((error as Error).message)).toContain('HTTP 503');
+      expect(delays).toEqual([]);
+      expect(simulator.requests).toHaveLength(1);
+    });
+
+    it('starts no attempt when no time is left', async () => {
+      const { instance } = client();
+      const error = await instance
+        .getSpaceAllocation(TENANT, { deadline: Date.now() - 1 })
+        .catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(UpstreamTimeoutError);
+      expect(String((error as Error).message)).toMatch(/No time was left in this invocation/);
+      expect(simulator.requests).toHaveLength(0);
+    });
+
+    it('leaves a call with time to spare alone', async () => {
+      simulator.enqueueFault({ status: 503 });
+      const { instance, delays } = client();
+      const response = await instance.getSpaceAllocation(TENANT, { deadline: Date.now() + 60_000 });
+      expect(response.attempts).toBe(2);
+      expect(delays).toHaveLength(1);
+    });
   });
 });

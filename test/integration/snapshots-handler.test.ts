@@ -3,7 +3,7 @@
  * Secrets Manager endpoint and dynalite, each reached by the real clients through AWS_ENDPOINT_URL_*.
  */
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createSnapshotHandler, SnapshotRunError } from '../../handlers/snapshot.ts';
+import { createSnapshotHandler, SNAPSHOT_MARGIN_MS, SnapshotRunError } from '../../handlers/snapshot.ts';
 import { InvalidRequestError, UnknownTenantError } from '../../lib/errors.ts';
 import { createLogger } from '../../lib/logger.ts';
 import { lazyRuntime } from '../../lib/runtime.ts';
@@ -262,6 +262,25 @@ describe('EventBridge scheduled event', () => {
     for (const tenantId of TENANT_IDS) {
       expect((await stored(tenantId)).map((item) => item.observedAt)).toEqual([SCHEDULED_AT]);
     }
+  });
+
+  it("reports a tenant it cannot reach before the invocation's end instead of timing out", async () => {
+    koodrive.enqueueFault({ appId: APPS.beta.appId, delayMs: 10_000 });
+    const context = lambdaContext('snapshot');
+    // 600 ms left after the margin kept for the last writes: beta's slow answer is cut, not waited for.
+    const end = Date.now() + SNAPSHOT_MARGIN_MS + 600;
+    context.getRemainingTimeInMillis = () => end - Date.now();
+    const failure = await coldHandler()(scheduled(), context).then(
+      () => undefined,
+      (reason: unknown) => reason,
+    );
+    expect(failure).toBeInstanceOf(SnapshotRunError);
+    expect(failure instanceof Error && failure.message).toContain(
+      'failed for 1 of 3 tenant(s): beta (UPSTREAM_TIMEOUT)',
+    );
+    expect(await stored('acme')).toHaveLength(1);
+    expect(await stored('beta')).toHaveLength(0);
+    expect(await stored('gamma')).toHaveLength(1);
   });
 
   it('fails the invocation for a misconfigured tenant, naming it, without its secret', async () => {
