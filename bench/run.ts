@@ -424,7 +424,10 @@ async function measureInit(ctx: Context, env: Record<string, string>): Promise<v
   }
 }
 
-/** The three warm variants (project, peer, bare keep-alive fetch) as probe runs with the given counts. */
+/**
+ * The warm variants (project, peer, bare keep-alive fetch, and the same exchange on bare node:http, the
+ * floor of the project's own transport) as probe runs with the given counts.
+ */
 function warmVariants(
   ctx: Context,
   allocEnv: Record<string, string>,
@@ -474,6 +477,15 @@ function warmVariants(
       name: 'bare keep-alive fetch',
       run: () =>
         runNode(ctx.probes.warm, ['bare', url, ...args], {
+          env: bareEnv(),
+          nodeArgs: lambdaNodeArgs(memoryMb),
+        }),
+    },
+    {
+      key: 'bareHttp',
+      name: 'bare keep-alive node:http',
+      run: () =>
+        runNode(ctx.probes.warm, ['bare-http', url, ...args], {
           env: bareEnv(),
           nodeArgs: lambdaNodeArgs(memoryMb),
         }),
@@ -552,6 +564,7 @@ async function measureWarm(
     ratio('warm.ratio.projectBare.p50', 'project / bare fetch p50', 'project', 'bare', 'p50', 1.3),
     ratio('warm.ratio.peerBare.p50', 'peer / bare fetch p50', 'peer', 'bare', 'p50'),
     ratio('warm.ratio.projectPeer.p50', 'project / peer p50', 'project', 'peer', 'p50'),
+    ratio('warm.ratio.projectBareHttp.p50', 'project / bare node:http p50', 'project', 'bareHttp', 'p50'),
     ratio('warm.ratio.projectBare.p99', 'project / bare fetch p99', 'project', 'bare', 'p99'),
     ratio(
       'warm.ratio.projectPeer.cpu',
@@ -617,12 +630,25 @@ async function measureMemory(
   const heap = (key: string) =>
     summarize((results.get(key) ?? []).map((r) => (num(r, 'heapAtEnd') - num(r, 'heapAfterWarmup')) / MB))
       .median;
+  // The project's own share: its growth less that of the same exchange on bare node:http, per round.
+  const rssGrowth = (key: string) =>
+    (results.get(key) ?? []).map((r) => (num(r, 'rssAtEnd') - num(r, 'rssAfterWarmup')) / MB);
+  const above = rssGrowth('project').map((value, i) => value - (rssGrowth('bareHttp')[i] ?? Number.NaN));
+  ctx.figures.push(
+    figure({
+      id: 'memory.projectAboveBareHttp.growth',
+      group,
+      label: `project: RSS growth above bare node:http's, ${p.memoryTotal} − ${p.memoryWarmup}`,
+      unit: 'MiB',
+      stat: summarize(above),
+    }),
+  );
   ctx.notes.push(
     `Memory: RSS after ${p.memoryTotal} − after ${p.memoryWarmup} invocations is ${growth('project').toFixed(1)} MiB for the project, ` +
-      `${growth('peer').toFixed(1)} MiB for the peer and ${growth('bare').toFixed(1)} MiB for a bare fetch loop, while the V8 heap ` +
-      `used after GC changes by ${heap('project').toFixed(2)} / ${heap('peer').toFixed(2)} / ${heap('bare').toFixed(2)} MiB: ` +
+      `${growth('peer').toFixed(1)} MiB for the peer, ${growth('bare').toFixed(1)} MiB for a bare fetch loop and ${growth('bareHttp').toFixed(1)} MiB for a bare node:http loop, while the V8 heap ` +
+      `used after GC changes by ${heap('project').toFixed(2)} / ${heap('peer').toFixed(2)} / ${heap('bare').toFixed(2)} / ${heap('bareHttp').toFixed(2)} MiB: ` +
       (Math.abs(heap('project')) < 1
-        ? 'that growth is the runtime settling (young generation grown to its limit, JIT code), not retained data.'
+        ? 'that growth is the runtime settling (node binary pages touched, young generation grown, JIT code and compiler memory), not retained data; the project’s own share is its growth above the bare node:http loop’s.'
         : 'the project’s heap grew by a MiB or more: look for retained data.'),
   );
 }

@@ -2,10 +2,12 @@
  * Warm latency and memory in one process: `warm.mjs <kind> <target> <warmup> <timed> <total>`.
  * kind `handler`: invoke the bundle at <target> (`GET /allocation`, or `GET /tenants/{id}/allocation`
  * cycling through the comma-separated BENCH_TENANTS); kind `bare`: a keep-alive fetch of the URL
- * <target> with the pre-signed headers in BENCH_BARE_HEADERS. The first <warmup> invocations are not
+ * <target> with the pre-signed headers in BENCH_BARE_HEADERS; kind `bare-http`: the same exchange on
+ * node:http with a keep-alive agent (the project's transport, without the project). The first <warmup> invocations are not
  * timed; the next <timed> are (wall and CPU); the rest (up to <total>) only load memory. RSS and heap
  * are read after a full GC at <warmup>, at BENCH_STEADY_AT (if set) and at <total> (needs --expose-gc).
  */
+import { Agent, request } from 'node:http';
 import { httpEvent, lambdaContext } from '../../test/support/lambda.ts';
 import { arg, finish, importHandler, intArg, isRecord, runProbe, statusOf } from './common.ts';
 
@@ -42,6 +44,26 @@ async function makeInvoke(kind: string, target: string, tenants: string[]): Prom
       await response.json();
       return response.status === 200;
     };
+  }
+  if (kind === 'bare-http') {
+    const headers = bareHeaders();
+    const url = new URL(target);
+    const agent = new Agent({ keepAlive: true });
+    const once = () =>
+      new Promise<boolean>((resolve, reject) => {
+        const req = request(url, { headers, agent }, (response) => {
+          const chunks: Buffer[] = [];
+          response.on('data', (chunk: Buffer) => chunks.push(chunk));
+          response.on('end', () => {
+            JSON.parse(Buffer.concat(chunks).toString('utf8'));
+            resolve(response.statusCode === 200);
+          });
+          response.on('error', reject);
+        });
+        req.on('error', reject);
+        req.end();
+      });
+    return once;
   }
   if (kind !== 'handler') throw new Error(`warm probe: unknown kind ${kind}`);
   const handler = await importHandler(target);
