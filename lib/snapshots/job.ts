@@ -39,8 +39,13 @@ export interface SnapshotJobDeps {
     Partial<Pick<SnapshotStore, 'storedAmong' | 'latestBefore' | 'pendingEvents' | 'clearPendingEvents'>>;
   /** When given (with a store that has the optional methods), crossings are published exactly once per snapshot. */
   thresholds?: ThresholdWatch;
-  /** The tenant's allocation, live from KooDrive. */
+  /** The tenant's allocation, live from KooDrive. At most `concurrency` of these run at once. */
   fetch: (tenant: Tenant) => Promise<FetchedAllocation>;
+  /**
+   * Work before the KooDrive call that needs no KooDrive slot (reading the tenant's secret), done
+   * before taking one, so that slots wait only on KooDrive.
+   */
+  prepare?: (tenant: Tenant) => Promise<void>;
   /** Called once per target as soon as its outcome is known (for logs). */
   onResult?: (result: SnapshotResult) => void;
 }
@@ -75,6 +80,32 @@ export async function mapWithConcurrency<T, R>(
   return results;
 }
 
+/**
+ * Tenants in progress per KooDrive slot: while some tenants wait for KooDrive, others read their
+ * secret or write their snapshot, so store and Secrets Manager latency do not hold a slot idle.
+ */
+export const TENANTS_PER_SLOT = 2;
+
+/** At most `limit` of the functions given to `run` are running at any time; the others wait in order. */
+export function createLimiter(limit: number): <R>(task: () => Promise<R>) => Promise<R> {
+  const max = Math.max(1, Math.floor(limit));
+  let running = 0;
+  const waiting: (() => void)[] = [];
+  const release = () => {
+    running -= 1;
+    waiting.shift()?.();
+  };
+  return async (task) => {
+    if (running >= max) await new Promise<void>((resolve) => waiting.push(resolve));
+    running += 1;
+    try {
+      return await task();
+    } finally {
+      release();
+    }
+  };
+}
+
 /** Publishes what an earlier delivery of the same event stored but could not publish, then marks it done. */
 async function finishPending(deps: SnapshotJobDeps, tenantId: string, observedAt: string) {
   const { store, thresholds } = deps;
@@ -104,6 +135,7 @@ async function snapshotOne(
   source: SnapshotSource,
   deps: SnapshotJobDeps,
   knownStored: boolean | undefined,
+  kooDriveSlot: <R>(task: () => Promise<R>) => Promise<R>,
 ): Promise<SnapshotResult> {
   const { tenant, observedAt } = target;
   const base = { tenantId: tenant.tenantId, observedAt };
@@ -116,7 +148,10 @@ async function snapshotOne(
       return { ...base, status: 'duplicate', fetched: false, ...(published.length > 0 ? { published } : {}) };
     }
     const [answer, previous] = await Promise.all([
-      deps.fetch(tenant),
+      (async () => {
+        await deps.prepare?.(tenant);
+        return kooDriveSlot(() => deps.fetch(tenant));
+      })(),
       previousFor(deps, tenant.tenantId, observedAt),
     ]);
     fetched = answer;
@@ -198,8 +233,9 @@ async function findStored(
 }
 
 /**
- * Takes a snapshot for each target (tenant and time) with bounded concurrency. Never rejects: a
- * failure is a result. Identical targets are done once and share their result.
+ * Takes a snapshot for each target (tenant and time): at most `concurrency` KooDrive calls at once,
+ * and {@link TENANTS_PER_SLOT} times as many tenants in progress. Never rejects: a failure is a
+ * result. Identical targets are done once and share their result.
  */
 export async function snapshotTargets(options: {
   targets: readonly SnapshotTarget[];
@@ -213,8 +249,10 @@ export async function snapshotTargets(options: {
   for (const target of options.targets) if (!unique.has(keyOf(target))) unique.set(keyOf(target), target);
   const distinct = [...unique.values()];
   const stored = await findStored(deps, distinct, keyOf);
-  const results = await mapWithConcurrency(distinct, options.concurrency, async (target) => {
-    const result = await snapshotOne(target, source, deps, stored?.has(keyOf(target)));
+  const kooDriveSlot = createLimiter(options.concurrency);
+  const inProgress = Math.max(1, Math.floor(options.concurrency)) * TENANTS_PER_SLOT;
+  const results = await mapWithConcurrency(distinct, inProgress, async (target) => {
+    const result = await snapshotOne(target, source, deps, stored?.has(keyOf(target)), kooDriveSlot);
     deps.onResult?.(result);
     return result;
   });

@@ -3,6 +3,7 @@ import type { FetchedAllocation } from '../../lib/allocation.ts';
 import { UpstreamTimeoutError } from '../../lib/errors.ts';
 import { normalizeAllocation } from '../../lib/koodrive/allocation.ts';
 import {
+  createLimiter,
   errorCodeOf,
   mapWithConcurrency,
   type SnapshotJobDeps,
@@ -248,6 +249,114 @@ describe('finding stored snapshots in bulk', () => {
       ['acme', 'stored', true],
       ['beta', 'duplicate', false],
     ]);
+  });
+});
+
+describe('the KooDrive slots of a run', () => {
+  const later = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+  it('never has more than `concurrency` KooDrive calls at once, and stores and secret reads do not hold a slot', async () => {
+    const store = memoryStore();
+    let fetching = 0;
+    let peakFetching = 0;
+    let putting = 0;
+    /** Times a slot-holder count of `concurrency` coincided with a write or a secret read in progress. */
+    let overlaps = 0;
+    let preparing = 0;
+    const order: string[] = [];
+    const results = await takeSnapshots({
+      tenants: Array.from({ length: 10 }, (_, i) => tenant(`t${i}`)),
+      observedAt: OBSERVED_AT,
+      source: 'schedule',
+      concurrency: 2,
+      deps: {
+        store: {
+          has: store.has,
+          async put(snapshot) {
+            putting += 1;
+            if (fetching === 2) overlaps += 1;
+            await later(15);
+            putting -= 1;
+            return store.put(snapshot);
+          },
+        },
+        async prepare(t) {
+          preparing += 1;
+          order.push(`prepare ${t.tenantId}`);
+          if (fetching === 2) overlaps += 1;
+          await later(5);
+          preparing -= 1;
+        },
+        async fetch(t) {
+          order.push(`fetch ${t.tenantId}`);
+          fetching += 1;
+          peakFetching = Math.max(peakFetching, fetching);
+          await later(15);
+          fetching -= 1;
+          return fetched(t.tenantId);
+        },
+      },
+    });
+    expect(results.map((r) => r.status)).toEqual(Array(10).fill('stored'));
+    expect(peakFetching).toBe(2);
+    expect(overlaps).toBeGreaterThan(0);
+    expect([putting, preparing, fetching]).toEqual([0, 0, 0]);
+    // Each tenant's secret is read before its KooDrive call.
+    for (let i = 0; i < 10; i++) {
+      expect(order.indexOf(`prepare t${i}`)).toBeLessThan(order.indexOf(`fetch t${i}`));
+    }
+  });
+
+  it('a tenant whose secret cannot be read fails alone, without taking a slot', async () => {
+    const store = memoryStore();
+    const fetchedFor: string[] = [];
+    const results = await takeSnapshots({
+      tenants: [tenant('a'), tenant('b')],
+      observedAt: OBSERVED_AT,
+      source: 'schedule',
+      concurrency: 1,
+      deps: {
+        store,
+        async prepare(t) {
+          if (t.tenantId === 'a') throw new UpstreamTimeoutError('Secrets Manager too slow');
+        },
+        async fetch(t) {
+          fetchedFor.push(t.tenantId);
+          return fetched(t.tenantId);
+        },
+      },
+    });
+    expect(results.map((r) => [r.tenantId, r.status, r.errorCode])).toEqual([
+      ['a', 'failed', 'UPSTREAM_TIMEOUT'],
+      ['b', 'stored', undefined],
+    ]);
+    expect(fetchedFor).toEqual(['b']);
+  });
+
+  it('createLimiter runs at most the limit at once and lets the waiting ones go in order', async () => {
+    const limit = createLimiter(2);
+    let running = 0;
+    let peak = 0;
+    const started: number[] = [];
+    await Promise.all(
+      Array.from({ length: 7 }, (_, i) =>
+        limit(async () => {
+          started.push(i);
+          running += 1;
+          peak = Math.max(peak, running);
+          await later(2);
+          running -= 1;
+        }),
+      ),
+    );
+    expect(peak).toBe(2);
+    expect(started).toEqual([0, 1, 2, 3, 4, 5, 6]);
+  });
+
+  it('createLimiter frees the slot of a task that throws', async () => {
+    const limit = createLimiter(1);
+    await expect(limit(async () => Promise.reject(new Error('boom')))).rejects.toThrow('boom');
+    expect(await limit(async () => 'next')).toBe('next');
   });
 });
 
