@@ -138,6 +138,16 @@ export function createKooDriveClient(options: KooDriveClientOptions): KooDriveCl
   const clockSkewMs = options.clockSkewMs ?? DEFAULTS.clockSkewMs;
   const maxBodyBytes = options.maxBodyBytes ?? DEFAULTS.maxBodyBytes;
   const minAttemptMs = options.minAttemptMs ?? DEFAULTS.minAttemptMs;
+  /** The allocation URL per base URL, parsed once. */
+  const allocationUrls = new Map<string, URL>();
+  const allocationUrlOf = (baseUrl: string): URL => {
+    let url = allocationUrls.get(baseUrl);
+    if (url === undefined) {
+      url = new URL(ALLOCATION_PATH, `${baseUrl}/`);
+      allocationUrls.set(baseUrl, url);
+    }
+    return url;
+  };
   /** Server clock minus ours, per host, learned from the Date header of refusals. */
   const clockOffsets = new Map<string, number>();
 
@@ -285,7 +295,7 @@ export function createKooDriveClient(options: KooDriveClientOptions): KooDriveCl
           }
           timeoutMs = Math.min(timeoutMs, Math.floor(left));
         }
-        const url = new URL(ALLOCATION_PATH, `${credentials.baseUrl ?? options.defaultBaseUrl}/`);
+        const url = allocationUrlOf(credentials.baseUrl ?? options.defaultBaseUrl);
         attempts += 1;
         const started = now();
         const result = await attemptOnce(url, credentials, traceId, callOptions.language, timeoutMs);

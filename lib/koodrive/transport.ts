@@ -1,7 +1,7 @@
 import {
   Agent as HttpAgent,
   request as httpRequest,
-  type IncomingMessage,
+  type IncomingHttpHeaders,
   type OutgoingHttpHeaders,
 } from 'node:http';
 import {
@@ -26,8 +26,8 @@ export interface TransportRequest {
 
 export interface TransportResponse {
   status: number;
-  /** Response headers, names in lower case. */
-  headers: Record<string, string | undefined>;
+  /** Response headers as Node parsed them: names in lower case; `date` and `retry-after` are strings. */
+  headers: IncomingHttpHeaders;
   body: string;
 }
 
@@ -63,14 +63,6 @@ export interface TransportOptions {
 
 /** Errors of a socket that the server closed while it sat idle in the pool (e.g. while Lambda was frozen). */
 const STALE_SOCKET_CODES = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED']);
-
-function headersOf(message: IncomingMessage): Record<string, string | undefined> {
-  const headers: Record<string, string | undefined> = {};
-  for (const [name, value] of Object.entries(message.headers)) {
-    headers[name] = Array.isArray(value) ? value.join(', ') : value;
-  }
-  return headers;
-}
 
 export function createTransport(options: TransportOptions = {}): Transport {
   const agentOptions = { keepAlive: true, maxSockets: options.maxSockets ?? 64, scheduling: 'lifo' as const };
@@ -117,7 +109,7 @@ export function createTransport(options: TransportOptions = {}): Transport {
             clearTimeout(timer);
             resolve({
               status: response.statusCode ?? 0,
-              headers: headersOf(response),
+              headers: response.headers,
               body:
                 chunks.length === 1
                   ? (chunks[0] as Buffer).toString('utf8')
