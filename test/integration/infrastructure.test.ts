@@ -196,6 +196,8 @@ beforeAll(async () => {
     'logRetentionDays=90',
     '--param',
     `alarmTopicArn=${ALARM_TOPIC}`,
+    '--param',
+    'historyCursorKey=prod-cursor-key-0123456789abcdef',
   ]);
   localConfig = record(
     JSON.parse(await runServerless(['print', '--stage', 'local', '--format', 'json'])),
@@ -239,10 +241,20 @@ describe('functions', () => {
       );
       for (const key of Object.keys(DEFAULTS)) expect(variables, `${name}: ${key}`).toHaveProperty(key);
       expect(variables.SNAPSHOT_TABLE).toEqual({ Ref: 'SnapshotsTable' });
+      // No deployment shares a public default key: each stack signs cursors with its own id.
+      expect(variables.HISTORY_CURSOR_KEY).toEqual({ Ref: 'AWS::StackId' });
       expect(variables.NODE_OPTIONS).toBe('--enable-source-maps');
       expect(variables.KOODRIVE_TENANTS).toBe('demo=koodrive/demo');
       expect(variables.EVENT_BUS_NAME).toBe('default');
     }
+  });
+
+  it('sign history cursors with the key a deployment sets, when it sets one', () => {
+    const variables = record(
+      record(props(prod, 'HistoryLambdaFunction').Environment, 'Environment').Variables,
+      'Variables',
+    );
+    expect(variables.HISTORY_CURSOR_KEY).toBe('prod-cursor-key-0123456789abcdef');
   });
 
   it('package only their own bundle and its source map', async () => {
@@ -554,6 +566,7 @@ describe('the local stage', () => {
   it('names its table, publishes to the local bus, leaves the schedule to npm start and points at the simulator', () => {
     const environment = record(record(localConfig.provider, 'provider').environment, 'environment');
     expect(environment.SNAPSHOT_TABLE).toBe('koodrive-allocation-local-snapshots');
+    expect(environment.HISTORY_CURSOR_KEY).toBe('koodrive-allocation-local-history-cursor');
     expect(environment.EVENT_BUS_NAME).toBe('default');
     expect(environment.KOODRIVE_BASE_URL).toBe('http://127.0.0.1:8787');
     expect(environment.KOODRIVE_TENANTS).toBe('demo=koodrive/demo,lab=koodrive/lab');
