@@ -16,11 +16,15 @@ import type { Allocation } from '../lib/types.ts';
 export const CHART_ROUTES = ['GET /tenants/{tenantId}/allocation/history.svg', 'GET /dashboard'] as const;
 
 /**
- * The most snapshots one chart reads (five pages of 1,000): about 52 days of 15-minute snapshots. A
- * longer range shows its oldest 5,000 and says so (the store reads oldest first).
+ * The most snapshots one chart reads: a 400-day retention of 15-minute snapshots is 38,400. A range
+ * holding more is read evenly across its length up to this many, and the chart says so.
  */
-export const MAX_CHART_POINTS = 5_000;
-const PAGE_SIZE = 1_000;
+export const MAX_CHART_SNAPSHOTS = 40_000;
+/** The most points one chart draws (an 800-pixel chart cannot show more); more are thinned. */
+export const MAX_CHART_POINTS = 1_500;
+/** The range is read as this many time slices at once, so that a long range reads quickly. */
+const SLICES = 8;
+const PAGE_SIZE = 2_000;
 /** The dashboard's range: the contract's default history range. */
 const DASHBOARD_RANGE_MS = 7 * 86_400_000;
 
@@ -39,24 +43,73 @@ export interface ChartHandlerDeps {
   now?: () => Date;
 }
 
-/** Reads a tenant's snapshots in the range, page by page, up to `cap` items. */
+/**
+ * Reads a tenant's snapshots in the range, oldest first, as {@link SLICES} time slices read at once,
+ * each page by page up to its share of `cap`; `truncated` when some slice held more than its share.
+ */
 export async function readHistory(
   store: SnapshotStore,
   query: { tenantId: string; from: Date; to: Date },
-  cap = MAX_CHART_POINTS,
+  cap = MAX_CHART_SNAPSHOTS,
 ): Promise<{ items: Allocation[]; truncated: boolean }> {
-  const items: Allocation[] = [];
-  let cursor: string | null = null;
-  do {
-    const page: HistoryPage = await store.query({
-      ...query,
-      limit: Math.max(1, Math.min(PAGE_SIZE, cap - items.length)),
-      ...(cursor === null ? {} : { cursor }),
-    });
-    items.push(...page.items);
-    cursor = page.nextCursor;
-  } while (cursor !== null && items.length < cap);
-  return { items, truncated: cursor !== null };
+  const fromMs = query.from.getTime();
+  const toMs = query.to.getTime();
+  const span = toMs - fromMs;
+  // Slices meet without overlap: each ends a millisecond before the next begins (both ends inclusive).
+  const slices: { from: Date; to: Date }[] = [];
+  for (let i = 0; i < SLICES; i++) {
+    const start = fromMs + Math.floor((span * i) / SLICES);
+    const end = i === SLICES - 1 ? toMs : fromMs + Math.floor((span * (i + 1)) / SLICES) - 1;
+    if (end >= start) slices.push({ from: new Date(start), to: new Date(end) });
+  }
+  const share = Math.max(1, Math.floor(cap / slices.length));
+  const parts = await Promise.all(
+    slices.map(async (slice) => {
+      const items: Allocation[] = [];
+      let cursor: string | null = null;
+      do {
+        const page: HistoryPage = await store.query({
+          tenantId: query.tenantId,
+          ...slice,
+          limit: Math.max(1, Math.min(PAGE_SIZE, share - items.length)),
+          ...(cursor === null ? {} : { cursor }),
+        });
+        items.push(...page.items);
+        cursor = page.nextCursor;
+      } while (cursor !== null && items.length < share);
+      return { items, truncated: cursor !== null };
+    }),
+  );
+  return { items: parts.flatMap((part) => part.items), truncated: parts.some((part) => part.truncated) };
+}
+
+/**
+ * At most `maxPoints` of the items (sorted oldest first) to draw: the range cut into `maxPoints`
+ * stretches of time, each drawn as its fullest snapshot (the most allocated in all), so that peaks
+ * stay visible; the latest snapshot is always kept.
+ */
+export function thinForChart(
+  items: readonly Allocation[],
+  range: { from: Date; to: Date },
+  maxPoints = MAX_CHART_POINTS,
+): Allocation[] {
+  if (items.length <= maxPoints) return [...items];
+  const fromMs = range.from.getTime();
+  const width = Math.max(1, (range.to.getTime() - fromMs) / maxPoints);
+  const picked = new Map<number, Allocation>();
+  for (const item of items) {
+    const bucket = Math.min(
+      maxPoints - 1,
+      Math.max(0, Math.floor((Date.parse(item.observedAt) - fromMs) / width)),
+    );
+    const current = picked.get(bucket);
+    if (current === undefined || item.totals.allocatedGB >= current.totals.allocatedGB)
+      picked.set(bucket, item);
+  }
+  const thinned = [...picked.entries()].sort(([a], [b]) => a - b).map(([, item]) => item);
+  const latest = items.at(-1);
+  if (latest !== undefined && thinned.at(-1) !== latest) thinned.push(latest);
+  return thinned;
 }
 
 function withHeaders(response: HttpResponse, headers: Record<string, string>): HttpResponse {
@@ -90,15 +143,18 @@ export function createChartHandler(deps: ChartHandlerDeps) {
         const range = { from, to };
         const store = deps.getStore(config);
         const { items, truncated } = await readHistory(store, { tenantId: tenant.tenantId, ...range });
+        const drawn = thinForChart(items, range);
         const svg = renderAllocationChart({
           tenantId: tenant.tenantId,
           ...range,
-          items,
+          items: drawn,
+          snapshotCount: items.length,
+          // The forecast comes from every snapshot read, not only the drawn ones.
           trend: computeTrend(items),
           thresholds: config.thresholds,
           truncated,
         });
-        logger.info('chart rendered', { points: items.length, truncated });
+        logger.info('chart rendered', { snapshots: items.length, points: drawn.length, truncated });
         return withHeaders(textResponse(200, svg, 'image/svg+xml; charset=utf-8', traceId), {
           'cache-control': CHART_CACHE,
           'content-security-policy': SVG_POLICY,

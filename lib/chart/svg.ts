@@ -12,13 +12,15 @@ export interface AllocationChartInput {
   /** The requested range (both inclusive); the x axis spans it, plus room for the forecast. */
   from: Date;
   to: Date;
-  /** History items, in any order. */
+  /** History items to draw, in any order. */
   items: readonly Allocation[];
+  /** How many snapshots the range held when `items` is a thinned selection of them (default: all drawn). */
+  snapshotCount?: number;
   /** The forecast of the same items (`computeTrend`). */
   trend: Trend;
   /** Allocated ratios drawn as lines at ratio × the latest total of the totals, e.g. [0.8, 0.9, 1]. */
   thresholds: readonly number[];
-  /** True when the range held more items than were read: the chart says so and draws no forecast. */
+  /** True when the range held more snapshots than were read: the chart says so and draws no forecast. */
   truncated?: boolean;
   width?: number;
   height?: number;
@@ -314,10 +316,15 @@ export function renderAllocationChart(input: AllocationChartInput): string {
     desc = `${title} from ${rangeText}: no snapshots in this range.`;
   } else {
     const sentences = [...series].map(([key, points]) => trendSentence(key, points, input.trend, forecast));
+    const count = Math.max(input.snapshotCount ?? 0, totals.length);
+    const thinnedText =
+      count > totals.length
+        ? ` Drawn as ${groupThousands(String(totals.length))} points, each the fullest snapshot of its stretch of time.`
+        : '';
     const truncatedText = forecast
       ? ''
-      : ` Only the first ${groupThousands(String(totals.length))} snapshots are shown and no forecast is made; narrow the range to see the rest.`;
-    desc = `${title} from ${rangeText}, ${groupThousands(String(totals.length))} snapshots; the latest at ${formatInstant(latest.at)}. ${sentences.join('; ')}.${thresholdText}${truncatedText}`;
+      : ` The range holds more snapshots than one chart reads: ${groupThousands(String(count))} of them, spread over the range, are shown and no forecast is made; narrow the range to see every one.`;
+    desc = `${title} from ${rangeText}, ${groupThousands(String(count))} snapshots; the latest at ${formatInstant(latest.at)}. ${sentences.join('; ')}.${thresholdText}${thinnedText}${truncatedText}`;
   }
 
   const out: string[] = [];
@@ -552,7 +559,7 @@ export function renderAllocationChart(input: AllocationChartInput): string {
   );
   if (!forecast) {
     out.push(
-      `<text${attrs({ x: left + 8, y: top + 13, 'font-size': 11, fill: THRESHOLD })}>${escapeXml(`Only the first ${groupThousands(String(totals.length))} snapshots are shown: narrow the range.`)}</text>`,
+      `<text${attrs({ x: left + 8, y: top + 13, 'font-size': 11, fill: THRESHOLD })}>${escapeXml('More snapshots than one chart reads: a sample is shown, no forecast. Narrow the range.')}</text>`,
     );
   }
   out.push('</svg>');

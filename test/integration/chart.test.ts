@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createChartHandler, MAX_CHART_POINTS, readHistory } from '../../handlers/chart.ts';
+import { createChartHandler, MAX_CHART_SNAPSHOTS, readHistory } from '../../handlers/chart.ts';
 import { loadConfig } from '../../lib/config.ts';
 import { normalizeAllocation } from '../../lib/koodrive/allocation.ts';
 import { createLogger } from '../../lib/logger.ts';
@@ -139,17 +139,27 @@ describe('GET /tenants/{tenantId}/allocation/history.svg', () => {
     expect(response.body).not.toContain('Only the first');
   });
 
-  it('stops at the cap and says the range was truncated', async () => {
+  it('reads a range as time slices that meet without gaps or overlaps', async () => {
     const query = { tenantId: 'big', from: new Date(LAST - DAY), to: new Date(LAST) };
-    const capped = await readHistory(store, query, 250);
-    expect(capped.items).toHaveLength(250);
-    expect(capped.truncated).toBe(true);
-    // Oldest first: the first 250 of the range.
-    expect(capped.items[0]?.observedAt).toBe(new Date(LAST - 1_099 * 60_000).toISOString());
     const whole = await readHistory(store, query);
-    expect(whole.items).toHaveLength(1_100);
     expect(whole.truncated).toBe(false);
-    expect(MAX_CHART_POINTS).toBeGreaterThanOrEqual(1_000);
+    // Every minute once, oldest first, across the eight slice boundaries (each on a whole minute here).
+    expect(whole.items.map((i) => i.observedAt)).toEqual(
+      Array.from({ length: 1_100 }, (_, k) => new Date(LAST - (1_099 - k) * 60_000).toISOString()),
+    );
+    expect(MAX_CHART_SNAPSHOTS).toBeGreaterThanOrEqual(38_400);
+  });
+
+  it('reads at most the cap, spread over the whole range, and says the range was truncated', async () => {
+    const query = { tenantId: 'big', from: new Date(LAST - DAY), to: new Date(LAST) };
+    const capped = await readHistory(store, query, 240);
+    expect(capped.truncated).toBe(true);
+    expect(capped.items.length).toBeLessThanOrEqual(240);
+    const times = capped.items.map((i) => Date.parse(i.observedAt));
+    expect(times).toEqual([...times].sort((a, b) => a - b));
+    expect(new Set(times).size).toBe(times.length);
+    // Not only the oldest: the last eighth of the range is read too.
+    expect(times.at(-1)).toBeGreaterThanOrEqual(LAST - DAY / 8);
   });
 
   it('answers an empty range with a chart that says so', async () => {

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { MAX_CHART_POINTS, thinForChart } from '../../handlers/chart.ts';
 import { chartPath, renderDashboard } from '../../lib/chart/dashboard.ts';
 import {
   type AllocationChartInput,
@@ -260,7 +261,35 @@ describe('renderAllocationChart', () => {
   it('draws no forecast and says so when the range was truncated', () => {
     const svg = render({ truncated: true });
     expect(svg).not.toContain('-forecast"');
-    expect(svg).toContain('Only the first 169 snapshots are shown');
+    expect(svg).toContain('More snapshots than one chart reads');
+    expect(svg).toContain('169 of them, spread over the range, are shown and no forecast is made');
+  });
+
+  it("thins a long series to the points a chart can show, keeping each stretch's peak and the latest", () => {
+    // 2,000 snapshots a minute apart, flat at 100 GB but for one spike and a last, lower value.
+    const series = Array.from({ length: 2_000 }, (_, m) =>
+      item(FROM.getTime() + m * 60_000, [{ type: 0, allocated: m === 1_234 ? 900 : 100, total: 1000 }]),
+    );
+    series.push(item(FROM.getTime() + 2_000 * 60_000, [{ type: 0, allocated: 50, total: 1000 }]));
+    const range = { from: FROM, to: new Date(FROM.getTime() + 2_000 * 60_000) };
+    const thinned = thinForChart(series, range, 100);
+    expect(thinned.length).toBeLessThanOrEqual(101);
+    expect(thinned.length).toBeGreaterThanOrEqual(95);
+    expect(thinned.map((i) => i.totals.allocatedGB)).toContain(900);
+    expect(thinned.at(-1)?.totals.allocatedGB).toBe(50);
+    const times = thinned.map((i) => Date.parse(i.observedAt));
+    expect(times).toEqual([...times].sort((a, b) => a - b));
+    // Short series are drawn whole.
+    expect(thinForChart(series.slice(0, 100), range, 100)).toHaveLength(100);
+    expect(MAX_CHART_POINTS).toBeLessThanOrEqual(2_000);
+  });
+
+  it('counts every snapshot of the range when it draws a thinned selection of them', () => {
+    const items = week();
+    const svg = render({ items: items.filter((_, h) => h % 4 === 0), snapshotCount: items.length });
+    const desc = /<desc[^>]*>([^<]*)<\/desc>/.exec(svg)?.[1] ?? '';
+    expect(desc).toContain('169 snapshots');
+    expect(desc).toContain('Drawn as 43 points, each the fullest snapshot of its stretch of time.');
   });
 
   it('honours width and height', () => {
