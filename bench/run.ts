@@ -76,7 +76,7 @@ export const FULL_PARAMS: BenchParams = {
   snapshotRounds: 3,
   historyHours: 8760,
   historyLimit: 1000,
-  historyRounds: 5,
+  historyRounds: 11,
 };
 
 /** Enough of everything to prove the benchmark works, in a few seconds per group. */

@@ -58,16 +58,34 @@ export function spaceSeriesKeys(items: readonly Allocation[]): Map<number, strin
  * and `totals`, which comes last.
  */
 export function allocationSeries(items: readonly Allocation[]): Map<string, SeriesPoint[]> {
-  const dated = items
-    .map((item, index) => ({ item, index, at: Date.parse(item.observedAt) }))
-    .filter(({ at }) => Number.isFinite(at))
-    // Stable by time: equal times keep the order they came in.
-    .sort((a, b) => a.at - b.at || a.index - b.index);
+  const times = new Float64Array(items.length);
+  let sorted = true;
+  let dated = 0;
+  let previous = Number.NEGATIVE_INFINITY;
+  for (let index = 0; index < items.length; index++) {
+    const at = Date.parse((items[index] as Allocation).observedAt);
+    times[index] = at;
+    if (!Number.isFinite(at)) continue;
+    dated += 1;
+    if (at < previous) sorted = false;
+    previous = at;
+  }
+  // History comes oldest first: sort only when it is not (stable: equal times keep their order).
+  let order: number[] | undefined;
+  if (!sorted || dated < items.length) {
+    order = [];
+    for (let index = 0; index < items.length; index++) if (Number.isFinite(times[index])) order.push(index);
+    if (!sorted) order.sort((a, b) => (times[a] as number) - (times[b] as number) || a - b);
+  }
   const keys = spaceSeriesKeys(items);
   const series = new Map<string, SeriesPoint[]>();
   for (const key of keys.values()) series.set(key, []);
   const totals: SeriesPoint[] = [];
-  for (const { item, at } of dated) {
+  const count = order === undefined ? items.length : order.length;
+  for (let position = 0; position < count; position++) {
+    const index = order === undefined ? position : (order[position] as number);
+    const item = items[index] as Allocation;
+    const at = times[index] as number;
     for (const space of item.spaces) {
       const key = keys.get(space.type);
       if (key === undefined) continue;

@@ -95,7 +95,16 @@ function readSpace(entry: unknown, path: string): SpaceAllocation {
 }
 
 function space(type: number, allocatedGB: number, totalGB: number): SpaceAllocation {
-  return { type, typeName: spaceTypeName(type), ...measure(allocatedGB, totalGB) };
+  // Written out rather than spread from measure(): this runs for every space of every history item.
+  return {
+    type,
+    typeName: spaceTypeName(type),
+    allocatedGB,
+    totalGB,
+    unallocatedGB: totalGB - allocatedGB,
+    allocatedRatio: totalGB === 0 ? null : allocatedGB / totalGB,
+    overAllocated: allocatedGB > totalGB,
+  };
 }
 
 function measure(allocatedGB: number, totalGB: number): AllocationTotals {

@@ -128,38 +128,41 @@ function readString(item: Record<string, AttributeValue>, name: string): string 
   return value;
 }
 
-function readNumber(attributes: Record<string, AttributeValue>, name: string, path: string): number {
+function readNumber(attributes: Record<string, AttributeValue>, name: string, path: () => string): number {
   const text = attributes[name]?.N;
   const value = text === undefined ? Number.NaN : Number(text);
   if (!Number.isFinite(value) || value < 0) {
-    throw new MalformedSnapshotItemError(`${path}.${name} is not a non-negative number`);
+    throw new MalformedSnapshotItemError(`${path()}.${name} is not a non-negative number`);
   }
   return value;
 }
 
-function readSpaces(item: Record<string, AttributeValue>, where: string): StoredSpace[] {
+/** The stored sizes; where an item is malformed, the error names it (built only then: this runs per item). */
+function readSpaces(item: Record<string, AttributeValue>, where: () => string): StoredSpace[] {
   const list = item.spaces?.L;
-  if (list === undefined) throw new MalformedSnapshotItemError(`${where}: 'spaces' is not a list`);
-  return list.map((entry, index) => {
-    const path = `${where}: spaces[${index}]`;
-    const map = entry.M;
-    if (map === undefined) throw new MalformedSnapshotItemError(`${path} is not a map`);
+  if (list === undefined) throw new MalformedSnapshotItemError(`${where()}: 'spaces' is not a list`);
+  const spaces: StoredSpace[] = new Array(list.length);
+  for (let index = 0; index < list.length; index++) {
+    const path = () => `${where()}: spaces[${index}]`;
+    const map = list[index]?.M;
+    if (map === undefined) throw new MalformedSnapshotItemError(`${path()} is not a map`);
     const type = readNumber(map, 'type', path);
     if (!Number.isSafeInteger(type))
-      throw new MalformedSnapshotItemError(`${path}.type is not a whole number`);
-    return {
+      throw new MalformedSnapshotItemError(`${path()}.type is not a whole number`);
+    spaces[index] = {
       type,
       allocatedGB: readNumber(map, 'allocatedGB', path),
       totalGB: readNumber(map, 'totalGB', path),
     };
-  });
+  }
+  return spaces;
 }
 
 /** Reads an item back into the contract's Allocation (with fetchedAt); derived fields are recomputed. */
 export function itemToAllocation(item: Record<string, AttributeValue>): Allocation {
   const tenantId = readString(item, 'tenantId');
   const observedAt = readString(item, 'observedAt');
-  const where = `tenant '${tenantId}' at ${observedAt}`;
+  const where = () => `tenant '${tenantId}' at ${observedAt}`;
   const fetchedAt = item.fetchedAt?.S;
   const stored = readSpaces(item, where);
   // The same arithmetic as KooDrive's answers get (one implementation of the contract's derived fields).

@@ -115,6 +115,15 @@ describe('computeTrend', () => {
     expect(computeTrend(shuffled)).toEqual(computeTrend(items));
   });
 
+  it('leaves out items without a readable time, in order or not', () => {
+    const items = daily([500, 510, 520, 530]);
+    const [a, b, c, d] = items;
+    if (a === undefined || b === undefined || c === undefined || d === undefined) throw new Error('no items');
+    const undated = { ...b, observedAt: 'not a time', totals: { ...b.totals, allocatedGB: 99_999 } };
+    expect(computeTrend([a, undated, b, c, d])).toEqual(computeTrend(items));
+    expect(computeTrend([d, undated, a, c, b])).toEqual(computeTrend(items));
+  });
+
   it('keys each space type and the totals, each on its own points', () => {
     const items = [0, 1, 2, 3].map((d) =>
       item(T0 + d * DAY, [
