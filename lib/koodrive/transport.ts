@@ -59,20 +59,60 @@ export interface TransportOptions {
   tls?: Pick<HttpsAgentOptions, 'ca'>;
   /** Sockets per host; a snapshot run fans out to at most this many calls per host at once. */
   maxSockets?: number;
+  /** A pooled connection idle longer than this is closed instead of reused (default {@link MAX_IDLE_MS}). */
+  maxIdleMs?: number;
+  /** The clock for idle times (tests). */
+  now?: () => number;
 }
+
+/**
+ * Connections idle longer than this are not reused. A frozen Lambda cannot notice that the server or a
+ * NAT on the way dropped a connection; most drop after 60 s idle, and one that drops silently (no RST)
+ * would cost a whole KOODRIVE_TIMEOUT_MS. A new connection costs a handshake instead.
+ */
+export const MAX_IDLE_MS = 50_000;
+
+type PooledSocket = Parameters<HttpAgent['keepSocketAlive']>[0];
 
 /** Errors of a socket that the server closed while it sat idle in the pool (e.g. while Lambda was frozen). */
 const STALE_SOCKET_CODES = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED']);
 
 export function createTransport(options: TransportOptions = {}): Transport {
+  const now = options.now ?? Date.now;
+  const maxIdleMs = options.maxIdleMs ?? MAX_IDLE_MS;
+  /** When each pooled socket was last put back, to close the stale ones before a request. */
+  const idleSince = new WeakMap<object, number>();
   const agentOptions = { keepAlive: true, maxSockets: options.maxSockets ?? 64, scheduling: 'lifo' as const };
-  const http = new HttpAgent(agentOptions);
-  const https = new HttpsAgent({ ...agentOptions, ...options.tls });
+  const http = new (class extends HttpAgent {
+    override keepSocketAlive(socket: PooledSocket) {
+      idleSince.set(socket, now());
+      // Node keeps the socket when this returns true (typed void in @types/node).
+      return super.keepSocketAlive(socket);
+    }
+  })(agentOptions);
+  const https = new (class extends HttpsAgent {
+    override keepSocketAlive(socket: PooledSocket) {
+      idleSince.set(socket, now());
+      // Node keeps the socket when this returns true (typed void in @types/node).
+      return super.keepSocketAlive(socket);
+    }
+  })({ ...agentOptions, ...options.tls });
+
+  /** Closes pooled sockets idle too long; the agent skips destroyed ones, so the request opens a new one. */
+  const closeStale = (agent: HttpAgent) => {
+    const cutoff = now() - maxIdleMs;
+    for (const name in agent.freeSockets) {
+      for (const socket of agent.freeSockets[name] ?? []) {
+        if ((idleSince.get(socket) ?? Number.POSITIVE_INFINITY) < cutoff) socket.destroy();
+      }
+    }
+  };
 
   const exchange = (request: TransportRequest, deadline: number, retryOnStale: boolean) =>
     new Promise<TransportResponse>((resolve, reject) => {
       const { url } = request;
       const secure = url.protocol === 'https:';
+      closeStale(secure ? https : http);
       const outgoing: OutgoingHttpHeaders = { ...request.headers, Host: url.host };
       let settled = false;
       let answered = false;

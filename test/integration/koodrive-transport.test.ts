@@ -8,7 +8,12 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { generate } from 'selfsigned';
 import { afterEach, describe, expect, it } from 'vitest';
-import { BodyTooLargeError, createTransport, TransportTimeoutError } from '../../lib/koodrive/transport.ts';
+import {
+  BodyTooLargeError,
+  createTransport,
+  MAX_IDLE_MS,
+  TransportTimeoutError,
+} from '../../lib/koodrive/transport.ts';
 
 type Handler = (req: IncomingMessage, res: ServerResponse, requestOnSocket: number) => void;
 
@@ -90,6 +95,23 @@ describe('KooDrive transport (node:http with keep-alive agents)', () => {
     const second = await transport(request(`http://127.0.0.1:${server.port}/`));
     expect([first.status, second.status]).toEqual([200, 200]);
     expect(server.connections).toBe(2);
+  });
+
+  it('does not reuse a connection idle longer than the limit, and reuses one idle less', async () => {
+    const server = await serve((_req, res) => json(res, { code: 0 }));
+    let clock = 1_000_000;
+    const transport = createTransport({ maxIdleMs: 50_000, now: () => clock });
+    const url = `http://127.0.0.1:${server.port}/`;
+    await transport(request(url));
+    clock += 49_000;
+    await transport(request(url));
+    expect(server.connections).toBe(1);
+    // Idle past the limit (as after a long Lambda freeze): closed and replaced, not tried.
+    clock += 51_000;
+    const response = await transport(request(url));
+    expect(response.status).toBe(200);
+    expect(server.connections).toBe(2);
+    expect(MAX_IDLE_MS).toBeLessThan(60_000);
   });
 
   it('does not retry a connection reset on a fresh connection (the client decides on retries)', async () => {
