@@ -73,7 +73,7 @@ export const FULL_PARAMS: BenchParams = {
   snapshotTenants: 500,
   snapshotLatencyMs: 100,
   snapshotConcurrency: 8,
-  snapshotRounds: 3,
+  snapshotRounds: 5,
   historyHours: 8760,
   historyLimit: 1000,
   historyRounds: 11,
@@ -726,6 +726,7 @@ async function measureSnapshotFanOut(
   const base = Math.floor(Date.now() / quarter) * quarter - p.snapshotRounds * quarter;
   const walls: number[] = [];
   const floors: number[] = [];
+  const callFloors: number[] = [];
   const calls = { put: 0, query: 0, other: 0, secrets: 0, logBytes: 0, stored: 0 };
   const runProject = async (time: string) => {
     deps.secrets.reset();
@@ -760,6 +761,11 @@ async function measureSnapshotFanOut(
       nodeArgs: LAMBDA_ARGS,
     });
     floors.push(num(outcome.result, 'wallMs'));
+    const callsOnly = await runNode(ctx.probes.fanoutFloor, [String(p.snapshotConcurrency), time, 'calls'], {
+      env,
+      nodeArgs: LAMBDA_ARGS,
+    });
+    callFloors.push(num(callsOnly.result, 'wallMs'));
   };
   try {
     for (let round = 0; round < p.snapshotRounds; round++) {
@@ -774,7 +780,7 @@ async function measureSnapshotFanOut(
       }
       log(
         `snapshot round ${round + 1}/${p.snapshotRounds}: ${tenants.length} tenants in ${walls.at(-1)?.toFixed(0)} ms ` +
-          `(floor ${floors.at(-1)?.toFixed(0)} ms)`,
+          `(floor ${floors.at(-1)?.toFixed(0)} ms, calls only ${callFloors.at(-1)?.toFixed(0)} ms)`,
       );
     }
   } finally {
@@ -818,6 +824,27 @@ async function measureSnapshotFanOut(
       label: 'floor / ideal (what the local services cost)',
       unit: 'ratio',
       stat: summarize(floors.map((w) => w / ideal)),
+    }),
+    figure({
+      id: 'snapshot.callsFloor',
+      group,
+      label: 'calls only: the same signed calls at the same concurrency, nothing else',
+      unit: 'ms',
+      stat: summarize(callFloors),
+    }),
+    figure({
+      id: 'snapshot.ratio.callsFloorIdeal',
+      group,
+      label: 'calls only / ideal (the simulated latency as this machine delivers it)',
+      unit: 'ratio',
+      stat: summarize(callFloors.map((w) => w / ideal)),
+    }),
+    figure({
+      id: 'snapshot.ratio.projectCallsFloor',
+      group,
+      label: 'wall / calls only',
+      unit: 'ratio',
+      stat: summarize(pairedRatios(walls, callFloors)),
     }),
     figure({
       id: 'snapshot.ratio',

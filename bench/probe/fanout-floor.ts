@@ -1,10 +1,14 @@
 /**
- * The fan-out floor: `fanout-floor.mjs <concurrency> <eventTime>` does, for every tenant in
+ * The fan-out floor: `fanout-floor.mjs <concurrency> <eventTime> [calls]` does, for every tenant in
  * KOODRIVE_TENANTS and at most <concurrency> at a time, only the calls a snapshot cannot do without:
  * read the secret, one signed KooDrive call, one unconditional PutItem into SNAPSHOT_TABLE. Against the
  * same local services as the snapshot function, it shows how much of the fan-out's time those take.
+ * With `calls`, the secrets are read before the clock starts and only the signed calls are timed (over
+ * node:http with a keep-alive agent): what the simulator's latency itself takes on this machine.
  */
+
 import { createHash, createHmac } from 'node:crypto';
+import { Agent, request } from 'node:http';
 import { DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { arg, finish, intArg, isRecord, runProbe } from './common.ts';
@@ -17,12 +21,32 @@ runProbe(async () => {
   const observedAt = new Date(arg(1)).toISOString();
   const table = process.env.SNAPSHOT_TABLE ?? '';
   const tenants = (process.env.KOODRIVE_TENANTS ?? '').split(',').map((pair) => pair.split('='));
+  const callsOnly = process.argv[4] === 'calls';
   const secrets = new SecretsManagerClient({});
   const dynamo = new DynamoDBClient({});
-  const one = async ([tenantId = '', secretId = '']: string[]) => {
+  const readSecret = async (secretId: string) => {
     const out = await secrets.send(new GetSecretValueCommand({ SecretId: secretId }));
     const secret: unknown = JSON.parse(out.SecretString ?? '{}');
     if (!isRecord(secret)) throw new Error('secret is not an object');
+    return secret;
+  };
+  const known = new Map<string, Record<string, unknown>>();
+  if (callsOnly) {
+    for (const [, secretId = ''] of tenants) known.set(secretId, await readSecret(secretId));
+  }
+  const agent = new Agent({ keepAlive: true });
+  const get = (url: URL, headers: Record<string, string>) =>
+    new Promise<number>((resolve, reject) => {
+      const req = request(url, { headers, agent }, (response) => {
+        response.resume();
+        response.on('end', () => resolve(response.statusCode ?? 0));
+        response.on('error', reject);
+      });
+      req.on('error', reject);
+      req.end();
+    });
+  const one = async ([tenantId = '', secretId = '']: string[]) => {
+    const secret = known.get(secretId) ?? (await readSecret(secretId));
     const url = new URL(PATH, process.env.KOODRIVE_BASE_URL);
     const xDate = new Date(Date.now() - 5_000)
       .toISOString()
@@ -32,13 +56,17 @@ runProbe(async () => {
     const signature = createHmac('sha256', String(secret.appSecret))
       .update(`HMAC-SHA256\n${sha256(canonical)}`)
       .digest('hex');
-    const response = await fetch(url, {
-      headers: {
-        Authorization: `HMAC-SHA256 AppId=${String(secret.appId)},SignedHeaders=host;x-date;x-user-id,Signature=${signature}`,
-        'X-Date': xDate,
-        'X-User-Id': String(secret.userId),
-      },
-    });
+    const headers = {
+      Authorization: `HMAC-SHA256 AppId=${String(secret.appId)},SignedHeaders=host;x-date;x-user-id,Signature=${signature}`,
+      'X-Date': xDate,
+      'X-User-Id': String(secret.userId),
+    };
+    if (callsOnly) {
+      const status = await get(url, headers);
+      if (status !== 200) throw new Error(`KooDrive answered ${status}`);
+      return;
+    }
+    const response = await fetch(url, { headers });
     const body = await response.text();
     if (response.status !== 200) throw new Error(`KooDrive answered ${response.status}`);
     await dynamo.send(
