@@ -126,7 +126,7 @@ export function createChartHandler(deps: ChartHandlerDeps) {
     logger: deps.logger,
     // No KooDrive call here: the request's own id traces it, as for history.
     traceId: (_event: APIGatewayProxyEventV2, context: Context) => context.awsRequestId,
-    async handle({ event, traceId, logger }) {
+    async handle({ event, traceId, logger, completion }) {
       const method = event.requestContext.http.method;
       const path = event.rawPath.replace(/\/+$/, '');
       const tenantParam = event.pathParameters?.tenantId;
@@ -154,7 +154,8 @@ export function createChartHandler(deps: ChartHandlerDeps) {
           thresholds: config.thresholds,
           truncated,
         });
-        logger.info('chart rendered', { snapshots: items.length, points: drawn.length, truncated });
+        // On the request's one 'request completed' line.
+        Object.assign(completion, { snapshots: items.length, points: drawn.length, truncated });
         return withHeaders(textResponse(200, svg, 'image/svg+xml; charset=utf-8', traceId), {
           'cache-control': CHART_CACHE,
           'content-security-policy': SVG_POLICY,

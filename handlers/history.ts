@@ -38,7 +38,7 @@ export function createHistoryHandler(deps: HistoryHandlerDeps) {
     logger: deps.logger,
     // No KooDrive call here: the request's own id identifies it in the logs.
     traceId: (_event, context) => context.awsRequestId,
-    async handle({ event, traceId, logger }) {
+    async handle({ event, traceId, logger, completion }) {
       const method = event.requestContext.http.method;
       const tenantParam = event.pathParameters?.tenantId;
       if (method !== 'GET' || tenantParam === undefined || !/\/allocation\/history\/?$/.test(event.rawPath)) {
@@ -63,7 +63,9 @@ export function createHistoryHandler(deps: HistoryHandlerDeps) {
         nextCursor: page.nextCursor,
         trend: computeTrend(page.items),
       };
-      logger.info('history served', { items: page.items.length, more: page.nextCursor !== null });
+      // On the request's one 'request completed' line.
+      completion.items = page.items.length;
+      completion.more = page.nextCursor !== null;
       return jsonResponse(200, body, traceId);
     },
   });

@@ -394,6 +394,31 @@ describe('nothing secret leaves the function', () => {
     process.env.POWERTOOLS_LOG_LEVEL = savedEnv.POWERTOOLS_LOG_LEVEL;
   });
 
+  it('writes one structured line per served request, with its tenant, trace id, status and attempts', async () => {
+    process.env.POWERTOOLS_LOG_LEVEL = 'INFO';
+    const handler = coldHandler();
+    const capture = captureOutput();
+    output.current = capture;
+    const response = await call(handler, '/allocation');
+    capture.stop();
+    const lines = capture
+      .text()
+      .split('\n')
+      .filter((line) => line.trim() !== '')
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatchObject({
+      level: 'INFO',
+      message: 'request completed',
+      tenantId: 'acme',
+      traceId: response.headers?.['x-trace-id'],
+      status: 200,
+      attempts: 1,
+      route: 'GET /allocation',
+    });
+    expect(lines[0]?.function_request_id).toEqual(expect.any(String));
+  });
+
   it('never writes a secret, a signature or a vendor header to logs or answers', async () => {
     // Every level is written here, so that a secret at any level would be caught.
     process.env.POWERTOOLS_LOG_LEVEL = 'DEBUG';
