@@ -558,6 +558,7 @@ describe('monitoring', () => {
       );
       expect(variables.POWERTOOLS_METRICS_NAMESPACE).toBe('KooDriveAllocation');
       expect(variables.POWERTOOLS_SERVICE_NAME).toBe('koodrive-allocation');
+      expect(variables.POWERTOOLS_LOG_LEVEL).toBe('INFO');
     }
   });
 });
