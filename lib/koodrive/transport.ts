@@ -72,8 +72,6 @@ export interface TransportOptions {
  */
 export const MAX_IDLE_MS = 50_000;
 
-type PooledSocket = Parameters<HttpAgent['keepSocketAlive']>[0];
-
 /** Errors of a socket that the server closed while it sat idle in the pool (e.g. while Lambda was frozen). */
 const STALE_SOCKET_CODES = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED']);
 
@@ -83,20 +81,10 @@ export function createTransport(options: TransportOptions = {}): Transport {
   /** When each pooled socket was last put back, to close the stale ones before a request. */
   const idleSince = new WeakMap<object, number>();
   const agentOptions = { keepAlive: true, maxSockets: options.maxSockets ?? 64, scheduling: 'lifo' as const };
-  const http = new (class extends HttpAgent {
-    override keepSocketAlive(socket: PooledSocket) {
-      idleSince.set(socket, now());
-      // Node keeps the socket when this returns true (typed void in @types/node).
-      return super.keepSocketAlive(socket);
-    }
-  })(agentOptions);
-  const https = new (class extends HttpsAgent {
-    override keepSocketAlive(socket: PooledSocket) {
-      idleSince.set(socket, now());
-      // Node keeps the socket when this returns true (typed void in @types/node).
-      return super.keepSocketAlive(socket);
-    }
-  })({ ...agentOptions, ...options.tls });
+  const http = new HttpAgent(agentOptions);
+  const https = new HttpsAgent({ ...agentOptions, ...options.tls });
+  // 'free' is the agent's own event for a socket whose request ended: the pool keeps it from then on.
+  for (const agent of [http, https]) agent.on('free', (socket: object) => idleSince.set(socket, now()));
 
   /** Closes pooled sockets idle too long; the agent skips destroyed ones, so the request opens a new one. */
   const closeStale = (agent: HttpAgent) => {
