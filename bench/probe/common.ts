@@ -72,3 +72,28 @@ export function runProbe(main: () => Promise<void>): void {
     process.exit(1);
   });
 }
+
+/**
+ * A GET on node:http with a keep-alive agent of its own, as the project's transport makes it, without
+ * the project: resolves with the status and the body as text. node:http is loaded here, not on import
+ * of this module, so that the cold-start probe does not load it ahead of the bundle it measures.
+ */
+export async function keepAliveGetter(): Promise<
+  (url: URL, headers: Record<string, string>) => Promise<{ status: number; body: string }>
+> {
+  const { Agent, request } = await import('node:http');
+  const agent = new Agent({ keepAlive: true });
+  return (url, headers) =>
+    new Promise((resolve, reject) => {
+      const req = request(url, { headers, agent }, (response) => {
+        const chunks: Buffer[] = [];
+        response.on('data', (chunk: Buffer) => chunks.push(chunk));
+        response.on('end', () =>
+          resolve({ status: response.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }),
+        );
+        response.on('error', reject);
+      });
+      req.on('error', reject);
+      req.end();
+    });
+}

@@ -8,10 +8,9 @@
  */
 
 import { createHash, createHmac } from 'node:crypto';
-import { Agent, request } from 'node:http';
 import { DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { arg, finish, intArg, isRecord, runProbe } from './common.ts';
+import { arg, finish, intArg, isRecord, keepAliveGetter, runProbe } from './common.ts';
 
 const PATH = '/koodrive/ose/v1/space/allocation/get';
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
@@ -34,17 +33,7 @@ runProbe(async () => {
   if (callsOnly) {
     for (const [, secretId = ''] of tenants) known.set(secretId, await readSecret(secretId));
   }
-  const agent = new Agent({ keepAlive: true });
-  const get = (url: URL, headers: Record<string, string>) =>
-    new Promise<number>((resolve, reject) => {
-      const req = request(url, { headers, agent }, (response) => {
-        response.resume();
-        response.on('end', () => resolve(response.statusCode ?? 0));
-        response.on('error', reject);
-      });
-      req.on('error', reject);
-      req.end();
-    });
+  const get = await keepAliveGetter();
   const one = async ([tenantId = '', secretId = '']: string[]) => {
     const secret = known.get(secretId) ?? (await readSecret(secretId));
     const url = new URL(PATH, process.env.KOODRIVE_BASE_URL);
@@ -62,7 +51,7 @@ runProbe(async () => {
       'X-User-Id': String(secret.userId),
     };
     if (callsOnly) {
-      const status = await get(url, headers);
+      const { status } = await get(url, headers);
       if (status !== 200) throw new Error(`KooDrive answered ${status}`);
       return;
     }

@@ -7,9 +7,17 @@
  * timed; the next <timed> are (wall and CPU); the rest (up to <total>) only load memory. RSS and heap
  * are read after a full GC at <warmup>, at BENCH_STEADY_AT (if set) and at <total> (needs --expose-gc).
  */
-import { Agent, request } from 'node:http';
 import { httpEvent, lambdaContext } from '../../test/support/lambda.ts';
-import { arg, finish, importHandler, intArg, isRecord, runProbe, statusOf } from './common.ts';
+import {
+  arg,
+  finish,
+  importHandler,
+  intArg,
+  isRecord,
+  keepAliveGetter,
+  runProbe,
+  statusOf,
+} from './common.ts';
 
 type Invoke = (index: number) => Promise<boolean>;
 
@@ -48,22 +56,12 @@ async function makeInvoke(kind: string, target: string, tenants: string[]): Prom
   if (kind === 'bare-http') {
     const headers = bareHeaders();
     const url = new URL(target);
-    const agent = new Agent({ keepAlive: true });
-    const once = () =>
-      new Promise<boolean>((resolve, reject) => {
-        const req = request(url, { headers, agent }, (response) => {
-          const chunks: Buffer[] = [];
-          response.on('data', (chunk: Buffer) => chunks.push(chunk));
-          response.on('end', () => {
-            JSON.parse(Buffer.concat(chunks).toString('utf8'));
-            resolve(response.statusCode === 200);
-          });
-          response.on('error', reject);
-        });
-        req.on('error', reject);
-        req.end();
-      });
-    return once;
+    const get = await keepAliveGetter();
+    return async () => {
+      const { status, body } = await get(url, headers);
+      JSON.parse(body);
+      return status === 200;
+    };
   }
   if (kind !== 'handler') throw new Error(`warm probe: unknown kind ${kind}`);
   const handler = await importHandler(target);
