@@ -8,8 +8,14 @@ const CANONICAL = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 // Extended ISO 8601 with a time and a zone designator; the fraction may be longer than milliseconds.
 const INSTANT =
   /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?([Zz]|[+-]\d{2}(?::?\d{2})?)$/;
-// A '+' sent unencoded in a query string arrives as a space: `…T05:00:00 01:00`.
-const DECODED_PLUS = /^([^ ]*T[^ ]*) (\d{2}(?::?\d{2})?)$/i;
+// A '+' sent unencoded in a query string arrives as a space: `…T05:00:00 01:00`. `[^ T]*T` (with the
+// `i` flag, also not `t`) can match in one way only, so the match is linear in the input's length.
+const DECODED_PLUS = /^([^ T]*T[^ ]*) (\d{2}(?::?\d{2})?)$/i;
+/**
+ * The longest instant accepted: `2026-11-28T04:00:00.123456789+01:00` has 35 characters. Longer input
+ * is refused before any pattern runs on it.
+ */
+export const MAX_INSTANT_LENGTH = 40;
 
 /** The earliest and latest instants whose ISO strings keep a four-digit year and sort correctly. */
 export const MIN_INSTANT_MS = Date.UTC(1970, 0, 1);
@@ -49,6 +55,11 @@ function isLeapYear(year: number): boolean {
  */
 export function parseInstant(value: string, name: string, rounding: 'floor' | 'ceil' = 'floor'): Date {
   const shown = `'${value.slice(0, 80)}'`;
+  if (value.length > MAX_INSTANT_LENGTH) {
+    throw new InvalidRequestError(
+      `${name} is ${value.length > 80 ? `${shown.slice(0, -1)}…'` : shown} (${value.length} characters), longer than any ISO 8601 instant (at most ${MAX_INSTANT_LENGTH}); write it like ${EXAMPLE}.`,
+    );
+  }
   const text = value.replace(DECODED_PLUS, '$1+$2');
   const match = INSTANT.exec(text);
   if (match === null) {

@@ -87,6 +87,29 @@ describe('parseInstant', () => {
     const message = parseError(`2026-${'9'.repeat(500)}`).message;
     expect(message.length).toBeLessThan(400);
   });
+
+  it('refuses an over-long value with its length, before any pattern runs on it', () => {
+    const longest = '2026-11-28T04:00:00.123456789+01:00';
+    expect(parseInstant(longest, 'from').toISOString()).toBe('2026-11-28T03:00:00.123Z');
+    const message = parseError(`2026-11-28T04:00:00.${'1'.repeat(40)}Z`).message;
+    expect(message).toMatch(
+      /^from is '2026-11-28T04:00:00\.1+Z' \(61 characters\), longer than any ISO 8601 instant \(at most 40\)/,
+    );
+    expect(message).toContain('2026-11-28T04:00:00Z');
+  });
+
+  it('takes linear time on hostile input (a T-filled value once took 139 ms for 20,000 characters)', () => {
+    // Inputs that made the decoded-'+' pattern backtrack quadratically: many T/t, no or one space.
+    const hostile = [
+      'T'.repeat(20_000),
+      't'.repeat(20_000),
+      `${'tT'.repeat(10_000)} 01`,
+      `2026-11-28${'T'.repeat(20_000)} x`,
+    ];
+    const started = performance.now();
+    for (const value of hostile) expect(() => parseInstant(value, 'to')).toThrow(InvalidRequestError);
+    expect(performance.now() - started).toBeLessThan(20);
+  });
 });
 
 describe('key instants', () => {
