@@ -1,9 +1,10 @@
+import { randomUUID } from 'node:crypto';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import { invocationDeadline } from '../deadline.ts';
-import { toAppError } from '../errors.ts';
+import { InvalidRequestError, toAppError } from '../errors.ts';
 import { describeError } from '../logger.ts';
 import { type HttpResponse, problemResponse } from './responses.ts';
 
@@ -31,6 +32,30 @@ export interface HttpHandlerOptions {
 /** Time kept back from the invocation's end to log and return the answer. */
 export const ANSWER_MARGIN_MS = 1_000;
 
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null;
+}
+
+/**
+ * Why `event` is not an API Gateway HTTP API (payload 2.0) event, or undefined when it is one. Direct
+ * invokes (console tests, `aws lambda invoke`, a REST API or payload 1.0 integration) send other shapes.
+ */
+export function notAnHttpApiEvent(event: unknown): string | undefined {
+  if (!isRecord(event)) return `it is ${event === null ? 'null' : `a ${typeof event}`}`;
+  const requestContext = event.requestContext;
+  if (!isRecord(requestContext)) return 'it has no requestContext';
+  if (!isRecord(requestContext.http) || typeof requestContext.http.method !== 'string') {
+    return 'its requestContext has no http.method (a REST API or payload format 1.0 event?)';
+  }
+  if (typeof event.rawPath !== 'string') return 'it has no rawPath';
+  return undefined;
+}
+
+/** The request id Lambda gave this invocation, or a fresh one when the caller passed no context. */
+function requestIdOf(context: Context | undefined): string {
+  return typeof context?.awsRequestId === 'string' ? context.awsRequestId : randomUUID();
+}
+
 /**
  * Wraps a route function: structured logs with the request id, one log line per request, and every
  * failure turned into the contract's problem+json (nothing thrown reaches API Gateway).
@@ -39,11 +64,19 @@ export function createHttpHandler(options: HttpHandlerOptions) {
   const { logger } = options;
   const run = async (event: APIGatewayProxyEventV2, context: Context): Promise<HttpResponse> => {
     const started = performance.now();
-    const traceId = options.traceId(event, context);
-    logger.appendKeys({ traceId, route: event.routeKey });
+    // Checked before anything reads the event: a direct invoke gets a 400, not a TypeError.
+    const notHttp = notAnHttpApiEvent(event);
+    // No route ran, so no KooDrive call: the request's own id traces a refused event.
+    const traceId = notHttp === undefined ? options.traceId(event, context) : requestIdOf(context);
+    logger.appendKeys(notHttp === undefined ? { traceId, route: event.routeKey } : { traceId });
     let response: HttpResponse;
     const completion: Record<string, unknown> = {};
     try {
+      if (notHttp !== undefined) {
+        throw new InvalidRequestError(
+          `The event is not an API Gateway HTTP API (payload format 2.0) event: ${notHttp}. Call this function through its HTTP API routes, or invoke it with a payload format 2.0 event.`,
+        );
+      }
       response = await options.handle({
         event,
         context,
