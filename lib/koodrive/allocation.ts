@@ -133,6 +133,10 @@ export function normalizeAllocation(raw: unknown): NormalizedSpaces {
   const data = raw.data;
   let entries: { entry: unknown; path: string }[];
   if (Array.isArray(data)) {
+    // An allocation with no space has no ratio (0 / 0): stored as a snapshot it would break the
+    // threshold comparison with the next one, so it is refused like any other unexpected shape.
+    if (data.length === 0)
+      throw new MalformedAllocationError('data is an empty array: KooDrive listed no space types');
     entries = data.map((entry: unknown, index) => ({ entry, path: `data[${index}]` }));
   } else if (isRecord(data)) {
     entries = [{ entry: data, path: 'data' }];

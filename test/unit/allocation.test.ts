@@ -112,11 +112,10 @@ describe('normalizeAllocation: accepted answers', () => {
     expect(result.spaces[0]).not.toHaveProperty('extra');
   });
 
-  it('gives no spaces and zero totals for an empty array', () => {
-    expect(normalizeAllocation({ code: 0, msg: 'ok', data: [] })).toEqual({
-      spaces: [],
-      totals: { allocatedGB: 0, totalGB: 0, unallocatedGB: 0, allocatedRatio: null, overAllocated: false },
-    });
+  it('refuses an empty array: an allocation without space types has no ratio to compare', () => {
+    const error = errorOf(() => normalizeAllocation({ code: 0, msg: 'ok', data: [] }));
+    expect(error).toBeInstanceOf(MalformedAllocationError);
+    expect(error.message).toBe(`${PREFIX}data is an empty array: KooDrive listed no space types`);
   });
 
   it('marks allocated space on a zero total as over-allocated with no ratio', () => {
@@ -294,6 +293,7 @@ interface GeneratedBody {
 const validBodyArb: fc.Arbitrary<GeneratedBody> = fc
   .uniqueArray(fc.record({ type: fc.nat({ max: 50 }), allocated: sizeArb, total: sizeArb }), {
     selector: (entry) => entry.type,
+    minLength: 1,
     maxLength: 8,
   })
   .chain((entries) =>
