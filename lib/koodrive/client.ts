@@ -1,6 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import type { AppCredentials, CredentialsProvider } from '../credentials.ts';
-import { type AppError, UpstreamError, UpstreamRejectedError, UpstreamTimeoutError } from '../errors.ts';
+import {
+  type AppError,
+  MalformedAllocationError,
+  UpstreamError,
+  UpstreamRejectedError,
+  UpstreamTimeoutError,
+} from '../errors.ts';
 import type { Tenant } from '../tenants.ts';
 import { signRequest } from './sign.ts';
 import {
@@ -261,10 +267,15 @@ export function createKooDriveClient(options: KooDriveClientOptions): KooDriveCl
     }
     const record = body as Record<string, unknown>;
     if (!isSuccessCode(record.code)) {
+      // Without a code the answer is not KooDrive's envelope at all: report the shape, not an
+      // "error code" and a message that would read like KooDrive's verdict.
+      if (envelope.code === undefined) {
+        return { kind: 'error', error: new MalformedAllocationError('the answer has no `code` field') };
+      }
       return {
         kind: 'error',
         error: new UpstreamError(
-          `KooDrive answered error code ${envelope.code ?? '(none)'}${envelope.message === undefined ? '' : `: ${envelope.message}`}`,
+          `KooDrive answered error code ${envelope.code}${envelope.message === undefined ? '' : `: ${envelope.message}`}`,
           upstream,
         ),
       };

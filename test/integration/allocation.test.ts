@@ -271,6 +271,29 @@ describe('errors: every row of the contract table', () => {
     expect(String(response.json.detail)).toContain('allocateCapacity');
   });
 
+  it('502 UPSTREAM_ERROR when KooDrive lists no space types (data: [])', async () => {
+    koodrive.setData('acme-app', []);
+    const response = await call(coldHandler(), '/allocation');
+    expect(response.statusCode).toBe(502);
+    expect(response.json.code).toBe('UPSTREAM_ERROR');
+    expect(String(response.json.detail)).toContain('KooDrive listed no space types');
+    expect(koodrive.requests).toHaveLength(1);
+  });
+
+  it('502 UPSTREAM_ERROR for an HTTP 200 without a code field, with no upstream code or message', async () => {
+    koodrive.enqueueFault({
+      status: 200,
+      body: { msg: 'ok', data: { type: 0, allocateCapacity: 1, totalCapacity: 2 } },
+    });
+    const response = await call(coldHandler(), '/allocation');
+    expect(response.statusCode).toBe(502);
+    expect(response.json.code).toBe('UPSTREAM_ERROR');
+    expect(String(response.json.detail)).toContain('the answer has no `code` field');
+    expect(response.json).not.toHaveProperty('upstreamCode');
+    expect(response.json).not.toHaveProperty('upstreamMessage');
+    expect(koodrive.requests).toHaveLength(1);
+  });
+
   it('502 UPSTREAM_ERROR for a body that is not JSON', async () => {
     koodrive.enqueueFault({ status: 200, body: '<html>maintenance</html>' });
     const response = await call(coldHandler(), '/allocation');
