@@ -6,9 +6,21 @@ export const THRESHOLD_CROSSED = 'Allocation Threshold Crossed';
 /** PutEvents takes at most ten entries per call. */
 const BATCH_SIZE = 10;
 
+/** What EventBridge accepted of a set of crossings: the rest must stay pending and be published again. */
+export interface PublishOutcome {
+  published: ThresholdCrossing[];
+  /** Refused entries and entries of calls that failed, in their original order. */
+  failed: ThresholdCrossing[];
+  /** Why the first failure happened (an error name or EventBridge's error code): no event content. */
+  reason?: string;
+}
+
 export interface EventPublisher {
-  /** Publishes every crossing; rejects when any entry was not accepted, naming how many. */
-  publishThresholdCrossings(crossings: readonly ThresholdCrossing[]): Promise<void>;
+  /**
+   * Publishes every crossing, ten per call; never rejects: what EventBridge did not accept (a refused
+   * entry, or every entry of a call that failed) is returned, so the caller keeps exactly that pending.
+   */
+  publishThresholdCrossings(crossings: readonly ThresholdCrossing[]): Promise<PublishOutcome>;
 }
 
 export function createEventBridgeClient(): EventBridgeClient {
@@ -23,27 +35,34 @@ export function createEventPublisher(options: {
   let client = options.client;
   return {
     async publishThresholdCrossings(crossings) {
-      if (options.busName === '' || crossings.length === 0) return;
+      if (options.busName === '' || crossings.length === 0) return { published: [], failed: [] };
       client ??= createEventBridgeClient();
-      const entries: PutEventsRequestEntry[] = crossings.map((crossing) => ({
-        EventBusName: options.busName,
-        Source: EVENT_SOURCE,
-        DetailType: THRESHOLD_CROSSED,
-        Detail: JSON.stringify(crossing),
-        Time: new Date(crossing.observedAt),
-      }));
-      let failed = 0;
-      for (let start = 0; start < entries.length; start += BATCH_SIZE) {
-        const output = await client.send(
-          new PutEventsCommand({ Entries: entries.slice(start, start + BATCH_SIZE) }),
-        );
-        failed += output.FailedEntryCount ?? 0;
+      const outcome: PublishOutcome = { published: [], failed: [] };
+      for (let start = 0; start < crossings.length; start += BATCH_SIZE) {
+        const batch = crossings.slice(start, start + BATCH_SIZE);
+        const entries: PutEventsRequestEntry[] = batch.map((crossing) => ({
+          EventBusName: options.busName,
+          Source: EVENT_SOURCE,
+          DetailType: THRESHOLD_CROSSED,
+          Detail: JSON.stringify(crossing),
+          Time: new Date(crossing.observedAt),
+        }));
+        try {
+          const output = await client.send(new PutEventsCommand({ Entries: entries }));
+          // Results come in the order of the entries; an entry with an ErrorCode was not published.
+          batch.forEach((crossing, index) => {
+            const errorCode = output.Entries?.[index]?.ErrorCode;
+            const refused = errorCode !== undefined || output.Entries?.[index] === undefined;
+            if (refused) outcome.reason ??= `EventBridge refused an entry (${errorCode ?? 'no result'})`;
+            (refused ? outcome.failed : outcome.published).push(crossing);
+          });
+        } catch (error) {
+          // The whole call failed: none of its entries is known to be published. Later calls still run.
+          outcome.reason ??= `PutEvents failed (${error instanceof Error ? error.name : 'unknown error'})`;
+          outcome.failed.push(...batch);
+        }
       }
-      if (failed > 0) {
-        throw new Error(
-          `EventBridge refused ${failed} of ${entries.length} threshold events on bus '${options.busName}'.`,
-        );
-      }
+      return outcome;
     },
   };
 }

@@ -19,8 +19,8 @@ export interface ReceivedEvent {
 export interface LocalEventBridge {
   readonly url: string;
   readonly events: ReceivedEvent[];
-  /** The next PutEvents calls fail whole (HTTP 500) this many times. */
-  failNext(times?: number): void;
+  /** PutEvents calls fail whole (HTTP 500) this many times, after `after` more calls succeed. */
+  failNext(times?: number, after?: number): void;
   /** Entries of the next PutEvents calls are refused one by one (FailedEntryCount), this many calls. */
   refuseEntriesNext(times?: number): void;
   onEvent(listener: (event: ReceivedEvent) => void): void;
@@ -52,6 +52,7 @@ export async function startLocalEventBridge(
   const events: ReceivedEvent[] = [];
   const listeners: Array<(event: ReceivedEvent) => void> = [];
   let failures = 0;
+  let passes = 0;
   let refusals = 0;
   const server = createServer(async (req, res) => {
     const target = String(req.headers['x-amz-target'] ?? '');
@@ -65,7 +66,9 @@ export async function startLocalEventBridge(
       );
       return;
     }
-    if (failures > 0) {
+    if (failures > 0 && passes > 0) {
+      passes -= 1;
+    } else if (failures > 0) {
       failures -= 1;
       send(res, 500, { __type: 'InternalException', message: 'Injected failure.' }, 'InternalException');
       return;
@@ -104,8 +107,9 @@ export async function startLocalEventBridge(
   return {
     url,
     events,
-    failNext(times = 1) {
+    failNext(times = 1, after = 0) {
       failures = times;
+      passes = after;
     },
     refuseEntriesNext(times = 1) {
       refusals = times;
@@ -116,6 +120,7 @@ export async function startLocalEventBridge(
     reset() {
       events.length = 0;
       failures = 0;
+      passes = 0;
       refusals = 0;
     },
     async close() {

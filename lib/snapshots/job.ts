@@ -4,6 +4,7 @@
  */
 import type { FetchedAllocation } from '../allocation.ts';
 import { AppError } from '../errors.ts';
+import type { PublishOutcome } from '../events.ts';
 import type { Tenant } from '../tenants.ts';
 import { findThresholdCrossings, type ThresholdCrossing } from '../thresholds.ts';
 import type { Snapshot, SnapshotSource, SnapshotStore } from './store.ts';
@@ -31,12 +32,18 @@ export interface SnapshotResult {
 /** Threshold events: which ratios matter and how to publish a crossing. */
 export interface ThresholdWatch {
   thresholds: readonly number[];
-  publish: (crossings: readonly ThresholdCrossing[]) => Promise<void>;
+  /** Publishes what it can; what was not accepted comes back in `failed` (it never rejects). */
+  publish: (crossings: readonly ThresholdCrossing[]) => Promise<PublishOutcome>;
 }
 
 export interface SnapshotJobDeps {
   store: Pick<SnapshotStore, 'put' | 'has'> &
-    Partial<Pick<SnapshotStore, 'storedAmong' | 'latestBefore' | 'pendingEvents' | 'clearPendingEvents'>>;
+    Partial<
+      Pick<
+        SnapshotStore,
+        'storedAmong' | 'latest' | 'pendingEvents' | 'claimPendingEvents' | 'settlePendingEvents'
+      >
+    >;
   /** When given (with a store that has the optional methods), crossings are published exactly once per snapshot. */
   thresholds?: ThresholdWatch;
   /** The tenant's allocation, live from KooDrive. At most `concurrency` of these run at once. */
@@ -46,6 +53,8 @@ export interface SnapshotJobDeps {
    * before taking one, so that slots wait only on KooDrive.
    */
   prepare?: (tenant: Tenant) => Promise<void>;
+  /** The clock for publishing leases (epoch ms); default Date.now. */
+  now?: () => number;
   /** Called once per target as soon as its outcome is known (for logs). */
   onResult?: (result: SnapshotResult) => void;
 }
@@ -106,28 +115,111 @@ export function createLimiter(limit: number): <R>(task: () => Promise<R>) => Pro
   };
 }
 
-/** Publishes what an earlier delivery of the same event stored but could not publish, then marks it done. */
+/**
+ * How long an invocation holds a snapshot's threshold events while it publishes them: longer than the
+ * EventBridge client can spend on a snapshot's few calls (5 s per request, retried by the SDK), shorter
+ * than any redelivery (SQS visibility timeout, Lambda's asynchronous retries) comes back.
+ */
+export const PUBLISH_LEASE_MS = 60_000;
+
+/** Another invocation is publishing this snapshot's threshold events right now; retrying later is safe. */
+export class EventsInProgressError extends Error {
+  constructor(tenantId: string, observedAt: string, leaseUntil: number) {
+    super(
+      `The threshold events of tenant '${tenantId}' at ${observedAt} are being published by another delivery ` +
+        `of the same event (held until ${new Date(leaseUntil).toISOString()}); a retry after that finishes them if it did not.`,
+    );
+    this.name = 'EventsInProgressError';
+  }
+}
+
+/** Some threshold events were not accepted by EventBridge; they stay pending on the snapshot. */
+export class EventsNotPublishedError extends Error {
+  constructor(
+    tenantId: string,
+    observedAt: string,
+    failed: number,
+    total: number,
+    reason: string | undefined,
+  ) {
+    super(
+      `${failed} of ${total} threshold events of tenant '${tenantId}' at ${observedAt} were not published` +
+        `${reason === undefined ? '' : ` (${reason})`}; they stay pending on the snapshot and go out, alone, ` +
+        'when the event is delivered again.',
+    );
+    this.name = 'EventsNotPublishedError';
+  }
+}
+
+/**
+ * Publishes events this invocation holds under `leaseUntil`, then keeps pending exactly those EventBridge
+ * did not accept (so a redelivery never repeats an accepted one). Rejects when some were not accepted.
+ */
+async function publishHeld(
+  watch: ThresholdWatch,
+  settle: NonNullable<SnapshotJobDeps['store']['settlePendingEvents']>,
+  held: { tenantId: string; observedAt: string; events: ThresholdCrossing[]; leaseUntil: number },
+): Promise<ThresholdCrossing[]> {
+  const outcome = await watch.publish(held.events);
+  await settle(held.tenantId, held.observedAt, outcome.failed, held.leaseUntil);
+  if (outcome.failed.length > 0) {
+    throw new EventsNotPublishedError(
+      held.tenantId,
+      held.observedAt,
+      outcome.failed.length,
+      held.events.length,
+      outcome.reason,
+    );
+  }
+  return outcome.published;
+}
+
+/** Publishes what an earlier delivery of the same event stored but could not publish (once, under a lease). */
 async function finishPending(deps: SnapshotJobDeps, tenantId: string, observedAt: string) {
   const { store, thresholds } = deps;
   if (
     thresholds === undefined ||
     store.pendingEvents === undefined ||
-    store.clearPendingEvents === undefined
+    store.claimPendingEvents === undefined ||
+    store.settlePendingEvents === undefined
   ) {
     return [];
   }
+  // Almost always nothing is owed: one read, and no write.
   const pending = (await store.pendingEvents(tenantId, observedAt)) ?? [];
   if (pending.length === 0) return [];
-  await thresholds.publish(pending);
-  await store.clearPendingEvents(tenantId, observedAt);
-  return pending;
+  const now = (deps.now ?? Date.now)();
+  const claim = await store.claimPendingEvents(tenantId, observedAt, now + PUBLISH_LEASE_MS, now);
+  if (claim.state === 'none') return [];
+  if (claim.state === 'held') throw new EventsInProgressError(tenantId, observedAt, claim.leaseUntil);
+  return publishHeld(thresholds, store.settlePendingEvents.bind(store), {
+    tenantId,
+    observedAt,
+    events: claim.events,
+    leaseUntil: claim.leaseUntil,
+  });
 }
 
-/** The tenant's previous snapshot, when threshold events are wanted; read while KooDrive is asked. */
-async function previousFor(deps: SnapshotJobDeps, tenantId: string, observedAt: string) {
+/** The tenant's newest stored snapshot, when threshold events are wanted; read while KooDrive is asked. */
+async function latestFor(deps: SnapshotJobDeps, tenantId: string) {
   const { store, thresholds } = deps;
-  if (thresholds === undefined || store.latestBefore === undefined) return undefined;
-  return store.latestBefore(tenantId, observedAt);
+  if (thresholds === undefined || store.latest === undefined) return undefined;
+  return store.latest(tenantId);
+}
+
+/**
+ * The crossings a new snapshot owes: against the tenant's newest snapshot when the new one is newer.
+ * A snapshot stored behind a newer one (a late retry, a redriven or back-dated event) owes none: the
+ * newer snapshot already reported the change from the one before, and repeating it would announce a
+ * crossing twice.
+ */
+function owedCrossings(
+  watch: ThresholdWatch | undefined,
+  newest: Awaited<ReturnType<typeof latestFor>>,
+  snapshot: Snapshot,
+): ThresholdCrossing[] {
+  if (watch === undefined || newest === undefined || newest.observedAt >= snapshot.observedAt) return [];
+  return findThresholdCrossings(newest, snapshot, watch.thresholds);
 }
 
 async function snapshotOne(
@@ -147,12 +239,12 @@ async function snapshotOne(
       const published = await finishPending(deps, tenant.tenantId, observedAt);
       return { ...base, status: 'duplicate', fetched: false, ...(published.length > 0 ? { published } : {}) };
     }
-    const [answer, previous] = await Promise.all([
+    const [answer, newest] = await Promise.all([
       (async () => {
         await deps.prepare?.(tenant);
         return kooDriveSlot(() => deps.fetch(tenant));
       })(),
-      previousFor(deps, tenant.tenantId, observedAt),
+      latestFor(deps, tenant.tenantId),
     ]);
     fetched = answer;
     const { allocation } = answer;
@@ -166,16 +258,26 @@ async function snapshotOne(
       source,
       traceId: fetched.traceId,
     };
-    // Crossings are stored with the snapshot before they are published: whoever stored it owes them.
-    const crossings =
-      deps.thresholds === undefined
-        ? []
-        : findThresholdCrossings(previous, snapshot, deps.thresholds.thresholds);
-    if (crossings.length > 0) snapshot.pendingEvents = crossings;
+    // Crossings are stored with the snapshot, held by this invocation, before they are published:
+    // whoever stored it owes them, and a crash or a refusal leaves them for the event's redelivery.
+    const crossings = owedCrossings(deps.thresholds, newest, snapshot);
+    const leaseUntil = (deps.now ?? Date.now)() + PUBLISH_LEASE_MS;
+    if (crossings.length > 0) {
+      snapshot.pendingEvents = crossings;
+      snapshot.pendingLeaseUntil = leaseUntil;
+    }
     const status = await deps.store.put(snapshot);
     let published: ThresholdCrossing[] = [];
-    if (status === 'stored' && crossings.length > 0) {
-      published = await finishPending(deps, tenant.tenantId, observedAt);
+    if (status === 'stored' && crossings.length > 0 && deps.thresholds !== undefined) {
+      const settle = deps.store.settlePendingEvents;
+      if (settle === undefined)
+        throw new Error('internal: a store that keeps events pending cannot settle them');
+      published = await publishHeld(deps.thresholds, settle.bind(deps.store), {
+        tenantId: tenant.tenantId,
+        observedAt,
+        events: crossings,
+        leaseUntil,
+      });
     } else if (status === 'duplicate') {
       // Another delivery stored it first: finish its events if it could not.
       published = await finishPending(deps, tenant.tenantId, observedAt);
@@ -251,12 +353,25 @@ export async function snapshotTargets(options: {
   const stored = await findStored(deps, distinct, keyOf);
   const kooDriveSlot = createLimiter(options.concurrency);
   const inProgress = Math.max(1, Math.floor(options.concurrency)) * TENANTS_PER_SLOT;
-  const results = await mapWithConcurrency(distinct, inProgress, async (target) => {
-    const result = await snapshotOne(target, source, deps, stored?.has(keyOf(target)), kooDriveSlot);
-    deps.onResult?.(result);
-    return result;
+  // One tenant's snapshots (several SQS messages of a batch) are taken one after the other, oldest
+  // first: each compares with the one before it, so a crossing is reported once, by the first snapshot
+  // past it. Different tenants run side by side.
+  const byTenant = new Map<string, SnapshotTarget[]>();
+  for (const target of distinct) {
+    const own = byTenant.get(target.tenant.tenantId);
+    if (own === undefined) byTenant.set(target.tenant.tenantId, [target]);
+    else own.push(target);
+  }
+  const byKey = new Map<string, SnapshotResult>();
+  await mapWithConcurrency([...byTenant.values()], inProgress, async (own) => {
+    if (own.length > 1)
+      own.sort((a, b) => (a.observedAt < b.observedAt ? -1 : a.observedAt > b.observedAt ? 1 : 0));
+    for (const target of own) {
+      const result = await snapshotOne(target, source, deps, stored?.has(keyOf(target)), kooDriveSlot);
+      deps.onResult?.(result);
+      byKey.set(keyOf(target), result);
+    }
   });
-  const byKey = new Map(distinct.map((target, index) => [keyOf(target), results[index]]));
   return options.targets.map((target) => {
     const result = byKey.get(keyOf(target));
     if (result === undefined) throw new Error('internal: a snapshot target has no result');

@@ -39,7 +39,20 @@ export interface Snapshot extends Allocation {
    * crash or a failed publish is finished by the event's redelivery instead of being lost.
    */
   pendingEvents?: ThresholdCrossing[];
+  /**
+   * With pendingEvents: until when (epoch ms) the writer holds them for publishing. Another delivery
+   * of the same event finds them held and backs off instead of publishing them a second time.
+   */
+  pendingLeaseUntil?: number;
 }
+
+/** Who may publish a stored snapshot's pending threshold events (see {@link SnapshotStore.claimPendingEvents}). */
+export type PendingClaim =
+  | { state: 'claimed'; events: ThresholdCrossing[]; leaseUntil: number }
+  /** Nothing pending (published already, or nothing was owed); or no such snapshot. */
+  | { state: 'none' }
+  /** Another invocation holds them until `leaseUntil`: it is publishing them now. */
+  | { state: 'held'; leaseUntil: number };
 
 export type PutOutcome = 'stored' | 'duplicate';
 
@@ -69,12 +82,31 @@ export interface SnapshotStore {
   storedAmong(tenantIds: readonly string[], observedAt: string): Promise<Set<string>>;
   /** The stored snapshot's unpublished threshold events (strongly consistent); undefined when there is no snapshot. */
   pendingEvents(tenantId: string, observedAt: string): Promise<ThresholdCrossing[] | undefined>;
-  /** Marks the snapshot's threshold events as published. */
-  clearPendingEvents(tenantId: string, observedAt: string): Promise<void>;
+  /**
+   * Takes the snapshot's pending threshold events for publishing until `leaseUntil` (epoch ms), unless
+   * another invocation holds them and its lease has not run out at `now` (a conditional update).
+   */
+  claimPendingEvents(
+    tenantId: string,
+    observedAt: string,
+    leaseUntil: number,
+    now: number,
+  ): Promise<PendingClaim>;
+  /**
+   * After publishing under the lease `leaseUntil`: keeps pending exactly the events in `remaining`
+   * (none: all published) and gives the lease up. False when the lease was lost meanwhile (another
+   * invocation took the events over): nothing is changed then.
+   */
+  settlePendingEvents(
+    tenantId: string,
+    observedAt: string,
+    remaining: readonly ThresholdCrossing[],
+    leaseUntil: number,
+  ): Promise<boolean>;
   /** One page of a tenant's snapshots in [from, to], oldest first; a bad cursor is an InvalidRequestError. */
   query(query: HistoryQuery): Promise<HistoryPage>;
-  /** The tenant's latest snapshot strictly before `observedAt`, expired or not (strongly consistent). */
-  latestBefore(tenantId: string, observedAt: string): Promise<Allocation | undefined>;
+  /** The tenant's newest snapshot, expired or not (strongly consistent); undefined when there is none. */
+  latest(tenantId: string): Promise<Allocation | undefined>;
 }
 
 export interface DynamoSnapshotStoreOptions {
@@ -199,7 +231,12 @@ export function snapshotToItem(snapshot: Snapshot, retentionDays: number): Recor
     traceId: { S: snapshot.traceId },
     ...(snapshot.pendingEvents === undefined || snapshot.pendingEvents.length === 0
       ? {}
-      : { pendingEvents: { S: JSON.stringify(snapshot.pendingEvents) } }),
+      : {
+          pendingEvents: { S: JSON.stringify(snapshot.pendingEvents) },
+          ...(snapshot.pendingLeaseUntil === undefined
+            ? {}
+            : { pendingLease: toNumberAttribute(snapshot.pendingLeaseUntil) }),
+        }),
   };
 }
 
@@ -305,16 +342,74 @@ export function createDynamoSnapshotStore(options: DynamoSnapshotStoreOptions): 
       return (await pendingEvents(tenantId, observedAt)) !== undefined;
     },
 
-    async clearPendingEvents(tenantId, observedAt) {
-      await client.send(
-        new UpdateItemCommand({
+    async claimPendingEvents(tenantId, observedAt, leaseUntil, nowMs) {
+      const key = { tenantId: { S: tenantId }, observedAt: { S: observedAt } };
+      try {
+        const out = await client.send(
+          new UpdateItemCommand({
+            TableName: tableName,
+            Key: key,
+            UpdateExpression: 'SET #l = :until',
+            ConditionExpression: 'attribute_exists(#p) AND (attribute_not_exists(#l) OR #l < :now)',
+            ExpressionAttributeNames: { '#p': 'pendingEvents', '#l': 'pendingLease' },
+            ExpressionAttributeValues: {
+              ':until': toNumberAttribute(leaseUntil),
+              ':now': toNumberAttribute(nowMs),
+            },
+            ReturnValues: 'ALL_NEW',
+          }),
+        );
+        const events = readPendingEvents(out.Attributes ?? {});
+        return events.length === 0 ? { state: 'none' } : { state: 'claimed', events, leaseUntil };
+      } catch (error) {
+        if (!isConditionalCheckFailure(error)) throw error;
+      }
+      // Nothing pending, or held: one consistent read tells which.
+      const out = await client.send(
+        new QueryCommand({
           TableName: tableName,
-          Key: { tenantId: { S: tenantId }, observedAt: { S: observedAt } },
-          UpdateExpression: 'REMOVE #p',
-          ConditionExpression: 'attribute_exists(#o)',
-          ExpressionAttributeNames: { '#p': 'pendingEvents', '#o': NAMES['#o'] },
+          KeyConditionExpression: '#t = :t AND #o = :o',
+          ExpressionAttributeNames: {
+            '#t': NAMES['#t'],
+            '#o': NAMES['#o'],
+            '#p': 'pendingEvents',
+            '#l': 'pendingLease',
+          },
+          ExpressionAttributeValues: { ':t': { S: tenantId }, ':o': { S: observedAt } },
+          ProjectionExpression: '#o, #p, #l',
+          ConsistentRead: true,
+          Limit: 1,
         }),
       );
+      const [item] = out.Items ?? [];
+      const heldUntil = Number(item?.pendingLease?.N);
+      return item?.pendingEvents === undefined || !Number.isFinite(heldUntil)
+        ? { state: 'none' }
+        : { state: 'held', leaseUntil: heldUntil };
+    },
+
+    async settlePendingEvents(tenantId, observedAt, remaining, leaseUntil) {
+      try {
+        await client.send(
+          new UpdateItemCommand({
+            TableName: tableName,
+            Key: { tenantId: { S: tenantId }, observedAt: { S: observedAt } },
+            UpdateExpression: remaining.length === 0 ? 'REMOVE #p, #l' : 'SET #p = :rest REMOVE #l',
+            // Only while this invocation's lease is the one stored: a lease that ran out and was taken
+            // over belongs to the invocation that took it.
+            ConditionExpression: '#l = :until',
+            ExpressionAttributeNames: { '#p': 'pendingEvents', '#l': 'pendingLease' },
+            ExpressionAttributeValues: {
+              ':until': toNumberAttribute(leaseUntil),
+              ...(remaining.length === 0 ? {} : { ':rest': { S: JSON.stringify(remaining) } }),
+            },
+          }),
+        );
+        return true;
+      } catch (error) {
+        if (isConditionalCheckFailure(error)) return false;
+        throw error;
+      }
     },
 
     async query({ tenantId, from, to, limit, cursor }) {
@@ -362,13 +457,13 @@ export function createDynamoSnapshotStore(options: DynamoSnapshotStoreOptions): 
       return { items, nextCursor };
     },
 
-    async latestBefore(tenantId, observedAt) {
+    async latest(tenantId) {
       const out = await client.send(
         new QueryCommand({
           TableName: tableName,
-          KeyConditionExpression: '#t = :t AND #o < :o',
-          ExpressionAttributeNames: { '#t': NAMES['#t'], '#o': NAMES['#o'] },
-          ExpressionAttributeValues: { ':t': { S: tenantId }, ':o': { S: observedAt } },
+          KeyConditionExpression: '#t = :t',
+          ExpressionAttributeNames: { '#t': NAMES['#t'] },
+          ExpressionAttributeValues: { ':t': { S: tenantId } },
           ScanIndexForward: false,
           ConsistentRead: true,
           Limit: 1,

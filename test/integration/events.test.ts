@@ -30,10 +30,11 @@ beforeEach(() => bus.reset());
 
 describe('event publisher, through the real EventBridge client', () => {
   it('publishes each crossing on the configured bus with the contract detail', async () => {
-    await createEventPublisher({ busName: 'ops', client }).publishThresholdCrossings([
+    const outcome = await createEventPublisher({ busName: 'ops', client }).publishThresholdCrossings([
       crossing(0.8),
       crossing(0.9),
     ]);
+    expect(outcome).toEqual({ published: [crossing(0.8), crossing(0.9)], failed: [] });
     expect(bus.events).toHaveLength(2);
     expect(bus.events[0]).toMatchObject({
       busName: 'ops',
@@ -46,21 +47,39 @@ describe('event publisher, through the real EventBridge client', () => {
 
   it('splits more than ten events into several calls', async () => {
     const many = Array.from({ length: 23 }, (_, i) => crossing(i / 100));
-    await createEventPublisher({ busName: 'ops', client }).publishThresholdCrossings(many);
+    const outcome = await createEventPublisher({ busName: 'ops', client }).publishThresholdCrossings(many);
+    expect(outcome.failed).toEqual([]);
     expect(bus.events.map((e) => (e.detail as ThresholdCrossing).threshold)).toEqual(
       many.map((c) => c.threshold),
     );
   });
 
-  it('rejects when EventBridge refuses entries, so the caller can keep them pending', async () => {
+  it('returns the refused entries instead of rejecting, so the caller keeps exactly those pending', async () => {
     bus.refuseEntriesNext();
-    await expect(
-      createEventPublisher({ busName: 'ops', client }).publishThresholdCrossings([crossing(0.8)]),
-    ).rejects.toThrow("EventBridge refused 1 of 1 threshold events on bus 'ops'");
+    const outcome = await createEventPublisher({ busName: 'ops', client }).publishThresholdCrossings([
+      crossing(0.8),
+    ]);
+    expect(outcome).toEqual({
+      published: [],
+      failed: [crossing(0.8)],
+      reason: 'EventBridge refused an entry (InternalFailure)',
+    });
+  });
+
+  it("keeps going after a failed call and names only that call's entries as failed", async () => {
+    const many = Array.from({ length: 25 }, (_, i) => crossing(i / 100));
+    bus.failNext(1, 1); // the second of three calls fails whole
+    const outcome = await createEventPublisher({ busName: 'ops', client }).publishThresholdCrossings(many);
+    expect(outcome.failed).toEqual(many.slice(10, 20));
+    expect(outcome.published).toEqual([...many.slice(0, 10), ...many.slice(20)]);
+    expect(outcome.reason).toMatch(/^PutEvents failed \(/);
+    expect(bus.events).toHaveLength(15);
   });
 
   it('publishes nothing when no bus is configured', async () => {
-    await createEventPublisher({ busName: '', client }).publishThresholdCrossings([crossing(0.8)]);
+    expect(
+      await createEventPublisher({ busName: '', client }).publishThresholdCrossings([crossing(0.8)]),
+    ).toEqual({ published: [], failed: [] });
     expect(bus.events).toHaveLength(0);
   });
 });

@@ -330,14 +330,66 @@ describe('query', () => {
   });
 });
 
-describe('latestBefore', () => {
-  it('answers the newest snapshot strictly before the time, of that tenant only', async () => {
+describe('latest', () => {
+  it('answers the newest snapshot of that tenant only, or nothing', async () => {
+    expect(await store.latest('acme')).toBeUndefined();
     const times = await seed('acme', 4);
-    await store.put(snapshot('beta', iso(T0 + 2 * MINUTE + 30_000)));
-    expect((await store.latestBefore('acme', times[2] ?? ''))?.observedAt).toBe(times[1]);
-    expect((await store.latestBefore('acme', iso(T0 + 2 * MINUTE + 1)))?.observedAt).toBe(times[2]);
-    expect(await store.latestBefore('acme', times[0] ?? '')).toBeUndefined();
-    expect((await store.latestBefore('acme', iso(T0 + 99 * MINUTE)))?.spaces[1]?.allocatedGB).toBe(103);
+    await store.put(snapshot('acme', iso(T0 - MINUTE), 999));
+    await store.put(snapshot('beta', iso(T0 + 99 * MINUTE)));
+    const newest = await store.latest('acme');
+    expect(newest?.observedAt).toBe(times[3]);
+    expect(newest?.spaces[1]?.allocatedGB).toBe(103);
+  });
+});
+
+describe('pending threshold events', () => {
+  const at = iso(T0);
+  const crossing = (threshold: number) => ({
+    tenantId: 'acme',
+    spaceType: 'totals',
+    threshold,
+    direction: 'up' as const,
+    previousRatio: 0.5,
+    ratio: 0.95,
+    observedAt: at,
+    crossingId: `c-${threshold}`,
+  });
+
+  it('lets one invocation hold them at a time, until its lease runs out', async () => {
+    const events = [crossing(0.8), crossing(0.9)];
+    await store.put(snapshot('acme', at, 100, { pendingEvents: events, pendingLeaseUntil: T0 + 1_000 }));
+    // The writer holds them: another delivery is told so, with the lease's end.
+    expect(await store.claimPendingEvents('acme', at, T0 + 60_000, T0 + 500)).toEqual({
+      state: 'held',
+      leaseUntil: T0 + 1_000,
+    });
+    // The writer died; after its lease anyone may take them over.
+    expect(await store.claimPendingEvents('acme', at, T0 + 61_000, T0 + 1_001)).toEqual({
+      state: 'claimed',
+      events,
+      leaseUntil: T0 + 61_000,
+    });
+    // The first writer comes back too late: its settle changes nothing.
+    expect(await store.settlePendingEvents('acme', at, [], T0 + 1_000)).toBe(false);
+    expect(await store.pendingEvents('acme', at)).toEqual(events);
+    // The new holder keeps only what EventBridge refused, and gives the lease up.
+    expect(await store.settlePendingEvents('acme', at, [crossing(0.9)], T0 + 61_000)).toBe(true);
+    expect(await store.pendingEvents('acme', at)).toEqual([crossing(0.9)]);
+    const claim = await store.claimPendingEvents('acme', at, T0 + 70_000, T0 + 2_000);
+    expect(claim).toEqual({ state: 'claimed', events: [crossing(0.9)], leaseUntil: T0 + 70_000 });
+    expect(await store.settlePendingEvents('acme', at, [], T0 + 70_000)).toBe(true);
+    expect(await store.pendingEvents('acme', at)).toEqual([]);
+    expect(await store.claimPendingEvents('acme', at, T0 + 80_000, T0 + 3_000)).toEqual({ state: 'none' });
+  });
+
+  it('has nothing to claim for a snapshot without events, or no snapshot', async () => {
+    await store.put(snapshot('acme', at));
+    expect(await store.claimPendingEvents('acme', at, T0 + 60_000, T0)).toEqual({ state: 'none' });
+    expect(await store.claimPendingEvents('acme', iso(T0 + MINUTE), T0 + 60_000, T0)).toEqual({
+      state: 'none',
+    });
+    // A claim attempt on a missing key must not create an item.
+    expect(await store.latest('acme')).toMatchObject({ observedAt: at });
   });
 });
 

@@ -14,6 +14,7 @@ import type { ThresholdCrossing } from '../../lib/thresholds.ts';
 import { type LocalEventBridge, startLocalEventBridge } from '../../local/eventbridge.ts';
 import { type KooDriveSimulator, startKooDriveSimulator } from '../../local/koodrive-simulator.ts';
 import { type LocalSecretsManager, startLocalSecretsManager } from '../../local/secrets-manager.ts';
+import sqsFixture from '../fixtures/events/sqs-batch.json' with { type: 'json' };
 import { captureOutput, lambdaContext } from '../support/lambda.ts';
 import { type Dynalite, startDynalite } from './snapshots-support.ts';
 
@@ -44,6 +45,20 @@ function scheduledAt(time: string) {
     region: 'us-east-1',
     resources: ['arn:aws:events:us-east-1:123456789012:rule/koodrive-allocation-dev-snapshot'],
     detail: {},
+  };
+}
+
+/** An SQS batch asking for snapshots of tenant thr, one message per SentTimestamp. */
+function sqsAt(...times: string[]) {
+  const [template] = structuredClone(sqsFixture).Records;
+  if (template === undefined) throw new Error('the SQS fixture has no record');
+  return {
+    Records: times.map((time, index) => ({
+      ...structuredClone(template),
+      messageId: `msg-${index}`,
+      body: JSON.stringify({ tenantId: 'thr' }),
+      attributes: { ...template.attributes, SentTimestamp: String(Date.parse(time)) },
+    })),
   };
 }
 
@@ -147,6 +162,88 @@ describe('Allocation Threshold Crossed', () => {
       'department:0.9',
     ]);
     await handler(scheduledAt('2026-11-28T05:15:00Z'), lambdaContext());
+    expect(bus.events).toHaveLength(2);
+  });
+
+  it('publishes a crossing once when one batch holds several requests of the tenant, in any order', async () => {
+    const handler = coldHandler();
+    koodrive.setData(APP.appId, allocated(50));
+    await handler(scheduledAt('2026-11-28T08:00:00Z'), lambdaContext());
+    koodrive.setData(APP.appId, allocated(95));
+    // Listed newest first: the older one is still taken first and is the one that crossed.
+    const answer = await handler(sqsAt('2026-11-28T08:11:00Z', '2026-11-28T08:10:00Z'), lambdaContext());
+    expect(answer).toEqual({ batchItemFailures: [] });
+    expect(details().map((d) => `${d.spaceType}:${d.threshold}:${d.observedAt}:${d.previousRatio}`)).toEqual([
+      'department:0.8:2026-11-28T08:10:00.000Z:0.5',
+      'department:0.9:2026-11-28T08:10:00.000Z:0.5',
+    ]);
+  });
+
+  it('publishes nothing for a snapshot stored behind a newer one (a late retry or a back-dated event)', async () => {
+    const handler = coldHandler();
+    koodrive.setData(APP.appId, allocated(50));
+    await handler(scheduledAt('2026-11-28T06:00:00Z'), lambdaContext());
+    koodrive.setData(APP.appId, allocated(95));
+    await handler(scheduledAt('2026-11-28T06:30:00Z'), lambdaContext());
+    expect(details()).toHaveLength(2);
+    // The 06:15 run failed at the time and is redriven now: stored for history, but its change from
+    // 06:00 was already announced by 06:30.
+    await handler(scheduledAt('2026-11-28T06:15:00Z'), lambdaContext());
+    expect(koodrive.requests.at(-1)).toBeDefined();
+    expect(details()).toHaveLength(2);
+    // The next snapshot compares with the newest (06:30), not with the late one.
+    koodrive.setData(APP.appId, allocated(85));
+    await handler(scheduledAt('2026-11-28T06:45:00Z'), lambdaContext());
+    expect(
+      details()
+        .slice(2)
+        .map((d) => `${d.threshold}:${d.direction}:${d.previousRatio}`),
+    ).toEqual(['0.9:down:0.95']);
+  });
+
+  it('keeps pending only the events EventBridge did not accept, and redelivery publishes just those', async () => {
+    process.env.ALLOCATION_THRESHOLDS = Array.from({ length: 12 }, (_, i) =>
+      (0.6 + i * 0.02).toFixed(2),
+    ).join(',');
+    try {
+      const handler = coldHandler();
+      koodrive.setData(APP.appId, allocated(50));
+      await handler(scheduledAt('2026-11-28T07:00:00Z'), lambdaContext());
+      koodrive.setData(APP.appId, allocated(95));
+      bus.failNext(1, 1); // 12 crossings: the first call of ten goes through, the second fails
+      await expect(handler(scheduledAt('2026-11-28T07:15:00Z'), lambdaContext())).rejects.toThrow(
+        /failed for 1 of 1 tenant\(s\): thr \(EventsNotPublishedError\)/,
+      );
+      expect(bus.events).toHaveLength(10);
+      await coldHandler()(scheduledAt('2026-11-28T07:15:00Z'), lambdaContext());
+      await coldHandler()(scheduledAt('2026-11-28T07:15:00Z'), lambdaContext());
+      const ids = details().map((d) => d.crossingId);
+      expect(ids).toHaveLength(12);
+      expect(new Set(ids).size).toBe(12);
+    } finally {
+      process.env.ALLOCATION_THRESHOLDS = '0.8,0.9,1.0';
+    }
+  });
+
+  it('lets one of two simultaneous deliveries publish; the other fails, and its retry adds nothing', async () => {
+    const first = coldHandler();
+    koodrive.setData(APP.appId, allocated(50));
+    await first(scheduledAt('2026-11-28T09:00:00Z'), lambdaContext());
+    koodrive.setData(APP.appId, allocated(95));
+    // The writer stores the snapshot with its events and dies before publishing (EventBridge down).
+    bus.failNext(1);
+    await expect(first(scheduledAt('2026-11-28T09:15:00Z'), lambdaContext())).rejects.toThrow();
+    expect(bus.events).toHaveLength(0);
+    // Two redeliveries at once: exactly one takes the events.
+    const outcomes = await Promise.allSettled([
+      coldHandler()(scheduledAt('2026-11-28T09:15:00Z'), lambdaContext()),
+      coldHandler()(scheduledAt('2026-11-28T09:15:00Z'), lambdaContext()),
+    ]);
+    expect(details().map((d) => d.threshold)).toEqual([0.8, 0.9]);
+    const rejected = outcomes.filter((o) => o.status === 'rejected');
+    expect(rejected.length).toBeLessThanOrEqual(1);
+    for (const o of rejected) expect(String(o.reason)).toMatch(/EventsInProgressError/);
+    await coldHandler()(scheduledAt('2026-11-28T09:15:00Z'), lambdaContext());
     expect(bus.events).toHaveLength(2);
   });
 
