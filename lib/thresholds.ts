@@ -4,8 +4,10 @@ import type { Allocation } from './types.ts';
 /** The detail of an `Allocation Threshold Crossed` event (see the contract's "Events it publishes"). */
 export interface ThresholdCrossing {
   tenantId: string;
-  /** `totals`, or the space's typeName (`unknown:<type>` when the name is `unknown`). */
+  /** `totals`, or the space's typeName (`department`, `personal`, `group`, else `unknown`). */
   spaceType: string;
+  /** The space's numeric type as KooDrive reports it (absent for `totals`): tells unknown types apart. */
+  type?: number;
   threshold: number;
   direction: 'up' | 'down';
   previousRatio: number;
@@ -15,12 +17,22 @@ export interface ThresholdCrossing {
   crossingId: string;
 }
 
-function ratiosOf(allocation: Allocation): Map<string, number | null> {
-  const ratios = new Map<string, number | null>();
-  ratios.set('totals', allocation.totals.allocatedRatio);
+interface Watched {
+  spaceType: string;
+  type?: number;
+  ratio: number | null;
+}
+
+/** The ratios compared, keyed by the totals or the space's numeric type (two unknown types stay apart). */
+function ratiosOf(allocation: Allocation): Map<string, Watched> {
+  const ratios = new Map<string, Watched>();
+  ratios.set('totals', { spaceType: 'totals', ratio: allocation.totals.allocatedRatio });
   for (const space of allocation.spaces) {
-    const key = space.typeName === 'unknown' ? `unknown:${space.type}` : space.typeName;
-    ratios.set(key, space.allocatedRatio);
+    ratios.set(`type:${space.type}`, {
+      spaceType: space.typeName,
+      type: space.type,
+      ratio: space.allocatedRatio,
+    });
   }
   return ratios;
 }
@@ -38,8 +50,8 @@ export function findThresholdCrossings(
   if (previous === undefined) return [];
   const before = ratiosOf(previous);
   const crossings: ThresholdCrossing[] = [];
-  for (const [spaceType, ratio] of ratiosOf(current)) {
-    const previousRatio = before.get(spaceType);
+  for (const [key, { spaceType, type, ratio }] of ratiosOf(current)) {
+    const previousRatio = before.get(key)?.ratio;
     if (ratio === null || previousRatio === null || previousRatio === undefined) continue;
     for (const threshold of thresholds) {
       const direction =
@@ -50,12 +62,13 @@ export function findThresholdCrossings(
             : undefined;
       if (direction === undefined) continue;
       const crossingId = createHash('sha256')
-        .update(`${current.tenantId}\n${current.observedAt}\n${spaceType}\n${threshold}\n${direction}`)
+        .update(`${current.tenantId}\n${current.observedAt}\n${key}\n${threshold}\n${direction}`)
         .digest('hex')
         .slice(0, 32);
       crossings.push({
         tenantId: current.tenantId,
         spaceType,
+        ...(type === undefined ? {} : { type }),
         threshold,
         direction,
         previousRatio,

@@ -67,4 +67,27 @@ describe('findThresholdCrossings', () => {
     expect(a[0]?.crossingId).toBe(b[0]?.crossingId);
     expect(a[0]?.crossingId).not.toBe(c[0]?.crossingId);
   });
+
+  it('names unknown space types as the contract does, and tells two of them apart by their number', () => {
+    const withUnknown = (observedAt: string, five: number, seven: number): Allocation => {
+      const { spaces, totals } = normalizeAllocation({
+        code: 0,
+        data: [
+          { type: 5, allocateCapacity: five, totalCapacity: 100 },
+          { type: 7, allocateCapacity: seven, totalCapacity: 100 },
+        ],
+      });
+      return { tenantId: 'acme', observedAt, spaces, totals };
+    };
+    const crossings = findThresholdCrossings(withUnknown('t1', 50, 85), withUnknown('t2', 85, 50), [0.8]);
+    expect(crossings.map((c) => [c.spaceType, c.type, c.direction])).toEqual([
+      ['unknown', 5, 'up'],
+      ['unknown', 7, 'down'],
+    ]);
+    expect(crossings[0]?.crossingId).not.toBe(crossings[1]?.crossingId);
+    const totals = findThresholdCrossings(withUnknown('t1', 70, 70), withUnknown('t2', 90, 90), [0.8]);
+    const summed = totals.find((c) => c.spaceType === 'totals');
+    expect(summed).toBeDefined();
+    expect(summed && 'type' in summed).toBe(false);
+  });
 });
