@@ -87,18 +87,31 @@ export function decodeCursor(key: string, cursor: string): CursorState {
     typeof to !== 'string' ||
     !isCanonicalInstant(to) ||
     !isRecord(lastKey) ||
-    lastKey.tenantId !== tenantId ||
+    typeof lastKey.tenantId !== 'string' ||
     typeof lastKey.observedAt !== 'string' ||
     !isCanonicalInstant(lastKey.observedAt)
   ) {
     throw new InvalidRequestError(MALFORMED);
   }
+  // DynamoDB refuses a start key outside the query's key condition (a 500 if it got that far): a
+  // position in another tenant or outside [from, to] is the caller's cursor not holding together.
+  if (lastKey.tenantId !== tenantId) {
+    throw new InvalidRequestError(
+      `cursor's position is in tenant '${lastKey.tenantId.slice(0, 64)}' but the cursor is for '${tenantId}': start again without a cursor.`,
+    );
+  }
+  // Canonical instants compare as strings in time order.
+  if (lastKey.observedAt < from || lastKey.observedAt > to) {
+    throw new InvalidRequestError(
+      `cursor's position (${lastKey.observedAt}) lies outside its range from=${from} to=${to}: start again without a cursor.`,
+    );
+  }
   return { tenantId, from, to, lastKey: { tenantId, observedAt: lastKey.observedAt } };
 }
 
 /**
- * Decodes a cursor and checks it belongs to this query: the same tenant and the same range. Returns
- * the key to continue after.
+ * Decodes a cursor and checks it belongs to this query: the same tenant and the same range, with its
+ * position inside both. Returns the key to continue after.
  */
 export function verifyCursor(
   key: string,
@@ -106,7 +119,7 @@ export function verifyCursor(
   query: { tenantId: string; from: string; to: string },
 ): CursorState {
   const state = decodeCursor(key, cursor);
-  if (state.tenantId !== query.tenantId) {
+  if (state.tenantId !== query.tenantId || state.lastKey.tenantId !== query.tenantId) {
     throw new InvalidRequestError(
       `cursor belongs to another tenant's history, not '${query.tenantId}': start again without a cursor.`,
     );

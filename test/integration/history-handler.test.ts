@@ -292,6 +292,24 @@ describe('history: refusals', () => {
     );
   });
 
+  it('400, not a DynamoDB refusal, for a validly signed cursor whose position is outside its range', async () => {
+    await put('acme', at(-DAY), 1);
+    const range = { from: at(-7 * DAY), to: at(0) };
+    for (const observedAt of [at(-8 * DAY), at(1)]) {
+      const cursor = encodeCursor(CURSOR_KEY, {
+        tenantId: 'acme',
+        ...range,
+        lastKey: { tenantId: 'acme', observedAt },
+      });
+      expectProblem(
+        await get('acme', { cursor }),
+        400,
+        'INVALID_REQUEST',
+        `cursor's position (${observedAt}) lies outside its range from=${range.from} to=${range.to}`,
+      );
+    }
+  });
+
   it('400 for a bad tenant id, 404 UNKNOWN_TENANT for a tenant that is not configured', async () => {
     expectProblem(await get('no such tenant'), 400, 'INVALID_REQUEST', 'Invalid tenant id');
     expectProblem(await get('zeta'), 404, 'UNKNOWN_TENANT', "Tenant 'zeta' is not configured");

@@ -92,8 +92,8 @@ describe('history cursors', () => {
     for (const payload of [
       { v: 1, ...STATE, from: '2026-11-21' },
       { v: 1, ...STATE, tenantId: '../etc' },
-      { v: 1, ...STATE, lastKey: { tenantId: 'beta', observedAt: STATE.lastKey.observedAt } },
       { v: 1, ...STATE, lastKey: 'x' },
+      { v: 1, ...STATE, lastKey: { tenantId: 7, observedAt: STATE.lastKey.observedAt } },
     ]) {
       expect(refusal(() => decodeCursor(KEY, signedRaw(payload))).message).toContain('cursor is malformed');
     }
@@ -105,6 +105,24 @@ describe('history cursors', () => {
     expect(refusal(() => decodeCursor(KEY, `${notJson}.${mac.toString('base64url')}`)).message).toContain(
       'malformed',
     );
+  });
+
+  it('refuses a validly signed cursor whose position is outside its tenant or its range', () => {
+    const at = (observedAt: string, tenantId = 'acme') =>
+      signedRaw({ v: 1, ...STATE, lastKey: { tenantId, observedAt } });
+    expect(refusal(() => decodeCursor(KEY, at(STATE.lastKey.observedAt, 'beta'))).message).toBe(
+      "cursor's position is in tenant 'beta' but the cursor is for 'acme': start again without a cursor.",
+    );
+    expect(refusal(() => decodeCursor(KEY, at('2026-11-21T03:59:59.999Z'))).message).toBe(
+      "cursor's position (2026-11-21T03:59:59.999Z) lies outside its range from=2026-11-21T04:00:00.000Z to=2026-11-28T04:00:00.000Z: start again without a cursor.",
+    );
+    const query = { tenantId: 'acme', from: STATE.from, to: STATE.to };
+    expect(refusal(() => verifyCursor(KEY, at('2026-11-28T04:00:00.001Z'), query)).message).toContain(
+      'lies outside its range',
+    );
+    // Both ends are inclusive, as the range is.
+    expect(verifyCursor(KEY, at(STATE.from), query).lastKey.observedAt).toBe(STATE.from);
+    expect(verifyCursor(KEY, at(STATE.to), query).lastKey.observedAt).toBe(STATE.to);
   });
 
   it('binds a cursor to its tenant and range', () => {
