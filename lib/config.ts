@@ -54,16 +54,34 @@ function getBaseUrl(env: Env): string {
   return parseBaseUrl(text, 'KOODRIVE_BASE_URL');
 }
 
-/** Checks an endpoint URL (from a setting or a secret) and returns it without a trailing slash. */
+// 127.0.0.0/8 as the URL parser normalizes it (127.1 and 0x7f.0.0.1 become 127.0.0.1), IPv6 ::1, localhost.
+const LOOPBACK_HOSTNAME = /^(?:127\.\d{1,3}\.\d{1,3}\.\d{1,3}|\[::1\]|localhost)$/;
+
+/** Whether a parsed URL's host is this machine's loopback interface. */
+export function isLoopbackHost(url: URL): boolean {
+  return LOOPBACK_HOSTNAME.test(url.hostname);
+}
+
+/**
+ * Checks an endpoint URL (from a setting or a secret) and returns it without a trailing slash; a path
+ * (a proxy's prefix) is kept. KooDrive is HTTPS only, and every request carries an Authorization
+ * header that can be replayed for 15 minutes, so plain http is refused except on loopback (the local
+ * stack and tests). Errors name `where`, never the URL, which may come from a secret.
+ */
 export function parseBaseUrl(text: string, where: string): string {
   let url: URL;
   try {
     url = new URL(text);
   } catch {
-    throw new ConfigurationError(`${where} is not a URL: write it as https://host[:port].`);
+    throw new ConfigurationError(`${where} is not a URL: write it as https://host[:port][/path].`);
   }
   if (url.protocol !== 'https:' && url.protocol !== 'http:') {
     throw new ConfigurationError(`${where} must be an http(s) URL, not ${url.protocol}.`);
+  }
+  if (url.protocol === 'http:' && !isLoopbackHost(url)) {
+    throw new ConfigurationError(
+      `${where} must use https: with http:// the signed Authorization header would cross the network in cleartext (http:// is accepted only for loopback hosts: 127.0.0.0/8, [::1], localhost).`,
+    );
   }
   if (url.search !== '' || url.hash !== '' || url.username !== '' || url.password !== '') {
     throw new ConfigurationError(

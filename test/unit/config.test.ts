@@ -48,10 +48,41 @@ describe('loadConfig', () => {
     ['KOODRIVE_BASE_URL', 'not a url', /KOODRIVE_BASE_URL is not a URL/],
     ['KOODRIVE_BASE_URL', 'ftp://example.com', /http\(s\)/],
     ['KOODRIVE_BASE_URL', 'https://user:pw@example.com', /no query or credentials/],
+    ['KOODRIVE_BASE_URL', 'http://intl.myhuaweicloud-koodrive.com', /KOODRIVE_BASE_URL must use https:/],
+    ['KOODRIVE_BASE_URL', 'http://127.0.0.1.nip.io:8080', /KOODRIVE_BASE_URL must use https:/],
+    ['KOODRIVE_BASE_URL', 'http://localhost.example.com', /KOODRIVE_BASE_URL must use https:/],
+    ['KOODRIVE_BASE_URL', 'http://10.0.0.1', /KOODRIVE_BASE_URL must use https:/],
+    ['KOODRIVE_BASE_URL', 'http://[::2]:80', /KOODRIVE_BASE_URL must use https:/],
     ['ALLOCATION_THRESHOLDS', '0.8,high', /ALLOCATION_THRESHOLDS/],
   ])('refuses %s=%s with a message naming the variable', (name, value, message) => {
     expect(() => loadConfig({ [name]: value })).toThrow(ConfigurationError);
     expect(() => loadConfig({ [name]: value })).toThrow(message);
+  });
+});
+
+describe('KOODRIVE_BASE_URL: HTTPS, or HTTP on loopback only', () => {
+  it.each([
+    ['http://127.0.0.1:3000', 'http://127.0.0.1:3000'],
+    ['http://127.255.0.9', 'http://127.255.0.9'],
+    ['http://localhost:8080/', 'http://localhost:8080'],
+    ['http://LOCALHOST:8080', 'http://localhost:8080'],
+    ['http://[::1]:9000', 'http://[::1]:9000'],
+    ['http://[0:0:0:0:0:0:0:1]:9000', 'http://[::1]:9000'],
+    ['https://koodrive.example:8443', 'https://koodrive.example:8443'],
+  ])('accepts %s', (value, expected) => {
+    expect(loadConfig({ KOODRIVE_BASE_URL: value }).baseUrl).toBe(expected);
+  });
+
+  it('says why plain http is refused without repeating the URL', () => {
+    const message = (() => {
+      try {
+        loadConfig({ KOODRIVE_BASE_URL: 'http://proxy.internal.example/koodrive' });
+      } catch (error) {
+        return (error as Error).message;
+      }
+    })();
+    expect(message).toContain('cleartext');
+    expect(message).not.toContain('proxy.internal.example');
   });
 });
 

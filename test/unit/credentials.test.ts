@@ -44,9 +44,21 @@ describe('parseSecretString', () => {
       '{"appId":"a","appSecret":"b","userId":"c","baseUrl":"nope"}',
       /Field 'baseUrl' of secret 's' is not a URL/,
     ],
+    [
+      '{"appId":"a","appSecret":"b","userId":"c","baseUrl":"http://koodrive.example"}',
+      /Field 'baseUrl' of secret 's' must use https:/,
+    ],
   ])('refuses %j with a configuration error naming the secret', (value, message) => {
     expect(() => parseSecretString('s', value)).toThrow(ConfigurationError);
     expect(() => parseSecretString('s', value)).toThrow(message);
+  });
+
+  it('accepts an http baseUrl on loopback (the local stack) and never repeats a refused one', () => {
+    const local = JSON.stringify({ appId: 'a', appSecret: 'b', userId: 'c', baseUrl: 'http://127.0.0.1:9' });
+    expect(parseSecretString('s', local).baseUrl).toBe('http://127.0.0.1:9');
+    const remote = JSON.stringify({ appId: 'a', appSecret: 'b', userId: 'c', baseUrl: 'http://kd.example' });
+    expect(() => parseSecretString('s', remote)).toThrow(ConfigurationError);
+    expect(() => parseSecretString('s', remote)).not.toThrow(/kd\.example/);
   });
 
   it('never repeats the secret value in its errors', () => {
