@@ -63,6 +63,11 @@ export interface SimulatorOptions {
   apps?: SimulatorApp[];
   latencyMs?: number;
   clockOffsetMs?: number;
+  /**
+   * A path prefix before the API's paths, as a reverse proxy in front of KooDrive would add
+   * (`/prefix` serves `/prefix/koodrive/ose/…`); the signature is checked over the whole path.
+   */
+  basePath?: string;
 }
 
 /** Handle on a running simulator. */
@@ -172,6 +177,7 @@ export async function startKooDriveSimulator(options: SimulatorOptions = {}): Pr
   const faults: SimulatedFault[] = [];
   const requests: RecordedRequest[] = [];
   const closing = new AbortController();
+  const allocationPath = `${(options.basePath ?? '').replace(/\/+$/, '')}${ALLOCATION_PATH}`;
   let latencyMs = options.latencyMs ?? 0;
   let clockOffsetMs = options.clockOffsetMs ?? 0;
   let inFlight = 0;
@@ -281,7 +287,7 @@ export async function startKooDriveSimulator(options: SimulatorOptions = {}): Pr
         return;
       }
 
-      if (req.method !== 'GET' || pathname !== ALLOCATION_PATH) {
+      if (req.method !== 'GET' || pathname !== allocationPath) {
         answer = { status: 404, body: { code: 13000101, msg: 'bad request' }, outcome: 'invalid' };
       } else {
         answer = authenticate(req, rawPath, rawQuery, body);

@@ -149,7 +149,10 @@ export function createKooDriveClient(options: KooDriveClientOptions): KooDriveCl
   const allocationUrlOf = (baseUrl: string): URL => {
     let url = allocationUrls.get(baseUrl);
     if (url === undefined) {
-      url = new URL(ALLOCATION_PATH, `${baseUrl}/`);
+      // The API path goes after the base URL's own path (a proxy's prefix), not in place of it; the
+      // signer reads url.pathname, so the canonical URI is the whole path actually requested.
+      url = new URL(baseUrl);
+      url.pathname = `${url.pathname.replace(/\/+$/, '')}${ALLOCATION_PATH}`;
       allocationUrls.set(baseUrl, url);
     }
     return url;

@@ -81,6 +81,25 @@ describe('KooDrive client', () => {
     expect(simulator.requests[0]).toMatchObject({ xDate: '20261128T040005Z', traceId });
   });
 
+  it('keeps the path of the base URL (a proxy prefix) in the request and in the signature', async () => {
+    const proxied = await startKooDriveSimulator({ apps: [APP], basePath: '/prefix/kd' });
+    try {
+      const { instance } = client({ defaultBaseUrl: `${proxied.url}/prefix/kd` });
+      const response = await instance.getSpaceAllocation(TENANT);
+      expect(response.attempts).toBe(1);
+      // The simulator verifies the signature over the path it received: the prefix was signed too.
+      expect(proxied.requests).toMatchObject([
+        { path: '/prefix/kd/koodrive/ose/v1/space/allocation/get', outcome: 'ok' },
+      ]);
+      // A trailing slash on the base URL makes no double slash.
+      const slashed = client({ defaultBaseUrl: `${proxied.url}/prefix/kd/` }).instance;
+      await slashed.getSpaceAllocation(TENANT);
+      expect(proxied.requests[1]).toMatchObject({ path: '/prefix/kd/koodrive/ose/v1/space/allocation/get' });
+    } finally {
+      await proxied.close();
+    }
+  });
+
   it('refuses an answer larger than the body limit without buffering it', async () => {
     simulator.enqueueFault({ status: 200, body: { code: 0, msg: 'x'.repeat(5_000), data: [] } });
     const { instance } = client({ maxBodyBytes: 1_000 });

@@ -69,6 +69,7 @@ describe('KOODRIVE_BASE_URL: HTTPS, or HTTP on loopback only', () => {
     ['http://[::1]:9000', 'http://[::1]:9000'],
     ['http://[0:0:0:0:0:0:0:1]:9000', 'http://[::1]:9000'],
     ['https://koodrive.example:8443', 'https://koodrive.example:8443'],
+    ['https://proxy.example/prefix/', 'https://proxy.example/prefix'],
   ])('accepts %s', (value, expected) => {
     expect(loadConfig({ KOODRIVE_BASE_URL: value }).baseUrl).toBe(expected);
   });
