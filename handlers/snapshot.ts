@@ -8,6 +8,7 @@ import type { Context, SQSBatchItemFailure, SQSBatchResponse } from 'aws-lambda'
 import { fetchAllocation } from '../lib/allocation.ts';
 import type { Config } from '../lib/config.ts';
 import { invocationDeadline } from '../lib/deadline.ts';
+import { InvalidRequestError } from '../lib/errors.ts';
 import { createEventPublisher, type EventPublisher } from '../lib/events.ts';
 import { createLogger, describeError } from '../lib/logger.ts';
 import {
@@ -37,6 +38,23 @@ export interface SnapshotHandlerDeps {
   /** Where threshold events go; none: no events. */
   getPublisher?: (config: Config) => EventPublisher | undefined;
   metrics?: Metrics;
+  /** The clock that judges a requested event's time; default Date.now. */
+  now?: () => number;
+}
+
+/**
+ * How far in the future a Snapshot Requested event's `time` may be: EventBridge lets the sender set it,
+ * and a snapshot is stored (and keyed, and expired) under it. A few minutes allow for clock skew.
+ */
+export const MAX_REQUESTED_FUTURE_MS = 5 * 60_000;
+
+/** A Snapshot Requested event dated in the future would store today's numbers under a time to come. */
+function checkRequestedTime(observedAt: string, now: number): void {
+  if (Date.parse(observedAt) <= now + MAX_REQUESTED_FUTURE_MS) return;
+  throw new InvalidRequestError(
+    `The Snapshot Requested event's time ${observedAt} is in the future (now ${new Date(now).toISOString()}); ` +
+      "a snapshot is stored under its event's time: send the event without Time (EventBridge sets it) or with the current time.",
+  );
 }
 
 /** What a scheduled or custom-event invocation answers when every tenant succeeded. */
@@ -184,6 +202,7 @@ export function createSnapshotHandler(deps: SnapshotHandlerDeps) {
 
       const source: SnapshotSource = trigger.kind;
       const { observedAt } = trigger.request;
+      if (trigger.kind === 'event') checkRequestedTime(observedAt, (deps.now ?? Date.now)());
       logger.appendKeys({ source, observedAt, eventId: trigger.eventId });
       const results = await takeSnapshots({
         tenants: tenantsOf(runtime.config, trigger.request),

@@ -445,7 +445,8 @@ describe('snapshot triggers', () => {
         .filter((r) => r.EventPattern !== undefined);
       expect(rules).toHaveLength(1);
       const rule = rules[0] ?? {};
-      expect(rule.EventPattern).toEqual({ 'detail-type': ['Snapshot Requested'] });
+      // Any source by default (the contract names none); snapshotRequestSources narrows it.
+      expect(rule.EventPattern).toEqual({ source: [{ exists: true }], 'detail-type': ['Snapshot Requested'] });
       expect(rule.EventBusName).toBe(bus);
       const target = record(array(rule.Targets, 'Targets')[0], 'target');
       expect(target.RetryPolicy).toEqual({ MaximumEventAgeInSeconds: 3600, MaximumRetryAttempts: 3 });

@@ -310,6 +310,24 @@ describe('EventBridge Snapshot Requested event', () => {
     expect(result).toMatchObject({ stored: TENANT_IDS });
   });
 
+  it('refuses an event dated in the future, storing nothing', async () => {
+    const future = new Date(Date.now() + 3_600_000).toISOString();
+    const error = await coldHandler()({ ...requested(), time: future }, lambdaContext('snapshot')).catch(
+      (reason: unknown) => reason,
+    );
+    expect(error).toBeInstanceOf(InvalidRequestError);
+    expect(error instanceof Error && error.message).toContain(`time ${future} is in the future`);
+    expect(koodrive.requests).toHaveLength(0);
+    expect(await stored('acme')).toHaveLength(0);
+    // A sender's clock a little ahead is still fine.
+    const soon = new Date(Date.now() + 60_000).toISOString();
+    await expect(
+      coldHandler()({ ...requested(), time: soon }, lambdaContext('snapshot')),
+    ).resolves.toMatchObject({
+      stored: ['acme'],
+    });
+  });
+
   it('fails for a tenant that is not configured, storing nothing', async () => {
     const event = { ...requested(), detail: { tenantId: 'zeta' } };
     await expect(coldHandler()(event, lambdaContext('snapshot'))).rejects.toBeInstanceOf(UnknownTenantError);
