@@ -101,14 +101,46 @@ const DEFAULTS = {
 
 const sleepFor = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-function envelopeOf(body: unknown): { code?: string; message?: string } {
-  if (typeof body !== 'object' || body === null) return {};
-  const record = body as Record<string, unknown>;
+const REDACTED = '[redacted]';
+/** Longest `upstreamMessage` kept; longer ones are cut after redaction, so a cut never splits a secret open. */
+export const MAX_UPSTREAM_MESSAGE_LENGTH = 300;
+const MAX_UPSTREAM_CODE_LENGTH = 64;
+// What an echo of our own request could carry: an app-auth Authorization value (to the end of the
+// line or quote), a `Signature=` / `"Signature":` parameter, and any run of 64 hex digits (a signature,
+// or any other SHA-256 in hex, which is never worth showing to an operator).
+const AUTHORIZATION_VALUE = /HMAC-SHA256[^\r\n"'<>]*/gi;
+const SIGNATURE_PARAMETER = /\bSignature\b["']?\s*[=:]\s*["']?[^\s,;"'&<>]*/gi;
+const HEX_RUN = /[0-9a-f]{64,}/gi;
+
+/**
+ * Text from KooDrive (`msg`, `error_msg`, codes) made safe to show in answers and logs: a gateway
+ * that echoes the request would otherwise put our signature (replayable for 15 minutes) or, in the
+ * worst case, the AppSecret into `detail`, `upstreamMessage` and ERROR logs. Error path only.
+ */
+export function redactUpstreamText(text: string, appSecret: string, maxLength: number): string {
+  let redacted = appSecret === '' ? text : text.replaceAll(appSecret, REDACTED);
+  redacted = redacted
+    .replace(AUTHORIZATION_VALUE, REDACTED)
+    .replace(SIGNATURE_PARAMETER, REDACTED)
+    .replace(HEX_RUN, REDACTED);
+  return redacted.length > maxLength ? `${redacted.slice(0, maxLength)}…` : redacted;
+}
+
+/** KooDrive's (or its gateway's) error code and message, redacted and capped: the one place they are read. */
+function envelopeOf(
+  record: Record<string, unknown> | undefined,
+  appSecret: string,
+): { code?: string; message?: string } {
+  if (record === undefined) return {};
   const code = record.error_code ?? record.code;
   const message = record.error_msg ?? record.msg;
   return {
-    ...(code === undefined || code === null ? {} : { code: String(code).slice(0, 64) }),
-    ...(typeof message === 'string' ? { message: message.slice(0, 300) } : {}),
+    ...(code === undefined || code === null
+      ? {}
+      : { code: redactUpstreamText(String(code), appSecret, MAX_UPSTREAM_CODE_LENGTH) }),
+    ...(typeof message === 'string'
+      ? { message: redactUpstreamText(message, appSecret, MAX_UPSTREAM_MESSAGE_LENGTH) }
+      : {}),
   };
 }
 
@@ -224,20 +256,27 @@ export function createKooDriveClient(options: KooDriveClientOptions): KooDriveCl
         }),
       };
     }
-    const text = response.body;
     const receivedAt = now();
+    const status = response.status;
     let body: unknown;
     try {
-      body = text === '' ? undefined : JSON.parse(text);
+      body = response.body === '' ? undefined : JSON.parse(response.body);
     } catch {
       body = undefined;
     }
-    const envelope = envelopeOf(body);
+    const record =
+      typeof body === 'object' && body !== null && !Array.isArray(body)
+        ? (body as Record<string, unknown>)
+        : undefined;
+    // The warm path: a success needs nothing else read, redacted or built.
+    if (status >= 200 && status < 300 && record !== undefined && isSuccessCode(record.code)) {
+      return { kind: 'ok', body: record };
+    }
+    const envelope = envelopeOf(record, credentials.appSecret);
     const upstream = {
       ...(envelope.code === undefined ? {} : { upstreamCode: envelope.code }),
       ...(envelope.message === undefined ? {} : { upstreamMessage: envelope.message }),
     };
-    const status = response.status;
 
     // A refused signature: 401, or 400 that carries no KooDrive error code (or a gateway one).
     const gatewayRefusal = envelope.code === undefined || envelope.code.startsWith('APIGW.');
@@ -262,28 +301,24 @@ export function createKooDriveClient(options: KooDriveClientOptions): KooDriveCl
     if (status < 200 || status >= 300) {
       return { kind: 'error', error: new UpstreamError(`KooDrive answered HTTP ${status}.`, upstream) };
     }
-    if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    if (record === undefined) {
       return {
         kind: 'error',
         error: new UpstreamError('KooDrive answered HTTP 200 with a body that is not a JSON object.'),
       };
     }
-    const record = body as Record<string, unknown>;
-    if (!isSuccessCode(record.code)) {
-      // Without a code the answer is not KooDrive's envelope at all: report the shape, not an
-      // "error code" and a message that would read like KooDrive's verdict.
-      if (envelope.code === undefined) {
-        return { kind: 'error', error: new MalformedAllocationError('the answer has no `code` field') };
-      }
-      return {
-        kind: 'error',
-        error: new UpstreamError(
-          `KooDrive answered error code ${envelope.code}${envelope.message === undefined ? '' : `: ${envelope.message}`}`,
-          upstream,
-        ),
-      };
+    // Without a code the answer is not KooDrive's envelope at all: report the shape, not an
+    // "error code" and a message that would read like KooDrive's verdict.
+    if (envelope.code === undefined) {
+      return { kind: 'error', error: new MalformedAllocationError('the answer has no `code` field') };
     }
-    return { kind: 'ok', body: record };
+    return {
+      kind: 'error',
+      error: new UpstreamError(
+        `KooDrive answered error code ${envelope.code}${envelope.message === undefined ? '' : `: ${envelope.message}`}`,
+        upstream,
+      ),
+    };
   };
 
   return {

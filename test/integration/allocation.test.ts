@@ -442,6 +442,32 @@ describe('nothing secret leaves the function', () => {
     expect(lines[0]?.function_request_id).toEqual(expect.any(String));
   });
 
+  it('redacts a signature or the secret that KooDrive echoes in its message, in the answer and the ERROR log', async () => {
+    process.env.POWERTOOLS_LOG_LEVEL = 'DEBUG';
+    const signature = 'c0ffee'.repeat(10).concat('beef');
+    koodrive.enqueueFault({
+      status: 200,
+      body: {
+        code: 13000101,
+        msg: `bad request HMAC-SHA256 AppId=acme-app,SignedHeaders=host;x-date;x-user-id,Signature=${signature} (key ${ACME.appSecret})`,
+      },
+    });
+    const capture = captureOutput();
+    output.current = capture;
+    const response = await call(coldHandler(), '/allocation');
+    capture.stop();
+    expect(response.statusCode).toBe(502);
+    expect(response.json).toMatchObject({ code: 'UPSTREAM_ERROR', upstreamCode: '13000101' });
+    expect(String(response.json.upstreamMessage)).toMatch(/^bad request \[redacted\]/);
+    const logs = capture.text();
+    expect(logs).toContain('"level":"ERROR"');
+    for (const text of [logs, String(response.body)]) {
+      expect(text).not.toContain(signature);
+      expect(text).not.toContain(ACME.appSecret);
+      expect(text).not.toMatch(/HMAC-SHA256|Signature=/);
+    }
+  });
+
   it('never writes a secret, a signature or a vendor header to logs or answers', async () => {
     // Every level is written here, so that a secret at any level would be caught.
     process.env.POWERTOOLS_LOG_LEVEL = 'DEBUG';

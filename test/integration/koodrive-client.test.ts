@@ -140,6 +140,92 @@ describe('KooDrive client', () => {
     expect(credentials.reads).toEqual([{ forceFetch: false }, { forceFetch: true }]);
   });
 
+  describe('what KooDrive says back is redacted before it reaches a detail, an upstreamMessage or a log', () => {
+    /** A gateway that echoes the request's Authorization header (and worse) in its error message. */
+    async function echoing(status: number, envelope: (authorization: string) => Record<string, unknown>) {
+      const server = createServer((req, res) => {
+        const text = JSON.stringify(envelope(String(req.headers.authorization)));
+        res.writeHead(status, {
+          'content-type': 'application/json',
+          'content-length': Buffer.byteLength(text),
+        });
+        res.end(text);
+      });
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      const { port } = server.address() as AddressInfo;
+      return {
+        url: `http://127.0.0.1:${port}`,
+        async close() {
+          server.closeAllConnections();
+          await new Promise((resolve) => server.close(resolve));
+        },
+      };
+    }
+
+    const leaks = (error: unknown) => {
+      const { message, upstreamCode, upstreamMessage } = error as UpstreamError;
+      return JSON.stringify({ message, upstreamCode, upstreamMessage });
+    };
+
+    it.each([
+      [
+        'a refusal (401) that quotes the Authorization header',
+        401,
+        (authorization: string) => ({
+          error_code: 'APIGW.0303',
+          error_msg: `Incorrect app authentication information: got ${authorization} for app secret ${APP.appSecret}`,
+        }),
+        UpstreamRejectedError,
+      ],
+      [
+        'a KooDrive error (code ≠ 0) whose message lists the signature parameter and a bare hex signature',
+        200,
+        (authorization: string) => {
+          const signature = authorization.split('Signature=')[1] ?? '';
+          return {
+            code: 13000101,
+            msg: `bad request: {"Signature":"${signature}"} signature=${signature}; expected ${signature.toUpperCase()}`,
+          };
+        },
+        UpstreamError,
+      ],
+      [
+        'a 5xx whose error code is the signature itself',
+        503,
+        (authorization: string) => ({ error_code: authorization.split('Signature=')[1], error_msg: 'x' }),
+        UpstreamError,
+      ],
+    ])('%s', async (_name, status, envelope, errorClass) => {
+      const gateway = await echoing(status, envelope);
+      try {
+        const { instance } = client({ defaultBaseUrl: gateway.url, maxAttempts: 2 });
+        const error = await instance.getSpaceAllocation(TENANT).catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(errorClass);
+        const shown = leaks(error);
+        expect(shown).not.toMatch(/HMAC-SHA256|Signature"?\s*[=:]|[0-9a-f]{64}/i);
+        expect(shown).not.toContain(APP.appSecret);
+        expect(shown).toContain('[redacted]');
+      } finally {
+        await gateway.close();
+      }
+    });
+
+    it('caps a long message after redacting it', async () => {
+      const gateway = await echoing(200, (authorization) => ({
+        code: 13000101,
+        msg: `${'x'.repeat(280)} ${authorization}" ${'y'.repeat(1_000)}`,
+      }));
+      try {
+        const { instance } = client({ defaultBaseUrl: gateway.url });
+        const error = (await instance.getSpaceAllocation(TENANT).catch((e: unknown) => e)) as UpstreamError;
+        expect(error.upstreamMessage).toBe(`${'x'.repeat(280)} [redacted]" ${'y'.repeat(7)}…`);
+        expect(leaks(error)).not.toMatch(/[0-9a-f]{20}/);
+      } finally {
+        await gateway.close();
+      }
+    });
+  });
+
   it('reports a connection that cannot be made as an upstream error after the attempts', async () => {
     const closed = createServer();
     await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
