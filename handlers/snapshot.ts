@@ -230,7 +230,8 @@ export function createSnapshotHandler(deps: SnapshotHandlerDeps) {
 
   // middy's early timeout is off: the deadline above ends KooDrive calls in time and reports them.
   const handler = middy<unknown, SQSBatchResponse | SnapshotRunSummary>(run, { timeoutEarlyInMillis: 0 }).use(
-    injectLambdaContext(logger, { resetKeys: true }),
+    // logEvent off whatever POWERTOOLS_LOGGER_LOG_EVENT says: an event is not a log line's business.
+    injectLambdaContext(logger, { resetKeys: true, logEvent: false }),
   );
   return metrics === undefined ? handler : handler.use(logMetrics(metrics, { captureColdStartMetric: true }));
 }

@@ -198,6 +198,8 @@ beforeAll(async () => {
     `alarmTopicArn=${ALARM_TOPIC}`,
     '--param',
     'historyCursorKey=prod-cursor-key-0123456789abcdef',
+    '--param',
+    'apiThrottleRate=5',
   ]);
   localConfig = record(
     JSON.parse(await runServerless(['print', '--stage', 'local', '--format', 'json'])),
@@ -446,7 +448,10 @@ describe('snapshot triggers', () => {
       expect(rules).toHaveLength(1);
       const rule = rules[0] ?? {};
       // Any source by default (the contract names none); snapshotRequestSources narrows it.
-      expect(rule.EventPattern).toEqual({ source: [{ exists: true }], 'detail-type': ['Snapshot Requested'] });
+      expect(rule.EventPattern).toEqual({
+        source: [{ exists: true }],
+        'detail-type': ['Snapshot Requested'],
+      });
       expect(rule.EventBusName).toBe(bus);
       const target = record(array(rule.Targets, 'Targets')[0], 'target');
       expect(target.RetryPolicy).toEqual({ MaximumEventAgeInSeconds: 3600, MaximumRetryAttempts: 3 });
@@ -477,6 +482,18 @@ describe('HTTP API', () => {
     'GET /tenants/{tenantId}/allocation/history',
     'GET /tenants/{tenantId}/allocation/history.svg',
   ];
+
+  it('throttles every route at the stage, from the stage parameters', () => {
+    expect(props(dev, 'HttpApiStage').DefaultRouteSettings).toEqual({
+      DetailedMetricsEnabled: false,
+      ThrottlingRateLimit: 50,
+      ThrottlingBurstLimit: 100,
+    });
+    // A --param arrives as a string; CloudFormation reads it as the number.
+    const prodSettings = record(props(prod, 'HttpApiStage').DefaultRouteSettings, 'DefaultRouteSettings');
+    expect(Number(prodSettings.ThrottlingRateLimit)).toBe(5);
+    expect(prodSettings.ThrottlingBurstLimit).toBe(100);
+  });
 
   it('protects every route with IAM by default', () => {
     const routes = ofType(dev, 'AWS::ApiGatewayV2::Route').map(([, r]) => record(r.Properties, 'route'));
