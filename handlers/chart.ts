@@ -46,10 +46,11 @@ export interface ChartHandlerDeps {
 /**
  * Reads a tenant's snapshots in the range, oldest first, as {@link SLICES} time slices read at once,
  * each page by page up to its share of `cap`; `truncated` when some slice held more than its share.
+ * With a `deadline` (epoch ms), every read still running then is aborted (STORE_UNAVAILABLE).
  */
 export async function readHistory(
   store: SnapshotStore,
-  query: { tenantId: string; from: Date; to: Date },
+  query: { tenantId: string; from: Date; to: Date; deadline?: number },
   cap = MAX_CHART_SNAPSHOTS,
 ): Promise<{ items: Allocation[]; truncated: boolean }> {
   const fromMs = query.from.getTime();
@@ -71,6 +72,7 @@ export async function readHistory(
         const page: HistoryPage = await store.query({
           tenantId: query.tenantId,
           ...slice,
+          ...(query.deadline === undefined ? {} : { deadline: query.deadline }),
           limit: Math.max(1, Math.min(PAGE_SIZE, share - items.length)),
           ...(cursor === null ? {} : { cursor }),
         });
@@ -126,7 +128,7 @@ export function createChartHandler(deps: ChartHandlerDeps) {
     logger: deps.logger,
     // No KooDrive call here: the request's own id traces it, as for history.
     traceId: (_event: APIGatewayProxyEventV2, context: Context) => context.awsRequestId,
-    async handle({ event, traceId, logger, completion }) {
+    async handle({ event, traceId, logger, completion, deadline }) {
       const method = event.requestContext.http.method;
       const path = event.rawPath.replace(/\/+$/, '');
       const tenantParam = event.pathParameters?.tenantId;
@@ -142,7 +144,11 @@ export function createChartHandler(deps: ChartHandlerDeps) {
         );
         const range = { from, to };
         const store = deps.getStore(config);
-        const { items, truncated } = await readHistory(store, { tenantId: tenant.tenantId, ...range });
+        const { items, truncated } = await readHistory(store, {
+          tenantId: tenant.tenantId,
+          ...range,
+          ...(deadline === undefined ? {} : { deadline }),
+        });
         const drawn = thinForChart(items, range);
         const svg = renderAllocationChart({
           tenantId: tenant.tenantId,

@@ -38,7 +38,7 @@ export function createHistoryHandler(deps: HistoryHandlerDeps) {
     logger: deps.logger,
     // No KooDrive call here: the request's own id identifies it in the logs.
     traceId: (_event, context) => context.awsRequestId,
-    async handle({ event, traceId, logger, completion }) {
+    async handle({ event, traceId, logger, completion, deadline }) {
       const method = event.requestContext.http.method;
       const tenantParam = event.pathParameters?.tenantId;
       if (method !== 'GET' || tenantParam === undefined || !/\/allocation\/history\/?$/.test(event.rawPath)) {
@@ -54,7 +54,13 @@ export function createHistoryHandler(deps: HistoryHandlerDeps) {
         { from: params.from, to: params.to, limit: params.limit, cursor: params.cursor },
         { now: now(), cursorKey: config.cursorKey },
       );
-      const page = await deps.getStore(config).query({ tenantId: tenant.tenantId, ...query });
+      // DynamoDB calls still running at the deadline are aborted: a slow table is a 503 problem+json in
+      // time, not a Lambda timeout answered by API Gateway.
+      const page = await deps.getStore(config).query({
+        tenantId: tenant.tenantId,
+        ...query,
+        ...(deadline === undefined ? {} : { deadline }),
+      });
       const body: HistoryResponse = {
         tenantId: tenant.tenantId,
         from: query.from.toISOString(),

@@ -11,6 +11,7 @@ export const ERROR_CODES = {
   UPSTREAM_REJECTED: 502,
   UPSTREAM_ERROR: 502,
   CREDENTIALS_UNAVAILABLE: 503,
+  STORE_UNAVAILABLE: 503,
   UPSTREAM_TIMEOUT: 504,
   INTERNAL_ERROR: 500,
 } as const;
@@ -25,6 +26,7 @@ export const ERROR_TITLES: Record<ErrorCode, string> = {
   UPSTREAM_REJECTED: 'KooDrive rejected the credentials',
   UPSTREAM_ERROR: 'KooDrive answered with an error',
   CREDENTIALS_UNAVAILABLE: 'Credentials unavailable',
+  STORE_UNAVAILABLE: 'Snapshot store unavailable',
   UPSTREAM_TIMEOUT: 'KooDrive did not answer in time',
   INTERNAL_ERROR: 'Internal error',
 };
@@ -89,6 +91,18 @@ export class CredentialsUnavailableError extends AppError {
   constructor(message: string, options?: AppErrorOptions) {
     super('CREDENTIALS_UNAVAILABLE', message, options);
     this.name = 'CredentialsUnavailableError';
+  }
+}
+
+/**
+ * The snapshot table could not be read for now: DynamoDB throttled through the SDK's retries, failed
+ * (5xx), could not be reached, or did not answer before the invocation's deadline. Nothing was changed;
+ * the same request later is safe.
+ */
+export class StoreUnavailableError extends AppError {
+  constructor(message: string, options?: AppErrorOptions) {
+    super('STORE_UNAVAILABLE', message, options);
+    this.name = 'StoreUnavailableError';
   }
 }
 

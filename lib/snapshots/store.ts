@@ -23,6 +23,7 @@ import type { ThresholdCrossing } from '../thresholds.ts';
 import type { Allocation } from '../types.ts';
 import { encodeCursor, verifyCursor } from './cursor.ts';
 import { isCanonicalInstant, toKeyInstant } from './instants.ts';
+import { beginTableRead } from './table-read.ts';
 
 export const SNAPSHOT_SOURCES = ['schedule', 'sqs', 'event'] as const;
 /** What triggered a snapshot: the EventBridge schedule, an SQS message, or a Snapshot Requested event. */
@@ -64,6 +65,11 @@ export interface HistoryQuery {
   limit: number;
   /** A `nextCursor` from an earlier page of the same query. */
   cursor?: string;
+  /**
+   * When the read must be over (epoch ms, Date.now's clock), e.g. the invocation's end less the time
+   * to answer: DynamoDB calls still running then are aborted and the query fails with STORE_UNAVAILABLE.
+   */
+  deadline?: number;
 }
 
 export interface HistoryPage {
@@ -103,7 +109,10 @@ export interface SnapshotStore {
     remaining: readonly ThresholdCrossing[],
     leaseUntil: number,
   ): Promise<boolean>;
-  /** One page of a tenant's snapshots in [from, to], oldest first; a bad cursor is an InvalidRequestError. */
+  /**
+   * One page of a tenant's snapshots in [from, to], oldest first; a bad cursor is an InvalidRequestError,
+   * an unreadable table a StoreUnavailableError (503) or a ConfigurationError (no table, no permission).
+   */
   query(query: HistoryQuery): Promise<HistoryPage>;
   /** The tenant's newest snapshot, expired or not (strongly consistent); undefined when there is none. */
   latest(tenantId: string): Promise<Allocation | undefined>;
@@ -412,7 +421,7 @@ export function createDynamoSnapshotStore(options: DynamoSnapshotStoreOptions): 
       }
     },
 
-    async query({ tenantId, from, to, limit, cursor }) {
+    async query({ tenantId, from, to, limit, cursor, deadline }) {
       if (!Number.isSafeInteger(limit) || limit < 1)
         throw new RangeError(`limit ${limit} is not a positive integer.`);
       const range = { tenantId, from: toKeyInstant(from), to: toKeyInstant(to) };
@@ -425,28 +434,36 @@ export function createDynamoSnapshotStore(options: DynamoSnapshotStoreOptions): 
       // One item more than the page: if it exists there is a next page, and no caller gets a last empty one.
       const wanted = limit + 1;
       const raw: Record<string, AttributeValue>[] = [];
-      do {
-        const input: QueryCommandInput = {
-          TableName: tableName,
-          KeyConditionExpression: '#t = :t AND #o BETWEEN :from AND :to',
-          // TTL deletion lags expiry by up to days; expired snapshots are past retention and not shown.
-          FilterExpression: 'attribute_not_exists(#e) OR #e > :now',
-          ExpressionAttributeNames: { ...NAMES },
-          ExpressionAttributeValues: {
-            ':t': { S: tenantId },
-            ':from': { S: range.from },
-            ':to': { S: range.to },
-            ':now': toNumberAttribute(nowSeconds),
-          },
-          ScanIndexForward: true,
-          Limit: wanted - raw.length,
-          ...(startKey === undefined ? {} : { ExclusiveStartKey: startKey }),
-        };
-        const out = await client.send(new QueryCommand(input));
-        raw.push(...(out.Items ?? []));
-        startKey = out.LastEvaluatedKey;
-        // A page can stop short (1 MB, or items filtered out): keep reading until the page is full.
-      } while (raw.length < wanted && startKey !== undefined);
+      // Ends every call at the deadline; names DynamoDB's failures for the operator (table-read.ts).
+      const read = beginTableRead(tableName, deadline);
+      try {
+        do {
+          const input: QueryCommandInput = {
+            TableName: tableName,
+            KeyConditionExpression: '#t = :t AND #o BETWEEN :from AND :to',
+            // TTL deletion lags expiry by up to days; expired snapshots are past retention and not shown.
+            FilterExpression: 'attribute_not_exists(#e) OR #e > :now',
+            ExpressionAttributeNames: { ...NAMES },
+            ExpressionAttributeValues: {
+              ':t': { S: tenantId },
+              ':from': { S: range.from },
+              ':to': { S: range.to },
+              ':now': toNumberAttribute(nowSeconds),
+            },
+            ScanIndexForward: true,
+            Limit: wanted - raw.length,
+            ...(startKey === undefined ? {} : { ExclusiveStartKey: startKey }),
+          };
+          const out = await client.send(new QueryCommand(input), read.sendOptions);
+          raw.push(...(out.Items ?? []));
+          startKey = out.LastEvaluatedKey;
+          // A page can stop short (1 MB, or items filtered out): keep reading until the page is full.
+        } while (raw.length < wanted && startKey !== undefined);
+      } catch (error) {
+        throw read.failure(error);
+      } finally {
+        read.end();
+      }
 
       const items = raw.slice(0, limit).map(itemToAllocation);
       const last = items.at(-1);

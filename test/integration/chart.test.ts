@@ -3,8 +3,14 @@ import { createChartHandler, MAX_CHART_SNAPSHOTS, readHistory } from '../../hand
 import { loadConfig } from '../../lib/config.ts';
 import { normalizeAllocation } from '../../lib/koodrive/allocation.ts';
 import { createLogger } from '../../lib/logger.ts';
-import { createDynamoSnapshotStore, type Snapshot, type SnapshotStore } from '../../lib/snapshots/store.ts';
+import {
+  createDynamoSnapshotStore,
+  lazySnapshotStore,
+  type Snapshot,
+  type SnapshotStore,
+} from '../../lib/snapshots/store.ts';
 import { httpEvent, lambdaContext } from '../support/lambda.ts';
+import { startSilentServer } from '../support/silent-server.ts';
 import { type Dynalite, startDynalite } from './snapshots-support.ts';
 
 const TABLE = 'chart-snapshots';
@@ -196,6 +202,50 @@ describe('GET /tenants/{tenantId}/allocation/history.svg', () => {
     expect(unknown.statusCode).toBe(404);
     expect(problem(unknown)).toMatchObject({ code: 'UNKNOWN_TENANT' });
     expect(String(problem(unknown).detail)).toContain("Tenant 'ghost' is not configured");
+  });
+});
+
+describe('history.svg when the snapshot table is slow', () => {
+  it('answers 503 STORE_UNAVAILABLE problem+json before the invocation ends when DynamoDB never answers', async () => {
+    // The production client (5 s per attempt, 3 attempts, 8 slices read at once) on an endpoint that
+    // accepts connections and stays silent; the invocation has 1.8 s left, so 0.8 s to the deadline.
+    const silent = await startSilentServer();
+    const saved = process.env.AWS_ENDPOINT_URL_DYNAMODB;
+    process.env.AWS_ENDPOINT_URL_DYNAMODB = silent.url;
+    try {
+      const slow = createChartHandler({
+        logger: createLogger('chart-test'),
+        getConfig: () => loadConfig({ KOODRIVE_TENANTS: 'acme=koodrive/acme', SNAPSHOT_TABLE: 'chart-slow' }),
+        getStore: lazySnapshotStore({ now: () => NOW.getTime() }),
+        now: () => NOW,
+      });
+      const ends = Date.now() + 1_800;
+      const context = { ...lambdaContext(), getRemainingTimeInMillis: () => ends - Date.now() };
+      const started = Date.now();
+      const response = await slow(
+        httpEvent('/tenants/acme/allocation/history.svg', {
+          routeKey: 'GET /tenants/{tenantId}/allocation/history.svg',
+          pathParameters: { tenantId: 'acme' },
+        }),
+        context,
+      );
+      const elapsed = Date.now() - started;
+      expect(response.statusCode).toBe(503);
+      expect(response.headers['content-type']).toBe('application/problem+json');
+      expect(response.headers['x-trace-id']).toBe(context.awsRequestId);
+      expect(problem({ body: String(response.body) })).toMatchObject({
+        status: 503,
+        code: 'STORE_UNAVAILABLE',
+        detail: expect.stringContaining("The snapshot table 'chart-slow' could not be read"),
+      });
+      expect(silent.connections()).toBeGreaterThan(0);
+      expect(elapsed).toBeGreaterThanOrEqual(700);
+      expect(elapsed).toBeLessThan(1_500);
+    } finally {
+      if (saved === undefined) delete process.env.AWS_ENDPOINT_URL_DYNAMODB;
+      else process.env.AWS_ENDPOINT_URL_DYNAMODB = saved;
+      await silent.close();
+    }
   });
 });
 

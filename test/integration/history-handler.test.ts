@@ -1,4 +1,6 @@
 /** The history route end to end: API Gateway events in, problem+json or pages out, snapshots in dynalite. */
+import { PutItemCommand } from '@aws-sdk/client-dynamodb';
+import type { Context } from 'aws-lambda';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createHistoryHandler, HISTORY_ROUTE } from '../../handlers/history.ts';
 import { loadConfig } from '../../lib/config.ts';
@@ -10,8 +12,15 @@ import {
   lazySnapshotStore,
   type SnapshotStore,
 } from '../../lib/snapshots/store.ts';
-import { httpEvent, lambdaContext } from '../support/lambda.ts';
-import { type Dynalite, startDynalite, TEST_CREDENTIALS, TEST_REGION } from './snapshots-support.ts';
+import { captureOutput, httpEvent, lambdaContext } from '../support/lambda.ts';
+import { startSilentServer } from '../support/silent-server.ts';
+import {
+  type Dynalite,
+  localDynamoClient,
+  startDynalite,
+  TEST_CREDENTIALS,
+  TEST_REGION,
+} from './snapshots-support.ts';
 
 const CURSOR_KEY = 'history-test-cursor-key';
 const DAY = 86_400_000;
@@ -43,7 +52,12 @@ interface Answer {
 async function get(
   tenantId: string,
   query: Record<string, string> = {},
-  options: { handler?: ReturnType<typeof coldHandler>; path?: string; method?: string } = {},
+  options: {
+    handler?: ReturnType<typeof coldHandler>;
+    path?: string;
+    method?: string;
+    context?: Context;
+  } = {},
 ): Promise<Answer> {
   const handler = options.handler ?? coldHandler();
   const path = options.path ?? `/tenants/${encodeURIComponent(tenantId)}/allocation/history`;
@@ -53,7 +67,7 @@ async function get(
     query,
     ...(options.method === undefined ? {} : { method: options.method }),
   });
-  const context = lambdaContext('history');
+  const context = options.context ?? lambdaContext('history');
   const response = await handler(event, context);
   const json: unknown = JSON.parse(String(response.body));
   if (typeof json !== 'object' || json === null || Array.isArray(json))
@@ -335,10 +349,95 @@ describe('history: refusals', () => {
     expectProblem(await get('acme', {}, { handler }), 500, 'CONFIGURATION_ERROR', 'KOODRIVE_TENANTS');
   });
 
-  it('500 INTERNAL_ERROR without details when DynamoDB fails', async () => {
+  it('500 CONFIGURATION_ERROR naming the table and what to check when it does not exist', async () => {
     const handler = coldHandler({ SNAPSHOT_TABLE: 'no-such-table' });
     const answer = await get('acme', {}, { handler });
+    expectProblem(
+      answer,
+      500,
+      'CONFIGURATION_ERROR',
+      "The snapshot table 'no-such-table' (SNAPSHOT_TABLE) could not be read: no table 'no-such-table' exists in this account and region: check SNAPSHOT_TABLE",
+    );
+    expect(answer.json.detail).toContain('(ResourceNotFoundException)');
+  });
+
+  it('500 INTERNAL_ERROR without details for a failure nobody planned for (a malformed stored item)', async () => {
+    await dynamo.client.send(
+      new PutItemCommand({
+        TableName: env.SNAPSHOT_TABLE,
+        Item: { tenantId: { S: 'acme' }, observedAt: { S: at(-DAY) }, spaces: { S: 'not a list' } },
+      }),
+    );
+    const answer = await get('acme');
     expectProblem(answer, 500, 'INTERNAL_ERROR', 'An unexpected error occurred; see the function logs.');
-    expect(JSON.stringify(answer.json)).not.toContain('no-such-table');
+    expect(JSON.stringify(answer.json)).not.toContain('spaces');
+  });
+});
+
+describe('history: the snapshot table unreachable or slow', () => {
+  it('503 STORE_UNAVAILABLE, safe to retry, when DynamoDB cannot be reached', async () => {
+    const closed = await startSilentServer();
+    const url = closed.url;
+    await closed.close();
+    const handler = createHistoryHandler({
+      logger: createLogger('history-test'),
+      getConfig: () => loadConfig(env),
+      getStore: lazySnapshotStore({ client: localDynamoClient(url) }),
+      now: () => NOW,
+    });
+    const answer = await get('acme', {}, { handler });
+    expectProblem(
+      answer,
+      503,
+      'STORE_UNAVAILABLE',
+      `The snapshot table '${env.SNAPSHOT_TABLE}' could not be read: DynamoDB could not be reached (ECONNREFUSED). Nothing was changed; retrying later is safe.`,
+    );
+    expect(answer.json.title).toBe('Snapshot store unavailable');
+  });
+
+  it('answers 503 STORE_UNAVAILABLE before the invocation ends when DynamoDB never answers', async () => {
+    // The production client (createDynamoClient: 5 s per attempt, 3 attempts) on an endpoint that
+    // accepts connections and stays silent; the invocation has 1.8 s left, so 0.8 s to the deadline.
+    const silent = await startSilentServer();
+    const level = process.env.POWERTOOLS_LOG_LEVEL;
+    Object.assign(process.env, { AWS_ENDPOINT_URL_DYNAMODB: silent.url, POWERTOOLS_LOG_LEVEL: 'INFO' });
+    const capture = captureOutput();
+    try {
+      const handler = createHistoryHandler({
+        logger: createLogger('history-test'),
+        getConfig: () => loadConfig(env),
+        getStore: lazySnapshotStore({ now: () => NOW.getTime() }),
+        now: () => NOW,
+      });
+      const ends = Date.now() + 1_800;
+      const context = { ...lambdaContext('history'), getRemainingTimeInMillis: () => ends - Date.now() };
+      const started = Date.now();
+      const answer = await get('acme', {}, { handler, context });
+      const elapsed = Date.now() - started;
+      capture.stop();
+      expectProblem(
+        answer,
+        503,
+        'STORE_UNAVAILABLE',
+        /did not answer within the (7|8)\d\d ms left in this invocation/,
+      );
+      expect(answer.json.detail).toContain('retrying later is safe');
+      expect(silent.connections()).toBeGreaterThan(0);
+      // At the deadline (invocation end less ANSWER_MARGIN_MS), not at the client's 5 s or Lambda's end.
+      expect(elapsed).toBeGreaterThanOrEqual(700);
+      expect(elapsed).toBeLessThan(1_500);
+      const completed = capture
+        .text()
+        .split('\n')
+        .filter((line) => line.includes('request completed'))
+        .map((line) => JSON.parse(line) as Record<string, unknown>);
+      expect(completed).toEqual([expect.objectContaining({ status: 503, traceId: answer.requestId })]);
+    } finally {
+      capture.stop();
+      process.env.AWS_ENDPOINT_URL_DYNAMODB = savedEnv.AWS_ENDPOINT_URL_DYNAMODB;
+      if (savedEnv.AWS_ENDPOINT_URL_DYNAMODB === undefined) delete process.env.AWS_ENDPOINT_URL_DYNAMODB;
+      process.env.POWERTOOLS_LOG_LEVEL = level;
+      await silent.close();
+    }
   });
 });

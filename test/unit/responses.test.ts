@@ -3,6 +3,7 @@ import {
   ConfigurationError,
   CredentialsUnavailableError,
   ERROR_CODES,
+  StoreUnavailableError,
   UpstreamError,
   UpstreamRejectedError,
   UpstreamTimeoutError,
@@ -14,6 +15,7 @@ describe('problem+json', () => {
     const cases = [
       [new ConfigurationError('x'), 500, 'CONFIGURATION_ERROR'],
       [new CredentialsUnavailableError('x'), 503, 'CREDENTIALS_UNAVAILABLE'],
+      [new StoreUnavailableError('x'), 503, 'STORE_UNAVAILABLE'],
       [new UpstreamRejectedError('x'), 502, 'UPSTREAM_REJECTED'],
       [new UpstreamError('x'), 502, 'UPSTREAM_ERROR'],
       [new UpstreamTimeoutError('x'), 504, 'UPSTREAM_TIMEOUT'],

@@ -62,11 +62,11 @@ describe('the DynamoDB store under throttling', () => {
     );
   });
 
-  it('lets a throttled query fail, for history and for the already-stored check', async () => {
+  it('lets a throttled query fail, for history (as STORE_UNAVAILABLE) and for the already-stored check', async () => {
     dynamo.on(QueryCommand).rejects(new ThrottlingException({ message: 'Rate exceeded', $metadata: {} }));
     await expect(
       store.query({ tenantId: 'acme', from: new Date(0), to: new Date(1), limit: 5 }),
-    ).rejects.toBeInstanceOf(ThrottlingException);
+    ).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE', cause: expect.any(ThrottlingException) });
     await expect(store.has('acme', snapshot.observedAt)).rejects.toBeInstanceOf(ThrottlingException);
   });
 
