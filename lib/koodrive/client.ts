@@ -2,13 +2,14 @@ import { randomUUID } from 'node:crypto';
 import type { AppCredentials, CredentialsProvider } from '../credentials.ts';
 import {
   type AppError,
+  ConfigurationError,
   MalformedAllocationError,
   UpstreamError,
   UpstreamRejectedError,
   UpstreamTimeoutError,
 } from '../errors.ts';
 import type { Tenant } from '../tenants.ts';
-import { signRequest } from './sign.ts';
+import { type SignedRequest, signRequest } from './sign.ts';
 import {
   BodyTooLargeError,
   createTransport,
@@ -101,6 +102,55 @@ const DEFAULTS = {
 
 const sleepFor = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
+/**
+ * The largest clock offset learned from a refusal's `Date` header. KooDrive accepts an X-Date up to
+ * 15 minutes behind its clock and none ahead of it, so learning exists for offsets of seconds to
+ * minutes; two clocks kept by NTP (Lambda's is) never disagree by an hour. A Date further off is a
+ * broken or hostile header, not a clock: trusting it would move every later X-Date by that much (by
+ * decades for `Date: 0`), so it is ignored and our own clock is used instead.
+ */
+export const MAX_CLOCK_OFFSET_MS = 60 * 60 * 1000;
+// RFC 9110's IMF-fixdate, the only form a server may send: `Sun, 06 Nov 1994 08:49:37 GMT`.
+const IMF_FIXDATE =
+  /^(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), (\d{2}) (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) (\d{4}) (\d{2}):(\d{2}):(\d{2}) GMT$/;
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+
+/**
+ * Epoch ms of an HTTP `Date` header in IMF-fixdate form, else undefined. Unlike Date.parse, it takes
+ * no other shape (`0`, `garbage 2000`, RFC 850, asctime) and no impossible date or wrong weekday.
+ */
+export function parseHttpDate(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const match = IMF_FIXDATE.exec(value);
+  if (match === null) return undefined;
+  const [, day, month, year, hours, minutes, seconds] = match;
+  const time = Date.UTC(
+    Number(year),
+    MONTHS.indexOf(month as string),
+    Number(day),
+    Number(hours),
+    Number(minutes),
+    Number(seconds),
+  );
+  // toUTCString writes IMF-fixdate: a round trip refuses Feb 30, 24:00, :60 and a wrong weekday.
+  return Number.isFinite(time) && new Date(time).toUTCString() === value ? time : undefined;
+}
+
+/** A signer's refusal as the contract's error: credentials that cannot be signed are the secret's fault. */
+function signingError(error: unknown, secretId: string): AppError {
+  const reason = error instanceof Error ? error.message : String(error);
+  // The signer's messages name the field or the date, never a value.
+  if (error instanceof RangeError) {
+    return new UpstreamError(
+      `The request to KooDrive could not be signed: ${reason}. This machine's clock is wrong.`,
+      { cause: error },
+    );
+  }
+  return new ConfigurationError(`Secret '${secretId}' holds credentials that cannot be signed: ${reason}.`, {
+    cause: error,
+  });
+}
+
 const REDACTED = '[redacted]';
 /** Longest `upstreamMessage` kept; longer ones are cut after redaction, so a cut never splits a secret open. */
 export const MAX_UPSTREAM_MESSAGE_LENGTH = 300;
@@ -192,36 +242,47 @@ export function createKooDriveClient(options: KooDriveClientOptions): KooDriveCl
   /** Server clock minus ours, per host, learned from the Date header of refusals. */
   const clockOffsets = new Map<string, number>();
 
+  /**
+   * Re-learns the host's offset from each refusal. A refusal whose Date is missing, malformed or more
+   * than {@link MAX_CLOCK_OFFSET_MS} away drops what was learned: the offset in use did not prevent
+   * the refusal, and our own (NTP-kept) clock is the safe default.
+   */
   const learnClockOffset = (
     host: string,
     response: TransportResponse,
     sentAt: number,
     receivedAt: number,
   ) => {
-    const date = Date.parse(response.headers.date ?? '');
-    if (!Number.isFinite(date)) return;
+    const date = parseHttpDate(response.headers.date);
     // The Date header has one-second precision: compare with the middle of the exchange.
-    const offset = date - (sentAt + receivedAt) / 2;
-    clockOffsets.set(host, Math.abs(offset) < 1_000 ? 0 : offset);
+    const offset = date === undefined ? Number.NaN : date - (sentAt + receivedAt) / 2;
+    if (!(Math.abs(offset) <= MAX_CLOCK_OFFSET_MS)) clockOffsets.delete(host);
+    else clockOffsets.set(host, Math.abs(offset) < 1_000 ? 0 : offset);
   };
 
   const attemptOnce = async (
     url: URL,
     credentials: AppCredentials,
+    secretId: string,
     traceId: string,
     language: string | undefined,
     /** The configured limit, or less when the call's deadline is nearer. */
     timeoutMs: number,
   ): Promise<AttemptResult> => {
     const signingDate = new Date(now() + (clockOffsets.get(url.host) ?? 0) - clockSkewMs);
-    const signed = signRequest({
-      method: 'GET',
-      url,
-      appId: credentials.appId,
-      appSecret: credentials.appSecret,
-      userId: credentials.userId,
-      signingDate,
-    });
+    let signed: SignedRequest;
+    try {
+      signed = signRequest({
+        method: 'GET',
+        url,
+        appId: credentials.appId,
+        appSecret: credentials.appSecret,
+        userId: credentials.userId,
+        signingDate,
+      });
+    } catch (error) {
+      return { kind: 'error', error: signingError(error, secretId) };
+    }
     const headers: Record<string, string> = {
       Authorization: signed.headers.Authorization,
       'X-Date': signed.headers['X-Date'],
@@ -347,7 +408,14 @@ export function createKooDriveClient(options: KooDriveClientOptions): KooDriveCl
         const url = allocationUrlOf(credentials.baseUrl ?? options.defaultBaseUrl);
         attempts += 1;
         const started = now();
-        const result = await attemptOnce(url, credentials, traceId, callOptions.language, timeoutMs);
+        const result = await attemptOnce(
+          url,
+          credentials,
+          tenant.secretId,
+          traceId,
+          callOptions.language,
+          timeoutMs,
+        );
         options.onAttempt?.({
           tenantId: tenant.tenantId,
           attempt: attempts,

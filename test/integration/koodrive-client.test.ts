@@ -2,8 +2,14 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { CredentialsProvider } from '../../lib/credentials.ts';
-import { UpstreamError, UpstreamRejectedError, UpstreamTimeoutError } from '../../lib/errors.ts';
+import {
+  ConfigurationError,
+  UpstreamError,
+  UpstreamRejectedError,
+  UpstreamTimeoutError,
+} from '../../lib/errors.ts';
 import { createKooDriveClient, type KooDriveClientOptions } from '../../lib/koodrive/client.ts';
+import { parseSigningDate } from '../../lib/koodrive/sign.ts';
 import { type KooDriveSimulator, startKooDriveSimulator } from '../../local/koodrive-simulator.ts';
 
 const APP = { appId: 'client-app', appSecret: 'client-secret-value', userId: '7' };
@@ -98,6 +104,78 @@ describe('KooDrive client', () => {
     } finally {
       await proxied.close();
     }
+  });
+
+  describe("a refusal's Date header", () => {
+    const refusal = (date: string) => ({
+      status: 401,
+      body: { error_code: 'APIGW.0303', error_msg: 'Incorrect app authentication information' },
+      headers: { Date: date },
+    });
+    /** X-Date as epoch ms. */
+    const xDateOf = (request: { xDate?: string | undefined } | undefined) =>
+      parseSigningDate(request?.xDate ?? '')?.getTime() ?? Number.NaN;
+
+    it.each([
+      ['a year past 9999', 'Mon, 01 Jan 10001 00:00:00 GMT'],
+      ['a bare number', '0'],
+      ['garbage with a year', 'garbage 2000'],
+      ['a real date decades away', 'Sat, 01 Jan 2000 00:00:00 GMT'],
+      ['a date two hours ahead', () => new Date(Date.now() + 2 * 3_600_000).toUTCString()],
+      ['an impossible date', 'Mon, 30 Feb 2026 00:00:00 GMT'],
+      ['the obsolete RFC 850 form', 'Sunday, 06-Nov-94 08:49:37 GMT'],
+    ])('is ignored when it is %s: the retry and later calls stamp our own clock', async (_name, date) => {
+      simulator.enqueueFault(refusal(typeof date === 'string' ? date : date()));
+      const { instance } = client();
+      const first = await instance.getSpaceAllocation(TENANT);
+      expect(first.attempts).toBe(2);
+      const second = await instance.getSpaceAllocation(TENANT);
+      expect(second.attempts).toBe(1);
+      expect(simulator.requests.map((r) => r.outcome)).toEqual(['fault', 'ok', 'ok']);
+      for (const request of simulator.requests) {
+        expect(Math.abs(xDateOf(request) - (Date.now() - 5_000))).toBeLessThan(60_000);
+      }
+    });
+
+    it('is learned when it is an HTTP date within an hour, and forgotten after a refusal without one', async () => {
+      // The simulator's clock runs 10 minutes behind ours: an honest Date header, within the bound.
+      simulator.setClockOffsetMs(-10 * 60_000);
+      const { instance } = client();
+      await instance.getSpaceAllocation(TENANT);
+      expect(simulator.requests.map((r) => r.outcome)).toEqual(['rejected', 'ok']);
+      const learned = xDateOf(simulator.requests[1]);
+      expect(Math.abs(learned - (Date.now() - 10 * 60_000 - 5_000))).toBeLessThan(5_000);
+      // A refusal whose Date cannot be read (the X-Date 10 minutes behind still passes the simulator,
+      // now on our clock, so that the fault answers): the offset is dropped, the retry uses our clock.
+      simulator.reset();
+      simulator.setClockOffsetMs(0);
+      simulator.enqueueFault(refusal('yesterday'));
+      await instance.getSpaceAllocation(TENANT);
+      expect(simulator.requests.map((r) => r.outcome)).toEqual(['fault', 'ok']);
+      expect(Math.abs(xDateOf(simulator.requests[1]) - (Date.now() - 5_000))).toBeLessThan(5_000);
+    });
+  });
+
+  describe('a request that cannot be signed', () => {
+    it('is an UPSTREAM_ERROR, not a RangeError, when the clock is past year 9999; nothing is sent', async () => {
+      const { instance } = client({ now: () => Date.UTC(10_000, 0, 2) });
+      const error = await instance.getSpaceAllocation(TENANT).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(UpstreamError);
+      expect(error).not.toBeInstanceOf(RangeError);
+      expect(String((error as Error).message)).toMatch(/could not be signed/);
+      expect(simulator.requests).toHaveLength(0);
+    });
+
+    it('is a CONFIGURATION_ERROR naming the secret when its appId cannot go in a header, never the value', async () => {
+      const credentials = credentialsFrom({ ...APP, appId: 'app,with comma' });
+      const { instance } = client({ credentials });
+      const error = await instance.getSpaceAllocation(TENANT).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(ConfigurationError);
+      expect(String((error as Error).message)).toContain("'koodrive/acme'");
+      expect(String((error as Error).message)).toContain('AppId');
+      expect(String((error as Error).message)).not.toContain('app,with comma');
+      expect(simulator.requests).toHaveLength(0);
+    });
   });
 
   it('refuses an answer larger than the body limit without buffering it', async () => {
