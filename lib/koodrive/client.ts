@@ -433,8 +433,11 @@ export function createKooDriveClient(options: KooDriveClientOptions): KooDriveCl
           refetched = true;
           continue;
         }
+        // Every attempt counts against KOODRIVE_MAX_ATTEMPTS, the retry after a refusal included; that
+        // retry itself is made even when the budget is spent (above), so a budget of 1 still lets a
+        // rotated secret be picked up.
         retries += 1;
-        if (retries >= options.maxAttempts) throw result.error;
+        if (attempts >= options.maxAttempts) throw result.error;
         const ceiling = Math.min(maxDelayMs, baseDelayMs * 2 ** (retries - 1));
         const delay = Math.max(
           result.retryAfterMs === undefined ? 0 : Math.min(result.retryAfterMs, maxDelayMs),

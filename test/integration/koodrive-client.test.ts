@@ -304,6 +304,32 @@ describe('KooDrive client', () => {
     });
   });
 
+  describe('the attempt budget (KOODRIVE_MAX_ATTEMPTS) counts the retry after a refusal', () => {
+    const refused = { status: 401, body: { error_code: 'APIGW.0303', error_msg: 'refused' } };
+    const statuses = () => simulator.requests.map((r) => r.status);
+
+    it.each([
+      // [budget, faults, statuses of the requests KooDrive saw, attempts of a success or undefined]
+      [3, [401, 503, 503, 503], [401, 503, 503], undefined],
+      [3, [401, 503], [401, 503, 200], 3],
+      [2, [401, 503, 503], [401, 503], undefined],
+      // The one retry after a refusal is made even with no budget left…
+      [1, [401], [401, 200], 2],
+      [1, [401, 503], [401, 503], undefined],
+      // …also when the refusal came on the last attempt of the budget.
+      [3, [503, 503, 401], [503, 503, 401, 200], 4],
+    ])('budget %i, faults %j: KooDrive sees %j', async (maxAttempts, faults, expected, attempts) => {
+      for (const status of faults) simulator.enqueueFault(status === 401 ? refused : { status });
+      const credentials = credentialsFrom(APP);
+      const { instance } = client({ maxAttempts, credentials });
+      const outcome = await instance.getSpaceAllocation(TENANT).catch((e: unknown) => e);
+      expect(statuses()).toEqual(expected);
+      if (attempts === undefined) expect(outcome).toBeInstanceOf(UpstreamError);
+      else expect(outcome).toMatchObject({ attempts });
+      expect(credentials.reads.filter((read) => read.forceFetch)).toHaveLength(1);
+    });
+  });
+
   it('reports a connection that cannot be made as an upstream error after the attempts', async () => {
     const closed = createServer();
     await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
