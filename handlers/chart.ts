@@ -114,6 +114,13 @@ export function thinForChart(
   return thinned;
 }
 
+/** The path without its trailing slashes; a loop, as `/\/+$/` backtracks quadratically on a run of slashes. */
+function withoutTrailingSlashes(path: string): string {
+  let end = path.length;
+  while (end > 0 && path.charCodeAt(end - 1) === 0x2f) end -= 1;
+  return path.slice(0, end);
+}
+
 function withHeaders(response: HttpResponse, headers: Record<string, string>): HttpResponse {
   return { ...response, headers: { ...response.headers, ...headers } };
 }
@@ -130,7 +137,7 @@ export function createChartHandler(deps: ChartHandlerDeps) {
     traceId: (_event: APIGatewayProxyEventV2, context: Context) => context.awsRequestId,
     async handle({ event, traceId, logger, completion, deadline }) {
       const method = event.requestContext.http.method;
-      const path = event.rawPath.replace(/\/+$/, '');
+      const path = withoutTrailingSlashes(event.rawPath);
       const tenantParam = event.pathParameters?.tenantId;
       if (method === 'GET' && tenantParam !== undefined && path.endsWith('/allocation/history.svg')) {
         const config = deps.getConfig();

@@ -270,6 +270,18 @@ describe('GET /dashboard', () => {
 });
 
 describe('other routes', () => {
+  it('reads trailing slashes in linear time (8,000 slashes once took 21 ms, 80,000 two seconds)', async () => {
+    const started = performance.now();
+    const response = await handler()(
+      httpEvent(`/${'/'.repeat(80_000)}x`, { routeKey: '$default' }),
+      lambdaContext(),
+    );
+    expect(performance.now() - started).toBeLessThan(100);
+    expect(response.statusCode).toBe(404);
+    const dashboard = await handler()(httpEvent('/dashboard//', { routeKey: '$default' }), lambdaContext());
+    expect(dashboard.statusCode).toBe(200);
+  });
+
   it('answers 404 NOT_FOUND for another path or method', async () => {
     for (const event of [
       httpEvent('/tenants/acme/allocation/history.png', { pathParameters: { tenantId: 'acme' } }),
