@@ -101,6 +101,8 @@ export function createHttpHandler(options: HttpHandlerOptions) {
   };
   // middy's own early timeout is off: it would throw a bare error; the deadline above answers properly.
   return middy<APIGatewayProxyEventV2, HttpResponse>(run, { timeoutEarlyInMillis: 0 }).use(
-    injectLambdaContext(logger, { resetKeys: true }),
+    // logEvent off whatever POWERTOOLS_LOGGER_LOG_EVENT says: the event holds the caller's Authorization
+    // header (with the JWT authorizer, a reusable bearer token).
+    injectLambdaContext(logger, { resetKeys: true, logEvent: false }),
   );
 }

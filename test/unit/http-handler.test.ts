@@ -79,3 +79,26 @@ describe('events that are not API Gateway HTTP API (payload 2.0) events', () => 
     expect(calls.count).toBe(1);
   });
 });
+
+describe('the incoming event in logs', () => {
+  it("is never logged, even with POWERTOOLS_LOGGER_LOG_EVENT=true: it carries the caller's Authorization", async () => {
+    const saved = process.env.POWERTOOLS_LOGGER_LOG_EVENT;
+    process.env.POWERTOOLS_LOGGER_LOG_EVENT = 'true';
+    process.env.POWERTOOLS_LOG_LEVEL = 'DEBUG';
+    try {
+      const handler = wrapper({ count: 0 });
+      const event = httpEvent('/allocation');
+      event.headers = { ...event.headers, authorization: 'Bearer caller-token-that-must-not-leak' };
+      capture = captureOutput();
+      const response = await handler(event, lambdaContext('http-handler-test'));
+      capture.stop();
+      expect(response.statusCode).toBe(200);
+      expect(capture.text()).toContain('request completed');
+      expect(capture.text()).not.toContain('caller-token-that-must-not-leak');
+      expect(capture.text()).not.toContain('Lambda invocation event');
+    } finally {
+      if (saved === undefined) delete process.env.POWERTOOLS_LOGGER_LOG_EVENT;
+      else process.env.POWERTOOLS_LOGGER_LOG_EVENT = saved;
+    }
+  });
+});
