@@ -98,17 +98,20 @@ describe('parseInstant', () => {
     expect(message).toContain('2026-11-28T04:00:00Z');
   });
 
-  it('takes linear time on hostile input (a T-filled value once took 139 ms for 20,000 characters)', () => {
-    // Inputs that made the decoded-'+' pattern backtrack quadratically: many T/t, no or one space.
+  it('refuses hostile input by its length, before the pattern that once backtracked on it runs', () => {
+    // Inputs that made the decoded-'+' pattern backtrack quadratically (139 ms for 20,000 characters):
+    // many T/t, no or one space. They are refused for their length now, so no pattern sees them.
     const hostile = [
       'T'.repeat(20_000),
       't'.repeat(20_000),
       `${'tT'.repeat(10_000)} 01`,
       `2026-11-28${'T'.repeat(20_000)} x`,
     ];
-    const started = performance.now();
-    for (const value of hostile) expect(() => parseInstant(value, 'to')).toThrow(InvalidRequestError);
-    expect(performance.now() - started).toBeLessThan(20);
+    for (const value of hostile) {
+      expect(parseError(value).message).toContain(
+        `(${value.length} characters), longer than any ISO 8601 instant`,
+      );
+    }
   });
 });
 
