@@ -14,6 +14,13 @@ export interface AppCredentials {
 export interface CredentialsProvider {
   /** The tenant's credentials: cached, one in-flight read shared; `forceFetch` bypasses the cache. */
   get(tenant: Tenant, options?: { forceFetch?: boolean }): Promise<AppCredentials>;
+  /**
+   * After KooDrive refused `refused`: the credentials to try once more, or undefined when there is
+   * nothing newer to try. A different (newer) value already cached is returned without a read;
+   * otherwise the secret is read again bypassing the cache, at most once per secret per
+   * {@link REFETCH_INTERVAL_MS}, and concurrent refusals share that read.
+   */
+  refetchAfterRefusal(tenant: Tenant, refused: AppCredentials): Promise<AppCredentials | undefined>;
   /** Drops every cached value (tests, and callers that know all secrets rotated). */
   clear(): void;
 }
@@ -30,6 +37,20 @@ interface CacheEntry {
 }
 
 const REQUIRED_FIELDS = ['appId', 'appSecret', 'userId'] as const;
+
+/**
+ * A secret is read again after a refusal at most this often. A wrong secret would otherwise cost one
+ * GetSecretValue per request (20 requests, 21 reads) and could run into Secrets Manager's throttling
+ * for every tenant; a rotation is still picked up on the first refusal, and an operator who fixes a
+ * secret waits at most this long.
+ */
+export const REFETCH_INTERVAL_MS = 30_000;
+
+const sameCredentials = (left: AppCredentials, right: AppCredentials): boolean =>
+  left.appId === right.appId &&
+  left.appSecret === right.appSecret &&
+  left.userId === right.userId &&
+  left.baseUrl === right.baseUrl;
 
 /** Why a Secrets Manager error happened and what the operator can do about it. */
 const SDK_ERROR_HINTS: Record<string, string> = {
@@ -114,6 +135,8 @@ export function createCredentialsProvider(options: CredentialsProviderOptions): 
   const cache = new Map<string, CacheEntry>();
   /** One read per secret at a time; `fresh` marks a read started by a forced fetch (after a refusal). */
   const inFlight = new Map<string, { promise: Promise<AppCredentials>; fresh: boolean }>();
+  /** When each secret was last read again after a refusal. */
+  const refetchedAt = new Map<string, number>();
 
   const load = async (tenant: Tenant): Promise<AppCredentials> => {
     try {
@@ -152,8 +175,22 @@ export function createCredentialsProvider(options: CredentialsProviderOptions): 
       }
       return read(tenant, getOptions.forceFetch === true);
     },
+    async refetchAfterRefusal(tenant, refused) {
+      const pending = inFlight.get(tenant.secretId);
+      // Concurrent refusals share the read that the first one started.
+      if (pending?.fresh) return pending.promise;
+      // Another call already read a newer value (the cache never goes back to an older one): try it.
+      const cached = cache.get(tenant.secretId);
+      if (cached !== undefined && !sameCredentials(cached.value, refused)) return cached.value;
+      const last = refetchedAt.get(tenant.secretId);
+      if (last !== undefined && now() - last < REFETCH_INTERVAL_MS) return undefined;
+      refetchedAt.set(tenant.secretId, now());
+      cache.delete(tenant.secretId);
+      return read(tenant, true);
+    },
     clear() {
       cache.clear();
+      refetchedAt.clear();
     },
   };
 }

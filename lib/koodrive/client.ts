@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { AppCredentials, CredentialsProvider } from '../credentials.ts';
 import {
   type AppError,
+  type AppErrorOptions,
   ConfigurationError,
   MalformedAllocationError,
   UpstreamError,
@@ -89,7 +90,7 @@ export interface KooDriveClient {
 type AttemptResult =
   | { kind: 'ok'; body: Record<string, unknown> }
   | { kind: 'retryable'; error: AppError; retryAfterMs?: number }
-  | { kind: 'rejected'; error: UpstreamRejectedError }
+  | { kind: 'rejected'; error: UpstreamRejectedError; status: number; upstream: AppErrorOptions }
   | { kind: 'error'; error: AppError };
 
 const DEFAULTS = {
@@ -135,6 +136,10 @@ export function parseHttpDate(value: string | undefined): number | undefined {
   // toUTCString writes IMF-fixdate: a round trip refuses Feb 30, 24:00, :60 and a wrong weekday.
   return Number.isFinite(time) && new Date(time).toUTCString() === value ? time : undefined;
 }
+
+const CHECK_CREDENTIALS = "check appId, appSecret and userId in the secret, and the app's permissions.";
+/** Below this, a change of the learned clock offset is the Date header's one-second precision. */
+const CLOCK_OFFSET_CHANGE_MS = 1_000;
 
 /** A signer's refusal as the contract's error: credentials that cannot be signed are the secret's fault. */
 function signingError(error: unknown, secretId: string): AppError {
@@ -268,8 +273,10 @@ export function createKooDriveClient(options: KooDriveClientOptions): KooDriveCl
     language: string | undefined,
     /** The configured limit, or less when the call's deadline is nearer. */
     timeoutMs: number,
+    /** KooDrive's clock minus ours, as learned so far for this host. */
+    clockOffsetMs: number,
   ): Promise<AttemptResult> => {
-    const signingDate = new Date(now() + (clockOffsets.get(url.host) ?? 0) - clockSkewMs);
+    const signingDate = new Date(now() + clockOffsetMs - clockSkewMs);
     let signed: SignedRequest;
     try {
       signed = signRequest({
@@ -346,9 +353,11 @@ export function createKooDriveClient(options: KooDriveClientOptions): KooDriveCl
       return {
         kind: 'rejected',
         error: new UpstreamRejectedError(
-          `KooDrive refused the credentials of this tenant (HTTP ${status}), also after reading the secret again: check appId, appSecret and userId in the secret, and the app's permissions.`,
+          `KooDrive refused the credentials of this tenant (HTTP ${status}): ${CHECK_CREDENTIALS}`,
           upstream,
         ),
+        status,
+        upstream,
       };
     }
     if (status === 429 || status >= 500) {
@@ -386,7 +395,7 @@ export function createKooDriveClient(options: KooDriveClientOptions): KooDriveCl
     async getSpaceAllocation(tenant, callOptions = {}) {
       const traceId = callOptions.traceId ?? createTraceId();
       let credentials = await options.credentials.get(tenant);
-      let refetched = false;
+      let refusalRetried = false;
       let attempts = 0;
       let retries = 0;
       const { deadline } = callOptions;
@@ -406,6 +415,7 @@ export function createKooDriveClient(options: KooDriveClientOptions): KooDriveCl
           timeoutMs = Math.min(timeoutMs, Math.floor(left));
         }
         const url = allocationUrlOf(credentials.baseUrl ?? options.defaultBaseUrl);
+        const clockOffsetMs = clockOffsets.get(url.host) ?? 0;
         attempts += 1;
         const started = now();
         const result = await attemptOnce(
@@ -415,6 +425,7 @@ export function createKooDriveClient(options: KooDriveClientOptions): KooDriveCl
           traceId,
           callOptions.language,
           timeoutMs,
+          clockOffsetMs,
         );
         options.onAttempt?.({
           tenantId: tenant.tenantId,
@@ -427,10 +438,27 @@ export function createKooDriveClient(options: KooDriveClientOptions): KooDriveCl
         if (result.kind === 'error') throw result.error;
         lastError = result.error;
         if (result.kind === 'rejected') {
-          if (refetched) throw result.error;
-          // The secret may have been rotated while this container was warm: read it again, try once more.
-          credentials = await options.credentials.get(tenant, { forceFetch: true });
-          refetched = true;
+          if (refusalRetried) {
+            throw new UpstreamRejectedError(
+              `KooDrive refused the credentials of this tenant (HTTP ${result.status}), also on a second try with the secret's latest value: ${CHECK_CREDENTIALS}`,
+              result.upstream,
+            );
+          }
+          // The secret may have been rotated while this container was warm: try once more with a newer
+          // value (cached by another call, or read again, at most once per 30 s per secret)…
+          const newer = await options.credentials.refetchAfterRefusal(tenant, credentials);
+          // …or with the same one when the refusal taught a different clock offset (X-Date out of range).
+          const clockCorrected =
+            Math.abs((clockOffsets.get(url.host) ?? 0) - clockOffsetMs) >= CLOCK_OFFSET_CHANGE_MS;
+          // (30 s is credentials.ts's REFETCH_INTERVAL_MS, not imported: this module stays free of the SDK.)
+          if (newer === undefined && !clockCorrected) {
+            throw new UpstreamRejectedError(
+              `KooDrive refused the credentials of this tenant (HTTP ${result.status}); the secret was read again less than 30 s ago and is not read again before that: ${CHECK_CREDENTIALS}`,
+              result.upstream,
+            );
+          }
+          credentials = newer ?? credentials;
+          refusalRetried = true;
           continue;
         }
         // Every attempt counts against KOODRIVE_MAX_ATTEMPTS, the retry after a refusal included; that

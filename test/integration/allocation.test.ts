@@ -368,6 +368,39 @@ describe('retries, rotation, clock and caching', () => {
     expect(secrets.getSecretValueCalls('koodrive/acme')).toBe(2);
   });
 
+  it('reads a refused secret again at most once per 30 s: 20 refused calls, 2 reads', async () => {
+    secrets.setSecret('koodrive/acme', secretJson({ ...ACME, appSecret: 'stale-secret-value' }));
+    const handler = coldHandler();
+    for (let i = 0; i < 20; i++) {
+      const response = await call(handler, '/allocation');
+      expect(response.statusCode).toBe(502);
+      expect(response.json).toMatchObject({ code: 'UPSTREAM_REJECTED', upstreamCode: 'APIGW.0303' });
+    }
+    // The first call: read, refused, read again, refused. The others: refused once, not read again.
+    expect(secrets.getSecretValueCalls('koodrive/acme')).toBe(2);
+    expect(koodrive.requests).toHaveLength(21);
+  });
+
+  it('shares one read of a refused secret among concurrent calls', async () => {
+    secrets.setSecret('koodrive/acme', secretJson({ ...ACME, appSecret: 'stale-secret-value' }));
+    const handler = coldHandler();
+    const responses = await Promise.all(Array.from({ length: 10 }, () => call(handler, '/allocation')));
+    expect(responses.map((r) => r.json.code)).toEqual(Array(10).fill('UPSTREAM_REJECTED'));
+    expect(secrets.getSecretValueCalls('koodrive/acme')).toBe(2);
+  });
+
+  it('picks up a rotation while warm after refused calls without reading the secret again for each', async () => {
+    const handler = coldHandler();
+    expect((await call(handler, '/allocation')).statusCode).toBe(200);
+    const rotated = { ...ACME, appSecret: 'rotated-secret-value-5d4c' };
+    koodrive.setApp(rotated);
+    secrets.setSecret('koodrive/acme', secretJson(rotated));
+    // Ten concurrent calls signed with the cached, now old, secret: one read serves them all.
+    const responses = await Promise.all(Array.from({ length: 10 }, () => call(handler, '/allocation')));
+    expect(responses.map((r) => r.statusCode)).toEqual(Array(10).fill(200));
+    expect(secrets.getSecretValueCalls('koodrive/acme')).toBe(2);
+  });
+
   it("learns KooDrive's clock from a refusal when the local clock runs fast", async () => {
     koodrive.setClockOffsetMs(-90_000);
     const handler = coldHandler();

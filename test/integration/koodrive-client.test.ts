@@ -17,17 +17,27 @@ const TENANT = { tenantId: 'acme', secretId: 'koodrive/acme' };
 
 let simulator: KooDriveSimulator;
 
+/** Hands out `values` one read after another (the last one again); a refetch after a refusal counts as a forced read. */
 function credentialsFrom(
   ...values: Array<typeof APP>
-): CredentialsProvider & { reads: Array<{ forceFetch: boolean }> } {
+): CredentialsProvider & { reads: Array<{ forceFetch: boolean }>; refetchAllowed: boolean } {
   const reads: Array<{ forceFetch: boolean }> = [];
+  const next = () => {
+    const value = values[Math.min(reads.length - 1, values.length - 1)];
+    if (value === undefined) throw new Error('no credentials');
+    return value;
+  };
   return {
     reads,
+    refetchAllowed: true,
     async get(_tenant, options = {}) {
       reads.push({ forceFetch: options.forceFetch === true });
-      const value = values[Math.min(reads.length - 1, values.length - 1)];
-      if (value === undefined) throw new Error('no credentials');
-      return value;
+      return next();
+    },
+    async refetchAfterRefusal() {
+      if (!this.refetchAllowed) return undefined;
+      reads.push({ forceFetch: true });
+      return next();
     },
     clear() {},
   };
@@ -327,6 +337,31 @@ describe('KooDrive client', () => {
       if (attempts === undefined) expect(outcome).toBeInstanceOf(UpstreamError);
       else expect(outcome).toMatchObject({ attempts });
       expect(credentials.reads.filter((read) => read.forceFetch)).toHaveLength(1);
+    });
+  });
+
+  describe('a refusal when the secret was read again less than 30 s ago', () => {
+    it('answers UPSTREAM_REJECTED at once, without a read or a second request', async () => {
+      const credentials = credentialsFrom({ ...APP, appSecret: 'wrong' });
+      credentials.refetchAllowed = false;
+      const { instance } = client({ credentials });
+      const error = await instance.getSpaceAllocation(TENANT).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(UpstreamRejectedError);
+      expect(error).toMatchObject({ upstreamCode: 'APIGW.0303' });
+      expect(String((error as Error).message)).toContain('read again less than 30 s ago');
+      expect(credentials.reads).toEqual([{ forceFetch: false }]);
+      expect(simulator.requests).toHaveLength(1);
+    });
+
+    it('still retries with the same secret when the refusal corrected the clock', async () => {
+      simulator.setClockOffsetMs(-90_000);
+      const credentials = credentialsFrom(APP);
+      credentials.refetchAllowed = false;
+      const { instance } = client({ credentials });
+      const response = await instance.getSpaceAllocation(TENANT);
+      expect(response.attempts).toBe(2);
+      expect(simulator.requests.map((r) => r.outcome)).toEqual(['rejected', 'ok']);
+      expect(credentials.reads).toEqual([{ forceFetch: false }]);
     });
   });
 

@@ -1,6 +1,6 @@
 import { GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import { describe, expect, it } from 'vitest';
-import { createCredentialsProvider, parseSecretString } from '../../lib/credentials.ts';
+import { createCredentialsProvider, parseSecretString, REFETCH_INTERVAL_MS } from '../../lib/credentials.ts';
 import { ConfigurationError, CredentialsUnavailableError } from '../../lib/errors.ts';
 
 const TENANT = { tenantId: 'acme', secretId: 'koodrive/acme' };
@@ -88,6 +88,56 @@ describe('createCredentialsProvider', () => {
     expect((await stale).appSecret).toBe('old');
     expect((await provider.get(TENANT)).appSecret).toBe('new');
     expect(pending).toHaveLength(2);
+  });
+
+  describe('refetchAfterRefusal', () => {
+    const credentials = (appSecret: string) => ({ appId: 'a', appSecret, userId: 'u' });
+
+    it('reads the secret again after a refusal, then not for 30 s, then again', async () => {
+      let clock = 1_000_000;
+      const { client, pending } = controllableClient();
+      const provider = createCredentialsProvider({ client, cacheSeconds: 300, now: () => clock });
+      const first = provider.get(TENANT);
+      pending[0]?.(secret('wrong'));
+      await first;
+      const refetch = provider.refetchAfterRefusal(TENANT, credentials('wrong'));
+      expect(pending).toHaveLength(2);
+      pending[1]?.(secret('wrong'));
+      expect((await refetch)?.appSecret).toBe('wrong');
+      clock += REFETCH_INTERVAL_MS - 1;
+      expect(await provider.refetchAfterRefusal(TENANT, credentials('wrong'))).toBeUndefined();
+      expect(pending).toHaveLength(2);
+      clock += 1;
+      const later = provider.refetchAfterRefusal(TENANT, credentials('wrong'));
+      expect(pending).toHaveLength(3);
+      pending[2]?.(secret('fixed'));
+      expect((await later)?.appSecret).toBe('fixed');
+      // The fixed value is cached for every later call.
+      expect((await provider.get(TENANT)).appSecret).toBe('fixed');
+      expect(pending).toHaveLength(3);
+    });
+
+    it('hands out a newer cached value without reading, also within the 30 s', async () => {
+      const { client, pending } = controllableClient();
+      const provider = createCredentialsProvider({ client, cacheSeconds: 300 });
+      const first = provider.refetchAfterRefusal(TENANT, credentials('old'));
+      pending[0]?.(secret('rotated'));
+      expect((await first)?.appSecret).toBe('rotated');
+      // A call that had signed with the old value before the read finished.
+      expect((await provider.refetchAfterRefusal(TENANT, credentials('old')))?.appSecret).toBe('rotated');
+      expect(pending).toHaveLength(1);
+    });
+
+    it('shares one read among concurrent refusals', async () => {
+      const { client, pending } = controllableClient();
+      const provider = createCredentialsProvider({ client, cacheSeconds: 300 });
+      const refetches = Array.from({ length: 10 }, () =>
+        provider.refetchAfterRefusal(TENANT, credentials('old')),
+      );
+      expect(pending).toHaveLength(1);
+      pending[0]?.(secret('new'));
+      expect((await Promise.all(refetches)).map((value) => value?.appSecret)).toEqual(Array(10).fill('new'));
+    });
   });
 
   it('expires cached values after cacheSeconds', async () => {
