@@ -143,7 +143,10 @@ const CLOCK_OFFSET_CHANGE_MS = 1_000;
 
 /** A signer's refusal as the contract's error: credentials that cannot be signed are the secret's fault. */
 function signingError(error: unknown, secretId: string): AppError {
-  const reason = error instanceof Error ? error.message : String(error);
+  const reason = (error instanceof Error ? error.message : String(error)).replace(
+    /^Cannot sign a request: /,
+    '',
+  );
   // The signer's messages name the field or the date, never a value.
   if (error instanceof RangeError) {
     return new UpstreamError(
