@@ -1,13 +1,14 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
-import { renderDashboard } from '../lib/chart/dashboard.ts';
+import { type InlineChart, renderDashboard } from '../lib/chart/dashboard.ts';
 import { renderAllocationChart } from '../lib/chart/svg.ts';
 import { type Config, lazyConfig } from '../lib/config.ts';
-import { NotFoundError } from '../lib/errors.ts';
+import { AppError, InvalidRequestError, NotFoundError } from '../lib/errors.ts';
 import { createHttpHandler } from '../lib/http/handler.ts';
 import { type HttpResponse, textResponse } from '../lib/http/responses.ts';
 import { createLogger } from '../lib/logger.ts';
 import { resolveHistoryQuery } from '../lib/snapshots/history-query.ts';
+import { mapWithConcurrency } from '../lib/snapshots/job.ts';
 import { type HistoryPage, lazySnapshotStore, type SnapshotStore } from '../lib/snapshots/store.ts';
 import { parseTenantId } from '../lib/tenants.ts';
 import { computeTrend } from '../lib/trend.ts';
@@ -27,6 +28,13 @@ const SLICES = 8;
 const PAGE_SIZE = 2_000;
 /** The dashboard's range: the contract's default history range. */
 const DASHBOARD_RANGE_MS = 7 * 86_400_000;
+/** Tenants whose charts are drawn at once for an inline dashboard (each reads its range as SLICES). */
+const INLINE_CONCURRENCY = 4;
+/**
+ * Inline charts stop before the page passes this many bytes: Lambda answers at most 6 MB, and a week of
+ * 15-minute snapshots draws a chart of about 70 KB. Tenants past it keep their link.
+ */
+export const INLINE_PAGE_BUDGET = 5_000_000;
 
 // Charts may be a minute old; the page itself is cheap and always fresh.
 const CHART_CACHE = 'max-age=60';
@@ -41,6 +49,8 @@ export interface ChartHandlerDeps {
   getStore: (config: Config) => SnapshotStore;
   /** Default: the clock. */
   now?: () => Date;
+  /** Bytes of inline charts one dashboard page holds at most; default {@link INLINE_PAGE_BUDGET}. */
+  inlinePageBudget?: number;
 }
 
 /**
@@ -114,6 +124,42 @@ export function thinForChart(
   return thinned;
 }
 
+/** A tenant's chart of a range: its snapshots read, thinned and drawn, with what was read. */
+async function drawChart(
+  config: Config,
+  store: SnapshotStore,
+  query: { tenantId: string; from: Date; to: Date; deadline: number | undefined },
+): Promise<{ svg: string; snapshots: number; points: number; truncated: boolean }> {
+  const range = { from: query.from, to: query.to };
+  const { items, truncated } = await readHistory(store, {
+    tenantId: query.tenantId,
+    ...range,
+    ...(query.deadline === undefined ? {} : { deadline: query.deadline }),
+  });
+  const drawn = thinForChart(items, range);
+  const svg = renderAllocationChart({
+    tenantId: query.tenantId,
+    ...range,
+    items: drawn,
+    snapshotCount: items.length,
+    // The forecast comes from every snapshot read, not only the drawn ones.
+    trend: computeTrend(items),
+    thresholds: config.thresholds,
+    truncated,
+  });
+  return { svg, snapshots: items.length, points: drawn.length, truncated };
+}
+
+/** `inline` of the dashboard: absent, `0` or `false` for charts as links; `1` or `true` for charts in the page. */
+function parseInline(value: string | undefined): boolean {
+  if (value === undefined || value === '' || value === '0' || value === 'false') return false;
+  if (value === '1' || value === 'true') return true;
+  throw new InvalidRequestError(
+    `inline is '${value.slice(0, 40)}'; use inline=1 for a page with every chart inside it (to save or open ` +
+      'where a browser cannot sign requests), or leave it out for charts loaded as images.',
+  );
+}
+
 /** The path without its trailing slashes; a loop, as `/\/+$/` backtracks quadratically on a run of slashes. */
 function withoutTrailingSlashes(path: string): string {
   let end = path.length;
@@ -127,7 +173,8 @@ function withHeaders(response: HttpResponse, headers: Record<string, string>): H
 
 /**
  * `GET /tenants/{tenantId}/allocation/history.svg?from=&to=` (a tenant's history as an SVG chart) and
- * `GET /dashboard` (an HTML page with every configured tenant's chart of the last 7 days).
+ * `GET /dashboard[?inline=1]` (an HTML page with every configured tenant's chart of the last 7 days, as
+ * images, or drawn inside the page).
  */
 export function createChartHandler(deps: ChartHandlerDeps) {
   const now = deps.now ?? (() => new Date());
@@ -149,39 +196,66 @@ export function createChartHandler(deps: ChartHandlerDeps) {
           { from: params.from, to: params.to },
           { now: now(), cursorKey: config.cursorKey },
         );
-        const range = { from, to };
-        const store = deps.getStore(config);
-        const { items, truncated } = await readHistory(store, {
+        const { svg, ...read } = await drawChart(config, deps.getStore(config), {
           tenantId: tenant.tenantId,
-          ...range,
-          ...(deadline === undefined ? {} : { deadline }),
-        });
-        const drawn = thinForChart(items, range);
-        const svg = renderAllocationChart({
-          tenantId: tenant.tenantId,
-          ...range,
-          items: drawn,
-          snapshotCount: items.length,
-          // The forecast comes from every snapshot read, not only the drawn ones.
-          trend: computeTrend(items),
-          thresholds: config.thresholds,
-          truncated,
+          from,
+          to,
+          deadline,
         });
         // On the request's one 'request completed' line.
-        Object.assign(completion, { snapshots: items.length, points: drawn.length, truncated });
+        Object.assign(completion, read);
         return withHeaders(textResponse(200, svg, 'image/svg+xml; charset=utf-8', traceId), {
           'cache-control': CHART_CACHE,
           'content-security-policy': SVG_POLICY,
         });
       }
       if (method === 'GET' && tenantParam === undefined && path.endsWith('/dashboard')) {
+        const inline = parseInline(event.queryStringParameters?.inline);
         const config = deps.getConfig();
         const to = now();
-        const html = renderDashboard({
-          tenantIds: config.tenants.all.map((tenant) => tenant.tenantId),
-          from: new Date(to.getTime() - DASHBOARD_RANGE_MS),
-          to,
-        });
+        const from = new Date(to.getTime() - DASHBOARD_RANGE_MS);
+        const tenantIds = config.tenants.all.map((tenant) => tenant.tenantId);
+        let charts: Map<string, InlineChart> | undefined;
+        if (inline) {
+          // Every chart inside the page: one request, for callers that cannot let a browser sign the
+          // chart requests (IAM). A tenant whose chart fails gets the reason, the others still draw.
+          const store = deps.getStore(config);
+          const drawn = await mapWithConcurrency(tenantIds, INLINE_CONCURRENCY, async (tenantId) => {
+            try {
+              return { svg: (await drawChart(config, store, { tenantId, from, to, deadline })).svg };
+            } catch (error) {
+              logger.warn('dashboard chart failed', {
+                tenantId,
+                error: error instanceof Error ? error.name : 'unknown',
+              });
+              return {
+                error:
+                  error instanceof AppError
+                    ? error.message
+                    : `The chart could not be drawn (an internal error; the function's log has it under trace id ${traceId}).`,
+              };
+            }
+          });
+          charts = new Map();
+          let bytes = 0;
+          for (const [index, tenantId] of tenantIds.entries()) {
+            const chart = drawn[index] ?? { error: 'The chart was not drawn.' };
+            if ('svg' in chart && bytes + chart.svg.length > (deps.inlinePageBudget ?? INLINE_PAGE_BUDGET)) {
+              charts.set(tenantId, {
+                error:
+                  'Not drawn inside the page: with it the page would pass the 6 MB a function can answer. Open its chart link.',
+              });
+              continue;
+            }
+            if ('svg' in chart) bytes += chart.svg.length;
+            charts.set(tenantId, chart);
+          }
+          Object.assign(completion, {
+            charts: [...charts.values()].filter((chart) => 'svg' in chart).length,
+            chartsFailed: [...charts.values()].filter((chart) => 'error' in chart).length,
+          });
+        }
+        const html = renderDashboard({ tenantIds, from, to, ...(charts === undefined ? {} : { charts }) });
         return withHeaders(textResponse(200, html, 'text/html; charset=utf-8', traceId), {
           'content-security-policy': PAGE_POLICY,
           'referrer-policy': 'no-referrer',

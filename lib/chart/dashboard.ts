@@ -14,6 +14,19 @@ export interface DashboardInput {
   /** Chart size in CSS pixels (the SVG scales down on narrow screens). */
   chartWidth?: number;
   chartHeight?: number;
+  /**
+   * Charts drawn inside the page, by tenant id (the page then loads nothing): the SVG, or why there is
+   * none. Without it, each chart is an image loaded from its route.
+   */
+  charts?: ReadonlyMap<string, InlineChart>;
+}
+
+/** A chart inside the page: its SVG document, or the reason it could not be drawn. */
+export type InlineChart = { svg: string } | { error: string };
+
+/** An SVG document as an element of the HTML page (without an XML declaration, which HTML does not take). */
+function inlineSvg(svg: string): string {
+  return svg.startsWith('<?xml') ? svg.slice(svg.indexOf('?>') + 2).trimStart() : svg;
 }
 
 /** The relative URL of a tenant's chart (`tenants/{id}/allocation/history.svg?from=&to=`). */
@@ -45,7 +58,8 @@ h2 a:hover, h2 a:focus { text-decoration: underline; }
 nav { font-size: 0.9rem; margin: 0 0 10px; }
 nav a { color: #0969da; margin-right: 14px; }
 figure { margin: 0; }
-img { display: block; width: 100%; max-width: 800px; height: auto; border: 0; }
+img, figure > svg { display: block; width: 100%; max-width: 800px; height: auto; border: 0; }
+.chart-error { margin: 0; padding: 12px; border-left: 4px solid #cf222e; background: #fff8f8; }
 footer { max-width: 860px; margin: 0 auto; color: #57606a; font-size: 0.85rem; }
 `.trim();
 
@@ -54,6 +68,15 @@ export function renderDashboard(input: DashboardInput): string {
   const width = input.chartWidth ?? 800;
   const height = input.chartHeight ?? 400;
   const range = { from: input.from, to: input.to };
+  const figure = (tenantId: string, chart: string): string => {
+    const inline = input.charts?.get(tenantId);
+    if (inline === undefined) {
+      return `<figure><img src="${escapeXml(chart)}" width="${width}" height="${height}" alt="${escapeXml(`Chart of the space allocated and total for tenant ${tenantId}, per space type and in total, from ${utc(input.from)} to ${utc(input.to)}, with a forecast.`)}" decoding="async"></figure>`;
+    }
+    // The chart's own title and description name it for screen readers.
+    if ('svg' in inline) return `<figure>${inlineSvg(inline.svg)}</figure>`;
+    return `<p class="chart-error" role="status">${escapeXml(inline.error)}</p>`;
+  };
   const sections = input.tenantIds.map((tenantId, index) => {
     const id = `tenant-${index + 1}`;
     const chart = chartPath(tenantId, range);
@@ -61,7 +84,7 @@ export function renderDashboard(input: DashboardInput): string {
     return `<section aria-labelledby="${id}" data-tenant="${name}">
 <h2 id="${id}"><a href="#${id}">${name}</a></h2>
 <nav aria-label="${escapeXml(`Links for ${tenantId}`)}"><a href="${escapeXml(chart)}">Chart (SVG)</a><a href="${escapeXml(historyPath(tenantId, range))}">History (JSON)</a><a href="tenants/${escapeXml(encodeURIComponent(tenantId))}/allocation">Current allocation (JSON)</a></nav>
-<figure><img src="${escapeXml(chart)}" width="${width}" height="${height}" alt="${escapeXml(`Chart of the space allocated and total for tenant ${tenantId}, per space type and in total, from ${utc(input.from)} to ${utc(input.to)}, with a forecast.`)}" decoding="async"></figure>
+${figure(tenantId, chart)}
 </section>`;
   });
   const body =

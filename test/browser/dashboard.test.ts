@@ -209,4 +209,37 @@ describe('the dashboard in Chromium', () => {
       ['/dashboard', ...TENANTS.map((t) => `/tenants/${t}/allocation/history.svg`)].sort(),
     );
   });
+
+  it('draws every chart inside the page with ?inline=1, loading nothing else', async () => {
+    const requests: string[] = [];
+    page.on('request', (request) => {
+      const pathname = new URL(request.url()).pathname;
+      if (pathname !== '/favicon.ico') requests.push(pathname);
+    });
+    const response = await page.goto(`${api.url}/dashboard?inline=1`);
+    expect(response?.status()).toBe(200);
+    const charts = await page.evaluate(() =>
+      Array.from(document.querySelectorAll('figure > svg'), (svg) => {
+        const box = svg.getBBox();
+        return { label: svg.getAttribute('aria-labelledby') ?? '', width: box.width, height: box.height };
+      }),
+    );
+    expect(charts).toHaveLength(TENANTS.length);
+    for (const chart of charts) {
+      expect(chart.label).not.toBe('');
+      expect(chart.width).toBeGreaterThan(0);
+      expect(chart.height).toBeGreaterThan(0);
+    }
+    const series = await page.evaluate(() =>
+      Array.from(document.querySelectorAll('figure > svg path[data-series$="-allocated"]'), (path) => ({
+        series: path.getAttribute('data-series') ?? '',
+        width: path.getBBox().width,
+      })),
+    );
+    // acme: department, personal, group and totals; beta: department, group and totals.
+    expect(series).toHaveLength(7);
+    for (const path of series) expect(path.width, path.series).toBeGreaterThan(0);
+    expect(requests).toEqual(['/dashboard']);
+    page.removeAllListeners('request');
+  });
 });

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createChartHandler, MAX_CHART_SNAPSHOTS, readHistory } from '../../handlers/chart.ts';
 import { loadConfig } from '../../lib/config.ts';
+import { StoreUnavailableError } from '../../lib/errors.ts';
 import { normalizeAllocation } from '../../lib/koodrive/allocation.ts';
 import { createLogger } from '../../lib/logger.ts';
 import {
@@ -266,6 +267,80 @@ describe('GET /dashboard', () => {
         `<img src="tenants/${tenantId}/allocation/history.svg?from=2026-11-21T04%3A30%3A00.000Z&amp;to=2026-11-28T04%3A30%3A00.000Z"`,
       );
     }
+  });
+});
+
+describe('GET /dashboard?inline=1', () => {
+  async function dashboard(
+    query: Record<string, string>,
+    getStore: () => SnapshotStore = () => store,
+    inlinePageBudget?: number,
+  ) {
+    const chart = createChartHandler({
+      logger: createLogger('chart-test'),
+      getConfig: () =>
+        loadConfig({
+          KOODRIVE_TENANTS: 'acme=koodrive/acme,beta=koodrive/beta,quiet=koodrive/quiet',
+          SNAPSHOT_TABLE: TABLE,
+        }),
+      getStore,
+      now: () => NOW,
+      ...(inlinePageBudget === undefined ? {} : { inlinePageBudget }),
+    });
+    const response = await chart(
+      httpEvent('/dashboard', { routeKey: 'GET /dashboard', query }),
+      lambdaContext(),
+    );
+    return { ...response, body: String(response.body) };
+  }
+
+  it('draws every chart inside the page, the same chart the SVG route answers', async () => {
+    const response = await dashboard({ inline: '1' });
+    expect(response.statusCode).toBe(200);
+    expect(response.headers['content-type']).toBe('text/html; charset=utf-8');
+    expect(response.body).not.toContain('<img');
+    const figures = [...response.body.matchAll(/<figure>(<svg[\s\S]*?<\/svg>)<\/figure>/g)].map((m) => m[1]);
+    expect(figures).toHaveLength(3);
+    const week = { from: '2026-11-21T04:30:00.000Z', to: '2026-11-28T04:30:00.000Z' };
+    expect(figures[0]).toBe((await getSvg('acme', week)).body);
+    expect(descOf(figures[1] ?? '')).toContain('tenant beta');
+    // The links stay, for whoever opens the page from the API.
+    expect(response.body).toContain('href="tenants/acme/allocation/history.svg?from=');
+  });
+
+  it('gives a failed chart its reason and still draws the others', async () => {
+    const failing: SnapshotStore = {
+      ...store,
+      query: (query) =>
+        query.tenantId === 'beta'
+          ? Promise.reject(
+              new StoreUnavailableError("The snapshot table 'chart-snapshots' could not be read: throttled."),
+            )
+          : store.query(query),
+    };
+    const response = await dashboard({ inline: 'true' }, () => failing);
+    expect(response.statusCode).toBe(200);
+    expect([...response.body.matchAll(/<figure><svg/g)]).toHaveLength(2);
+    expect(response.body).toContain(
+      `<p class="chart-error" role="status">The snapshot table &apos;chart-snapshots&apos; could not be read: throttled.</p>`,
+    );
+  });
+
+  it('keeps the page under what a function can answer: charts past the budget keep only their link', async () => {
+    const acme =
+      (await dashboard({ inline: '1' })).body.match(/<figure>(<svg[\s\S]*?<\/svg>)<\/figure>/)?.[1] ?? '';
+    expect(acme.length).toBeGreaterThan(1000);
+    const response = await dashboard({ inline: '1' }, () => store, acme.length + 10);
+    expect([...response.body.matchAll(/<figure><svg/g)]).toHaveLength(1);
+    expect(response.body).toContain('with it the page would pass the 6 MB a function can answer');
+  });
+
+  it('refuses another value of inline with a 400 that says which to use', async () => {
+    const response = await dashboard({ inline: 'yes' });
+    expect(response.statusCode).toBe(400);
+    expect(problem(response)).toMatchObject({ code: 'INVALID_REQUEST' });
+    expect(String(problem(response).detail)).toContain("inline is 'yes'; use inline=1");
+    expect((await dashboard({ inline: '0' })).body).toContain('<img src="tenants/acme/');
   });
 });
 
