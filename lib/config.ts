@@ -57,6 +57,13 @@ function getBaseUrl(env: Env): string {
 // 127.0.0.0/8 as the URL parser normalizes it (127.1 and 0x7f.0.0.1 become 127.0.0.1), IPv6 ::1, localhost.
 const LOOPBACK_HOSTNAME = /^(?:127\.\d{1,3}\.\d{1,3}\.\d{1,3}|\[::1\]|localhost)$/;
 
+/** `text` without its trailing slashes; a loop, since /\/+$/ backtracks quadratically on a run of slashes. */
+export function withoutTrailingSlashes(text: string): string {
+  let end = text.length;
+  while (end > 0 && text.charCodeAt(end - 1) === 0x2f) end -= 1;
+  return text.slice(0, end);
+}
+
 /** Whether a parsed URL's host is this machine's loopback interface. */
 export function isLoopbackHost(url: URL): boolean {
   return LOOPBACK_HOSTNAME.test(url.hostname);
@@ -88,7 +95,7 @@ export function parseBaseUrl(text: string, where: string): string {
       `${where} must be a plain endpoint (scheme, host, port, path) with no query or credentials.`,
     );
   }
-  return url.href.replace(/\/+$/, '');
+  return withoutTrailingSlashes(url.href);
 }
 
 function getThresholds(env: Env): number[] {

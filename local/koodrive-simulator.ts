@@ -7,6 +7,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { withoutTrailingSlashes } from '../lib/config.ts';
 import { ALLOCATION_PATH, TRACE_ID_LENGTH } from '../lib/koodrive/client.ts';
 import {
   buildCanonicalRequest,
@@ -177,7 +178,7 @@ export async function startKooDriveSimulator(options: SimulatorOptions = {}): Pr
   const faults: SimulatedFault[] = [];
   const requests: RecordedRequest[] = [];
   const closing = new AbortController();
-  const allocationPath = `${(options.basePath ?? '').replace(/\/+$/, '')}${ALLOCATION_PATH}`;
+  const allocationPath = `${withoutTrailingSlashes(options.basePath ?? '')}${ALLOCATION_PATH}`;
   let latencyMs = options.latencyMs ?? 0;
   let clockOffsetMs = options.clockOffsetMs ?? 0;
   let inFlight = 0;

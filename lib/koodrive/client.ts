@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { withoutTrailingSlashes } from '../config.ts';
 import type { AppCredentials, CredentialsProvider } from '../credentials.ts';
 import {
   type AppError,
@@ -127,7 +128,7 @@ export function parseHttpDate(value: string | undefined): number | undefined {
   const [, day, month, year, hours, minutes, seconds] = match;
   const time = Date.UTC(
     Number(year),
-    MONTHS.indexOf(month as string),
+    MONTHS.indexOf(month ?? ''),
     Number(day),
     Number(hours),
     Number(minutes),
@@ -242,7 +243,7 @@ export function createKooDriveClient(options: KooDriveClientOptions): KooDriveCl
       // The API path goes after the base URL's own path (a proxy's prefix), not in place of it; the
       // signer reads url.pathname, so the canonical URI is the whole path actually requested.
       url = new URL(baseUrl);
-      url.pathname = `${url.pathname.replace(/\/+$/, '')}${ALLOCATION_PATH}`;
+      url.pathname = `${withoutTrailingSlashes(url.pathname)}${ALLOCATION_PATH}`;
       allocationUrls.set(baseUrl, url);
     }
     return url;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULTS, loadConfig } from '../../lib/config.ts';
+import { DEFAULTS, loadConfig, withoutTrailingSlashes } from '../../lib/config.ts';
 import { ConfigurationError, InvalidRequestError, UnknownTenantError } from '../../lib/errors.ts';
 import { parseTenantId, parseTenants } from '../../lib/tenants.ts';
 
@@ -84,6 +84,21 @@ describe('KOODRIVE_BASE_URL: HTTPS, or HTTP on loopback only', () => {
     })();
     expect(message).toContain('cleartext');
     expect(message).not.toContain('proxy.internal.example');
+  });
+});
+
+describe('withoutTrailingSlashes', () => {
+  it.each([
+    ['https://x.example/a///', 'https://x.example/a'],
+    ['/', ''],
+    ['', ''],
+  ])('trims %j', (value, expected) => {
+    expect(withoutTrailingSlashes(value)).toBe(expected);
+  });
+
+  it('leaves a long run of inner slashes alone', () => {
+    const path = `/${'/'.repeat(100_000)}x`;
+    expect(withoutTrailingSlashes(path)).toBe(path);
   });
 });
 
