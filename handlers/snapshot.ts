@@ -38,7 +38,7 @@ export interface SnapshotHandlerDeps {
   /** Where threshold events go; none: no events. */
   getPublisher?: (config: Config) => EventPublisher | undefined;
   metrics?: Metrics;
-  /** The clock that judges a requested event's time; default Date.now. */
+  /** The clock that judges a requested event's time and times publishing leases; default Date.now. */
   now?: () => number;
 }
 
@@ -118,6 +118,7 @@ export function createSnapshotHandler(deps: SnapshotHandlerDeps) {
     const publisher = deps.getPublisher?.(runtime.config);
     return {
       store: deps.getStore(runtime.config),
+      ...(deps.now === undefined ? {} : { now: deps.now }),
       // Tenants not reached before the deadline fail fast and are reported, instead of a Lambda timeout
       // that would leave no record of which tenants were stored.
       fetch: (tenant) =>

@@ -6,8 +6,9 @@ import type { FetchedAllocation } from '../allocation.ts';
 import { AppError } from '../errors.ts';
 import type { PublishOutcome } from '../events.ts';
 import type { Tenant } from '../tenants.ts';
-import { findThresholdCrossings, type ThresholdCrossing } from '../thresholds.ts';
-import type { Snapshot, SnapshotSource, SnapshotStore } from './store.ts';
+import { findThresholdCrossings, type ThresholdCrossing, watchesSameSpaces } from '../thresholds.ts';
+import type { Allocation } from '../types.ts';
+import type { Snapshot, SnapshotSource, SnapshotStore, ThresholdHead } from './store.ts';
 
 export type SnapshotStatus = 'stored' | 'duplicate' | 'failed';
 
@@ -29,6 +30,17 @@ export interface SnapshotResult {
   errorCode?: string;
 }
 
+/** What the store must offer for threshold events (all of it, or there are none). */
+type ThresholdStoreMethod =
+  | 'latest'
+  | 'pendingEvents'
+  | 'claimPendingEvents'
+  | 'settlePendingEvents'
+  | 'replacePendingEvents'
+  | 'thresholdHead'
+  | 'advanceThresholdHead';
+type ThresholdStore = Pick<SnapshotStore, ThresholdStoreMethod>;
+
 /** Threshold events: which ratios matter and how to publish a crossing. */
 export interface ThresholdWatch {
   thresholds: readonly number[];
@@ -38,12 +50,7 @@ export interface ThresholdWatch {
 
 export interface SnapshotJobDeps {
   store: Pick<SnapshotStore, 'put' | 'has'> &
-    Partial<
-      Pick<
-        SnapshotStore,
-        'storedAmong' | 'latest' | 'pendingEvents' | 'claimPendingEvents' | 'settlePendingEvents'
-      >
-    >;
+    Partial<Pick<SnapshotStore, 'storedAmong' | ThresholdStoreMethod>>;
   /** When given (with a store that has the optional methods), crossings are published exactly once per snapshot. */
   thresholds?: ThresholdWatch;
   /** The tenant's allocation, live from KooDrive. At most `concurrency` of these run at once. */
@@ -151,17 +158,41 @@ export class EventsNotPublishedError extends Error {
   }
 }
 
+/** The threshold side of the job, when threshold events are wanted and the store can keep them. */
+interface Thresholds {
+  watch: ThresholdWatch;
+  store: ThresholdStore;
+  now: () => number;
+}
+
+function thresholdsOf(deps: SnapshotJobDeps): Thresholds | undefined {
+  const { store, thresholds } = deps;
+  if (
+    thresholds === undefined ||
+    store.latest === undefined ||
+    store.pendingEvents === undefined ||
+    store.claimPendingEvents === undefined ||
+    store.settlePendingEvents === undefined ||
+    store.replacePendingEvents === undefined ||
+    store.thresholdHead === undefined ||
+    store.advanceThresholdHead === undefined
+  ) {
+    return undefined;
+  }
+  return { watch: thresholds, store: store as ThresholdStore, now: deps.now ?? Date.now };
+}
+
 /**
  * Publishes events this invocation holds under `leaseUntil`, then keeps pending exactly those EventBridge
  * did not accept (so a redelivery never repeats an accepted one). Rejects when some were not accepted.
  */
 async function publishHeld(
-  watch: ThresholdWatch,
-  settle: NonNullable<SnapshotJobDeps['store']['settlePendingEvents']>,
+  t: Thresholds,
   held: { tenantId: string; observedAt: string; events: ThresholdCrossing[]; leaseUntil: number },
 ): Promise<ThresholdCrossing[]> {
-  const outcome = await watch.publish(held.events);
-  await settle(held.tenantId, held.observedAt, outcome.failed, held.leaseUntil);
+  if (held.events.length === 0) return [];
+  const outcome = await t.watch.publish(held.events);
+  await t.store.settlePendingEvents(held.tenantId, held.observedAt, outcome.failed, held.leaseUntil);
   if (outcome.failed.length > 0) {
     throw new EventsNotPublishedError(
       held.tenantId,
@@ -174,52 +205,110 @@ async function publishHeld(
   return outcome.published;
 }
 
-/** Publishes what an earlier delivery of the same event stored but could not publish (once, under a lease). */
-async function finishPending(deps: SnapshotJobDeps, tenantId: string, observedAt: string) {
-  const { store, thresholds } = deps;
-  if (
-    thresholds === undefined ||
-    store.pendingEvents === undefined ||
-    store.claimPendingEvents === undefined ||
-    store.settlePendingEvents === undefined
-  ) {
-    return [];
-  }
-  // Almost always nothing is owed: one read, and no write.
-  const pending = (await store.pendingEvents(tenantId, observedAt)) ?? [];
-  if (pending.length === 0) return [];
-  const now = (deps.now ?? Date.now)();
-  const claim = await store.claimPendingEvents(tenantId, observedAt, now + PUBLISH_LEASE_MS, now);
-  if (claim.state === 'none') return [];
-  if (claim.state === 'held') throw new EventsInProgressError(tenantId, observedAt, claim.leaseUntil);
-  return publishHeld(thresholds, store.settlePendingEvents.bind(store), {
-    tenantId,
-    observedAt,
-    events: claim.events,
-    leaseUntil: claim.leaseUntil,
-  });
+/** The state a new snapshot is compared with: the head, or (no head yet) the newest snapshot. */
+interface Baseline extends ThresholdHead {
+  /** True for the stored head; false for a newest snapshot standing in for a head not written yet. */
+  isHead: boolean;
 }
 
-/** The tenant's newest stored snapshot, when threshold events are wanted; read while KooDrive is asked. */
-async function latestFor(deps: SnapshotJobDeps, tenantId: string) {
-  const { store, thresholds } = deps;
-  if (thresholds === undefined || store.latest === undefined) return undefined;
-  return store.latest(tenantId);
+/** Read while KooDrive is asked. The newest snapshot stands in only until the tenant has a head. */
+async function baselineFor(t: Thresholds, tenantId: string): Promise<Baseline | undefined> {
+  const head = await t.store.thresholdHead(tenantId);
+  if (head !== undefined) return { ...head, isHead: true };
+  const newest = await t.store.latest(tenantId);
+  return newest === undefined
+    ? undefined
+    : { observedAt: newest.observedAt, allocation: newest, isHead: false };
+}
+
+/** How many times a snapshot takes the head again after another invocation moved it first. */
+const HEAD_ROUNDS = 5;
+
+/**
+ * Moves the tenant's threshold head to `current` and publishes the events that move owes, exactly once
+ * along the head's history: each move is a conditional write from the head it was computed against, so
+ * of two invocations comparing with the same head, one moves it and the other compares again with the
+ * new head (or, now behind it, owes nothing). `start.head` is the head as last seen (undefined: none),
+ * `start.against` the one `start.events` were computed against, held under `leaseUntil` when any.
+ */
+async function advanceAndPublish(
+  t: Thresholds,
+  current: Allocation,
+  start: { head: Baseline | undefined; against: string | undefined; events: ThresholdCrossing[] },
+  leaseUntil: number,
+): Promise<ThresholdCrossing[]> {
+  const { tenantId, observedAt } = current;
+  let { head, against, events } = start;
+  for (let round = 0; round < HEAD_ROUNDS; round++) {
+    if (head?.isHead) {
+      // An earlier delivery of this snapshot moved the head here and stopped before publishing.
+      if (head.observedAt === observedAt) return publishHeld(t, { tenantId, observedAt, events, leaseUntil });
+      if (head.observedAt > observedAt) {
+        // Behind the head now: the head's own move reported the change. Nothing is owed.
+        if (events.length > 0) await t.store.settlePendingEvents(tenantId, observedAt, [], leaseUntil);
+        return [];
+      }
+      if (head.observedAt !== against) {
+        // The head moved since the events were computed (another snapshot in between): compare again.
+        events = findThresholdCrossings(head.allocation, current, t.watch.thresholds);
+        against = head.observedAt;
+        if (!(await t.store.replacePendingEvents(tenantId, observedAt, events, against, leaseUntil))) {
+          throw new EventsInProgressError(tenantId, observedAt, leaseUntil);
+        }
+      }
+    }
+    const from = head?.isHead ? head.observedAt : undefined;
+    if (await t.store.advanceThresholdHead(tenantId, from, current)) {
+      return publishHeld(t, { tenantId, observedAt, events, leaseUntil });
+    }
+    const seen = await t.store.thresholdHead(tenantId);
+    head = seen === undefined ? undefined : { ...seen, isHead: true };
+  }
+  throw new Error(
+    `The threshold head of tenant '${tenantId}' kept moving under snapshot ${observedAt} (${HEAD_ROUNDS} tries); ` +
+      "its events stay pending and the event's redelivery finishes them.",
+  );
+}
+
+/** Publishes what an earlier delivery of the same event stored but could not publish (once, under a lease). */
+async function finishPending(t: Thresholds | undefined, tenantId: string, observedAt: string) {
+  if (t === undefined) return [];
+  // Almost always nothing is owed: one read, and no write.
+  const pending = (await t.store.pendingEvents(tenantId, observedAt)) ?? [];
+  if (pending.length === 0) return [];
+  const now = t.now();
+  const claim = await t.store.claimPendingEvents(tenantId, observedAt, now + PUBLISH_LEASE_MS, now);
+  if (claim.state === 'none') return [];
+  if (claim.state === 'held') throw new EventsInProgressError(tenantId, observedAt, claim.leaseUntil);
+  const seen = await t.store.thresholdHead(tenantId);
+  return advanceAndPublish(
+    t,
+    claim.snapshot,
+    {
+      head: seen === undefined ? undefined : { ...seen, isHead: true },
+      against: claim.against,
+      events: claim.events,
+    },
+    claim.leaseUntil,
+  );
 }
 
 /**
- * The crossings a new snapshot owes: against the tenant's newest snapshot when the new one is newer.
- * A snapshot stored behind a newer one (a late retry, a redriven or back-dated event) owes none: the
- * newer snapshot already reported the change from the one before, and repeating it would announce a
- * crossing twice.
+ * Whether a stored snapshot moves the head. Only when it must: a crossing to announce, no head yet, or
+ * spaces that changed. Otherwise the snapshot and the head are on the same side of every threshold, so
+ * the next snapshot finds the same crossings against either, and the head saves a write.
  */
-function owedCrossings(
-  watch: ThresholdWatch | undefined,
-  newest: Awaited<ReturnType<typeof latestFor>>,
-  snapshot: Snapshot,
-): ThresholdCrossing[] {
-  if (watch === undefined || newest === undefined || newest.observedAt >= snapshot.observedAt) return [];
-  return findThresholdCrossings(newest, snapshot, watch.thresholds);
+function headMoves(
+  baseline: Baseline | undefined,
+  snapshot: Allocation,
+  crossings: readonly ThresholdCrossing[],
+) {
+  return (
+    crossings.length > 0 ||
+    baseline === undefined ||
+    !baseline.isHead ||
+    !watchesSameSpaces(baseline.allocation, snapshot)
+  );
 }
 
 async function snapshotOne(
@@ -231,20 +320,21 @@ async function snapshotOne(
 ): Promise<SnapshotResult> {
   const { tenant, observedAt } = target;
   const base = { tenantId: tenant.tenantId, observedAt };
+  const t = thresholdsOf(deps);
   let fetched: FetchedAllocation | undefined;
   try {
     // A redelivered event or a retried run finds most snapshots stored: a consistent read is far
     // cheaper than a KooDrive call. The conditional put below stays the guarantee.
     if (knownStored ?? (await deps.store.has(tenant.tenantId, observedAt))) {
-      const published = await finishPending(deps, tenant.tenantId, observedAt);
+      const published = await finishPending(t, tenant.tenantId, observedAt);
       return { ...base, status: 'duplicate', fetched: false, ...(published.length > 0 ? { published } : {}) };
     }
-    const [answer, newest] = await Promise.all([
+    const [answer, baseline] = await Promise.all([
       (async () => {
         await deps.prepare?.(tenant);
         return kooDriveSlot(() => deps.fetch(tenant));
       })(),
-      latestFor(deps, tenant.tenantId),
+      t === undefined ? undefined : baselineFor(t, tenant.tenantId),
     ]);
     fetched = answer;
     const { allocation } = answer;
@@ -258,29 +348,33 @@ async function snapshotOne(
       source,
       traceId: fetched.traceId,
     };
+    // A snapshot behind the baseline (a late retry, a redriven or back-dated event) is kept for history
+    // but owes no event: the baseline's own move already reported the change.
+    const behind = baseline !== undefined && baseline.observedAt >= observedAt;
+    const crossings =
+      t === undefined || behind
+        ? []
+        : findThresholdCrossings(baseline?.allocation, snapshot, t.watch.thresholds);
     // Crossings are stored with the snapshot, held by this invocation, before they are published:
     // whoever stored it owes them, and a crash or a refusal leaves them for the event's redelivery.
-    const crossings = owedCrossings(deps.thresholds, newest, snapshot);
     const leaseUntil = (deps.now ?? Date.now)() + PUBLISH_LEASE_MS;
     if (crossings.length > 0) {
       snapshot.pendingEvents = crossings;
       snapshot.pendingLeaseUntil = leaseUntil;
+      if (baseline?.isHead) snapshot.pendingAgainst = baseline.observedAt;
     }
     const status = await deps.store.put(snapshot);
     let published: ThresholdCrossing[] = [];
-    if (status === 'stored' && crossings.length > 0 && deps.thresholds !== undefined) {
-      const settle = deps.store.settlePendingEvents;
-      if (settle === undefined)
-        throw new Error('internal: a store that keeps events pending cannot settle them');
-      published = await publishHeld(deps.thresholds, settle.bind(deps.store), {
-        tenantId: tenant.tenantId,
-        observedAt,
-        events: crossings,
+    if (status === 'stored' && t !== undefined && !behind && headMoves(baseline, snapshot, crossings)) {
+      published = await advanceAndPublish(
+        t,
+        snapshot,
+        { head: baseline, against: baseline?.isHead ? baseline.observedAt : undefined, events: crossings },
         leaseUntil,
-      });
+      );
     } else if (status === 'duplicate') {
       // Another delivery stored it first: finish its events if it could not.
-      published = await finishPending(deps, tenant.tenantId, observedAt);
+      published = await finishPending(t, tenant.tenantId, observedAt);
     }
     return {
       ...base,

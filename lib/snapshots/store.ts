@@ -45,11 +45,40 @@ export interface Snapshot extends Allocation {
    * of the same event finds them held and backs off instead of publishing them a second time.
    */
   pendingLeaseUntil?: number;
+  /**
+   * With pendingEvents: the observedAt of the threshold head the events were computed against (none:
+   * the tenant had no head). A redelivery that finds the head moved since computes them again.
+   */
+  pendingAgainst?: string;
+}
+
+/**
+ * The sort key of a tenant's threshold head item. It sorts after every ISO instant, so no time range
+ * (history, charts) ever reaches it.
+ */
+export const THRESHOLD_HEAD_KEY = '~threshold-head';
+
+/**
+ * A tenant's threshold head: the snapshot its threshold events were last settled against, which the
+ * next snapshot is compared with. It moves only by a conditional write from the value it was read at,
+ * so two invocations cannot both announce a crossing from the same state.
+ */
+export interface ThresholdHead {
+  observedAt: string;
+  allocation: Allocation;
 }
 
 /** Who may publish a stored snapshot's pending threshold events (see {@link SnapshotStore.claimPendingEvents}). */
 export type PendingClaim =
-  | { state: 'claimed'; events: ThresholdCrossing[]; leaseUntil: number }
+  | {
+      state: 'claimed';
+      events: ThresholdCrossing[];
+      leaseUntil: number;
+      /** The head the events were computed against (see {@link Snapshot.pendingAgainst}). */
+      against: string | undefined;
+      /** The snapshot that owes them. */
+      snapshot: Allocation;
+    }
   /** Nothing pending (published already, or nothing was owed); or no such snapshot. */
   | { state: 'none' }
   /** Another invocation holds them until `leaseUntil`: it is publishing them now. */
@@ -110,11 +139,29 @@ export interface SnapshotStore {
     leaseUntil: number,
   ): Promise<boolean>;
   /**
+   * Replaces the pending events (none: removes them and the lease), computed again against the head at
+   * `against`, holding them until `leaseUntil`. False when another invocation holds them.
+   */
+  replacePendingEvents(
+    tenantId: string,
+    observedAt: string,
+    events: readonly ThresholdCrossing[],
+    against: string | undefined,
+    leaseUntil: number,
+  ): Promise<boolean>;
+  /** The tenant's threshold head (strongly consistent); undefined when it has none yet. */
+  thresholdHead(tenantId: string): Promise<ThresholdHead | undefined>;
+  /**
+   * Moves the tenant's threshold head to `to`, if it is still at `from` (undefined: if there is none).
+   * False when another invocation moved it first.
+   */
+  advanceThresholdHead(tenantId: string, from: string | undefined, to: Allocation): Promise<boolean>;
+  /**
    * One page of a tenant's snapshots in [from, to], oldest first; a bad cursor is an InvalidRequestError,
    * an unreadable table a StoreUnavailableError (503) or a ConfigurationError (no table, no permission).
    */
   query(query: HistoryQuery): Promise<HistoryPage>;
-  /** The tenant's newest snapshot, expired or not (strongly consistent); undefined when there is none. */
+  /** The tenant's newest snapshot, expired or not (strongly consistent); undefined when there is none. Not the head. */
   latest(tenantId: string): Promise<Allocation | undefined>;
 }
 
@@ -211,6 +258,19 @@ export function itemToAllocation(item: Record<string, AttributeValue>): Allocati
   return { tenantId, observedAt, ...(fetchedAt === undefined ? {} : { fetchedAt }), spaces, totals };
 }
 
+/** What is stored of an allocation's spaces: only what KooDrive reported. */
+function spacesAttribute(allocation: Pick<Allocation, 'spaces'>): AttributeValue {
+  return {
+    L: allocation.spaces.map((space) => ({
+      M: {
+        type: toNumberAttribute(space.type),
+        allocatedGB: toNumberAttribute(space.allocatedGB),
+        totalGB: toNumberAttribute(space.totalGB),
+      },
+    })),
+  };
+}
+
 /** The item written for a snapshot. Nothing secret: ids, times, numbers and the trace id. */
 export function snapshotToItem(snapshot: Snapshot, retentionDays: number): Record<string, AttributeValue> {
   for (const [name, value] of [
@@ -227,21 +287,16 @@ export function snapshotToItem(snapshot: Snapshot, retentionDays: number): Recor
     observedAt: { S: snapshot.observedAt },
     fetchedAt: { S: snapshot.fetchedAt },
     expiresAt: toNumberAttribute(expiresAtFor(snapshot.observedAt, retentionDays)),
-    spaces: {
-      L: snapshot.spaces.map((space) => ({
-        M: {
-          type: toNumberAttribute(space.type),
-          allocatedGB: toNumberAttribute(space.allocatedGB),
-          totalGB: toNumberAttribute(space.totalGB),
-        },
-      })),
-    },
+    spaces: spacesAttribute(snapshot),
     source: { S: snapshot.source },
     traceId: { S: snapshot.traceId },
     ...(snapshot.pendingEvents === undefined || snapshot.pendingEvents.length === 0
       ? {}
       : {
           pendingEvents: { S: JSON.stringify(snapshot.pendingEvents) },
+          ...(snapshot.pendingAgainst === undefined
+            ? {}
+            : { pendingAgainst: { S: snapshot.pendingAgainst } }),
           ...(snapshot.pendingLeaseUntil === undefined
             ? {}
             : { pendingLease: toNumberAttribute(snapshot.pendingLeaseUntil) }),
@@ -368,8 +423,17 @@ export function createDynamoSnapshotStore(options: DynamoSnapshotStoreOptions): 
             ReturnValues: 'ALL_NEW',
           }),
         );
-        const events = readPendingEvents(out.Attributes ?? {});
-        return events.length === 0 ? { state: 'none' } : { state: 'claimed', events, leaseUntil };
+        const item = out.Attributes ?? {};
+        const events = readPendingEvents(item);
+        return events.length === 0
+          ? { state: 'none' }
+          : {
+              state: 'claimed',
+              events,
+              leaseUntil,
+              against: item.pendingAgainst?.S,
+              snapshot: itemToAllocation(item),
+            };
       } catch (error) {
         if (!isConditionalCheckFailure(error)) throw error;
       }
@@ -403,15 +467,94 @@ export function createDynamoSnapshotStore(options: DynamoSnapshotStoreOptions): 
           new UpdateItemCommand({
             TableName: tableName,
             Key: { tenantId: { S: tenantId }, observedAt: { S: observedAt } },
-            UpdateExpression: remaining.length === 0 ? 'REMOVE #p, #l' : 'SET #p = :rest REMOVE #l',
+            UpdateExpression: remaining.length === 0 ? 'REMOVE #p, #l, #a' : 'SET #p = :rest REMOVE #l',
             // Only while this invocation's lease is the one stored: a lease that ran out and was taken
             // over belongs to the invocation that took it.
             ConditionExpression: '#l = :until',
-            ExpressionAttributeNames: { '#p': 'pendingEvents', '#l': 'pendingLease' },
+            ExpressionAttributeNames: {
+              '#p': 'pendingEvents',
+              '#l': 'pendingLease',
+              ...(remaining.length === 0 ? { '#a': 'pendingAgainst' } : {}),
+            },
             ExpressionAttributeValues: {
               ':until': toNumberAttribute(leaseUntil),
               ...(remaining.length === 0 ? {} : { ':rest': { S: JSON.stringify(remaining) } }),
             },
+          }),
+        );
+        return true;
+      } catch (error) {
+        if (isConditionalCheckFailure(error)) return false;
+        throw error;
+      }
+    },
+
+    async replacePendingEvents(tenantId, observedAt, events, against, leaseUntil) {
+      const none = events.length === 0;
+      try {
+        await client.send(
+          new UpdateItemCommand({
+            TableName: tableName,
+            Key: { tenantId: { S: tenantId }, observedAt: { S: observedAt } },
+            UpdateExpression: none
+              ? 'REMOVE #p, #l, #a'
+              : `SET #p = :events, #l = :until${against === undefined ? ' REMOVE #a' : ', #a = :against'}`,
+            // Only this invocation's events: held by no one, or by this very lease.
+            ConditionExpression: 'attribute_exists(#o) AND (attribute_not_exists(#l) OR #l = :until)',
+            ExpressionAttributeNames: {
+              '#o': NAMES['#o'],
+              '#p': 'pendingEvents',
+              '#l': 'pendingLease',
+              '#a': 'pendingAgainst',
+            },
+            ExpressionAttributeValues: {
+              ':until': toNumberAttribute(leaseUntil),
+              ...(none ? {} : { ':events': { S: JSON.stringify(events) } }),
+              ...(none || against === undefined ? {} : { ':against': { S: against } }),
+            },
+          }),
+        );
+        return true;
+      } catch (error) {
+        if (isConditionalCheckFailure(error)) return false;
+        throw error;
+      }
+    },
+
+    async thresholdHead(tenantId) {
+      const out = await client.send(
+        new QueryCommand({
+          TableName: tableName,
+          KeyConditionExpression: '#t = :t AND #o = :head',
+          ExpressionAttributeNames: { '#t': NAMES['#t'], '#o': NAMES['#o'] },
+          ExpressionAttributeValues: { ':t': { S: tenantId }, ':head': { S: THRESHOLD_HEAD_KEY } },
+          ConsistentRead: true,
+          Limit: 1,
+        }),
+      );
+      const [item] = out.Items ?? [];
+      if (item === undefined) return undefined;
+      const observedAt = readString(item, 'last');
+      const { spaces, totals } = deriveAllocation(
+        readSpaces(item, () => `threshold head of tenant '${tenantId}'`),
+      );
+      return { observedAt, allocation: { tenantId, observedAt, spaces, totals } };
+    },
+
+    async advanceThresholdHead(tenantId, from, to) {
+      try {
+        await client.send(
+          new PutItemCommand({
+            TableName: tableName,
+            Item: {
+              tenantId: { S: tenantId },
+              observedAt: { S: THRESHOLD_HEAD_KEY },
+              last: { S: to.observedAt },
+              spaces: spacesAttribute(to),
+            },
+            ConditionExpression: from === undefined ? 'attribute_not_exists(#o)' : '#last = :from',
+            ExpressionAttributeNames: from === undefined ? { '#o': NAMES['#o'] } : { '#last': 'last' },
+            ...(from === undefined ? {} : { ExpressionAttributeValues: { ':from': { S: from } } }),
           }),
         );
         return true;
@@ -478,9 +621,10 @@ export function createDynamoSnapshotStore(options: DynamoSnapshotStoreOptions): 
       const out = await client.send(
         new QueryCommand({
           TableName: tableName,
-          KeyConditionExpression: '#t = :t',
-          ExpressionAttributeNames: { '#t': NAMES['#t'] },
-          ExpressionAttributeValues: { ':t': { S: tenantId } },
+          // Snapshots only: the threshold head sorts after every instant.
+          KeyConditionExpression: '#t = :t AND #o < :head',
+          ExpressionAttributeNames: { '#t': NAMES['#t'], '#o': NAMES['#o'] },
+          ExpressionAttributeValues: { ':t': { S: tenantId }, ':head': { S: THRESHOLD_HEAD_KEY } },
           ScanIndexForward: false,
           ConsistentRead: true,
           Limit: 1,

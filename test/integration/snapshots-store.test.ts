@@ -342,6 +342,40 @@ describe('latest', () => {
   });
 });
 
+describe('threshold head', () => {
+  it('moves only from the value it was read at, and stays out of every time range', async () => {
+    const [first, second, third] = [
+      snapshot('acme', iso(T0), 100),
+      snapshot('acme', iso(T0 + MINUTE), 3000),
+      snapshot('acme', iso(T0 + 2 * MINUTE), 200),
+    ];
+    if (first === undefined || second === undefined || third === undefined) throw new Error('unreachable');
+    for (const s of [first, second, third]) await store.put(s);
+    expect(await store.thresholdHead('acme')).toBeUndefined();
+    expect(await store.advanceThresholdHead('acme', undefined, first)).toBe(true);
+    // Two invocations that both saw no head, or both saw `first`: only one moves it.
+    expect(await store.advanceThresholdHead('acme', undefined, second)).toBe(false);
+    expect(await store.advanceThresholdHead('acme', first.observedAt, second)).toBe(true);
+    expect(await store.advanceThresholdHead('acme', first.observedAt, third)).toBe(false);
+    const head = await store.thresholdHead('acme');
+    expect(head?.observedAt).toBe(second.observedAt);
+    expect(head?.allocation.totals).toEqual(second.totals);
+    expect(head?.allocation.spaces).toEqual(second.spaces);
+    // The head is not a snapshot: not the newest, not in any history page, not another tenant's.
+    expect((await store.latest('acme'))?.observedAt).toBe(third.observedAt);
+    const page = await store.query({
+      tenantId: 'acme',
+      from: new Date(0),
+      to: new Date('9999-12-31T23:59:59.999Z'),
+      limit: 10,
+    });
+    expect(page.items.map((item) => item.observedAt)).toEqual(
+      [first, second, third].map((s) => s.observedAt),
+    );
+    expect(await store.thresholdHead('beta')).toBeUndefined();
+  });
+});
+
 describe('pending threshold events', () => {
   const at = iso(T0);
   const crossing = (threshold: number) => ({
@@ -364,10 +398,12 @@ describe('pending threshold events', () => {
       leaseUntil: T0 + 1_000,
     });
     // The writer died; after its lease anyone may take them over.
-    expect(await store.claimPendingEvents('acme', at, T0 + 61_000, T0 + 1_001)).toEqual({
+    expect(await store.claimPendingEvents('acme', at, T0 + 61_000, T0 + 1_001)).toMatchObject({
       state: 'claimed',
       events,
       leaseUntil: T0 + 61_000,
+      against: undefined,
+      snapshot: { tenantId: 'acme', observedAt: at, totals: { allocatedGB: 400 } },
     });
     // The first writer comes back too late: its settle changes nothing.
     expect(await store.settlePendingEvents('acme', at, [], T0 + 1_000)).toBe(false);
@@ -376,10 +412,30 @@ describe('pending threshold events', () => {
     expect(await store.settlePendingEvents('acme', at, [crossing(0.9)], T0 + 61_000)).toBe(true);
     expect(await store.pendingEvents('acme', at)).toEqual([crossing(0.9)]);
     const claim = await store.claimPendingEvents('acme', at, T0 + 70_000, T0 + 2_000);
-    expect(claim).toEqual({ state: 'claimed', events: [crossing(0.9)], leaseUntil: T0 + 70_000 });
+    expect(claim).toMatchObject({ state: 'claimed', events: [crossing(0.9)], leaseUntil: T0 + 70_000 });
     expect(await store.settlePendingEvents('acme', at, [], T0 + 70_000)).toBe(true);
     expect(await store.pendingEvents('acme', at)).toEqual([]);
     expect(await store.claimPendingEvents('acme', at, T0 + 80_000, T0 + 3_000)).toEqual({ state: 'none' });
+  });
+
+  it('replaces them when computed again, keeps what they were computed against, and respects a lease', async () => {
+    await store.put(
+      snapshot('acme', at, 100, { pendingEvents: [crossing(0.8)], pendingLeaseUntil: T0 + 1_000 }),
+    );
+    // Another holder's lease: refused.
+    expect(await store.replacePendingEvents('acme', at, [crossing(0.9)], 'x', T0 + 5_000)).toBe(false);
+    expect(await store.replacePendingEvents('acme', at, [crossing(0.9)], iso(T0 - MINUTE), T0 + 1_000)).toBe(
+      true,
+    );
+    expect(await store.pendingEvents('acme', at)).toEqual([crossing(0.9)]);
+    expect(await store.claimPendingEvents('acme', at, T0 + 9_000, T0 + 2_000)).toMatchObject({
+      state: 'claimed',
+      against: iso(T0 - MINUTE),
+    });
+    // None left: the events, the lease and what they were computed against go.
+    expect(await store.replacePendingEvents('acme', at, [], undefined, T0 + 9_000)).toBe(true);
+    expect(await store.pendingEvents('acme', at)).toEqual([]);
+    expect(await store.claimPendingEvents('acme', at, T0 + 20_000, T0 + 10_000)).toEqual({ state: 'none' });
   });
 
   it('has nothing to claim for a snapshot without events, or no snapshot', async () => {

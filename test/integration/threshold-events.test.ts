@@ -201,6 +201,83 @@ describe('Allocation Threshold Crossed', () => {
     ).toEqual(['0.9:down:0.95']);
   });
 
+  it('announces a crossing once when two invocations store different times of the tenant at once', async () => {
+    await coldHandler()(scheduledAt('2026-11-28T10:00:00Z'), lambdaContext());
+    koodrive.setData(APP.appId, allocated(50));
+    await coldHandler()(scheduledAt('2026-11-28T10:15:00Z'), lambdaContext());
+    bus.reset();
+    koodrive.setData(APP.appId, allocated(95));
+    // KooDrive answers slowly, so both invocations have read the tenant's state before either stores.
+    koodrive.setLatencyMs(150);
+    try {
+      const answers = await Promise.all([
+        coldHandler()(sqsAt('2026-11-28T10:20:00Z'), lambdaContext()),
+        coldHandler()(scheduledAt('2026-11-28T10:30:00Z'), lambdaContext()),
+      ]);
+      expect(answers[0]).toEqual({ batchItemFailures: [] });
+    } finally {
+      koodrive.setLatencyMs(0);
+    }
+    expect(details().map((d) => `${d.spaceType}:${d.threshold}:${d.direction}:${d.previousRatio}`)).toEqual([
+      'department:0.8:up:0.5',
+      'department:0.9:up:0.5',
+    ]);
+    // The next snapshot compares with the state both announcements left: nothing new at 95 %.
+    await coldHandler()(scheduledAt('2026-11-28T10:45:00Z'), lambdaContext());
+    expect(bus.events).toHaveLength(2);
+    koodrive.setData(APP.appId, allocated(50));
+    await coldHandler()(scheduledAt('2026-11-28T11:00:00Z'), lambdaContext());
+    expect(
+      details()
+        .slice(2)
+        .map((d) => `${d.threshold}:${d.direction}:${d.previousRatio}`),
+    ).toEqual(['0.8:down:0.95', '0.9:down:0.95']);
+  });
+
+  it('finishes on redelivery when the function died between storing the snapshot and moving the state', async () => {
+    const logger = createLogger('threshold-test');
+    const stores = lazySnapshotStore();
+    let failHeadOnce = true;
+    const dying = createSnapshotHandler({
+      logger,
+      getRuntime: lazyRuntime({ logger }),
+      getStore: (config) => {
+        const store = stores(config);
+        return {
+          ...store,
+          advanceThresholdHead: async (...args) => {
+            if (!failHeadOnce) return store.advanceThresholdHead(...args);
+            failHeadOnce = false;
+            throw new Error('the invocation ended here');
+          },
+        };
+      },
+      getPublisher: (config) => createEventPublisher({ busName: config.eventBusName, client: eventBridge }),
+    });
+    koodrive.setData(APP.appId, allocated(50));
+    await coldHandler()(scheduledAt('2026-11-28T12:00:00Z'), lambdaContext());
+    koodrive.setData(APP.appId, allocated(95));
+    await expect(dying(scheduledAt('2026-11-28T12:15:00Z'), lambdaContext())).rejects.toThrow(
+      /failed for 1 of 1/,
+    );
+    expect(bus.events).toHaveLength(0);
+    // Lambda's retry, once the lease ran out (a lease is a minute; here the clock is moved instead).
+    const later = createSnapshotHandler({
+      logger,
+      getRuntime: lazyRuntime({ logger }),
+      getStore: lazySnapshotStore(),
+      getPublisher: (config) => createEventPublisher({ busName: config.eventBusName, client: eventBridge }),
+      now: () => Date.now() + 61_000,
+    });
+    await later(scheduledAt('2026-11-28T12:15:00Z'), lambdaContext());
+    expect(details().map((d) => `${d.threshold}:${d.direction}:${d.observedAt}`)).toEqual([
+      '0.8:up:2026-11-28T12:15:00.000Z',
+      '0.9:up:2026-11-28T12:15:00.000Z',
+    ]);
+    await coldHandler()(scheduledAt('2026-11-28T12:30:00Z'), lambdaContext());
+    expect(bus.events).toHaveLength(2);
+  });
+
   it('keeps pending only the events EventBridge did not accept, and redelivery publishes just those', async () => {
     process.env.ALLOCATION_THRESHOLDS = Array.from({ length: 12 }, (_, i) =>
       (0.6 + i * 0.02).toFixed(2),
