@@ -23,6 +23,7 @@ import { signRequest } from '../lib/koodrive/sign.ts';
 import { snapshotToItem } from '../lib/snapshots/store.ts';
 import { DEMO_APP, demoSecretString, LAB_APP } from '../local/demo.ts';
 import { startLocalDynamoDb } from '../local/dynamodb.ts';
+import { startLocalEventBridge } from '../local/eventbridge.ts';
 import type { SimulatorApp } from '../local/koodrive-simulator.ts';
 import { startLocalSecretsManager } from '../local/secrets-manager.ts';
 import { buildPeer, buildProbes, buildProject } from './lib/build.ts';
@@ -714,7 +715,12 @@ async function measureSnapshotFanOut(
   for (const t of tenants) deps.secrets.setSecret(t.secretId, demoSecretString(t.app));
   await deps.simulator.call('addApps', { apps: tenants.map((t) => t.app) });
   await deps.simulator.call('setLatency', { latencyMs: p.snapshotLatencyMs });
+  // Threshold events on, as deployed (EVENT_BUS_NAME is the stack's bus): each tenant's threshold head
+  // is read while KooDrive answers, and the first run writes it.
+  const bus = await startLocalEventBridge();
   const env = ctx.env({
+    EVENT_BUS_NAME: 'default',
+    AWS_ENDPOINT_URL_EVENTBRIDGE: bus.url,
     KOODRIVE_TENANTS: tenants.map((t) => `${t.tenantId}=${t.secretId}`).join(','),
     KOODRIVE_BASE_URL: deps.simulator.url,
     SNAPSHOT_TABLE: TABLE,
@@ -785,6 +791,7 @@ async function measureSnapshotFanOut(
     }
   } finally {
     await deps.simulator.call('setLatency', { latencyMs: 0 });
+    await bus.close();
   }
   const ideal = (p.snapshotTenants / p.snapshotConcurrency) * p.snapshotLatencyMs;
   const group = 'snapshot fan-out';
