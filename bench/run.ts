@@ -2,7 +2,8 @@
  * `npm run bench`: the project's functions measured side by side with a peer (bench/peer/allocation.ts,
  * what a user writes without this project) and bare baselines, everything local. Each figure is the
  * median over interleaved rounds with min and max; each comparison is a ratio taken within a round.
- * Writes `<out>/latest.json` and `<out>/latest.md` (default bench/results; `--quick` defaults to a temp dir).
+ * Writes `<out>/latest.json` and `<out>/latest.md` (default bench/results; `--quick` defaults to a temp dir);
+ * with `--only`, `partial.json` and `partial.md` instead, so the full run stays what latest holds.
  *
  *   node bench/run.ts [--quick] [--out DIR] [--dist DIR | --build] [--keep-work] [--profile DIR] [--quiet]
  *                     [--only size,cold,init,warm,memory,secrets,snapshot,history]
@@ -1208,14 +1209,17 @@ export async function runBenchmark(argv: readonly string[]): Promise<BenchResult
     const outDir =
       options.outDir ?? (options.quick ? path.join(work, 'results') : path.join(ROOT, 'bench', 'results'));
     await mkdir(outDir, { recursive: true });
-    await writeFile(path.join(outDir, 'latest.json'), `${JSON.stringify(results, null, 2)}\n`);
-    await writeFile(path.join(outDir, 'latest.md'), formatMarkdown(results));
+    // A run of some groups only must not replace the full run the README quotes: it goes beside it.
+    const partial = options.only.size < GROUPS.length;
+    const name = partial ? 'partial' : 'latest';
+    await writeFile(path.join(outDir, `${name}.json`), `${JSON.stringify(results, null, 2)}\n`);
+    await writeFile(path.join(outDir, `${name}.md`), formatMarkdown(results));
     if (!options.quiet) {
       console.log(formatTable(results));
       for (const line of results.missed) console.log(`MISSED ${line}`);
       for (const line of results.missing) console.log(`NOT MEASURED ${line}`);
     }
-    log(`results written to ${outDir}/latest.json and latest.md`);
+    log(`results written to ${outDir}/${name}.json and ${name}.md`);
     if (options.quick && options.outDir === undefined) options.keepWork = true;
     return results;
   } finally {
