@@ -210,6 +210,18 @@ export function createChartHandler(deps: ChartHandlerDeps) {
         });
       }
       if (method === 'GET' && tenantParam === undefined && path.endsWith('/dashboard')) {
+        const slashes = event.rawPath.length - path.length;
+        if (slashes > 0) {
+          // The page's links are relative to /dashboard: from /dashboard/ they would miss. Send the
+          // browser back to /dashboard, relatively, so a stage path or a domain's base path is kept.
+          const query =
+            event.rawQueryString === undefined || event.rawQueryString === ''
+              ? ''
+              : `?${event.rawQueryString}`;
+          return withHeaders(textResponse(308, '', 'text/plain; charset=utf-8', traceId), {
+            location: `${'../'.repeat(slashes)}dashboard${query}`,
+          });
+        }
         const inline = parseInline(event.queryStringParameters?.inline);
         const config = deps.getConfig();
         const to = now();

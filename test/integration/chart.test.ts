@@ -351,8 +351,16 @@ describe('other routes', () => {
       lambdaContext(),
     );
     expect(response.statusCode).toBe(404);
-    const dashboard = await handler()(httpEvent('/dashboard//', { routeKey: '$default' }), lambdaContext());
-    expect(dashboard.statusCode).toBe(200);
+    // /dashboard/ would break the page's relative links: back to /dashboard, relatively, query kept.
+    const dashboard = await handler()(
+      httpEvent('/dashboard//', { routeKey: '$default', query: { inline: '1' } }),
+      lambdaContext(),
+    );
+    expect(dashboard.statusCode).toBe(308);
+    expect(dashboard.headers.location).toBe('../../dashboard?inline=1');
+    expect(new URL(String(dashboard.headers.location), 'https://api.example/prod/dashboard//').pathname).toBe(
+      '/prod/dashboard',
+    );
   });
 
   it('answers 404 NOT_FOUND for another path or method', async () => {
