@@ -226,6 +226,21 @@ function sameKeys(
 }
 
 /**
+ * Waits until a new table is ACTIVE: dynalite answers CreateTable with CREATING and, with data on disk,
+ * turns it ACTIVE only after its own write, so an item written at once could find no table.
+ */
+async function waitUntilActive(client: DynamoDBClient, tableName: string, timeoutMs = 10_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const { Table } = await client.send(new DescribeTableCommand({ TableName: tableName }));
+    if (Table?.TableStatus === 'ACTIVE') return;
+    if (Date.now() > until)
+      throw new Error(`Local table ${tableName} is still ${Table?.TableStatus} after ${timeoutMs} ms.`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+/**
  * Creates each table that does not exist yet; an existing one must have the same key schema (a table kept on
  * disk from an older `serverless.yml` is reported, not silently reused).
  */
@@ -236,6 +251,7 @@ export async function ensureTables(
   for (const [tableName, schema] of Object.entries(tables)) {
     try {
       await client.send(new CreateTableCommand({ ...schema, TableName: tableName }));
+      await waitUntilActive(client, tableName);
     } catch (error) {
       if (!(error instanceof ResourceInUseException)) throw error;
       const { Table } = await client.send(new DescribeTableCommand({ TableName: tableName }));
