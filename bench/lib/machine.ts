@@ -49,5 +49,7 @@ export function lambdaNodeArgs(memoryMb: number): string[] {
     '--max-http-header-size=81920',
     `--max-semi-space-size=${Math.floor(newSpace / 2)}`,
     `--max-old-space-size=${memoryMb - newSpace}`,
+    // For "what if" runs (e.g. BENCH_EXTRA_NODE_ARGS=--max-semi-space-size=1): later flags win.
+    ...(process.env.BENCH_EXTRA_NODE_ARGS ?? '').split(' ').filter((flag) => flag !== ''),
   ];
 }
