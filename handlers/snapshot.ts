@@ -95,6 +95,8 @@ function logResult(logger: Logger, source: SnapshotSource, result: SnapshotResul
     fetched: result.fetched,
     ...(result.traceId === undefined ? {} : { koodriveTraceId: result.traceId }),
     ...(result.attempts === undefined ? {} : { attempts: result.attempts }),
+    // Why a stored snapshot raised no threshold event although its numbers crossed one.
+    ...(result.behindThresholdHead === undefined ? {} : { behindThresholdHead: result.behindThresholdHead }),
   };
   if (result.status === 'stored') logger.info('snapshot stored', keys);
   else if (result.status === 'duplicate') logger.info('snapshot already stored', keys);

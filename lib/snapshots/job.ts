@@ -25,6 +25,11 @@ export interface SnapshotResult {
   snapshot?: Snapshot;
   /** Threshold events published by this run for this snapshot (also ones left pending by an earlier run). */
   published?: ThresholdCrossing[];
+  /**
+   * The snapshot lies behind the tenant's threshold head (at this time), so by design it published no
+   * threshold event: the head's own move announced the change. For the logs: "why no alert?".
+   */
+  behindThresholdHead?: string;
   /** For status 'failed': the error, and its code (an AppError code, else the error's name). */
   error?: unknown;
   errorCode?: string;
@@ -221,6 +226,13 @@ async function baselineFor(t: Thresholds, tenantId: string): Promise<Baseline | 
     : { observedAt: newest.observedAt, allocation: newest, isHead: false };
 }
 
+/** What a snapshot's threshold events came to: those published, or why there are none. */
+interface Announced {
+  published: ThresholdCrossing[];
+  /** The head the snapshot turned out to lie behind: it owes nothing. */
+  behindHead?: string;
+}
+
 /** How many times a snapshot takes the head again after another invocation moved it first. */
 const HEAD_ROUNDS = 5;
 
@@ -236,17 +248,19 @@ async function advanceAndPublish(
   current: Allocation,
   start: { head: Baseline | undefined; against: string | undefined; events: ThresholdCrossing[] },
   leaseUntil: number,
-): Promise<ThresholdCrossing[]> {
+): Promise<Announced> {
   const { tenantId, observedAt } = current;
   let { head, against, events } = start;
   for (let round = 0; round < HEAD_ROUNDS; round++) {
     if (head?.isHead) {
       // An earlier delivery of this snapshot moved the head here and stopped before publishing.
-      if (head.observedAt === observedAt) return publishHeld(t, { tenantId, observedAt, events, leaseUntil });
+      if (head.observedAt === observedAt) {
+        return { published: await publishHeld(t, { tenantId, observedAt, events, leaseUntil }) };
+      }
       if (head.observedAt > observedAt) {
         // Behind the head now: the head's own move reported the change. Nothing is owed.
         if (events.length > 0) await t.store.settlePendingEvents(tenantId, observedAt, [], leaseUntil);
-        return [];
+        return { published: [], behindHead: head.observedAt };
       }
       if (head.observedAt !== against) {
         // The head moved since the events were computed (another snapshot in between): compare again.
@@ -259,7 +273,7 @@ async function advanceAndPublish(
     }
     const from = head?.isHead ? head.observedAt : undefined;
     if (await t.store.advanceThresholdHead(tenantId, from, current)) {
-      return publishHeld(t, { tenantId, observedAt, events, leaseUntil });
+      return { published: await publishHeld(t, { tenantId, observedAt, events, leaseUntil }) };
     }
     const seen = await t.store.thresholdHead(tenantId);
     head = seen === undefined ? undefined : { ...seen, isHead: true };
@@ -271,14 +285,18 @@ async function advanceAndPublish(
 }
 
 /** Publishes what an earlier delivery of the same event stored but could not publish (once, under a lease). */
-async function finishPending(t: Thresholds | undefined, tenantId: string, observedAt: string) {
-  if (t === undefined) return [];
+async function finishPending(
+  t: Thresholds | undefined,
+  tenantId: string,
+  observedAt: string,
+): Promise<Announced> {
+  if (t === undefined) return { published: [] };
   // Almost always nothing is owed: one read, and no write.
   const pending = (await t.store.pendingEvents(tenantId, observedAt)) ?? [];
-  if (pending.length === 0) return [];
+  if (pending.length === 0) return { published: [] };
   const now = t.now();
   const claim = await t.store.claimPendingEvents(tenantId, observedAt, now + PUBLISH_LEASE_MS, now);
-  if (claim.state === 'none') return [];
+  if (claim.state === 'none') return { published: [] };
   if (claim.state === 'held') throw new EventsInProgressError(tenantId, observedAt, claim.leaseUntil);
   const seen = await t.store.thresholdHead(tenantId);
   return advanceAndPublish(
@@ -311,6 +329,14 @@ function headMoves(
   );
 }
 
+/** The result's fields for what the threshold events came to. */
+function reportOf(announced: Announced): Pick<SnapshotResult, 'published' | 'behindThresholdHead'> {
+  return {
+    ...(announced.published.length > 0 ? { published: announced.published } : {}),
+    ...(announced.behindHead === undefined ? {} : { behindThresholdHead: announced.behindHead }),
+  };
+}
+
 async function snapshotOne(
   target: SnapshotTarget,
   source: SnapshotSource,
@@ -326,8 +352,8 @@ async function snapshotOne(
     // A redelivered event or a retried run finds most snapshots stored: a consistent read is far
     // cheaper than a KooDrive call. The conditional put below stays the guarantee.
     if (knownStored ?? (await deps.store.has(tenant.tenantId, observedAt))) {
-      const published = await finishPending(t, tenant.tenantId, observedAt);
-      return { ...base, status: 'duplicate', fetched: false, ...(published.length > 0 ? { published } : {}) };
+      const announced = await finishPending(t, tenant.tenantId, observedAt);
+      return { ...base, status: 'duplicate', fetched: false, ...reportOf(announced) };
     }
     const [answer, baseline] = await Promise.all([
       (async () => {
@@ -364,9 +390,12 @@ async function snapshotOne(
       if (baseline?.isHead) snapshot.pendingAgainst = baseline.observedAt;
     }
     const status = await deps.store.put(snapshot);
-    let published: ThresholdCrossing[] = [];
+    let announced: Announced = {
+      published: [],
+      ...(status === 'stored' && behind && baseline !== undefined ? { behindHead: baseline.observedAt } : {}),
+    };
     if (status === 'stored' && t !== undefined && !behind && headMoves(baseline, snapshot, crossings)) {
-      published = await advanceAndPublish(
+      announced = await advanceAndPublish(
         t,
         snapshot,
         { head: baseline, against: baseline?.isHead ? baseline.observedAt : undefined, events: crossings },
@@ -374,7 +403,7 @@ async function snapshotOne(
       );
     } else if (status === 'duplicate') {
       // Another delivery stored it first: finish its events if it could not.
-      published = await finishPending(t, tenant.tenantId, observedAt);
+      announced = await finishPending(t, tenant.tenantId, observedAt);
     }
     return {
       ...base,
@@ -383,7 +412,7 @@ async function snapshotOne(
       traceId: fetched.traceId,
       attempts: fetched.attempts,
       ...(status === 'stored' ? { snapshot } : {}),
-      ...(published.length > 0 ? { published } : {}),
+      ...reportOf(announced),
     };
   } catch (error) {
     return {

@@ -180,7 +180,11 @@ describe('Allocation Threshold Crossed', () => {
   });
 
   it('publishes nothing for a snapshot stored behind a newer one (a late retry or a back-dated event)', async () => {
+    const level = process.env.POWERTOOLS_LOG_LEVEL;
+    process.env.POWERTOOLS_LOG_LEVEL = 'INFO';
     const handler = coldHandler();
+    if (level === undefined) delete process.env.POWERTOOLS_LOG_LEVEL;
+    else process.env.POWERTOOLS_LOG_LEVEL = level;
     koodrive.setData(APP.appId, allocated(50));
     await handler(scheduledAt('2026-11-28T06:00:00Z'), lambdaContext());
     koodrive.setData(APP.appId, allocated(95));
@@ -188,9 +192,24 @@ describe('Allocation Threshold Crossed', () => {
     expect(details()).toHaveLength(2);
     // The 06:15 run failed at the time and is redriven now: stored for history, but its change from
     // 06:00 was already announced by 06:30.
-    await handler(scheduledAt('2026-11-28T06:15:00Z'), lambdaContext());
-    expect(koodrive.requests.at(-1)).toBeDefined();
+    const capture = captureOutput();
+    try {
+      await handler(scheduledAt('2026-11-28T06:15:00Z'), lambdaContext());
+    } finally {
+      capture.stop();
+    }
     expect(details()).toHaveLength(2);
+    // The log says why there was no event: "why no alert?" at 3 a.m.
+    const stored = capture.lines
+      .flatMap((chunk) => chunk.split('\n'))
+      .filter((line) => line.includes('"snapshot stored"'))
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(stored).toEqual([
+      expect.objectContaining({
+        observedAt: '2026-11-28T06:15:00.000Z',
+        behindThresholdHead: '2026-11-28T06:30:00.000Z',
+      }),
+    ]);
     // The next snapshot compares with the newest (06:30), not with the late one.
     koodrive.setData(APP.appId, allocated(85));
     await handler(scheduledAt('2026-11-28T06:45:00Z'), lambdaContext());
