@@ -1,5 +1,5 @@
 import { ConfigurationError } from './errors.ts';
-import { parseTenants, type TenantRegistry } from './tenants.ts';
+import { parseSecretIdTemplate, parseTenants, type TenantRegistry } from './tenants.ts';
 
 /** Everything the functions read from the environment, typed and validated once. */
 export interface Config {
@@ -21,6 +21,7 @@ export interface Config {
 
 export const DEFAULTS = {
   KOODRIVE_TENANTS: 'demo=koodrive/demo',
+  KOODRIVE_SECRET_ID_TEMPLATE: 'koodrive/{tenantId}',
   KOODRIVE_BASE_URL: 'https://intl.myhuaweicloud-koodrive.com',
   KOODRIVE_TIMEOUT_MS: '5000',
   KOODRIVE_MAX_ATTEMPTS: '3',
@@ -116,7 +117,14 @@ function getThresholds(env: Env): number[] {
 /** Reads and validates the configuration; a bad setting is a ConfigurationError naming the variable. */
 export function loadConfig(env: Env = process.env): Config {
   return {
-    tenants: parseTenants(getString(env, 'KOODRIVE_TENANTS')),
+    tenants: parseTenants(
+      getString(env, 'KOODRIVE_TENANTS'),
+      'KOODRIVE_TENANTS',
+      // Set but empty: no template (every tenant names its secret); unset: the default.
+      env.KOODRIVE_SECRET_ID_TEMPLATE === undefined
+        ? DEFAULTS.KOODRIVE_SECRET_ID_TEMPLATE
+        : parseSecretIdTemplate(env.KOODRIVE_SECRET_ID_TEMPLATE),
+    ),
     baseUrl: getBaseUrl(env),
     timeoutMs: getInteger(env, 'KOODRIVE_TIMEOUT_MS', 1, 900_000),
     maxAttempts: getInteger(env, 'KOODRIVE_MAX_ATTEMPTS', 1, 10),

@@ -66,7 +66,7 @@ export class UnknownTenantError extends AppError {
   constructor(tenantId: string) {
     super(
       'UNKNOWN_TENANT',
-      `Tenant '${tenantId}' is not configured. Add it to KOODRIVE_TENANTS as ${tenantId}=<secret id>.`,
+      `Tenant '${tenantId}' is not configured. Add it to KOODRIVE_TENANTS as ${tenantId}=<secret id>, or as ${tenantId} alone when its secret is named by KOODRIVE_SECRET_ID_TEMPLATE.`,
     );
     this.name = 'UnknownTenantError';
     this.tenantId = tenantId;

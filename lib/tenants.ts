@@ -28,8 +28,30 @@ export function parseTenantId(value: unknown): string {
   return value;
 }
 
-/** Parses KOODRIVE_TENANTS (`tenantId=secretId,…`) into a registry; mistakes are configuration errors. */
-export function parseTenants(value: string, variable = 'KOODRIVE_TENANTS'): TenantRegistry {
+/** The placeholder a secret id template holds: `koodrive/{tenantId}`. */
+export const TENANT_PLACEHOLDER = '{tenantId}';
+// Secrets Manager's name characters, around exactly one placeholder.
+const TEMPLATE_PATTERN = /^[A-Za-z0-9/_+=.@-]*\{tenantId\}[A-Za-z0-9/_+=.@-]*$/;
+
+/**
+ * Checks KOODRIVE_SECRET_ID_TEMPLATE: a secret name with `{tenantId}` once, e.g. `koodrive/{tenantId}`.
+ * An empty template means every tenant must name its secret (`tenantId=secretId`).
+ */
+export function parseSecretIdTemplate(value: string, variable = 'KOODRIVE_SECRET_ID_TEMPLATE'): string {
+  const template = value.trim();
+  if (template === '' || TEMPLATE_PATTERN.test(template)) return template;
+  throw new ConfigurationError(
+    `${variable} is '${template.slice(0, 80)}': it must be a secret name holding {tenantId} once, e.g. koodrive/{tenantId} (letters, digits and /_+=.@- around it).`,
+  );
+}
+
+/**
+ * Parses KOODRIVE_TENANTS into a registry: `tenantId=secretId` pairs, or, with a secret id `template`,
+ * bare tenant ids whose secret the template names (`acme` → `koodrive/acme`). The short form keeps
+ * hundreds of tenants within the 4 KB Lambda allows for all environment variables. Mistakes are
+ * configuration errors.
+ */
+export function parseTenants(value: string, variable = 'KOODRIVE_TENANTS', template = ''): TenantRegistry {
   const tenants: Tenant[] = [];
   const byId = new Map<string, Tenant>();
   for (const rawPair of value.split(',')) {
@@ -37,7 +59,7 @@ export function parseTenants(value: string, variable = 'KOODRIVE_TENANTS'): Tena
     if (pair === '') continue;
     const eq = pair.indexOf('=');
     const tenantId = (eq === -1 ? pair : pair.slice(0, eq)).trim();
-    const secretId = eq === -1 ? '' : pair.slice(eq + 1).trim();
+    const secretId = eq === -1 ? template.replace(TENANT_PLACEHOLDER, tenantId) : pair.slice(eq + 1).trim();
     if (!TENANT_ID_PATTERN.test(tenantId)) {
       throw new ConfigurationError(
         `${variable} has an invalid tenant id '${tenantId.slice(0, 80)}': it must match ${TENANT_ID_PATTERN.source}.`,
@@ -45,7 +67,7 @@ export function parseTenants(value: string, variable = 'KOODRIVE_TENANTS'): Tena
     }
     if (secretId === '') {
       throw new ConfigurationError(
-        `${variable} gives no secret id for tenant '${tenantId}': write it as ${tenantId}=<secret name or ARN>.`,
+        `${variable} gives no secret id for tenant '${tenantId}': write it as ${tenantId}=<secret name or ARN>, or set KOODRIVE_SECRET_ID_TEMPLATE (e.g. koodrive/{tenantId}).`,
       );
     }
     if (byId.has(tenantId)) {

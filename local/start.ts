@@ -40,6 +40,7 @@ type Env = Record<string, string | undefined>;
 
 /** Stage parameters that a shell variable of the functions' own name overrides (real-services mode). */
 const PARAMS_FROM_ENV = {
+  KOODRIVE_SECRET_ID_TEMPLATE: 'secretIdTemplate',
   KOODRIVE_TIMEOUT_MS: 'timeoutMs',
   KOODRIVE_MAX_ATTEMPTS: 'maxAttempts',
   SECRET_CACHE_SECONDS: 'secretCacheSeconds',

@@ -2,11 +2,14 @@
  * A local osls plugin: variable sources that turn configured names into the exact IAM resources they stand for,
  * so each policy names only what the functions use. Resolved offline (no AWS call), at package and print time.
  *
- * - `${tenantSecretArns:<param>}`: the secrets of the `tenantId=secretId` list in that stage parameter. A secret
- *   given by name gets Secrets Manager's random 6-character suffix as `-??????`; one given as an ARN stays as is.
+ * - `${tenantSecretArns:<param>}`: the secrets of the tenant list in that stage parameter (with the
+ *   `secretIdTemplate` parameter for bare tenant ids). A secret given by name gets Secrets Manager's random
+ *   6-character suffix as `-??????`; one given as an ARN stays as is. Past {@link EXACT_SECRET_LIMIT}
+ *   secrets, those the template names are granted by its wildcard (`koodrive/*`), as IAM limits a role's
+ *   policies to 10,240 characters.
  * - `${eventBusArn:<param>}`: the ARN of the event bus named (or given by ARN) in that stage parameter.
  */
-import { parseTenants } from '../lib/tenants.ts';
+import { parseSecretIdTemplate, parseTenants, TENANT_PLACEHOLDER } from '../lib/tenants.ts';
 
 /** A policy `Resource` entry: a literal ARN or a CloudFormation `Fn::Sub` filled in by the stack. */
 export type IamResource = string | { 'Fn::Sub': string };
@@ -16,16 +19,54 @@ interface VariableSourceContext {
   resolveVariable: (variable: string) => Promise<unknown>;
 }
 
-/** Secrets Manager resources for a `KOODRIVE_TENANTS` value, one per distinct secret, in configuration order. */
-export function tenantSecretResources(tenants: string): IamResource[] {
-  const secretIds = [...new Set(parseTenants(tenants).all.map((tenant) => tenant.secretId))];
-  return secretIds.map((secretId) =>
-    secretId.startsWith('arn:')
-      ? secretId
-      : {
-          'Fn::Sub': `arn:\${AWS::Partition}:secretsmanager:\${AWS::Region}:\${AWS::AccountId}:secret:${secretId}-??????`,
-        },
-  );
+/** Past this many distinct secrets, the templated ones are granted by the template's wildcard. */
+export const EXACT_SECRET_LIMIT = 50;
+/**
+ * The longest tenants setting accepted: Lambda allows 4 KB for all of a function's environment
+ * variables, and the others take about 1 KB.
+ */
+export const MAX_TENANTS_SETTING = 3_000;
+
+function secretResource(secretId: string): IamResource {
+  return secretId.startsWith('arn:')
+    ? secretId
+    : {
+        'Fn::Sub': `arn:\${AWS::Partition}:secretsmanager:\${AWS::Region}:\${AWS::AccountId}:secret:${secretId}-??????`,
+      };
+}
+
+/**
+ * Secrets Manager resources for a `KOODRIVE_TENANTS` value (and `KOODRIVE_SECRET_ID_TEMPLATE`): one per
+ * distinct secret, in configuration order, or past {@link EXACT_SECRET_LIMIT} the template's wildcard
+ * for the secrets it names. Throws, at package time, what would otherwise fail the deployment.
+ */
+export function tenantSecretResources(tenants: string, template = ''): IamResource[] {
+  if (tenants.length > MAX_TENANTS_SETTING) {
+    throw new Error(
+      `The tenants parameter is ${tenants.length} characters, over the ${MAX_TENANTS_SETTING} that fit in Lambda's 4 KB of environment variables: ` +
+        `list bare tenant ids (acme,beta,…) and name their secrets with the secretIdTemplate parameter (e.g. koodrive/${TENANT_PLACEHOLDER}).`,
+    );
+  }
+  const checkedTemplate = parseSecretIdTemplate(template, 'secretIdTemplate');
+  const all = parseTenants(tenants, 'tenants', checkedTemplate).all;
+  const secretIds = [...new Set(all.map((tenant) => tenant.secretId))];
+  if (secretIds.length <= EXACT_SECRET_LIMIT) return secretIds.map(secretResource);
+  const templated = (tenantId: string) =>
+    checkedTemplate === '' ? undefined : checkedTemplate.replace(TENANT_PLACEHOLDER, tenantId);
+  const exact = [
+    ...new Set(
+      all.filter((tenant) => tenant.secretId !== templated(tenant.tenantId)).map((tenant) => tenant.secretId),
+    ),
+  ];
+  if (exact.length > EXACT_SECRET_LIMIT) {
+    throw new Error(
+      `The tenants parameter names ${exact.length} secrets one by one, more than an IAM policy can list (${EXACT_SECRET_LIMIT}): ` +
+        `name them after one pattern with the secretIdTemplate parameter (e.g. koodrive/${TENANT_PLACEHOLDER}) and list bare tenant ids.`,
+    );
+  }
+  const wildcard =
+    exact.length < secretIds.length ? [secretResource(checkedTemplate.replace(TENANT_PLACEHOLDER, '*'))] : [];
+  return [...exact.map(secretResource), ...wildcard];
 }
 
 /** The EventBridge bus resource for a bus name (`default` included) or ARN. */
@@ -52,9 +93,15 @@ async function readParam(source: string, context: VariableSourceContext): Promis
 export default class ResourceArnsPlugin {
   readonly configurationVariablesSources = {
     tenantSecretArns: {
-      resolve: async (context: VariableSourceContext) => ({
-        value: tenantSecretResources(await readParam('tenantSecretArns', context)),
-      }),
+      resolve: async (context: VariableSourceContext) => {
+        const template = await context.resolveVariable('param:secretIdTemplate');
+        return {
+          value: tenantSecretResources(
+            await readParam('tenantSecretArns', context),
+            typeof template === 'string' ? template : '',
+          ),
+        };
+      },
     },
     eventBusArn: {
       resolve: async (context: VariableSourceContext) => ({

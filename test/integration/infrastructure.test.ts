@@ -183,7 +183,7 @@ beforeAll(async () => {
     '--region',
     'eu-west-1',
     '--param',
-    `tenants=acme=${SECRET_ARN},beta=koodrive/beta,gamma=koodrive/beta`,
+    `tenants=acme=${SECRET_ARN},beta=koodrive/beta,gamma=koodrive/beta,delta`,
     '--param',
     'authorizer=jwt',
     '--param',
@@ -327,9 +327,11 @@ describe('IAM', () => {
       expect(statementFor(dev, role, 'secretsmanager:GetSecretValue')?.Resource).toEqual([
         byName('koodrive/demo'),
       ]);
+      // delta is listed bare: its secret is named by secretIdTemplate (koodrive/{tenantId}).
       expect(statementFor(prod, role, 'secretsmanager:GetSecretValue')?.Resource).toEqual([
         SECRET_ARN,
         byName('koodrive/beta'),
+        byName('koodrive/delta'),
       ]);
     }
   });
@@ -357,12 +359,36 @@ describe('IAM', () => {
     });
   });
 
+  it('names the secrets of bare tenant ids by the template, and past 50 grants the template by its wildcard', () => {
+    expect(tenantSecretResources('a,b=x/y', 'koodrive/{tenantId}')).toEqual([
+      stackArn('secretsmanager', 'secret:koodrive/a-??????'),
+      stackArn('secretsmanager', 'secret:x/y-??????'),
+    ]);
+    const many = Array.from({ length: 60 }, (_, i) => `t${i}`).join(',');
+    expect(tenantSecretResources(`${many},a=${SECRET_ARN}`, 'koodrive/{tenantId}')).toEqual([
+      SECRET_ARN,
+      stackArn('secretsmanager', 'secret:koodrive/*-??????'),
+    ]);
+    const oneByOne = Array.from({ length: 51 }, (_, i) => `t${i}=s/${i}`).join(',');
+    expect(() => tenantSecretResources(oneByOne, 'koodrive/{tenantId}')).toThrow(
+      /names 51 secrets one by one, more than an IAM policy can list/,
+    );
+    // 300 tenants fit in the short form, not one by one: refused at package time, not by CloudFormation.
+    const ids = Array.from({ length: 300 }, (_, i) => `org${i}`);
+    expect(ids.join(',').length).toBeLessThan(3_000);
+    expect(tenantSecretResources(ids.join(','), 'koodrive/{tenantId}')).toHaveLength(1);
+    expect(() =>
+      tenantSecretResources(ids.map((id) => `${id}=koodrive/${id}`).join(','), 'koodrive/{tenantId}'),
+    ).toThrow(/over the 3000 that fit in Lambda's 4 KB of environment variables/);
+  });
+
   it('derives secret and bus resources from names and ARNs', () => {
     expect(tenantSecretResources(`a=x/y, b=${SECRET_ARN}, c=x/y`)).toEqual([
       stackArn('secretsmanager', 'secret:x/y-??????'),
       SECRET_ARN,
     ]);
-    expect(() => tenantSecretResources('not a tenant')).toThrow(/KOODRIVE_TENANTS/);
+    expect(() => tenantSecretResources('not a tenant')).toThrow(/tenants has an invalid tenant id/);
+    expect(() => tenantSecretResources('a', 'koodrive')).toThrow(/secretIdTemplate is 'koodrive'/);
     expect(eventBusResource('arn:aws:events:eu-west-1:123456789012:event-bus/x')).toBe(
       'arn:aws:events:eu-west-1:123456789012:event-bus/x',
     );

@@ -110,6 +110,24 @@ describe('tenants', () => {
     expect(() => registry.get('c')).toThrow(UnknownTenantError);
   });
 
+  it('names the secret of a bare tenant id by the template, and keeps explicit pairs', () => {
+    const registry = parseTenants('acme, beta=other/beta, arn', 'KOODRIVE_TENANTS', 'kd/{tenantId}/app');
+    expect(registry.all).toEqual([
+      { tenantId: 'acme', secretId: 'kd/acme/app' },
+      { tenantId: 'beta', secretId: 'other/beta' },
+      { tenantId: 'arn', secretId: 'kd/arn/app' },
+    ]);
+    expect(loadConfig({ KOODRIVE_TENANTS: 'acme' }).tenants.get('acme').secretId).toBe('koodrive/acme');
+    expect(() => loadConfig({ KOODRIVE_TENANTS: 'acme', KOODRIVE_SECRET_ID_TEMPLATE: '' })).toThrow(
+      /gives no secret id for tenant 'acme'.*KOODRIVE_SECRET_ID_TEMPLATE/,
+    );
+    for (const template of ['koodrive/', 'a/{tenantId}/{tenantId}', 'a b/{tenantId}', '{tenant}']) {
+      expect(() => loadConfig({ KOODRIVE_TENANTS: 'acme', KOODRIVE_SECRET_ID_TEMPLATE: template })).toThrow(
+        ConfigurationError,
+      );
+    }
+  });
+
   it.each([
     ['', /lists no tenant/],
     ['acme', /gives no secret id for tenant 'acme'/],
