@@ -345,7 +345,7 @@ describe('history: refusals', () => {
   });
 
   it('500 CONFIGURATION_ERROR for a bad setting, naming it', async () => {
-    const handler = coldHandler({ KOODRIVE_TENANTS: 'acme' });
+    const handler = coldHandler({ KOODRIVE_TENANTS: 'acme=koodrive/acme,acme=koodrive/other' });
     expectProblem(await get('acme', {}, { handler }), 500, 'CONFIGURATION_ERROR', 'KOODRIVE_TENANTS');
   });
 
