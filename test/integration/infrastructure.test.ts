@@ -473,9 +473,9 @@ describe('snapshot triggers', () => {
         .filter((r) => r.EventPattern !== undefined);
       expect(rules).toHaveLength(1);
       const rule = rules[0] ?? {};
-      // Any source by default (the contract names none); snapshotRequestSources narrows it.
+      // Any source but its own by default (the contract names none); snapshotRequestSources narrows it.
       expect(rule.EventPattern).toEqual({
-        source: [{ exists: true }],
+        source: [{ 'anything-but': ['koodrive.allocation'] }],
         'detail-type': ['Snapshot Requested'],
       });
       expect(rule.EventBusName).toBe(bus);
