@@ -2,7 +2,7 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import { type InlineChart, renderDashboard } from '../lib/chart/dashboard.ts';
 import { renderAllocationChart } from '../lib/chart/svg.ts';
-import { type Config, lazyConfig } from '../lib/config.ts';
+import { type Config, lazyConfig, withoutTrailingSlashes } from '../lib/config.ts';
 import { AppError, InvalidRequestError, NotFoundError } from '../lib/errors.ts';
 import { createHttpHandler } from '../lib/http/handler.ts';
 import { type HttpResponse, textResponse } from '../lib/http/responses.ts';
@@ -158,13 +158,6 @@ function parseInline(value: string | undefined): boolean {
     `inline is '${value.slice(0, 40)}'; use inline=1 for a page with every chart inside it (to save or open ` +
       'where a browser cannot sign requests), or leave it out for charts loaded as images.',
   );
-}
-
-/** The path without its trailing slashes; a loop, as `/\/+$/` backtracks quadratically on a run of slashes. */
-function withoutTrailingSlashes(path: string): string {
-  let end = path.length;
-  while (end > 0 && path.charCodeAt(end - 1) === 0x2f) end -= 1;
-  return path.slice(0, end);
 }
 
 function withHeaders(response: HttpResponse, headers: Record<string, string>): HttpResponse {
