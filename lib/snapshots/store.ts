@@ -321,29 +321,57 @@ function isConditionalCheckFailure(error: unknown): boolean {
   return error instanceof Error && error.name === 'ConditionalCheckFailedException';
 }
 
+/** A conditional write's answer, or undefined when its condition did not hold; other errors are thrown. */
+async function unlessConditionFails<T>(write: Promise<T>): Promise<T | undefined> {
+  try {
+    return await write;
+  } catch (error) {
+    if (isConditionalCheckFailure(error)) return undefined;
+    throw error;
+  }
+}
+
+function keyOf(tenantId: string, sortKey: string): Record<string, AttributeValue> {
+  return { tenantId: { S: tenantId }, observedAt: { S: sortKey } };
+}
+
 /** The snapshot store on a DynamoDB table keyed by tenantId (HASH) and observedAt (RANGE). */
 export function createDynamoSnapshotStore(options: DynamoSnapshotStoreOptions): SnapshotStore {
   const client = options.client ?? createDynamoClient();
   const { tableName, retentionDays, cursorKey } = options;
   const now = options.now ?? Date.now;
 
-  const pendingEvents = async (
+  /**
+   * The item under a key (strongly consistent), with only `attributes` when given. A Query rather than
+   * GetItem: the same permission as the rest of the job, and the same cost.
+   */
+  const itemAt = async (
     tenantId: string,
-    observedAt: string,
-  ): Promise<ThresholdCrossing[] | undefined> => {
-    // A Query rather than GetItem: the same permission as the rest of the job, and the same cost.
+    sortKey: string,
+    attributes: readonly string[] = [],
+  ): Promise<Record<string, AttributeValue> | undefined> => {
+    const projected = Object.fromEntries(attributes.map((name, i) => [`#a${i}`, name]));
     const out = await client.send(
       new QueryCommand({
         TableName: tableName,
         KeyConditionExpression: '#t = :t AND #o = :o',
-        ExpressionAttributeNames: { '#t': NAMES['#t'], '#o': NAMES['#o'], '#p': 'pendingEvents' },
-        ExpressionAttributeValues: { ':t': { S: tenantId }, ':o': { S: observedAt } },
-        ProjectionExpression: '#o, #p',
+        ExpressionAttributeNames: { '#t': NAMES['#t'], '#o': NAMES['#o'], ...projected },
+        ExpressionAttributeValues: { ':t': { S: tenantId }, ':o': { S: sortKey } },
+        ...(attributes.length === 0
+          ? {}
+          : { ProjectionExpression: ['#o', ...Object.keys(projected)].join(', ') }),
         ConsistentRead: true,
         Limit: 1,
       }),
     );
-    const [item] = out.Items ?? [];
+    return out.Items?.[0];
+  };
+
+  const pendingEvents = async (
+    tenantId: string,
+    observedAt: string,
+  ): Promise<ThresholdCrossing[] | undefined> => {
+    const item = await itemAt(tenantId, observedAt, ['pendingEvents']);
     return item === undefined ? undefined : readPendingEvents(item);
   };
 
@@ -385,8 +413,8 @@ export function createDynamoSnapshotStore(options: DynamoSnapshotStoreOptions): 
     storedAmong,
 
     async put(snapshot) {
-      try {
-        await client.send(
+      const written = await unlessConditionFails(
+        client.send(
           new PutItemCommand({
             TableName: tableName,
             Item: snapshotToItem(snapshot, retentionDays),
@@ -394,12 +422,9 @@ export function createDynamoSnapshotStore(options: DynamoSnapshotStoreOptions): 
             ConditionExpression: 'attribute_not_exists(#o)',
             ExpressionAttributeNames: { '#o': NAMES['#o'] },
           }),
-        );
-        return 'stored';
-      } catch (error) {
-        if (isConditionalCheckFailure(error)) return 'duplicate';
-        throw error;
-      }
+        ),
+      );
+      return written === undefined ? 'duplicate' : 'stored';
     },
 
     async has(tenantId, observedAt) {
@@ -407,12 +432,11 @@ export function createDynamoSnapshotStore(options: DynamoSnapshotStoreOptions): 
     },
 
     async claimPendingEvents(tenantId, observedAt, leaseUntil, nowMs) {
-      const key = { tenantId: { S: tenantId }, observedAt: { S: observedAt } };
-      try {
-        const out = await client.send(
+      const out = await unlessConditionFails(
+        client.send(
           new UpdateItemCommand({
             TableName: tableName,
-            Key: key,
+            Key: keyOf(tenantId, observedAt),
             UpdateExpression: 'SET #l = :until',
             ConditionExpression: 'attribute_exists(#p) AND (attribute_not_exists(#l) OR #l < :now)',
             ExpressionAttributeNames: { '#p': 'pendingEvents', '#l': 'pendingLease' },
@@ -422,39 +446,23 @@ export function createDynamoSnapshotStore(options: DynamoSnapshotStoreOptions): 
             },
             ReturnValues: 'ALL_NEW',
           }),
-        );
-        const item = out.Attributes ?? {};
-        const events = readPendingEvents(item);
+        ),
+      );
+      if (out !== undefined) {
+        const claimed = out.Attributes ?? {};
+        const events = readPendingEvents(claimed);
         return events.length === 0
           ? { state: 'none' }
           : {
               state: 'claimed',
               events,
               leaseUntil,
-              against: item.pendingAgainst?.S,
-              snapshot: itemToAllocation(item),
+              against: claimed.pendingAgainst?.S,
+              snapshot: itemToAllocation(claimed),
             };
-      } catch (error) {
-        if (!isConditionalCheckFailure(error)) throw error;
       }
       // Nothing pending, or held: one consistent read tells which.
-      const out = await client.send(
-        new QueryCommand({
-          TableName: tableName,
-          KeyConditionExpression: '#t = :t AND #o = :o',
-          ExpressionAttributeNames: {
-            '#t': NAMES['#t'],
-            '#o': NAMES['#o'],
-            '#p': 'pendingEvents',
-            '#l': 'pendingLease',
-          },
-          ExpressionAttributeValues: { ':t': { S: tenantId }, ':o': { S: observedAt } },
-          ProjectionExpression: '#o, #p, #l',
-          ConsistentRead: true,
-          Limit: 1,
-        }),
-      );
-      const [item] = out.Items ?? [];
+      const item = await itemAt(tenantId, observedAt, ['pendingEvents', 'pendingLease']);
       const heldUntil = Number(item?.pendingLease?.N);
       return item?.pendingEvents === undefined || !Number.isFinite(heldUntil)
         ? { state: 'none' }
@@ -462,11 +470,11 @@ export function createDynamoSnapshotStore(options: DynamoSnapshotStoreOptions): 
     },
 
     async settlePendingEvents(tenantId, observedAt, remaining, leaseUntil) {
-      try {
-        await client.send(
+      const written = await unlessConditionFails(
+        client.send(
           new UpdateItemCommand({
             TableName: tableName,
-            Key: { tenantId: { S: tenantId }, observedAt: { S: observedAt } },
+            Key: keyOf(tenantId, observedAt),
             UpdateExpression: remaining.length === 0 ? 'REMOVE #p, #l, #a' : 'SET #p = :rest REMOVE #l',
             // Only while this invocation's lease is the one stored: a lease that ran out and was taken
             // over belongs to the invocation that took it.
@@ -481,21 +489,18 @@ export function createDynamoSnapshotStore(options: DynamoSnapshotStoreOptions): 
               ...(remaining.length === 0 ? {} : { ':rest': { S: JSON.stringify(remaining) } }),
             },
           }),
-        );
-        return true;
-      } catch (error) {
-        if (isConditionalCheckFailure(error)) return false;
-        throw error;
-      }
+        ),
+      );
+      return written !== undefined;
     },
 
     async replacePendingEvents(tenantId, observedAt, events, against, leaseUntil) {
       const none = events.length === 0;
-      try {
-        await client.send(
+      const written = await unlessConditionFails(
+        client.send(
           new UpdateItemCommand({
             TableName: tableName,
-            Key: { tenantId: { S: tenantId }, observedAt: { S: observedAt } },
+            Key: keyOf(tenantId, observedAt),
             UpdateExpression: none
               ? 'REMOVE #p, #l, #a'
               : `SET #p = :events, #l = :until${against === undefined ? ' REMOVE #a' : ', #a = :against'}`,
@@ -513,26 +518,13 @@ export function createDynamoSnapshotStore(options: DynamoSnapshotStoreOptions): 
               ...(none || against === undefined ? {} : { ':against': { S: against } }),
             },
           }),
-        );
-        return true;
-      } catch (error) {
-        if (isConditionalCheckFailure(error)) return false;
-        throw error;
-      }
+        ),
+      );
+      return written !== undefined;
     },
 
     async thresholdHead(tenantId) {
-      const out = await client.send(
-        new QueryCommand({
-          TableName: tableName,
-          KeyConditionExpression: '#t = :t AND #o = :head',
-          ExpressionAttributeNames: { '#t': NAMES['#t'], '#o': NAMES['#o'] },
-          ExpressionAttributeValues: { ':t': { S: tenantId }, ':head': { S: THRESHOLD_HEAD_KEY } },
-          ConsistentRead: true,
-          Limit: 1,
-        }),
-      );
-      const [item] = out.Items ?? [];
+      const item = await itemAt(tenantId, THRESHOLD_HEAD_KEY);
       if (item === undefined) return undefined;
       const observedAt = readString(item, 'last');
       const { spaces, totals } = deriveAllocation(
@@ -542,13 +534,12 @@ export function createDynamoSnapshotStore(options: DynamoSnapshotStoreOptions): 
     },
 
     async advanceThresholdHead(tenantId, from, to) {
-      try {
-        await client.send(
+      const written = await unlessConditionFails(
+        client.send(
           new PutItemCommand({
             TableName: tableName,
             Item: {
-              tenantId: { S: tenantId },
-              observedAt: { S: THRESHOLD_HEAD_KEY },
+              ...keyOf(tenantId, THRESHOLD_HEAD_KEY),
               last: { S: to.observedAt },
               spaces: spacesAttribute(to),
             },
@@ -556,12 +547,9 @@ export function createDynamoSnapshotStore(options: DynamoSnapshotStoreOptions): 
             ExpressionAttributeNames: from === undefined ? { '#o': NAMES['#o'] } : { '#last': 'last' },
             ...(from === undefined ? {} : { ExpressionAttributeValues: { ':from': { S: from } } }),
           }),
-        );
-        return true;
-      } catch (error) {
-        if (isConditionalCheckFailure(error)) return false;
-        throw error;
-      }
+        ),
+      );
+      return written !== undefined;
     },
 
     async query({ tenantId, from, to, limit, cursor, deadline }) {
