@@ -337,16 +337,23 @@ function reportOf(announced: Announced): Pick<SnapshotResult, 'published' | 'beh
   };
 }
 
+/** What every target of one run shares. */
+interface Run {
+  source: SnapshotSource;
+  deps: SnapshotJobDeps;
+  /** Resolved once per run; undefined when no threshold events are wanted. */
+  thresholds: Thresholds | undefined;
+  kooDriveSlot: <R>(task: () => Promise<R>) => Promise<R>;
+}
+
 async function snapshotOne(
   target: SnapshotTarget,
-  source: SnapshotSource,
-  deps: SnapshotJobDeps,
+  run: Run,
   knownStored: boolean | undefined,
-  kooDriveSlot: <R>(task: () => Promise<R>) => Promise<R>,
 ): Promise<SnapshotResult> {
+  const { source, deps, kooDriveSlot, thresholds: t } = run;
   const { tenant, observedAt } = target;
   const base = { tenantId: tenant.tenantId, observedAt };
-  const t = thresholdsOf(deps);
   let fetched: FetchedAllocation | undefined;
   try {
     // A redelivered event or a retried run finds most snapshots stored: a consistent read is far
@@ -383,7 +390,8 @@ async function snapshotOne(
         : findThresholdCrossings(baseline?.allocation, snapshot, t.watch.thresholds);
     // Crossings are stored with the snapshot, held by this invocation, before they are published:
     // whoever stored it owes them, and a crash or a refusal leaves them for the event's redelivery.
-    const leaseUntil = (deps.now ?? Date.now)() + PUBLISH_LEASE_MS;
+    // Only threshold events use it (held pending events, and the head's move).
+    const leaseUntil = t === undefined ? 0 : t.now() + PUBLISH_LEASE_MS;
     if (crossings.length > 0) {
       snapshot.pendingEvents = crossings;
       snapshot.pendingLeaseUntil = leaseUntil;
@@ -474,7 +482,12 @@ export async function snapshotTargets(options: {
   for (const target of options.targets) if (!unique.has(keyOf(target))) unique.set(keyOf(target), target);
   const distinct = [...unique.values()];
   const stored = await findStored(deps, distinct, keyOf);
-  const kooDriveSlot = createLimiter(options.concurrency);
+  const run: Run = {
+    source,
+    deps,
+    thresholds: thresholdsOf(deps),
+    kooDriveSlot: createLimiter(options.concurrency),
+  };
   const inProgress = Math.max(1, Math.floor(options.concurrency)) * TENANTS_PER_SLOT;
   // One tenant's snapshots (several SQS messages of a batch) are taken one after the other, oldest
   // first: each compares with the one before it, so a crossing is reported once, by the first snapshot
@@ -490,7 +503,7 @@ export async function snapshotTargets(options: {
     if (own.length > 1)
       own.sort((a, b) => (a.observedAt < b.observedAt ? -1 : a.observedAt > b.observedAt ? 1 : 0));
     for (const target of own) {
-      const result = await snapshotOne(target, source, deps, stored?.has(keyOf(target)), kooDriveSlot);
+      const result = await snapshotOne(target, run, stored?.has(keyOf(target)));
       deps.onResult?.(result);
       byKey.set(keyOf(target), result);
     }
