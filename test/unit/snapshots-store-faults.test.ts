@@ -3,30 +3,19 @@
  * else about the store is tested against dynalite in test/integration/snapshots-store.test.ts.
  */
 import {
-  DynamoDBClient,
   ProvisionedThroughputExceededException,
   PutItemCommand,
   type PutItemCommandInput,
   QueryCommand,
   ThrottlingException,
 } from '@aws-sdk/client-dynamodb';
-import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, describe, expect, it } from 'vitest';
 import { normalizeAllocation } from '../../lib/koodrive/allocation.ts';
 import { takeSnapshots } from '../../lib/snapshots/job.ts';
-import { createDynamoSnapshotStore, type Snapshot } from '../../lib/snapshots/store.ts';
+import type { Snapshot } from '../../lib/snapshots/store.ts';
+import { mockedDynamoStore } from '../support/mocked-dynamo.ts';
 
-const client = new DynamoDBClient({
-  region: 'us-east-1',
-  credentials: { accessKeyId: 'x', secretAccessKey: 'y' },
-});
-const dynamo = mockClient(client);
-const store = createDynamoSnapshotStore({
-  client,
-  tableName: 'snapshots',
-  retentionDays: 400,
-  cursorKey: 'k',
-});
+const { dynamo, store } = mockedDynamoStore('snapshots');
 
 const throttled = () =>
   new ProvisionedThroughputExceededException({

@@ -4,31 +4,19 @@
  * sockets in test/integration/history-handler.test.ts.
  */
 import {
-  DynamoDBClient,
   InternalServerError,
   ProvisionedThroughputExceededException,
   QueryCommand,
   ResourceNotFoundException,
   ThrottlingException,
 } from '@aws-sdk/client-dynamodb';
-import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AppError, ConfigurationError, StoreUnavailableError, toAppError } from '../../lib/errors.ts';
 import { problemResponse } from '../../lib/http/responses.ts';
-import { createDynamoSnapshotStore } from '../../lib/snapshots/store.ts';
 import { beginTableRead, tableReadError } from '../../lib/snapshots/table-read.ts';
+import { mockedDynamoStore } from '../support/mocked-dynamo.ts';
 
-const client = new DynamoDBClient({
-  region: 'us-east-1',
-  credentials: { accessKeyId: 'x', secretAccessKey: 'y' },
-});
-const dynamo = mockClient(client);
-const store = createDynamoSnapshotStore({
-  client,
-  tableName: 'snapshots-prod',
-  retentionDays: 400,
-  cursorKey: 'k',
-});
+const { dynamo, store } = mockedDynamoStore('snapshots-prod');
 const query = { tenantId: 'acme', from: new Date(0), to: new Date(1), limit: 5 };
 
 function accessDenied(): Error {
