@@ -4,7 +4,7 @@
  */
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createSnapshotHandler } from '../../handlers/snapshot.ts';
+import { createSnapshotHandler, type SnapshotHandlerDeps } from '../../handlers/snapshot.ts';
 import { createEventPublisher, THRESHOLD_CROSSED } from '../../lib/events.ts';
 import { createLogger } from '../../lib/logger.ts';
 import { createMetrics } from '../../lib/metrics.ts';
@@ -63,7 +63,7 @@ function sqsAt(...times: string[]) {
 }
 
 /** A fresh container of the snapshot function with the local EventBridge as its bus. */
-function coldHandler() {
+function coldHandler(overrides: Partial<Pick<SnapshotHandlerDeps, 'getStore' | 'now'>> = {}) {
   const logger = createLogger('threshold-test');
   return createSnapshotHandler({
     logger,
@@ -71,6 +71,7 @@ function coldHandler() {
     getRuntime: lazyRuntime({ logger }),
     getStore: lazySnapshotStore(),
     getPublisher: (config) => createEventPublisher({ busName: config.eventBusName, client: eventBridge }),
+    ...overrides,
   });
 }
 
@@ -254,12 +255,9 @@ describe('Allocation Threshold Crossed', () => {
   });
 
   it('finishes on redelivery when the function died between storing the snapshot and moving the state', async () => {
-    const logger = createLogger('threshold-test');
     const stores = lazySnapshotStore();
     let failHeadOnce = true;
-    const dying = createSnapshotHandler({
-      logger,
-      getRuntime: lazyRuntime({ logger }),
+    const dying = coldHandler({
       getStore: (config) => {
         const store = stores(config);
         return {
@@ -271,7 +269,6 @@ describe('Allocation Threshold Crossed', () => {
           },
         };
       },
-      getPublisher: (config) => createEventPublisher({ busName: config.eventBusName, client: eventBridge }),
     });
     koodrive.setData(APP.appId, allocated(50));
     await coldHandler()(scheduledAt('2026-11-28T12:00:00Z'), lambdaContext());
@@ -281,13 +278,7 @@ describe('Allocation Threshold Crossed', () => {
     );
     expect(bus.events).toHaveLength(0);
     // Lambda's retry, once the lease ran out (a lease is a minute; here the clock is moved instead).
-    const later = createSnapshotHandler({
-      logger,
-      getRuntime: lazyRuntime({ logger }),
-      getStore: lazySnapshotStore(),
-      getPublisher: (config) => createEventPublisher({ busName: config.eventBusName, client: eventBridge }),
-      now: () => Date.now() + 61_000,
-    });
+    const later = coldHandler({ now: () => Date.now() + 61_000 });
     await later(scheduledAt('2026-11-28T12:15:00Z'), lambdaContext());
     expect(details().map((d) => `${d.threshold}:${d.direction}:${d.observedAt}`)).toEqual([
       '0.8:up:2026-11-28T12:15:00.000Z',
