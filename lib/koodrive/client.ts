@@ -139,8 +139,8 @@ export function parseHttpDate(value: string | undefined): number | undefined {
 }
 
 const CHECK_CREDENTIALS = "check appId, appSecret and userId in the secret, and the app's permissions.";
-/** Below this, a change of the learned clock offset is the Date header's one-second precision. */
-const CLOCK_OFFSET_CHANGE_MS = 1_000;
+/** The Date header's one-second precision: offsets, and changes of the learned offset, below it are noise. */
+const DATE_PRECISION_MS = 1_000;
 
 /** A signer's refusal as the contract's error: credentials that cannot be signed are the secret's fault. */
 function signingError(error: unknown, secretId: string): AppError {
@@ -266,7 +266,7 @@ export function createKooDriveClient(options: KooDriveClientOptions): KooDriveCl
     // The Date header has one-second precision: compare with the middle of the exchange.
     const offset = date === undefined ? Number.NaN : date - (sentAt + receivedAt) / 2;
     if (!(Math.abs(offset) <= MAX_CLOCK_OFFSET_MS)) clockOffsets.delete(host);
-    else clockOffsets.set(host, Math.abs(offset) < 1_000 ? 0 : offset);
+    else clockOffsets.set(host, Math.abs(offset) < DATE_PRECISION_MS ? 0 : offset);
   };
 
   const attemptOnce = async (
@@ -453,7 +453,7 @@ export function createKooDriveClient(options: KooDriveClientOptions): KooDriveCl
           const newer = await options.credentials.refetchAfterRefusal(tenant, credentials);
           // …or with the same one when the refusal taught a different clock offset (X-Date out of range).
           const clockCorrected =
-            Math.abs((clockOffsets.get(url.host) ?? 0) - clockOffsetMs) >= CLOCK_OFFSET_CHANGE_MS;
+            Math.abs((clockOffsets.get(url.host) ?? 0) - clockOffsetMs) >= DATE_PRECISION_MS;
           // (30 s is credentials.ts's REFETCH_INTERVAL_MS, not imported: this module stays free of the SDK.)
           if (newer === undefined && !clockCorrected) {
             throw new UpstreamRejectedError(
