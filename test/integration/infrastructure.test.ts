@@ -13,6 +13,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULTS } from '../../lib/config.ts';
 import { eventBusResource, tenantSecretResources } from '../../serverless/resource-arns.ts';
+import { templateProblems } from '../support/cloudformation-schema.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const SERVERLESS = createRequire(import.meta.url).resolve('osls/bin/serverless.js');
@@ -546,6 +547,12 @@ describe('HTTP API', () => {
 });
 
 describe('template', () => {
+  it('is one CloudFormation accepts: resource types, property names and types, required properties, GetAtt attributes', () => {
+    // Checked against the AWS resource schemas, so a typo in serverless.yml's `resources` fails here, not in a deploy.
+    expect(templateProblems(dev.template)).toEqual([]);
+    expect(templateProblems(prod.template)).toEqual([]);
+  });
+
   it('refers only to resources it defines or to AWS pseudo parameters', () => {
     for (const pkg of [dev, prod]) {
       const defined = new Set(Object.keys(pkg.resources));
