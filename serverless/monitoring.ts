@@ -4,6 +4,8 @@
  * alarm without a hand-kept copy per item. Offline: it only adds resources to the compiled template.
  */
 
+import { staleSnapshotSeconds } from './schedule.ts';
+
 /** What `custom.monitoring` in serverless.yml gives the plugin (already resolved by osls). */
 export interface MonitoringSettings {
   /** Logical names of the functions in serverless.yml (`allocation`, …). */
@@ -15,7 +17,7 @@ export interface MonitoringSettings {
   service: string;
   /** Comma-separated allocated ratios (ALLOCATION_THRESHOLDS). */
   thresholds: string;
-  /** Alarm when no snapshot was stored during this many seconds (two schedule periods). */
+  /** Alarm when no snapshot was stored during this many seconds (by default two schedule periods). */
   staleSnapshotSeconds: number;
   /** SNS topic ARN for alarm and OK notifications; empty: none. */
   alarmTopicArn: string;
@@ -123,7 +125,7 @@ export function monitoringResources(settings: MonitoringSettings): Record<string
   resources.NoSnapshotStoredAlarm = alarm(
     settings,
     'no-snapshot-stored',
-    `No snapshot was stored for ${settings.staleSnapshotSeconds / 60} minutes (two schedule periods): the schedule, KooDrive or the credentials need a look.`,
+    `No snapshot was stored for ${settings.staleSnapshotSeconds / 60} minutes: the schedule, KooDrive or the credentials need a look.`,
     {
       Metrics: [
         {
@@ -272,12 +274,7 @@ function settingsFrom(custom: unknown): MonitoringSettings {
     }
     return value as string[];
   };
-  const stale = Number(text('staleSnapshotSeconds'));
-  if (!Number.isInteger(stale) || stale < 60 || stale % 60 !== 0) {
-    throw new Error(
-      'custom.monitoring.staleSnapshotSeconds must be a whole number of minutes, in seconds (e.g. 1800).',
-    );
-  }
+  const stale = staleSnapshotSeconds(text('staleSnapshotSeconds'), text('snapshotSchedule'));
   return {
     functions: list('functions'),
     deadLetterQueues: list('deadLetterQueues'),
@@ -297,7 +294,14 @@ export default class MonitoringPlugin {
   constructor(serverless: ServerlessLike) {
     this.hooks = {
       'before:package:finalize': () => {
-        const settings = settingsFrom(serverless.service.custom?.monitoring);
+        let settings: MonitoringSettings;
+        try {
+          settings = settingsFrom(serverless.service.custom?.monitoring);
+        } catch (error) {
+          // osls prints a ServerlessError as its message alone: a setting to fix, not a stack trace to read.
+          if (error instanceof Error) error.name = 'ServerlessError';
+          throw error;
+        }
         Object.assign(
           serverless.service.provider.compiledCloudFormationTemplate.Resources,
           monitoringResources(settings),

@@ -201,6 +201,8 @@ beforeAll(async () => {
     'historyCursorKey=prod-cursor-key-0123456789abcdef',
     '--param',
     'apiThrottleRate=5',
+    '--param',
+    'snapshotSchedule=rate(1 hour)',
   ]);
   localConfig = record(
     JSON.parse(await runServerless(['print', '--stage', 'local', '--format', 'json'])),
@@ -454,6 +456,17 @@ describe('snapshot triggers', () => {
     const target = record(array(rules[0]?.Targets, 'Targets')[0], 'target');
     expect(target.Arn).toEqual({ 'Fn::GetAtt': ['SnapshotLambdaFunction', 'Arn'] });
     expect(target.Input).toBeUndefined();
+  });
+
+  it('alarms when two periods of the schedule pass without a snapshot, whatever the schedule', () => {
+    const period = (pkg: Packaged) =>
+      JSON.stringify(props(pkg, 'NoSnapshotStoredAlarm').Metrics).match(/"Period":(\d+)/)?.[1];
+    expect(period(dev)).toBe('1800');
+    expect(period(prod)).toBe('7200');
+    const schedule = ofType(prod, 'AWS::Events::Rule')
+      .map(([, r]) => record(r.Properties, 'rule'))
+      .find((r) => r.ScheduleExpression !== undefined);
+    expect(schedule?.ScheduleExpression).toBe('rate(1 hour)');
   });
 
   it('retries failed asynchronous invocations twice, then sends them to the failure queue', () => {

@@ -16,6 +16,9 @@ const SETTINGS: MonitoringSettings = {
   namePrefix: 'koodrive-allocation-prod',
 };
 
+/** `custom.monitoring` as osls resolves it from serverless.yml's parameters. */
+const CUSTOM = { ...SETTINGS, snapshotSchedule: 'rate(15 minutes)', staleSnapshotSeconds: 'auto' };
+
 type Props = Record<string, unknown>;
 const propsOf = (resources: ReturnType<typeof monitoringResources>, id: string): Props => {
   const resource = resources[id];
@@ -95,21 +98,34 @@ describe('monitoring resources', () => {
     expect(() => parseThresholds('0.8,high')).toThrow(/allocationThresholds/);
     const serverless = {
       service: {
-        custom: { monitoring: { ...SETTINGS, staleSnapshotSeconds: 10 } },
+        custom: { monitoring: { ...CUSTOM, staleSnapshotSeconds: 10 } as Record<string, unknown> },
         provider: { compiledCloudFormationTemplate: { Resources: {} } },
       },
     };
     const plugin = new MonitoringPlugin(serverless);
     expect(() => plugin.hooks['before:package:finalize']?.()).toThrow(/staleSnapshotSeconds/);
+    // Named as osls's own user errors, so that it prints the message without a stack trace.
+    expect(() => plugin.hooks['before:package:finalize']?.()).toThrow(
+      expect.objectContaining({ name: 'ServerlessError' }),
+    );
+    serverless.service.custom.monitoring = { ...CUSTOM, snapshotSchedule: 'rate(1 hours)' };
+    expect(() => plugin.hooks['before:package:finalize']?.()).toThrow(
+      /snapshotSchedule 'rate\(1 hours\)'.*write rate\(1 hour\)/,
+    );
   });
 
   it('adds its resources to the compiled template at package time', () => {
     const template = { Resources: {} as Record<string, unknown> };
     const plugin = new MonitoringPlugin({
-      service: { custom: { monitoring: SETTINGS }, provider: { compiledCloudFormationTemplate: template } },
+      service: {
+        custom: { monitoring: { ...CUSTOM, snapshotSchedule: 'rate(1 hour)' } },
+        provider: { compiledCloudFormationTemplate: template },
+      },
     });
     plugin.hooks['before:package:finalize']?.();
     expect(Object.keys(template.Resources)).toContain('AllocationDashboard');
     expect(Object.keys(template.Resources)).toContain('AllocatedRatio90Alarm');
+    // The stale-snapshot window follows the schedule: two hourly periods.
+    expect(JSON.stringify(template.Resources.NoSnapshotStoredAlarm)).toContain('"Period":7200');
   });
 });
