@@ -203,6 +203,8 @@ beforeAll(async () => {
     'apiThrottleRate=5',
     '--param',
     'snapshotSchedule=rate(1 hour)',
+    '--param',
+    'snapshotQueueConcurrency=4',
   ]);
   localConfig = record(
     JSON.parse(await runServerless(['print', '--stage', 'local', '--format', 'json'])),
@@ -431,6 +433,13 @@ describe('snapshot triggers', () => {
     expect(mapping.FunctionName).toEqual({ 'Fn::GetAtt': ['SnapshotLambdaFunction', 'Arn'] });
     expect(mapping.FunctionResponseTypes).toEqual(['ReportBatchItemFailures']);
     expect(mapping.BatchSize).toBe(10);
+  });
+
+  it('caps the snapshot functions the queue runs at once, so a burst of requests cannot flood KooDrive', () => {
+    const scaling = (pkg: Packaged) =>
+      record(ofType(pkg, 'AWS::Lambda::EventSourceMapping')[0]?.[1].Properties, 'mapping').ScalingConfig;
+    expect(scaling(dev)).toEqual({ MaximumConcurrency: 2 });
+    expect(scaling(prod)).toEqual({ MaximumConcurrency: 4 });
   });
 
   it('gives the queue a visibility timeout of six function timeouts and a dead-letter queue', () => {
