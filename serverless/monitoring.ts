@@ -4,7 +4,7 @@
  * alarm without a hand-kept copy per item. Offline: it only adds resources to the compiled template.
  */
 
-import { staleSnapshotSeconds } from './schedule.ts';
+import { schedulePeriodSeconds, staleSnapshotSeconds } from './schedule.ts';
 
 /** What `custom.monitoring` in serverless.yml gives the plugin (already resolved by osls). */
 export interface MonitoringSettings {
@@ -17,8 +17,11 @@ export interface MonitoringSettings {
   service: string;
   /** Comma-separated allocated ratios (ALLOCATION_THRESHOLDS). */
   thresholds: string;
-  /** Alarm when no snapshot was stored during this many seconds (by default two schedule periods). */
-  staleSnapshotSeconds: number;
+  /**
+   * Alarm when no snapshot was stored during this many seconds (by default two schedule periods); `undefined`
+   * when the schedule is turned off, since nothing is then expected to store snapshots.
+   */
+  staleSnapshotSeconds: number | undefined;
   /** SNS topic ARN for alarm and OK notifications; empty: none. */
   alarmTopicArn: string;
   /** Prefix of alarm and dashboard names. */
@@ -122,33 +125,36 @@ export function monitoringResources(settings: MonitoringSettings): Record<string
     );
   }
 
-  resources.NoSnapshotStoredAlarm = alarm(
-    settings,
-    'no-snapshot-stored',
-    `No snapshot was stored for ${settings.staleSnapshotSeconds / 60} minutes: the schedule, KooDrive or the credentials need a look.`,
-    {
-      Metrics: [
-        {
-          Id: 'written',
-          MetricStat: {
-            Metric: {
-              Namespace: ns,
-              MetricName: 'SnapshotsWritten',
-              Dimensions: [{ Name: 'service', Value: settings.service }],
+  const stale = settings.staleSnapshotSeconds;
+  if (stale !== undefined) {
+    resources.NoSnapshotStoredAlarm = alarm(
+      settings,
+      'no-snapshot-stored',
+      `No snapshot was stored for ${stale / 60} minutes: the schedule, KooDrive or the credentials need a look.`,
+      {
+        Metrics: [
+          {
+            Id: 'written',
+            MetricStat: {
+              Metric: {
+                Namespace: ns,
+                MetricName: 'SnapshotsWritten',
+                Dimensions: [{ Name: 'service', Value: settings.service }],
+              },
+              Period: stale,
+              Stat: 'Sum',
             },
-            Period: settings.staleSnapshotSeconds,
-            Stat: 'Sum',
+            ReturnData: false,
           },
-          ReturnData: false,
-        },
-        { Id: 'stored', Expression: 'FILL(written, 0)', Label: 'Snapshots stored', ReturnData: true },
-      ],
-      EvaluationPeriods: 1,
-      Threshold: 1,
-      ComparisonOperator: 'LessThanThreshold',
-      TreatMissingData: 'breaching',
-    },
-  );
+          { Id: 'stored', Expression: 'FILL(written, 0)', Label: 'Snapshots stored', ReturnData: true },
+        ],
+        EvaluationPeriods: 1,
+        Threshold: 1,
+        ComparisonOperator: 'LessThanThreshold',
+        TreatMissingData: 'breaching',
+      },
+    );
+  }
 
   for (const threshold of parseThresholds(settings.thresholds)) {
     const percent = Math.round(threshold * 100);
@@ -274,7 +280,11 @@ function settingsFrom(custom: unknown): MonitoringSettings {
     }
     return value as string[];
   };
-  const stale = staleSnapshotSeconds(text('staleSnapshotSeconds'), text('snapshotSchedule'));
+  const schedule = text('snapshotSchedule');
+  const scheduled = String(c.snapshotScheduleEnabled ?? true) !== 'false';
+  // Checked while paused too, so that turning the schedule back on cannot fail a deploy.
+  schedulePeriodSeconds(schedule);
+  const stale = scheduled ? staleSnapshotSeconds(text('staleSnapshotSeconds'), schedule) : undefined;
   return {
     functions: list('functions'),
     deadLetterQueues: list('deadLetterQueues'),

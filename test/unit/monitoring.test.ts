@@ -114,6 +114,27 @@ describe('monitoring resources', () => {
     );
   });
 
+  it('leaves out the no-snapshot alarm while the schedule is paused, and still checks the schedule', () => {
+    for (const paused of [false, 'false']) {
+      const template = { Resources: {} as Record<string, unknown> };
+      const custom = { ...CUSTOM, snapshotScheduleEnabled: paused, snapshotSchedule: 'cron(0 * * * ? *)' };
+      new MonitoringPlugin({
+        service: { custom: { monitoring: custom }, provider: { compiledCloudFormationTemplate: template } },
+      }).hooks['before:package:finalize']?.();
+      expect(Object.keys(template.Resources)).not.toContain('NoSnapshotStoredAlarm');
+      expect(Object.keys(template.Resources)).toContain('SnapshotErrorsAlarm');
+    }
+    const broken = new MonitoringPlugin({
+      service: {
+        custom: {
+          monitoring: { ...CUSTOM, snapshotScheduleEnabled: false, snapshotSchedule: 'cron(0 * * * *)' },
+        },
+        provider: { compiledCloudFormationTemplate: { Resources: {} } },
+      },
+    });
+    expect(() => broken.hooks['before:package:finalize']?.()).toThrow(/has 5 fields/);
+  });
+
   it('adds its resources to the compiled template at package time', () => {
     const template = { Resources: {} as Record<string, unknown> };
     const plugin = new MonitoringPlugin({
