@@ -4,7 +4,7 @@
  * alarm without a hand-kept copy per item. Offline: it only adds resources to the compiled template.
  */
 
-import { schedulePeriodSeconds, staleSnapshotSeconds } from './schedule.ts';
+import { ratioWindowSeconds, schedulePeriodSeconds, staleSnapshotSeconds } from './schedule.ts';
 
 /** What `custom.monitoring` in serverless.yml gives the plugin (already resolved by osls). */
 export interface MonitoringSettings {
@@ -22,6 +22,8 @@ export interface MonitoringSettings {
    * when the schedule is turned off, since nothing is then expected to store snapshots.
    */
   staleSnapshotSeconds: number | undefined;
+  /** Period of the allocated-ratio alarms, in seconds: long enough to hold one run's metrics. */
+  ratioWindowSeconds: number;
   /** SNS topic ARN for alarm and OK notifications; empty: none. */
   alarmTopicArn: string;
   /** Prefix of alarm and dashboard names. */
@@ -168,14 +170,16 @@ export function monitoringResources(settings: MonitoringSettings): Record<string
             Id: 'ratio',
             // Metrics Insights: the highest totals ratio of any tenant, so one alarm covers every tenant.
             Expression: `SELECT MAX(AllocatedRatio) FROM SCHEMA("${ns}", service, SpaceType, Tenant) WHERE service = '${settings.service}' AND SpaceType = 'totals'`,
-            Period: 900,
+            Period: settings.ratioWindowSeconds,
             ReturnData: true,
           },
         ],
         EvaluationPeriods: 1,
         Threshold: threshold,
         ComparisonOperator: 'GreaterThanOrEqualToThreshold',
-        TreatMissingData: 'missing',
+        // Between two runs there is no ratio to judge: the alarm keeps its state instead of lapsing into
+        // INSUFFICIENT_DATA and paging again at the next run while a tenant stays above the threshold.
+        TreatMissingData: 'ignore',
       },
     );
   }
@@ -283,7 +287,7 @@ function settingsFrom(custom: unknown): MonitoringSettings {
   const schedule = text('snapshotSchedule');
   const scheduled = String(c.snapshotScheduleEnabled ?? true) !== 'false';
   // Checked while paused too, so that turning the schedule back on cannot fail a deploy.
-  schedulePeriodSeconds(schedule);
+  const period = schedulePeriodSeconds(schedule);
   const stale = scheduled ? staleSnapshotSeconds(text('staleSnapshotSeconds'), schedule) : undefined;
   return {
     functions: list('functions'),
@@ -292,6 +296,7 @@ function settingsFrom(custom: unknown): MonitoringSettings {
     service: text('service'),
     thresholds: text('thresholds'),
     staleSnapshotSeconds: stale,
+    ratioWindowSeconds: ratioWindowSeconds(stale, period),
     alarmTopicArn: typeof c.alarmTopicArn === 'string' ? c.alarmTopicArn : '',
     namePrefix: text('namePrefix'),
   };

@@ -97,3 +97,19 @@ export function staleSnapshotSeconds(setting: string, schedule: string): number 
   }
   return value;
 }
+
+/** Alarms on a Metrics Insights query can only look at the latest 3 hours. */
+export const MAX_INSIGHTS_WINDOW_SECONDS = 10_800;
+
+/**
+ * The period of the allocated-ratio alarms: the stale-snapshot window (it holds at least one run's metrics),
+ * else two periods of the paused schedule (30 minutes for a paused cron), at most the 3 hours a Metrics
+ * Insights alarm can see.
+ */
+export function ratioWindowSeconds(
+  staleSeconds: number | undefined,
+  periodSeconds: number | undefined,
+): number {
+  const window = staleSeconds ?? (periodSeconds === undefined ? 1800 : 2 * periodSeconds);
+  return Math.min(window, MAX_INSIGHTS_WINDOW_SECONDS);
+}

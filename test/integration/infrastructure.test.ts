@@ -467,11 +467,16 @@ describe('snapshot triggers', () => {
     expect(target.Input).toBeUndefined();
   });
 
-  it('alarms when two periods of the schedule pass without a snapshot, whatever the schedule', () => {
+  it('alarms when two periods of the schedule pass without a snapshot, and judges ratios over as long, whatever the schedule', () => {
     const period = (pkg: Packaged) =>
       JSON.stringify(props(pkg, 'NoSnapshotStoredAlarm').Metrics).match(/"Period":(\d+)/)?.[1];
     expect(period(dev)).toBe('1800');
     expect(period(prod)).toBe('7200');
+    // The ratio alarms look at a window that holds one run's metrics too.
+    const ratio = (pkg: Packaged) =>
+      JSON.stringify(props(pkg, 'AllocatedRatio90Alarm').Metrics).match(/"Period":(\d+)/)?.[1];
+    expect(ratio(dev)).toBe('1800');
+    expect(ratio(prod)).toBe('7200');
     const schedule = ofType(prod, 'AWS::Events::Rule')
       .map(([, r]) => record(r.Properties, 'rule'))
       .find((r) => r.ScheduleExpression !== undefined);

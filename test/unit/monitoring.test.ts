@@ -12,6 +12,7 @@ const SETTINGS: MonitoringSettings = {
   service: 'koodrive-allocation',
   thresholds: '1.0,0.8, 0.9',
   staleSnapshotSeconds: 1800,
+  ratioWindowSeconds: 1800,
   alarmTopicArn: 'arn:aws:sns:eu-west-1:123456789012:ops',
   namePrefix: 'koodrive-allocation-prod',
 };
@@ -72,6 +73,9 @@ describe('monitoring resources', () => {
     ] as const) {
       const props = propsOf(resources, `AllocatedRatio${percent}Alarm`);
       expect(props.Threshold).toBe(threshold);
+      // Between runs there is no datapoint: the alarm keeps its state rather than re-paging at each run.
+      expect(props.TreatMissingData).toBe('ignore');
+      expect(JSON.stringify(props.Metrics)).toContain('"Period":1800');
       expect(JSON.stringify(props.Metrics)).toContain(
         `MAX(AllocatedRatio) FROM SCHEMA(\\"KooDriveAllocation\\"`,
       );
@@ -148,5 +152,6 @@ describe('monitoring resources', () => {
     expect(Object.keys(template.Resources)).toContain('AllocatedRatio90Alarm');
     // The stale-snapshot window follows the schedule: two hourly periods.
     expect(JSON.stringify(template.Resources.NoSnapshotStoredAlarm)).toContain('"Period":7200');
+    expect(JSON.stringify(template.Resources.AllocatedRatio90Alarm)).toContain('"Period":7200');
   });
 });

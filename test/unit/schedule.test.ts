@@ -2,6 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   MAX_ALARM_WINDOW_SECONDS,
+  ratioWindowSeconds,
   schedulePeriodSeconds,
   staleSnapshotSeconds,
 } from '../../serverless/schedule.ts';
@@ -79,5 +80,18 @@ describe('staleSnapshotSeconds', () => {
 
   it('checks the schedule even when the window is given', () => {
     expect(() => staleSnapshotSeconds('1800', 'rate(1 minutes)')).toThrow(/write rate\(1 minute\)/);
+  });
+});
+
+describe('ratioWindowSeconds', () => {
+  it('is the stale-snapshot window, so that it holds a run, within the 3 hours Metrics Insights alarms see', () => {
+    expect(ratioWindowSeconds(1800, 900)).toBe(1800);
+    expect(ratioWindowSeconds(7200, undefined)).toBe(7200);
+    expect(ratioWindowSeconds(172_800, 86_400)).toBe(10_800);
+  });
+
+  it('is two periods of a paused schedule, or 30 minutes for a paused cron', () => {
+    expect(ratioWindowSeconds(undefined, 3600)).toBe(7200);
+    expect(ratioWindowSeconds(undefined, undefined)).toBe(1800);
   });
 });
