@@ -89,8 +89,55 @@ async function readParam(source: string, context: VariableSourceContext): Promis
   return value;
 }
 
-/** The plugin osls loads from `plugins:`; it only contributes variable sources. */
+/**
+ * ARNs in a compiled template (or any JSON) whose region is not the stack's: a secret, a bus or an alarm topic
+ * in another region cannot be used by the stack (Secrets Manager and EventBridge are called in the functions'
+ * region, and CloudWatch notifies only topics of its own), so a deploy would fail or the stack would not work.
+ * Regionless ARNs (IAM, S3 buckets) and `Fn::Sub` placeholders pass.
+ */
+export function foreignRegionArns(node: unknown, region: string): string[] {
+  const found = new Set<string>();
+  const visit = (value: unknown) => {
+    if (typeof value === 'string') {
+      for (const match of value.matchAll(/arn:[a-z-]+:[a-z0-9-]+:([a-z0-9-]+):[^,\s"]*/g)) {
+        if (match[1] !== region) found.add(match[0]);
+      }
+    } else if (Array.isArray(value)) {
+      for (const item of value) visit(item);
+    } else if (typeof value === 'object' && value !== null) {
+      for (const item of Object.values(value)) visit(item);
+    }
+  };
+  visit(node);
+  return [...found];
+}
+
+interface ServerlessLike {
+  getProvider(name: 'aws'): { getRegion(): string };
+  service: { provider: { compiledCloudFormationTemplate: { Resources: Record<string, unknown> } } };
+}
+
+/** The plugin osls loads from `plugins:`: variable sources, and a check of the ARNs they and the settings gave. */
 export default class ResourceArnsPlugin {
+  readonly hooks: Record<string, () => void>;
+
+  constructor(serverless: ServerlessLike) {
+    this.hooks = {
+      'before:package:finalize': () => {
+        const region = serverless.getProvider('aws').getRegion();
+        const foreign = foreignRegionArns(serverless.service.provider.compiledCloudFormationTemplate, region);
+        if (foreign.length === 0) return;
+        const error = new Error(
+          `The stack deploys to ${region}, but these ARNs are in another region: ${foreign.join(', ')}. ` +
+            "Secrets, the event bus and the alarm topic must be in the stack's region: deploy with --region <theirs> (or AWS_REGION), or use ones in this region.",
+        );
+        // osls prints a ServerlessError as its message alone.
+        error.name = 'ServerlessError';
+        throw error;
+      },
+    };
+  }
+
   readonly configurationVariablesSources = {
     tenantSecretArns: {
       resolve: async (context: VariableSourceContext) => {

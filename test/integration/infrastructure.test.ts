@@ -12,7 +12,11 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULTS } from '../../lib/config.ts';
-import { eventBusResource, tenantSecretResources } from '../../serverless/resource-arns.ts';
+import ResourceArnsPlugin, {
+  eventBusResource,
+  foreignRegionArns,
+  tenantSecretResources,
+} from '../../serverless/resource-arns.ts';
 import { templateProblems } from '../support/cloudformation-schema.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -398,6 +402,76 @@ describe('IAM', () => {
       'arn:aws:events:eu-west-1:123456789012:event-bus/x',
     );
     expect(() => eventBusResource(' ')).toThrow(/empty/);
+  });
+
+  it('finds ARNs outside the stack’s region, also inside settings, and lets regionless and stack ARNs pass', () => {
+    const template = {
+      Resources: {
+        Role: {
+          Properties: {
+            ManagedPolicyArns: ['arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole'],
+            Resource: [SECRET_ARN, stackArn('secretsmanager', 'secret:koodrive/beta-??????')],
+          },
+        },
+        Fn: {
+          Properties: {
+            Environment: {
+              Variables: {
+                KOODRIVE_TENANTS: `acme=${SECRET_ARN},x=arn:aws:secretsmanager:us-east-1:1:secret:x`,
+              },
+            },
+          },
+        },
+        Alarm: { Properties: { AlarmActions: ['arn:aws-cn:sns:cn-north-1:123456789012:ops'] } },
+      },
+    };
+    expect(foreignRegionArns(template, 'eu-west-1')).toEqual([
+      'arn:aws:secretsmanager:us-east-1:1:secret:x',
+      'arn:aws-cn:sns:cn-north-1:123456789012:ops',
+    ]);
+    expect(foreignRegionArns(template, 'us-east-1')).toEqual([
+      SECRET_ARN,
+      'arn:aws-cn:sns:cn-north-1:123456789012:ops',
+    ]);
+  });
+
+  it('refuses, when packaging, a secret, bus or alarm topic in another region than the stack’s', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'koodrive-package-'));
+    dirs.push(dir);
+    const failure = await packageStage(dir, [
+      '--stage',
+      'prod',
+      '--region',
+      'us-east-1',
+      '--param',
+      `tenants=acme=${SECRET_ARN},beta`,
+      '--param',
+      `alarmTopicArn=${ALARM_TOPIC}`,
+    ]).then(
+      () => undefined,
+      (error: { stdout?: string; stderr?: string }) => `${error.stdout ?? ''}${error.stderr ?? ''}`,
+    );
+    expect(failure).toContain(
+      `The stack deploys to us-east-1, but these ARNs are in another region: ${SECRET_ARN}, ${ALARM_TOPIC}.`,
+    );
+    expect(failure).toContain('deploy with --region <theirs> (or AWS_REGION)');
+    expect(failure).not.toMatch(/^\s+at /m);
+  }, 120_000);
+
+  it('checks regions in the plugin hook against the region osls deploys to', () => {
+    const compiled = { Resources: { A: { Properties: { Topic: ALARM_TOPIC } } } };
+    const serverless = (region: string) => ({
+      getProvider: () => ({ getRegion: () => region }),
+      service: { provider: { compiledCloudFormationTemplate: compiled } },
+    });
+    expect(() =>
+      new ResourceArnsPlugin(serverless('eu-west-1')).hooks['before:package:finalize']?.(),
+    ).not.toThrow();
+    expect(() =>
+      new ResourceArnsPlugin(serverless('eu-central-1')).hooks['before:package:finalize']?.(),
+    ).toThrow(
+      expect.objectContaining({ name: 'ServerlessError', message: expect.stringContaining(ALARM_TOPIC) }),
+    );
   });
 });
 
