@@ -48,7 +48,7 @@ const PARAMS_FROM_ENV = {
   SNAPSHOT_CONCURRENCY: 'snapshotConcurrency',
   HISTORY_CURSOR_KEY: 'historyCursorKey',
   ALLOCATION_THRESHOLDS: 'allocationThresholds',
-  EVENT_BUS_NAME: 'eventBusName',
+  EVENT_BUS_NAME: 'publishEventBus',
 } as const;
 
 /** Ports of the local stack, each overridable by its variable. */
@@ -168,7 +168,12 @@ async function waitUntilListening(url: string, exited: Promise<unknown>, timeout
 
 /** Fails unless the port can be bound: a busy port would otherwise look like a ready serverless offline. */
 async function assertPortFree(port: number, variable: string): Promise<void> {
-  if (port === 0) throw new Error(`${variable} is 0: serverless offline needs a fixed port.`);
+  if (port === 0) {
+    if (variable === 'LOCAL_API_PORT' || variable === 'LOCAL_LAMBDA_PORT') {
+      throw new Error(`${variable} is 0: serverless offline needs a fixed port.`);
+    }
+    return; // any free port, chosen when the server starts
+  }
   const server = createServer();
   await new Promise<void>((resolve, reject) => {
     server.once('error', (error) =>
@@ -204,6 +209,17 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   }
 
   try {
+    // Every port first, so that a busy one is named with its variable before anything starts.
+    const wanted: [number, string][] = [
+      [ports.api, 'LOCAL_API_PORT'],
+      [ports.lambda, 'LOCAL_LAMBDA_PORT'],
+      [ports.dynamodb, 'LOCAL_DYNAMODB_PORT'],
+      [ports.eventBridge, 'LOCAL_EVENTBRIDGE_PORT'],
+    ];
+    if (!realKooDrive) wanted.push([ports.koodrive, 'LOCAL_KOODRIVE_PORT']);
+    if (!realSecrets) wanted.push([ports.secretsManager, 'LOCAL_SECRETS_MANAGER_PORT']);
+    for (const [port, variable] of wanted) await assertPortFree(port, variable);
+
     let koodriveUrl = env.KOODRIVE_BASE_URL?.trim() ?? '';
     let moveDemo: (at: Date) => void = () => undefined;
     if (!realKooDrive) {
@@ -305,7 +321,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       `  HTTP API         ${apiUrl}  (GET /allocation, /tenants/{tenantId}/allocation[/history], /dashboard)`,
       `  Lambda Invoke    ${lambdaUrl}  (npm run snapshot:local -- --sqs demo | --event demo)`,
       `  KooDrive         ${realKooDrive ? `${koodriveUrl} (KOODRIVE_BASE_URL)` : `${koodriveUrl} (simulator)`}`,
-      `  Secrets Manager  ${secretsManagerUrl ?? 'AWS, with the shell credentials (KOODRIVE_TENANTS is set)'}`,
+      `  Secrets Manager  ${secretsManagerUrl ?? `AWS in ${region} (AWS_REGION), with the shell credentials (KOODRIVE_TENANTS is set)`}`,
       `  EventBridge      ${eventBridge.url}  (threshold events are printed here)`,
       `  DynamoDB         ${dynamodb.url}  (dynalite, table ${LOCAL_TABLE_NAME}, data in ${shownPath(path.join(dataDir, 'dynamodb'))})`,
       `  Tenants          ${params.tenants}`,

@@ -1,7 +1,7 @@
 /**
  * Shows how a KooDrive request is signed, to compare with what the vendor expects when it refuses a
  * signature. For the README writer — usage:
- *   KOODRIVE_APP_SECRET=… node scripts/sign-debug.ts --url https://host/koodrive/ose/v1/space/allocation/get \
+ *   KOODRIVE_APP_SECRET=… node_modules/.bin/node scripts/sign-debug.ts --url https://host/koodrive/ose/v1/space/allocation/get \
  *     --app-id APPID --user-id USERID [--method GET] [--date 20240909T033325Z] [--body '{"a":1}']
  * (or pipe the secret on stdin). The secret is never read from the command line, where shell history
  * and `ps` would keep it, and the output never shows the secret or the signature.
@@ -12,7 +12,7 @@ import { parseArgs } from 'node:util';
 import { describeSigning, parseSigningDate, signRequest } from '../lib/koodrive/sign.ts';
 
 const SECRET_ENV = 'KOODRIVE_APP_SECRET';
-const USAGE = `Usage: node scripts/sign-debug.ts --url URL --app-id APP_ID --user-id USER_ID [--method GET] [--date YYYYMMDDTHHMMSSZ] [--body TEXT]
+const USAGE = `Usage: node_modules/.bin/node scripts/sign-debug.ts --url URL --app-id APP_ID --user-id USER_ID [--method GET] [--date YYYYMMDDTHHMMSSZ] [--body TEXT]
 The AppSecret is read from ${SECRET_ENV}, or else from stdin; never from the command line.`;
 
 export interface SignDebugIo {

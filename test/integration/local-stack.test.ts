@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEMO_TENANT_ID, LAB_TENANT_ID } from '../../local/demo.ts';
 import { parseTableSchemas, SERVERLESS_YML, startLocalDynamoDb } from '../../local/dynamodb.ts';
 import { invokeFunction, invokeUrl, sqsSnapshotEvent } from '../../local/invoke.ts';
-import { localPorts, offlineArgs } from '../../local/start.ts';
+import { localPorts, offlineArgs, startLocalStack } from '../../local/start.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const STARTUP_MS = 150_000;
@@ -254,6 +254,33 @@ describe('local stack settings', () => {
       eventBridge: 4010,
     });
     expect(() => localPorts({ LOCAL_LAMBDA_PORT: 'x' })).toThrow(/LOCAL_LAMBDA_PORT/);
+  });
+
+  it('names the variable of a busy port before starting anything', async () => {
+    const [api = 0, lambda = 0, koodrive = 0, secretsManager = 0, dynamodb = 0, eventBridge = 0] =
+      await freePorts(6);
+    const busy = createServer();
+    await listen(busy, dynamodb);
+    try {
+      const env = {
+        LOCAL_API_PORT: String(api),
+        LOCAL_LAMBDA_PORT: String(lambda),
+        LOCAL_KOODRIVE_PORT: String(koodrive),
+        LOCAL_SECRETS_MANAGER_PORT: String(secretsManager),
+        LOCAL_DYNAMODB_PORT: String(dynamodb),
+        LOCAL_EVENTBRIDGE_PORT: String(eventBridge),
+      };
+      await expect(startLocalStack({ env, log: () => undefined })).rejects.toThrow(
+        `Port ${dynamodb} is in use`,
+      );
+      await expect(startLocalStack({ env, log: () => undefined })).rejects.toThrow(
+        /free it or set LOCAL_DYNAMODB_PORT\.$/,
+      );
+      // Nothing was started before the check: the simulator's and Secrets Manager's ports are still free.
+      expect([await isFree(koodrive), await isFree(secretsManager)]).toEqual([true, true]);
+    } finally {
+      await close(busy);
+    }
   });
 
   it('runs serverless offline on the stage, ports and parameters given, leaving empty ones out', () => {
