@@ -181,6 +181,12 @@ const SECONDS_PER_DAY = 86_400;
 const BATCH_GET_LIMIT = 100;
 const BATCH_GET_ROUNDS = 5;
 const NAMES = { '#t': 'tenantId', '#o': 'observedAt', '#e': 'expiresAt' } as const;
+/**
+ * What a history or chart read needs of an item (what itemToAllocation reads): not the trace id, the source,
+ * the expiry or events still to publish, which DynamoDB then neither sends nor the SDK parses.
+ */
+const ALLOCATION_NAMES = { '#t': 'tenantId', '#o': 'observedAt', '#f': 'fetchedAt', '#s': 'spaces' } as const;
+const ALLOCATION_PROJECTION = Object.keys(ALLOCATION_NAMES).join(', ');
 
 /** The stored representation of one space: only what KooDrive reported. */
 interface StoredSpace {
@@ -574,7 +580,8 @@ export function createDynamoSnapshotStore(options: DynamoSnapshotStoreOptions): 
             KeyConditionExpression: '#t = :t AND #o BETWEEN :from AND :to',
             // TTL deletion lags expiry by up to days; expired snapshots are past retention and not shown.
             FilterExpression: 'attribute_not_exists(#e) OR #e > :now',
-            ExpressionAttributeNames: { ...NAMES },
+            ProjectionExpression: ALLOCATION_PROJECTION,
+            ExpressionAttributeNames: { ...NAMES, ...ALLOCATION_NAMES },
             ExpressionAttributeValues: {
               ':t': { S: tenantId },
               ':from': { S: range.from },
@@ -611,7 +618,8 @@ export function createDynamoSnapshotStore(options: DynamoSnapshotStoreOptions): 
           TableName: tableName,
           // Snapshots only: the threshold head sorts after every instant.
           KeyConditionExpression: '#t = :t AND #o < :head',
-          ExpressionAttributeNames: { '#t': NAMES['#t'], '#o': NAMES['#o'] },
+          ProjectionExpression: ALLOCATION_PROJECTION,
+          ExpressionAttributeNames: { ...ALLOCATION_NAMES },
           ExpressionAttributeValues: { ':t': { S: tenantId }, ':head': { S: THRESHOLD_HEAD_KEY } },
           ScanIndexForward: false,
           ConsistentRead: true,

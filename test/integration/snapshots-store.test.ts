@@ -194,6 +194,64 @@ describe('query', () => {
     expect(JSON.stringify(page)).not.toContain('traceId');
   });
 
+  it('reads only what an Allocation needs: DynamoDB sends no trace id, source, expiry or pending events', async () => {
+    await store.put(
+      snapshot('acme', iso(T0), 1000, {
+        pendingEvents: [
+          {
+            tenantId: 'acme',
+            spaceType: 'totals',
+            threshold: 0.8,
+            direction: 'up',
+            previousRatio: 0.7,
+            ratio: 0.85,
+            observedAt: iso(T0),
+            crossingId: 'x'.repeat(64),
+          },
+        ],
+        pendingAgainst: iso(T0 - MINUTE),
+        pendingLeaseUntil: T0 + MINUTE,
+      }),
+    );
+    const sent: string[][] = [];
+    dynamo.client.middlewareStack.add(
+      (next) => async (args) => {
+        const result = await next(args);
+        const items = (result.output as { Items?: Record<string, unknown>[] }).Items ?? [];
+        for (const item of items) sent.push(Object.keys(item).sort());
+        return result;
+      },
+      { step: 'initialize', name: 'captureItems' },
+    );
+    try {
+      await store.query({ tenantId: 'acme', from: new Date(T0), to: new Date(T0), limit: 10 });
+      await store.latest('acme');
+    } finally {
+      dynamo.client.middlewareStack.remove('captureItems');
+    }
+    // Stored with all of them, though.
+    const stored = await dynamo.client.send(
+      new GetItemCommand({
+        TableName: tableName,
+        Key: { tenantId: { S: 'acme' }, observedAt: { S: iso(T0) } },
+      }),
+    );
+    expect(Object.keys(stored.Item ?? {})).toEqual(
+      expect.arrayContaining([
+        'traceId',
+        'source',
+        'expiresAt',
+        'pendingEvents',
+        'pendingAgainst',
+        'pendingLease',
+      ]),
+    );
+    expect(sent).toEqual([
+      ['fetchedAt', 'observedAt', 'spaces', 'tenantId'],
+      ['fetchedAt', 'observedAt', 'spaces', 'tenantId'],
+    ]);
+  });
+
   it('includes both boundaries and nothing outside them, oldest first, only the tenant asked for', async () => {
     const times = await seed('acme', 5);
     await seed('beta', 5);
