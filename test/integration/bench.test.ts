@@ -59,7 +59,9 @@ const FIXED_FIGURES = [
   'snapshot.ratio.projectCallsFloor',
   'history.route',
   'history.raw',
+  'history.rawProjected',
   'history.ratio',
+  'history.ratioProjected',
   'history.bytesPerSnapshot',
 ];
 
