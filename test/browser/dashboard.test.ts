@@ -210,6 +210,45 @@ describe('the dashboard in Chromium', () => {
     );
   });
 
+  it('loads the charts of many tenants as they come near the screen, not all at once', async () => {
+    // Each chart is a function call and a DynamoDB query: with hundreds of tenants, loading every one at
+    // once would run into the API's throttle and cost for charts nobody looks at.
+    const many = Array.from({ length: 40 }, (_, i) => `t${String(i).padStart(2, '0')}`);
+    const charts = new Set<string>();
+    const manyHandler = createChartHandler({
+      logger: createLogger('chart-browser-test-many'),
+      getConfig: () => loadConfig({ KOODRIVE_TENANTS: many.map((t) => `${t}=koodrive/${t}`).join(',') }),
+      getStore: () =>
+        createDynamoSnapshotStore({
+          client: dynamo.client,
+          tableName: TABLE,
+          retentionDays: 400,
+          cursorKey: 'browser-test-cursor-key',
+        }),
+      now: () => NOW,
+    });
+    const manyApi = await startLocalApi((event, context) => {
+      if (event.rawPath.endsWith('.svg')) charts.add(event.rawPath);
+      return manyHandler(event, context);
+    });
+    const manyPage = await browser.context.newPage();
+    try {
+      await manyPage.goto(`${manyApi.url}/dashboard`);
+      await manyPage.waitForLoadState('networkidle');
+      const first = charts.size;
+      expect(first).toBeGreaterThan(0);
+      expect(first).toBeLessThan(many.length / 2);
+      // Scrolled through, every chart loads, each once.
+      const images = manyPage.locator('img');
+      for (let i = 0; i < many.length; i++) await images.nth(i).scrollIntoViewIfNeeded();
+      await manyPage.waitForFunction(() => Array.from(document.images).every((image) => image.complete));
+      expect([...charts].sort()).toEqual(many.map((t) => `/tenants/${t}/allocation/history.svg`));
+    } finally {
+      await manyPage.close();
+      await manyApi.close();
+    }
+  });
+
   it('draws every chart inside the page with ?inline=1, loading nothing else', async () => {
     const requests: string[] = [];
     page.on('request', (request) => {
