@@ -209,6 +209,8 @@ beforeAll(async () => {
     'snapshotSchedule=rate(1 hour)',
     '--param',
     'snapshotQueueConcurrency=4',
+    '--param',
+    'apiAccessLogs=false',
   ]);
   localConfig = record(
     JSON.parse(await runServerless(['print', '--stage', 'local', '--format', 'json'])),
@@ -621,6 +623,28 @@ describe('HTTP API', () => {
     const prodSettings = record(props(prod, 'HttpApiStage').DefaultRouteSettings, 'DefaultRouteSettings');
     expect(Number(prodSettings.ThrottlingRateLimit)).toBe(5);
     expect(prodSettings.ThrottlingBurstLimit).toBe(100);
+  });
+
+  it('writes an access log line per request (who, what, status, latency; no header or body) unless turned off', () => {
+    const settings = record(props(dev, 'HttpApiStage').AccessLogSettings, 'AccessLogSettings');
+    expect(settings.DestinationArn).toEqual({ 'Fn::GetAtt': ['HttpApiLogGroup', 'Arn'] });
+    const format = record(JSON.parse(String(settings.Format)), 'access log format');
+    expect(format).toMatchObject({
+      requestId: '$context.requestId',
+      caller: '$context.identity.userArn',
+      jwtSubject: '$context.authorizer.claims.sub',
+      routeKey: '$context.routeKey',
+      status: '$context.status',
+      responseLatencyMs: '$context.responseLatency',
+    });
+    // Nothing a caller sends beyond the route: no headers, query strings or bodies.
+    expect(Object.values(format).join(' ')).not.toMatch(/header|querystring|body|requestOverride/i);
+    expect(props(dev, 'HttpApiLogGroup')).toEqual({
+      LogGroupName: '/aws/http-api/koodrive-allocation-dev',
+      RetentionInDays: 30,
+    });
+    expect(props(prod, 'HttpApiStage').AccessLogSettings).toBeUndefined();
+    expect(prod.resources.HttpApiLogGroup).toBeUndefined();
   });
 
   it('protects every route with IAM by default', () => {
