@@ -211,6 +211,8 @@ beforeAll(async () => {
     'snapshotQueueConcurrency=4',
     '--param',
     'apiAccessLogs=false',
+    '--param',
+    'corsAllowedOrigins=https://dash.example.com,https://ops.example.com',
   ]);
   localConfig = record(
     JSON.parse(await runServerless(['print', '--stage', 'local', '--format', 'json'])),
@@ -645,6 +647,23 @@ describe('HTTP API', () => {
     });
     expect(props(prod, 'HttpApiStage').AccessLogSettings).toBeUndefined();
     expect(prod.resources.HttpApiLogGroup).toBeUndefined();
+  });
+
+  it('answers browsers of the configured origins only (CORS), and none by default', () => {
+    expect(props(dev, 'HttpApi').CorsConfiguration).toBeUndefined();
+    expect(props(prod, 'HttpApi').CorsConfiguration).toEqual({
+      AllowOrigins: ['https://dash.example.com', 'https://ops.example.com'],
+      AllowMethods: ['GET'],
+      AllowHeaders: [
+        'authorization',
+        'content-type',
+        'x-amz-date',
+        'x-amz-security-token',
+        'x-amz-content-sha256',
+      ],
+      ExposeHeaders: ['x-trace-id'],
+      MaxAge: 600,
+    });
   });
 
   it('protects every route with IAM by default', () => {

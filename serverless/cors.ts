@@ -1,0 +1,83 @@
+/**
+ * A local osls plugin: `${httpApiCors:<param>}` turns the comma-separated origins in that stage parameter
+ * into `provider.httpApi.cors`, so that a browser page on those origins (an internal dashboard calling the
+ * API with a JWT, or SigV4 in the browser) may read the answers. Empty: no CORS at all, API Gateway's default.
+ * Resolved offline, at package and print time; a malformed origin fails packaging with what to write.
+ */
+
+export interface HttpApiCors {
+  allowedOrigins: string[];
+  allowedMethods: string[];
+  allowedHeaders: string[];
+  exposedResponseHeaders: string[];
+  maxAge: number;
+}
+
+/** What a browser may send: the JWT, and what SigV4 signing in the browser adds. */
+const ALLOWED_HEADERS = [
+  'authorization',
+  'content-type',
+  'x-amz-date',
+  'x-amz-security-token',
+  'x-amz-content-sha256',
+];
+
+/**
+ * The CORS configuration for `origins` (`https://a.example.com,https://b.example.com`), or `false` for
+ * none. Origins are scheme, host and port only, as browsers send them; `*` allows any origin.
+ */
+export function httpApiCors(origins: string): HttpApiCors | false {
+  const list = origins
+    .split(',')
+    .map((origin) => origin.trim())
+    .filter((origin) => origin !== '');
+  if (list.length === 0) return false;
+  for (const origin of list) {
+    if (origin === '*') continue;
+    const url = URL.canParse(origin) ? new URL(origin) : undefined;
+    const loopback = url !== undefined && /^(?:localhost|127\.\d+\.\d+\.\d+|\[::1\])$/.test(url.hostname);
+    const scheme = url?.protocol === 'https:' || (url?.protocol === 'http:' && loopback);
+    if (url === undefined || !scheme || url.origin !== origin) {
+      throw new Error(
+        `corsAllowedOrigins has '${origin}': give origins as a browser sends them, scheme, host and optional port, ` +
+          'with no path or trailing slash (e.g. https://dashboard.example.com); https only, except http://localhost; or * for any.',
+      );
+    }
+  }
+  if (list.includes('*') && list.length > 1) {
+    throw new Error(
+      `corsAllowedOrigins mixes * with origins ('${origins}'): give * alone, or the origins alone.`,
+    );
+  }
+  return {
+    allowedOrigins: [...new Set(list)],
+    allowedMethods: ['GET'],
+    allowedHeaders: ALLOWED_HEADERS,
+    // The trace id is the first thing to quote when an answer is wrong.
+    exposedResponseHeaders: ['x-trace-id'],
+    maxAge: 600,
+  };
+}
+
+interface VariableSourceContext {
+  address?: string | null;
+  resolveVariable: (variable: string) => Promise<unknown>;
+}
+
+/** The plugin osls loads from `plugins:`; it only contributes the variable source. */
+export default class CorsPlugin {
+  readonly configurationVariablesSources = {
+    httpApiCors: {
+      resolve: async (context: VariableSourceContext) => {
+        const name = context.address ?? '';
+        if (!/^[A-Za-z0-9_]+$/.test(name)) {
+          throw new Error(
+            `\${httpApiCors:…} needs the name of a stage parameter, e.g. \${httpApiCors:corsAllowedOrigins}.`,
+          );
+        }
+        const value = await context.resolveVariable(`param:${name}`);
+        return { value: httpApiCors(typeof value === 'string' ? value : '') };
+      },
+    },
+  };
+}

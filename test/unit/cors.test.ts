@@ -1,0 +1,59 @@
+/** CORS of the HTTP API from the corsAllowedOrigins stage parameter, as packaging resolves it. */
+import { describe, expect, it } from 'vitest';
+import CorsPlugin, { httpApiCors } from '../../serverless/cors.ts';
+
+describe('httpApiCors', () => {
+  it('is off when no origin is given', () => {
+    expect(httpApiCors('')).toBe(false);
+    expect(httpApiCors(' , ')).toBe(false);
+  });
+
+  it('lets the listed origins read GET answers and the trace id, with the JWT or SigV4 headers', () => {
+    expect(
+      httpApiCors(' https://dash.example.com,https://ops.example.com:8443,http://localhost:5173 '),
+    ).toEqual({
+      allowedOrigins: ['https://dash.example.com', 'https://ops.example.com:8443', 'http://localhost:5173'],
+      allowedMethods: ['GET'],
+      allowedHeaders: [
+        'authorization',
+        'content-type',
+        'x-amz-date',
+        'x-amz-security-token',
+        'x-amz-content-sha256',
+      ],
+      exposedResponseHeaders: ['x-trace-id'],
+      maxAge: 600,
+    });
+    expect(httpApiCors('*')).toMatchObject({ allowedOrigins: ['*'] });
+  });
+
+  it('refuses what a browser never sends as an origin, saying how to write it', () => {
+    for (const origin of [
+      'https://dash.example.com/',
+      'https://dash.example.com/app',
+      'dash.example.com',
+      'http://dash.example.com',
+      'ftp://dash.example.com',
+      'https://DASH.example.com',
+    ]) {
+      expect(() => httpApiCors(origin), origin).toThrow(
+        new RegExp(
+          `corsAllowedOrigins has '${origin.replaceAll('.', '\\.').replaceAll('/', '\\/')}': give origins as a browser sends them`,
+        ),
+      );
+    }
+    expect(() => httpApiCors('*,https://dash.example.com')).toThrow(/give \* alone, or the origins alone/);
+  });
+
+  it('is resolved from the stage parameter the variable names', async () => {
+    const source = new CorsPlugin().configurationVariablesSources.httpApiCors;
+    const resolveVariable = async (variable: string) =>
+      variable === 'param:corsAllowedOrigins' ? 'https://dash.example.com' : undefined;
+    expect(await source.resolve({ address: 'corsAllowedOrigins', resolveVariable })).toMatchObject({
+      value: { allowedOrigins: ['https://dash.example.com'] },
+    });
+    await expect(source.resolve({ address: 'not a name', resolveVariable })).rejects.toThrow(
+      /needs the name of a stage parameter/,
+    );
+  });
+});
