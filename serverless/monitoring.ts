@@ -200,6 +200,8 @@ export function dashboardBody(settings: MonitoringSettings) {
   const schema = `{${ns},service,SpaceType,Tenant} service="${settings.service}"`;
   // biome-ignore lint/suspicious/noTemplateCurlyInString: a CloudFormation Fn::Sub placeholder, not a template.
   const region = '${AWS::Region}';
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: the HTTP API's id, filled in by Fn::Sub.
+  const httpApi = '${HttpApi}';
   const thresholds = parseThresholds(settings.thresholds);
   const search = (expression: string, stat: string, label: string) => [
     {
@@ -254,6 +256,17 @@ export function dashboardBody(settings: MonitoringSettings) {
           ['AWS/Lambda', 'Errors', 'FunctionName', `${settings.namePrefix}-${fn}`],
           ['AWS/Lambda', 'Throttles', 'FunctionName', `${settings.namePrefix}-${fn}`],
         ]),
+      }),
+      // What callers got, API Gateway's own answers included (403 from IAM, 429 from the throttle).
+      widget(0, 18, 'HTTP API calls, 4xx and 5xx', {
+        stat: 'Sum',
+        metrics: ['Count', '4xx', '5xx'].map((name) => ['AWS/ApiGateway', name, 'ApiId', httpApi]),
+      }),
+      widget(12, 18, 'HTTP API latency (ms)', {
+        metrics: [
+          ['AWS/ApiGateway', 'Latency', 'ApiId', httpApi, { stat: 'p50' }],
+          ['AWS/ApiGateway', 'Latency', 'ApiId', httpApi, { stat: 'p99' }],
+        ],
       }),
     ],
   };

@@ -89,13 +89,22 @@ describe('monitoring resources', () => {
 
   it('builds a dashboard whose body is valid JSON once the region is filled in', () => {
     const body = propsOf(resources, 'AllocationDashboard').DashboardBody as { 'Fn::Sub': string };
-    // biome-ignore lint/suspicious/noTemplateCurlyInString: the CloudFormation placeholder the body carries.
-    const parsed = JSON.parse(body['Fn::Sub'].replaceAll('${AWS::Region}', 'eu-west-1')) as {
-      widgets: unknown[];
+    // The CloudFormation placeholders the body carries.
+    const [region, api] = ['$' + '{AWS::Region}', '$' + '{HttpApi}'];
+    const parsed = JSON.parse(body['Fn::Sub'].replaceAll(region, 'eu-west-1').replaceAll(api, 'a1b2c3')) as {
+      widgets: { properties: { title: string; metrics: unknown[][] } }[];
     };
     expect(parsed.widgets.length).toBeGreaterThanOrEqual(5);
     expect(body['Fn::Sub']).toContain('MetricName=\\"AllocatedRatio\\" SpaceType=\\"totals\\"');
-    expect(body['Fn::Sub'].match(/\$\{/g)?.length).toBe(body['Fn::Sub'].match(/\$\{AWS::Region\}/g)?.length);
+    // Fn::Sub fills in only the region and the HTTP API's id.
+    const placeholders = body['Fn::Sub'].match(/\$\{[^}]*\}/g) ?? [];
+    expect(new Set(placeholders)).toEqual(new Set([region, api]));
+    const calls = parsed.widgets.find((w) => w.properties.title === 'HTTP API calls, 4xx and 5xx');
+    expect(calls?.properties.metrics).toEqual([
+      ['AWS/ApiGateway', 'Count', 'ApiId', 'a1b2c3'],
+      ['AWS/ApiGateway', '4xx', 'ApiId', 'a1b2c3'],
+      ['AWS/ApiGateway', '5xx', 'ApiId', 'a1b2c3'],
+    ]);
   });
 
   it('refuses bad thresholds and settings with the name of what is wrong', () => {
