@@ -913,6 +913,8 @@ function historyItems(hours: number): Record<string, AttributeValue>[] {
         },
         source: 'schedule',
         traceId: 'a'.repeat(58),
+        // As the snapshot job stores it: the previous snapshot it was compared with.
+        ...(i === 0 ? {} : { comparedWith: new Date(at - hour).toISOString() }),
       },
       RETENTION_DAYS,
     );

@@ -38,21 +38,6 @@ function ratiosOf(allocation: Allocation): Map<string, Watched> {
 }
 
 /**
- * Whether two allocations have ratios for exactly the same spaces (and the totals). When they do and no
- * threshold lies between them, they are on the same side of every threshold: either one serves as the
- * state the next snapshot is compared with.
- */
-export function watchesSameSpaces(a: Allocation, b: Allocation): boolean {
-  const keysOf = (allocation: Allocation) =>
-    [...ratiosOf(allocation)]
-      .filter(([, watched]) => watched.ratio !== null)
-      .map(([key]) => key)
-      .sort()
-      .join('\n');
-  return keysOf(a) === keysOf(b);
-}
-
-/**
  * Thresholds crossed between a tenant's previous snapshot and the new one, up (from below to at or
  * above) or down (from at or above to below). Spaces missing on either side, or without a ratio
  * (total 0), cross nothing.

@@ -6,9 +6,9 @@ import type { FetchedAllocation } from '../allocation.ts';
 import { AppError } from '../errors.ts';
 import type { PublishOutcome } from '../events.ts';
 import type { Tenant } from '../tenants.ts';
-import { findThresholdCrossings, type ThresholdCrossing, watchesSameSpaces } from '../thresholds.ts';
+import { findThresholdCrossings, type ThresholdCrossing } from '../thresholds.ts';
 import type { Allocation } from '../types.ts';
-import type { Snapshot, SnapshotSource, SnapshotStore, ThresholdHead } from './store.ts';
+import type { Snapshot, SnapshotSource, SnapshotStore, StoredSnapshotState, ThresholdHead } from './store.ts';
 
 export type SnapshotStatus = 'stored' | 'duplicate' | 'failed';
 
@@ -43,7 +43,9 @@ type ThresholdStoreMethod =
   | 'settlePendingEvents'
   | 'replacePendingEvents'
   | 'thresholdHead'
-  | 'advanceThresholdHead';
+  | 'advanceThresholdHead'
+  | 'snapshotState'
+  | 'headMovedOnFrom';
 type ThresholdStore = Pick<SnapshotStore, ThresholdStoreMethod>;
 
 /** Threshold events: which ratios matter and how to publish a crossing. */
@@ -180,7 +182,9 @@ function thresholdsOf(deps: SnapshotJobDeps): Thresholds | undefined {
     store.settlePendingEvents === undefined ||
     store.replacePendingEvents === undefined ||
     store.thresholdHead === undefined ||
-    store.advanceThresholdHead === undefined
+    store.advanceThresholdHead === undefined ||
+    store.snapshotState === undefined ||
+    store.headMovedOnFrom === undefined
   ) {
     return undefined;
   }
@@ -258,7 +262,13 @@ async function advanceAndPublish(
         return { published: await publishHeld(t, { tenantId, observedAt, events, leaseUntil }) };
       }
       if (head.observedAt > observedAt) {
-        // Behind the head now: the head's own move reported the change. Nothing is owed.
+        // The head was here once and moved on (a later snapshot was compared with this one): this
+        // snapshot's events, from its own move, are still owed. An outage of EventBridge longer than a
+        // schedule period leaves exactly this for the redelivery.
+        if (events.length > 0 && (await t.store.headMovedOnFrom(tenantId, observedAt, head.observedAt))) {
+          return { published: await publishHeld(t, { tenantId, observedAt, events, leaseUntil }) };
+        }
+        // Behind the head, never the head: the head's own moves reported the change. Nothing is owed.
         if (events.length > 0) await t.store.settlePendingEvents(tenantId, observedAt, [], leaseUntil);
         return { published: [], behindHead: head.observedAt };
       }
@@ -284,16 +294,19 @@ async function advanceAndPublish(
   );
 }
 
-/** Publishes what an earlier delivery of the same event stored but could not publish (once, under a lease). */
+/**
+ * Finishes what an earlier delivery of the same event stored but did not finish: its pending events
+ * (published once, under a lease), or the head's move to it when that delivery stopped in between.
+ */
 async function finishPending(
   t: Thresholds | undefined,
   tenantId: string,
   observedAt: string,
 ): Promise<Announced> {
   if (t === undefined) return { published: [] };
-  // Almost always nothing is owed: one read, and no write.
-  const pending = (await t.store.pendingEvents(tenantId, observedAt)) ?? [];
-  if (pending.length === 0) return { published: [] };
+  const stored = await t.store.snapshotState(tenantId, observedAt);
+  if (stored === undefined) return { published: [] };
+  if (stored.pendingEvents.length === 0) return finishHeadMove(t, stored);
   const now = t.now();
   const claim = await t.store.claimPendingEvents(tenantId, observedAt, now + PUBLISH_LEASE_MS, now);
   if (claim.state === 'none') return { published: [] };
@@ -312,20 +325,26 @@ async function finishPending(
 }
 
 /**
- * Whether a stored snapshot moves the head. Only when it must: a crossing to announce, no head yet, or
- * spaces that changed. Otherwise the snapshot and the head are on the same side of every threshold, so
- * the next snapshot finds the same crossings against either, and the head saves a write.
+ * A stored snapshot with nothing pending whose delivery stopped before the head moved to it: moves the
+ * head now (comparing again, and publishing, if the head moved since it was stored), so that the next
+ * snapshot is compared with this one. Nothing to do when the head is here or past it.
  */
-function headMoves(
-  baseline: Baseline | undefined,
-  snapshot: Allocation,
-  crossings: readonly ThresholdCrossing[],
-) {
-  return (
-    crossings.length > 0 ||
-    baseline === undefined ||
-    !baseline.isHead ||
-    !watchesSameSpaces(baseline.allocation, snapshot)
+async function finishHeadMove(t: Thresholds, stored: StoredSnapshotState): Promise<Announced> {
+  const { tenantId, observedAt } = stored.allocation;
+  const seen = await t.store.thresholdHead(tenantId);
+  if (seen !== undefined && seen.observedAt >= observedAt) return { published: [] };
+  // No head yet: only the newest snapshot creates it (an older one would put it behind).
+  if (seen === undefined && (await t.store.latest(tenantId))?.observedAt !== observedAt)
+    return { published: [] };
+  return advanceAndPublish(
+    t,
+    stored.allocation,
+    {
+      head: seen === undefined ? undefined : { ...seen, isHead: true },
+      against: stored.comparedWith,
+      events: [],
+    },
+    t.now() + PUBLISH_LEASE_MS,
   );
 }
 
@@ -392,6 +411,7 @@ async function snapshotOne(
     // whoever stored it owes them, and a crash or a refusal leaves them for the event's redelivery.
     // Only threshold events use it (held pending events, and the head's move).
     const leaseUntil = t === undefined ? 0 : t.now() + PUBLISH_LEASE_MS;
+    if (t !== undefined && !behind && baseline !== undefined) snapshot.comparedWith = baseline.observedAt;
     if (crossings.length > 0) {
       snapshot.pendingEvents = crossings;
       snapshot.pendingLeaseUntil = leaseUntil;
@@ -402,7 +422,9 @@ async function snapshotOne(
       published: [],
       ...(status === 'stored' && behind && baseline !== undefined ? { behindHead: baseline.observedAt } : {}),
     };
-    if (status === 'stored' && t !== undefined && !behind && headMoves(baseline, snapshot, crossings)) {
+    // Every snapshot that is not behind moves the head: the next one is compared with it, so each event
+    // names the tenant's previous snapshot, and a late snapshot is behind the newest one stored.
+    if (status === 'stored' && t !== undefined && !behind) {
       announced = await advanceAndPublish(
         t,
         snapshot,

@@ -50,6 +50,21 @@ export interface Snapshot extends Allocation {
    * the tenant had no head). A redelivery that finds the head moved since computes them again.
    */
   pendingAgainst?: string;
+  /**
+   * The observedAt of the state this snapshot was compared with (the threshold head, or the newest
+   * snapshot standing in before the tenant had one); absent when there was none. Kept after its events
+   * are published: a later snapshot that records this snapshot here shows that the head moved on from
+   * it, so its own events, if still pending, are owed (see {@link SnapshotStore.headMovedOnFrom}).
+   */
+  comparedWith?: string;
+}
+
+/** A stored snapshot as the threshold side reads it back. */
+export interface StoredSnapshotState {
+  allocation: Allocation;
+  /** Unpublished threshold events (none: published, or none owed). */
+  pendingEvents: ThresholdCrossing[];
+  comparedWith: string | undefined;
 }
 
 /**
@@ -149,6 +164,13 @@ export interface SnapshotStore {
     against: string | undefined,
     leaseUntil: number,
   ): Promise<boolean>;
+  /** The stored snapshot, its pending events and what it was compared with (strongly consistent). */
+  snapshotState(tenantId: string, observedAt: string): Promise<StoredSnapshotState | undefined>;
+  /**
+   * Whether the tenant's head moved on from the snapshot at `observedAt`: a later snapshot, up to
+   * `until`, records it as the state it was compared with (strongly consistent).
+   */
+  headMovedOnFrom(tenantId: string, observedAt: string, until: string): Promise<boolean>;
   /** The tenant's threshold head (strongly consistent); undefined when it has none yet. */
   thresholdHead(tenantId: string): Promise<ThresholdHead | undefined>;
   /**
@@ -296,6 +318,7 @@ export function snapshotToItem(snapshot: Snapshot, retentionDays: number): Recor
     spaces: spacesAttribute(snapshot),
     source: { S: snapshot.source },
     traceId: { S: snapshot.traceId },
+    ...(snapshot.comparedWith === undefined ? {} : { comparedWith: { S: snapshot.comparedWith } }),
     ...(snapshot.pendingEvents === undefined || snapshot.pendingEvents.length === 0
       ? {}
       : {
@@ -507,9 +530,10 @@ export function createDynamoSnapshotStore(options: DynamoSnapshotStoreOptions): 
           new UpdateItemCommand({
             TableName: tableName,
             Key: keyOf(tenantId, observedAt),
+            // What the events were computed against is also what the snapshot now compares with.
             UpdateExpression: none
-              ? 'REMOVE #p, #l, #a'
-              : `SET #p = :events, #l = :until${against === undefined ? ' REMOVE #a' : ', #a = :against'}`,
+              ? `${against === undefined ? '' : 'SET #c = :against '}REMOVE #p, #l, #a`
+              : `SET #p = :events, #l = :until${against === undefined ? ' REMOVE #a' : ', #a = :against, #c = :against'}`,
             // Only this invocation's events: held by no one, or by this very lease.
             ConditionExpression: 'attribute_exists(#o) AND (attribute_not_exists(#l) OR #l = :until)',
             ExpressionAttributeNames: {
@@ -517,16 +541,53 @@ export function createDynamoSnapshotStore(options: DynamoSnapshotStoreOptions): 
               '#p': 'pendingEvents',
               '#l': 'pendingLease',
               '#a': 'pendingAgainst',
+              ...(against === undefined ? {} : { '#c': 'comparedWith' }),
             },
             ExpressionAttributeValues: {
               ':until': toNumberAttribute(leaseUntil),
               ...(none ? {} : { ':events': { S: JSON.stringify(events) } }),
-              ...(none || against === undefined ? {} : { ':against': { S: against } }),
+              ...(against === undefined ? {} : { ':against': { S: against } }),
             },
           }),
         ),
       );
       return written !== undefined;
+    },
+
+    async snapshotState(tenantId, observedAt) {
+      const item = await itemAt(tenantId, observedAt);
+      return item === undefined
+        ? undefined
+        : {
+            allocation: itemToAllocation(item),
+            pendingEvents: readPendingEvents(item),
+            comparedWith: item.comparedWith?.S,
+          };
+    },
+
+    async headMovedOnFrom(tenantId, observedAt, until) {
+      let startKey: Record<string, AttributeValue> | undefined;
+      do {
+        const out = await client.send(
+          new QueryCommand({
+            TableName: tableName,
+            KeyConditionExpression: '#t = :t AND #o BETWEEN :from AND :until',
+            FilterExpression: '#c = :from',
+            ProjectionExpression: '#o',
+            ExpressionAttributeNames: { '#t': NAMES['#t'], '#o': NAMES['#o'], '#c': 'comparedWith' },
+            ExpressionAttributeValues: {
+              ':t': { S: tenantId },
+              ':from': { S: observedAt },
+              ':until': { S: until },
+            },
+            ConsistentRead: true,
+            ...(startKey === undefined ? {} : { ExclusiveStartKey: startKey }),
+          }),
+        );
+        if ((out.Items ?? []).length > 0) return true;
+        startKey = out.LastEvaluatedKey;
+      } while (startKey !== undefined);
+      return false;
     },
 
     async thresholdHead(tenantId) {

@@ -434,6 +434,54 @@ describe('threshold head', () => {
   });
 });
 
+describe('what a snapshot was compared with', () => {
+  it('is read back with the snapshot and its pending events, and kept once they are published', async () => {
+    const at = iso(T0 + MINUTE);
+    const crossing = {
+      tenantId: 'acme',
+      spaceType: 'totals',
+      threshold: 0.8,
+      direction: 'up' as const,
+      previousRatio: 0.7,
+      ratio: 0.85,
+      observedAt: at,
+      crossingId: 'c'.repeat(64),
+    };
+    await store.put(
+      snapshot('acme', at, 100, {
+        comparedWith: iso(T0),
+        pendingEvents: [crossing],
+        pendingAgainst: iso(T0),
+        pendingLeaseUntil: T0 + MINUTE,
+      }),
+    );
+    const state = await store.snapshotState('acme', at);
+    expect(state?.comparedWith).toBe(iso(T0));
+    expect(state?.pendingEvents).toEqual([crossing]);
+    expect(state?.allocation.observedAt).toBe(at);
+    expect(await store.settlePendingEvents('acme', at, [], T0 + MINUTE)).toBe(true);
+    expect(await store.snapshotState('acme', at)).toMatchObject({ pendingEvents: [], comparedWith: iso(T0) });
+    // Compared again with a newer head: that is what it compares with now.
+    expect(await store.replacePendingEvents('acme', at, [], iso(T0 + 30_000), T0 + MINUTE)).toBe(true);
+    expect((await store.snapshotState('acme', at))?.comparedWith).toBe(iso(T0 + 30_000));
+    expect(await store.snapshotState('acme', iso(T0 + 5 * MINUTE))).toBeUndefined();
+  });
+
+  it('tells whether the head moved on from a snapshot: a later one, up to a time, was compared with it', async () => {
+    const times = [0, 1, 2, 3].map((i) => iso(T0 + i * MINUTE));
+    const [t0 = '', t1 = '', t2 = '', t3 = ''] = times;
+    await store.put(snapshot('acme', t0));
+    await store.put(snapshot('acme', t1, 100, { comparedWith: t0 }));
+    await store.put(snapshot('acme', t3, 100, { comparedWith: t1 }));
+    await store.put(snapshot('beta', t2, 100, { comparedWith: t0 }));
+    expect(await store.headMovedOnFrom('acme', t0, t3)).toBe(true);
+    expect(await store.headMovedOnFrom('acme', t1, t3)).toBe(true);
+    expect(await store.headMovedOnFrom('acme', t1, t2)).toBe(false);
+    expect(await store.headMovedOnFrom('acme', t3, t3)).toBe(false);
+    expect(await store.headMovedOnFrom('beta', t1, t3)).toBe(false);
+  });
+});
+
 describe('pending threshold events', () => {
   const at = iso(T0);
   const crossing = (threshold: number) => ({
