@@ -1,4 +1,4 @@
-import type { Logger } from '@aws-lambda-powertools/logger';
+import { type Logger, LogLevelThreshold } from '@aws-lambda-powertools/logger';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { type Config, loadConfig } from './config.ts';
 import { type CredentialsProvider, createCredentialsProvider } from './credentials.ts';
@@ -39,7 +39,11 @@ export function createRuntime(config: Config, options: RuntimeOptions = {}): Run
     ...(options.transport === undefined ? {} : { transport: options.transport }),
     onAttempt: (report) => {
       if (report.outcome !== 'ok') logger?.warn('KooDrive attempt failed', { ...report });
-      else logger?.debug('KooDrive attempt succeeded', { ...report });
+      // Checked first: even a DEBUG line that is not printed costs the Logger an environment read and
+      // a copy of the report, on every warm call.
+      else if (logger !== undefined && logger.level <= LogLevelThreshold.DEBUG) {
+        logger.debug('KooDrive attempt succeeded', { ...report });
+      }
       options.onAttempt?.(report);
     },
   });

@@ -521,6 +521,8 @@ describe('nothing secret leaves the function', () => {
     const logs = capture.text();
     const everything = `${logs}\n${bodies.join('\n')}`;
     expect(logs).toContain('request completed');
+    // DEBUG adds each KooDrive attempt, the successful ones too.
+    expect(logs).toContain('KooDrive attempt succeeded');
     expect(logs).toContain('"tenantId":"acme"');
     for (const secret of [
       ACME.appSecret,
