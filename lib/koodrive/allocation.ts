@@ -94,6 +94,13 @@ function readSpace(entry: unknown, path: string): SpaceAllocation {
   return space(type, allocatedGB, totalGB);
 }
 
+/** allocated ÷ total; null without a total, or when a vanishing total (5e-324 GB) would make it Infinity. */
+function ratioOf(allocatedGB: number, totalGB: number): number | null {
+  if (totalGB === 0) return null;
+  const ratio = allocatedGB / totalGB;
+  return Number.isFinite(ratio) ? ratio : null;
+}
+
 function space(type: number, allocatedGB: number, totalGB: number): SpaceAllocation {
   // Written out rather than spread from measure(): this runs for every space of every history item.
   return {
@@ -102,7 +109,7 @@ function space(type: number, allocatedGB: number, totalGB: number): SpaceAllocat
     allocatedGB,
     totalGB,
     unallocatedGB: totalGB - allocatedGB,
-    allocatedRatio: totalGB === 0 ? null : allocatedGB / totalGB,
+    allocatedRatio: ratioOf(allocatedGB, totalGB),
     overAllocated: allocatedGB > totalGB,
   };
 }
@@ -112,7 +119,7 @@ function measure(allocatedGB: number, totalGB: number): AllocationTotals {
     allocatedGB,
     totalGB,
     unallocatedGB: totalGB - allocatedGB,
-    allocatedRatio: totalGB === 0 ? null : allocatedGB / totalGB,
+    allocatedRatio: ratioOf(allocatedGB, totalGB),
     overAllocated: allocatedGB > totalGB,
   };
 }

@@ -16,6 +16,12 @@ function errorOf(run: () => unknown): MalformedAllocationError {
   throw new Error('expected a MalformedAllocationError, but nothing was thrown');
 }
 
+/** The contract's ratio: none without a total, nor when it would not be a finite number. */
+function expectedRatio(allocated: number, total: number): number | null {
+  const ratio = allocated / total;
+  return total === 0 || !Number.isFinite(ratio) ? null : ratio;
+}
+
 describe('spaceTypeName', () => {
   it.each([
     [0, 'department'],
@@ -83,6 +89,15 @@ describe('normalizeAllocation: accepted answers', () => {
       allocatedRatio: 41 / 64,
       overAllocated: false,
     });
+  });
+
+  it('gives no ratio for a vanishing total whose ratio would be Infinity (not a number JSON or EMF can carry)', () => {
+    const result = normalizeAllocation({
+      code: 0,
+      data: [{ type: 0, allocateCapacity: '1', totalCapacity: '5e-324' }],
+    });
+    expect(result.spaces[0]).toMatchObject({ allocatedRatio: null, overAllocated: true });
+    expect(result.totals.allocatedRatio).toBeNull();
   });
 
   it('accepts mixed encodings: numbers, integer and decimal strings, exponents, a string code', () => {
@@ -334,7 +349,7 @@ describe('normalizeAllocation: properties', () => {
           expect(space.totalGB).toBe(entry?.total);
           expect(space.typeName).toBe(spaceTypeName(space.type));
           expect(space.unallocatedGB).toBe(space.totalGB - space.allocatedGB);
-          expect(space.allocatedRatio).toBe(space.totalGB === 0 ? null : space.allocatedGB / space.totalGB);
+          expect(space.allocatedRatio).toBe(expectedRatio(space.allocatedGB, space.totalGB));
           expect(space.overAllocated).toBe(space.allocatedGB > space.totalGB);
           if (index > 0) expect(space.type).toBeGreaterThan(result.spaces[index - 1]?.type ?? -1);
           allocatedSum += space.allocatedGB;
@@ -343,7 +358,7 @@ describe('normalizeAllocation: properties', () => {
         expect(result.totals.allocatedGB).toBe(allocatedSum);
         expect(result.totals.totalGB).toBe(totalSum);
         expect(result.totals.unallocatedGB).toBe(totalSum - allocatedSum);
-        expect(result.totals.allocatedRatio).toBe(totalSum === 0 ? null : allocatedSum / totalSum);
+        expect(result.totals.allocatedRatio).toBe(expectedRatio(allocatedSum, totalSum));
         expect(result.totals.overAllocated).toBe(allocatedSum > totalSum);
       }),
       { numRuns: 300 },

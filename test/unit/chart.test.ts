@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { MAX_CHART_POINTS, thinForChart } from '../../handlers/chart.ts';
 import { chartPath, renderDashboard } from '../../lib/chart/dashboard.ts';
@@ -300,6 +301,55 @@ describe('renderAllocationChart', () => {
       expect(p.x).toBeLessThan(400);
       expect(p.y).toBeLessThan(240);
     }
+  });
+});
+
+describe('renderAllocationChart on any history (property)', () => {
+  // Whatever KooDrive reported and whenever in the range it was stored: sizes from 0 to petabytes,
+  // fractions, totals of 0, over-allocation, one point or many at the same time, space types appearing
+  // and disappearing, any thresholds, a range of a minute or of years. Sizes are 0 or from a kilobyte
+  // (1e-6 GB) up: KooDrive gives no denormal size (a total of 5e-324 GB makes the ratio Infinity).
+  const size = fc.oneof(
+    fc.constant(0),
+    fc.double({ min: 1e-6, max: 1e9, noNaN: true }),
+    fc.integer({ min: 0, max: 5000 }),
+  );
+  const space = fc.record({ type: fc.constantFrom(0, 1, 2, 7), allocated: size, total: size });
+  const history = fc.record({
+    span: fc.oneof(fc.constant(60_000), fc.integer({ min: 60_000, max: 3 * 365 * DAY })),
+    points: fc.array(
+      fc.record({
+        at: fc.double({ min: 0, max: 1, noNaN: true }),
+        spaces: fc.uniqueArray(space, { minLength: 1, maxLength: 4, selector: (s) => s.type }),
+      }),
+      { maxLength: 40 },
+    ),
+    thresholds: fc.uniqueArray(fc.double({ min: 0.01, max: 2, noNaN: true }), { maxLength: 4 }),
+    truncated: fc.boolean(),
+  });
+
+  it('draws a well-formed chart with only finite numbers, inside its frame', () => {
+    fc.assert(
+      fc.property(history, ({ span, points, thresholds, truncated }) => {
+        const to = TO.getTime();
+        const from = to - span;
+        const items = points.map((p) => item(Math.round(from + p.at * span), p.spaces));
+        const svg = render({ from: new Date(from), to: new Date(to), items, thresholds, truncated });
+        checkWellFormedXml(svg);
+        expect(svg).not.toMatch(/NaN|Infinity|undefined|null/);
+        const width = Number(attributeOf(svg, /<svg[^>]*>/, 'width'));
+        const height = Number(attributeOf(svg, /<svg[^>]*>/, 'height'));
+        for (const [, d = ''] of svg.matchAll(/\sd="([^"]*)"/g)) {
+          for (const { x, y } of coordinates(d)) {
+            expect(x).toBeGreaterThanOrEqual(0);
+            expect(x).toBeLessThanOrEqual(width);
+            expect(y).toBeGreaterThanOrEqual(0);
+            expect(y).toBeLessThanOrEqual(height);
+          }
+        }
+      }),
+      { numRuns: 300, seed: 20261129 },
+    );
   });
 });
 
