@@ -196,28 +196,19 @@ function checkObject(value: unknown, definition: Definition, where: string): str
   return problems;
 }
 
-/** Every `Fn::GetAtt` in a node, as [logical id, attribute]. */
-function getAtts(node: unknown, found: [string, string][] = []): [string, string][] {
+/**
+ * Every attribute a node refers to, as [logical id, attribute]: by `Fn::GetAtt`, and by the
+ * `${LogicalId.Attribute}` placeholders of `Fn::Sub` strings (its own variables aside).
+ */
+function attributeReferences(node: unknown, found: [string, string][] = []): [string, string][] {
   if (Array.isArray(node)) {
-    for (const item of node) getAtts(item, found);
+    for (const item of node) attributeReferences(item, found);
   } else if (isRecord(node)) {
     for (const [key, value] of Object.entries(node)) {
       if (key === 'Fn::GetAtt') {
         const [id, ...attribute] = Array.isArray(value) ? value.map(String) : String(value).split('.');
         found.push([id ?? '', attribute.join('.')]);
-      } else getAtts(value, found);
-    }
-  }
-  return found;
-}
-
-/** `${LogicalId.Attribute}` references inside `Fn::Sub` strings. */
-function subAtts(node: unknown, found: [string, string][] = []): [string, string][] {
-  if (Array.isArray(node)) {
-    for (const item of node) subAtts(item, found);
-  } else if (isRecord(node)) {
-    for (const [key, value] of Object.entries(node)) {
-      if (key === 'Fn::Sub') {
+      } else if (key === 'Fn::Sub') {
         const [text, variables] = Array.isArray(value) ? value : [value, {}];
         for (const match of String(text).matchAll(/\$\{([^}!][^}]*)\}/g)) {
           const [id, ...attribute] = (match[1] ?? '').split('.');
@@ -225,8 +216,8 @@ function subAtts(node: unknown, found: [string, string][] = []): [string, string
             found.push([id ?? '', attribute.join('.')]);
           }
         }
-        subAtts(variables, found);
-      } else subAtts(value, found);
+        attributeReferences(variables, found);
+      } else attributeReferences(value, found);
     }
   }
   return found;
@@ -253,7 +244,7 @@ export function templateProblems(template: Json): string[] {
     }
     problems.push(...checkObject(resource.Properties ?? {}, schema, `${id} (${resource.Type})`));
   }
-  for (const [id, attribute] of [...getAtts(template), ...subAtts(template)]) {
+  for (const [id, attribute] of attributeReferences(template)) {
     const resource = resources[id];
     if (!isRecord(resource) || typeof resource.Type !== 'string') continue; // dangling ids: the template tests
     if (resource.Type.startsWith('Custom::')) continue;
