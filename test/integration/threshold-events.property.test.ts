@@ -51,7 +51,7 @@ import { type LocalEventBridge, startLocalEventBridge } from '../../local/eventb
 import { type KooDriveSimulator, startKooDriveSimulator } from '../../local/koodrive-simulator.ts';
 import { type LocalSecretsManager, startLocalSecretsManager } from '../../local/secrets-manager.ts';
 import sqsFixture from '../fixtures/events/sqs-batch.json' with { type: 'json' };
-import { lambdaContext } from '../support/lambda.ts';
+import { lambdaContext, scheduledEvent } from '../support/lambda.ts';
 import { type Dynalite, startDynalite } from './snapshots-support.ts';
 
 const APP = { appId: 'prop-app', appSecret: 'prop-secret-value-27182', userId: '11' };
@@ -560,17 +560,7 @@ async function newWorld(): Promise<World> {
 }
 
 function scheduledAt(time: number) {
-  return {
-    version: '0',
-    id: `evt-${time}`,
-    'detail-type': 'Scheduled Event',
-    source: 'aws.events',
-    account: '123456789012',
-    time: isoOf(time),
-    region: 'us-east-1',
-    resources: ['arn:aws:events:us-east-1:123456789012:rule/koodrive-allocation-dev-snapshot'],
-    detail: {},
-  };
+  return scheduledEvent(isoOf(time));
 }
 
 /** An SQS batch of snapshot requests for the tenant; a message's SentTimestamp is its snapshot time. */

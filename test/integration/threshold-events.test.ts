@@ -15,7 +15,7 @@ import { type LocalEventBridge, startLocalEventBridge } from '../../local/eventb
 import { type KooDriveSimulator, startKooDriveSimulator } from '../../local/koodrive-simulator.ts';
 import { type LocalSecretsManager, startLocalSecretsManager } from '../../local/secrets-manager.ts';
 import sqsFixture from '../fixtures/events/sqs-batch.json' with { type: 'json' };
-import { captureOutput, lambdaContext } from '../support/lambda.ts';
+import { captureOutput, lambdaContext, scheduledEvent } from '../support/lambda.ts';
 import { type Dynalite, startDynalite } from './snapshots-support.ts';
 
 const APP = { appId: 'thr-app', appSecret: 'thr-secret-value-31337', userId: '9' };
@@ -32,20 +32,6 @@ function allocated(department: number) {
     { type: 0, allocateCapacity: String(department), totalCapacity: '100' },
     { type: 1, allocateCapacity: '10', totalCapacity: '100' },
   ];
-}
-
-function scheduledAt(time: string) {
-  return {
-    version: '0',
-    id: `evt-${time}`,
-    'detail-type': 'Scheduled Event',
-    source: 'aws.events',
-    account: '123456789012',
-    time,
-    region: 'us-east-1',
-    resources: ['arn:aws:events:us-east-1:123456789012:rule/koodrive-allocation-dev-snapshot'],
-    detail: {},
-  };
 }
 
 /** An SQS batch asking for snapshots of tenant thr, one message per SentTimestamp. */
@@ -113,11 +99,11 @@ describe('Allocation Threshold Crossed', () => {
   it('publishes one event per crossing, up and down, and none for a redelivered event', async () => {
     const handler = coldHandler();
     koodrive.setData(APP.appId, allocated(50));
-    await handler(scheduledAt('2026-11-28T04:00:00Z'), lambdaContext());
+    await handler(scheduledEvent('2026-11-28T04:00:00Z'), lambdaContext());
     expect(bus.events).toHaveLength(0);
 
     koodrive.setData(APP.appId, allocated(85));
-    await handler(scheduledAt('2026-11-28T04:15:00Z'), lambdaContext());
+    await handler(scheduledEvent('2026-11-28T04:15:00Z'), lambdaContext());
     expect(bus.events.map((e) => [e.busName, e.detailType])).toEqual([['ops-bus', THRESHOLD_CROSSED]]);
     expect(details()[0]).toMatchObject({
       tenantId: 'thr',
@@ -130,12 +116,12 @@ describe('Allocation Threshold Crossed', () => {
     });
 
     // The same event delivered again stores nothing and publishes nothing.
-    await handler(scheduledAt('2026-11-28T04:15:00Z'), lambdaContext());
-    await coldHandler()(scheduledAt('2026-11-28T04:15:00Z'), lambdaContext());
+    await handler(scheduledEvent('2026-11-28T04:15:00Z'), lambdaContext());
+    await coldHandler()(scheduledEvent('2026-11-28T04:15:00Z'), lambdaContext());
     expect(bus.events).toHaveLength(1);
 
     koodrive.setData(APP.appId, allocated(70));
-    await handler(scheduledAt('2026-11-28T04:30:00Z'), lambdaContext());
+    await handler(scheduledEvent('2026-11-28T04:30:00Z'), lambdaContext());
     expect(
       details()
         .slice(1)
@@ -146,30 +132,30 @@ describe('Allocation Threshold Crossed', () => {
   it('keeps the events of a stored snapshot pending when publishing fails, and publishes them once on redelivery', async () => {
     const handler = coldHandler();
     koodrive.setData(APP.appId, allocated(50));
-    await handler(scheduledAt('2026-11-28T05:00:00Z'), lambdaContext());
+    await handler(scheduledEvent('2026-11-28T05:00:00Z'), lambdaContext());
     koodrive.setData(APP.appId, allocated(95));
     bus.failNext(1);
-    await expect(handler(scheduledAt('2026-11-28T05:15:00Z'), lambdaContext())).rejects.toThrow(
+    await expect(handler(scheduledEvent('2026-11-28T05:15:00Z'), lambdaContext())).rejects.toThrow(
       /failed for 1 of 1/,
     );
     expect(bus.events).toHaveLength(0);
 
     // Lambda retries the event: the snapshot is already stored, its owed events go out now, once.
     koodrive.reset();
-    await handler(scheduledAt('2026-11-28T05:15:00Z'), lambdaContext());
+    await handler(scheduledEvent('2026-11-28T05:15:00Z'), lambdaContext());
     expect(koodrive.requests).toHaveLength(0);
     expect(details().map((d) => `${d.spaceType}:${d.threshold}`)).toEqual([
       'department:0.8',
       'department:0.9',
     ]);
-    await handler(scheduledAt('2026-11-28T05:15:00Z'), lambdaContext());
+    await handler(scheduledEvent('2026-11-28T05:15:00Z'), lambdaContext());
     expect(bus.events).toHaveLength(2);
   });
 
   it('publishes a crossing once when one batch holds several requests of the tenant, in any order', async () => {
     const handler = coldHandler();
     koodrive.setData(APP.appId, allocated(50));
-    await handler(scheduledAt('2026-11-28T08:00:00Z'), lambdaContext());
+    await handler(scheduledEvent('2026-11-28T08:00:00Z'), lambdaContext());
     koodrive.setData(APP.appId, allocated(95));
     // Listed newest first: the older one is still taken first and is the one that crossed.
     const answer = await handler(sqsAt('2026-11-28T08:11:00Z', '2026-11-28T08:10:00Z'), lambdaContext());
@@ -187,15 +173,15 @@ describe('Allocation Threshold Crossed', () => {
     if (level === undefined) delete process.env.POWERTOOLS_LOG_LEVEL;
     else process.env.POWERTOOLS_LOG_LEVEL = level;
     koodrive.setData(APP.appId, allocated(50));
-    await handler(scheduledAt('2026-11-28T06:00:00Z'), lambdaContext());
+    await handler(scheduledEvent('2026-11-28T06:00:00Z'), lambdaContext());
     koodrive.setData(APP.appId, allocated(95));
-    await handler(scheduledAt('2026-11-28T06:30:00Z'), lambdaContext());
+    await handler(scheduledEvent('2026-11-28T06:30:00Z'), lambdaContext());
     expect(details()).toHaveLength(2);
     // The 06:15 run failed at the time and is redriven now: stored for history, but its change from
     // 06:00 was already announced by 06:30.
     const capture = captureOutput();
     try {
-      await handler(scheduledAt('2026-11-28T06:15:00Z'), lambdaContext());
+      await handler(scheduledEvent('2026-11-28T06:15:00Z'), lambdaContext());
     } finally {
       capture.stop();
     }
@@ -213,7 +199,7 @@ describe('Allocation Threshold Crossed', () => {
     ]);
     // The next snapshot compares with the newest (06:30), not with the late one.
     koodrive.setData(APP.appId, allocated(85));
-    await handler(scheduledAt('2026-11-28T06:45:00Z'), lambdaContext());
+    await handler(scheduledEvent('2026-11-28T06:45:00Z'), lambdaContext());
     expect(
       details()
         .slice(2)
@@ -222,9 +208,9 @@ describe('Allocation Threshold Crossed', () => {
   });
 
   it('announces a crossing once when two invocations store different times of the tenant at once', async () => {
-    await coldHandler()(scheduledAt('2026-11-28T10:00:00Z'), lambdaContext());
+    await coldHandler()(scheduledEvent('2026-11-28T10:00:00Z'), lambdaContext());
     koodrive.setData(APP.appId, allocated(50));
-    await coldHandler()(scheduledAt('2026-11-28T10:15:00Z'), lambdaContext());
+    await coldHandler()(scheduledEvent('2026-11-28T10:15:00Z'), lambdaContext());
     bus.reset();
     koodrive.setData(APP.appId, allocated(95));
     // KooDrive answers slowly, so both invocations have read the tenant's state before either stores.
@@ -232,7 +218,7 @@ describe('Allocation Threshold Crossed', () => {
     try {
       const answers = await Promise.all([
         coldHandler()(sqsAt('2026-11-28T10:20:00Z'), lambdaContext()),
-        coldHandler()(scheduledAt('2026-11-28T10:30:00Z'), lambdaContext()),
+        coldHandler()(scheduledEvent('2026-11-28T10:30:00Z'), lambdaContext()),
       ]);
       expect(answers[0]).toEqual({ batchItemFailures: [] });
     } finally {
@@ -243,10 +229,10 @@ describe('Allocation Threshold Crossed', () => {
       'department:0.9:up:0.5',
     ]);
     // The next snapshot compares with the state both announcements left: nothing new at 95 %.
-    await coldHandler()(scheduledAt('2026-11-28T10:45:00Z'), lambdaContext());
+    await coldHandler()(scheduledEvent('2026-11-28T10:45:00Z'), lambdaContext());
     expect(bus.events).toHaveLength(2);
     koodrive.setData(APP.appId, allocated(50));
-    await coldHandler()(scheduledAt('2026-11-28T11:00:00Z'), lambdaContext());
+    await coldHandler()(scheduledEvent('2026-11-28T11:00:00Z'), lambdaContext());
     expect(
       details()
         .slice(2)
@@ -271,20 +257,20 @@ describe('Allocation Threshold Crossed', () => {
       },
     });
     koodrive.setData(APP.appId, allocated(50));
-    await coldHandler()(scheduledAt('2026-11-28T12:00:00Z'), lambdaContext());
+    await coldHandler()(scheduledEvent('2026-11-28T12:00:00Z'), lambdaContext());
     koodrive.setData(APP.appId, allocated(95));
-    await expect(dying(scheduledAt('2026-11-28T12:15:00Z'), lambdaContext())).rejects.toThrow(
+    await expect(dying(scheduledEvent('2026-11-28T12:15:00Z'), lambdaContext())).rejects.toThrow(
       /failed for 1 of 1/,
     );
     expect(bus.events).toHaveLength(0);
     // Lambda's retry, once the lease ran out (a lease is a minute; here the clock is moved instead).
     const later = coldHandler({ now: () => Date.now() + 61_000 });
-    await later(scheduledAt('2026-11-28T12:15:00Z'), lambdaContext());
+    await later(scheduledEvent('2026-11-28T12:15:00Z'), lambdaContext());
     expect(details().map((d) => `${d.threshold}:${d.direction}:${d.observedAt}`)).toEqual([
       '0.8:up:2026-11-28T12:15:00.000Z',
       '0.9:up:2026-11-28T12:15:00.000Z',
     ]);
-    await coldHandler()(scheduledAt('2026-11-28T12:30:00Z'), lambdaContext());
+    await coldHandler()(scheduledEvent('2026-11-28T12:30:00Z'), lambdaContext());
     expect(bus.events).toHaveLength(2);
   });
 
@@ -295,15 +281,15 @@ describe('Allocation Threshold Crossed', () => {
     try {
       const handler = coldHandler();
       koodrive.setData(APP.appId, allocated(50));
-      await handler(scheduledAt('2026-11-28T07:00:00Z'), lambdaContext());
+      await handler(scheduledEvent('2026-11-28T07:00:00Z'), lambdaContext());
       koodrive.setData(APP.appId, allocated(95));
       bus.failNext(1, 1); // 12 crossings: the first call of ten goes through, the second fails
-      await expect(handler(scheduledAt('2026-11-28T07:15:00Z'), lambdaContext())).rejects.toThrow(
+      await expect(handler(scheduledEvent('2026-11-28T07:15:00Z'), lambdaContext())).rejects.toThrow(
         /failed for 1 of 1 tenant\(s\): thr \(EventsNotPublishedError\)/,
       );
       expect(bus.events).toHaveLength(10);
-      await coldHandler()(scheduledAt('2026-11-28T07:15:00Z'), lambdaContext());
-      await coldHandler()(scheduledAt('2026-11-28T07:15:00Z'), lambdaContext());
+      await coldHandler()(scheduledEvent('2026-11-28T07:15:00Z'), lambdaContext());
+      await coldHandler()(scheduledEvent('2026-11-28T07:15:00Z'), lambdaContext());
       const ids = details().map((d) => d.crossingId);
       expect(ids).toHaveLength(12);
       expect(new Set(ids).size).toBe(12);
@@ -315,22 +301,22 @@ describe('Allocation Threshold Crossed', () => {
   it('lets one of two simultaneous deliveries publish; the other fails, and its retry adds nothing', async () => {
     const first = coldHandler();
     koodrive.setData(APP.appId, allocated(50));
-    await first(scheduledAt('2026-11-28T09:00:00Z'), lambdaContext());
+    await first(scheduledEvent('2026-11-28T09:00:00Z'), lambdaContext());
     koodrive.setData(APP.appId, allocated(95));
     // The writer stores the snapshot with its events and dies before publishing (EventBridge down).
     bus.failNext(1);
-    await expect(first(scheduledAt('2026-11-28T09:15:00Z'), lambdaContext())).rejects.toThrow();
+    await expect(first(scheduledEvent('2026-11-28T09:15:00Z'), lambdaContext())).rejects.toThrow();
     expect(bus.events).toHaveLength(0);
     // Two redeliveries at once: exactly one takes the events.
     const outcomes = await Promise.allSettled([
-      coldHandler()(scheduledAt('2026-11-28T09:15:00Z'), lambdaContext()),
-      coldHandler()(scheduledAt('2026-11-28T09:15:00Z'), lambdaContext()),
+      coldHandler()(scheduledEvent('2026-11-28T09:15:00Z'), lambdaContext()),
+      coldHandler()(scheduledEvent('2026-11-28T09:15:00Z'), lambdaContext()),
     ]);
     expect(details().map((d) => d.threshold)).toEqual([0.8, 0.9]);
     const rejected = outcomes.filter((o) => o.status === 'rejected');
     expect(rejected.length).toBeLessThanOrEqual(1);
     for (const o of rejected) expect(String(o.reason)).toMatch(/EventsInProgressError/);
-    await coldHandler()(scheduledAt('2026-11-28T09:15:00Z'), lambdaContext());
+    await coldHandler()(scheduledEvent('2026-11-28T09:15:00Z'), lambdaContext());
     expect(bus.events).toHaveLength(2);
   });
 
@@ -338,7 +324,7 @@ describe('Allocation Threshold Crossed', () => {
     koodrive.setData(APP.appId, allocated(40));
     const capture = captureOutput();
     try {
-      await coldHandler()(scheduledAt('2026-11-28T06:00:00Z'), lambdaContext());
+      await coldHandler()(scheduledEvent('2026-11-28T06:00:00Z'), lambdaContext());
     } finally {
       capture.stop();
     }

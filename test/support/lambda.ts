@@ -39,6 +39,21 @@ export function httpEvent(
 
 let invocation = 0;
 
+/** The EventBridge schedule's event for the snapshot function (the rule's own event, no `input`), fired at `time`. */
+export function scheduledEvent(time: string) {
+  return {
+    version: '0',
+    id: `evt-${time}`,
+    'detail-type': 'Scheduled Event',
+    source: 'aws.events',
+    account: '123456789012',
+    time,
+    region: 'us-east-1',
+    resources: ['arn:aws:events:us-east-1:123456789012:rule/koodrive-allocation-dev-snapshot'],
+    detail: {},
+  };
+}
+
 /** A Lambda context with a fresh request id. */
 export function lambdaContext(functionName = 'koodrive-allocation-test-allocation'): Context {
   invocation += 1;
