@@ -4,6 +4,7 @@
  * API with a JWT, or SigV4 in the browser) may read the answers. Empty: no CORS at all, API Gateway's default.
  * Resolved offline, at package and print time; a malformed origin fails packaging with what to write.
  */
+import { stageParamName, type VariableSourceContext } from './plugin-support.ts';
 
 export interface HttpApiCors {
   allowedOrigins: string[];
@@ -59,22 +60,12 @@ export function httpApiCors(origins: string): HttpApiCors | false {
   };
 }
 
-interface VariableSourceContext {
-  address?: string | null;
-  resolveVariable: (variable: string) => Promise<unknown>;
-}
-
 /** The plugin osls loads from `plugins:`; it only contributes the variable source. */
 export default class CorsPlugin {
   readonly configurationVariablesSources = {
     httpApiCors: {
       resolve: async (context: VariableSourceContext) => {
-        const name = context.address ?? '';
-        if (!/^[A-Za-z0-9_]+$/.test(name)) {
-          throw new Error(
-            `\${httpApiCors:…} needs the name of a stage parameter, e.g. \${httpApiCors:corsAllowedOrigins}.`,
-          );
-        }
+        const name = stageParamName('httpApiCors', context, 'corsAllowedOrigins');
         const value = await context.resolveVariable(`param:${name}`);
         return { value: httpApiCors(typeof value === 'string' ? value : '') };
       },

@@ -4,6 +4,7 @@
  * alarm without a hand-kept copy per item. Offline: it only adds resources to the compiled template.
  */
 
+import { asUserError } from './plugin-support.ts';
 import { ratioWindowSeconds, schedulePeriodSeconds, staleSnapshotSeconds } from './schedule.ts';
 
 /** What `custom.monitoring` in serverless.yml gives the plugin (already resolved by osls). */
@@ -326,9 +327,7 @@ export default class MonitoringPlugin {
         try {
           settings = settingsFrom(serverless.service.custom?.monitoring);
         } catch (error) {
-          // osls prints a ServerlessError as its message alone: a setting to fix, not a stack trace to read.
-          if (error instanceof Error) error.name = 'ServerlessError';
-          throw error;
+          throw asUserError(error);
         }
         Object.assign(
           serverless.service.provider.compiledCloudFormationTemplate.Resources,

@@ -10,14 +10,10 @@
  * - `${eventBusArn:<param>}`: the ARN of the event bus named (or given by ARN) in that stage parameter.
  */
 import { parseSecretIdTemplate, parseTenants, TENANT_PLACEHOLDER } from '../lib/tenants.ts';
+import { asUserError, stageParamName, type VariableSourceContext } from './plugin-support.ts';
 
 /** A policy `Resource` entry: a literal ARN or a CloudFormation `Fn::Sub` filled in by the stack. */
 export type IamResource = string | { 'Fn::Sub': string };
-
-interface VariableSourceContext {
-  address?: string | null;
-  resolveVariable: (variable: string) => Promise<unknown>;
-}
 
 /** Past this many distinct secrets, the templated ones are granted by the template's wildcard. */
 export const EXACT_SECRET_LIMIT = 50;
@@ -79,10 +75,7 @@ export function eventBusResource(bus: string): IamResource {
 }
 
 async function readParam(source: string, context: VariableSourceContext): Promise<string> {
-  const name = context.address ?? '';
-  if (!/^[A-Za-z0-9_]+$/.test(name)) {
-    throw new Error(`\${${source}:…} needs the name of a stage parameter, e.g. \${${source}:tenants}.`);
-  }
+  const name = stageParamName(source, context, 'tenants');
   const value = await context.resolveVariable(`param:${name}`);
   if (typeof value !== 'string')
     throw new Error(`Stage parameter '${name}' must be a string for \${${source}:…}.`);
@@ -127,13 +120,12 @@ export default class ResourceArnsPlugin {
         const region = serverless.getProvider('aws').getRegion();
         const foreign = foreignRegionArns(serverless.service.provider.compiledCloudFormationTemplate, region);
         if (foreign.length === 0) return;
-        const error = new Error(
-          `The stack deploys to ${region}, but these ARNs are in another region: ${foreign.join(', ')}. ` +
-            "Secrets, the event bus and the alarm topic must be in the stack's region: deploy with --region <theirs> (or AWS_REGION), or use ones in this region.",
+        throw asUserError(
+          new Error(
+            `The stack deploys to ${region}, but these ARNs are in another region: ${foreign.join(', ')}. ` +
+              "Secrets, the event bus and the alarm topic must be in the stack's region: deploy with --region <theirs> (or AWS_REGION), or use ones in this region.",
+          ),
         );
-        // osls prints a ServerlessError as its message alone.
-        error.name = 'ServerlessError';
-        throw error;
       },
     };
   }
