@@ -38,7 +38,6 @@ export interface SnapshotResult {
 /** What the store must offer for threshold events (all of it, or there are none). */
 type ThresholdStoreMethod =
   | 'latest'
-  | 'pendingEvents'
   | 'claimPendingEvents'
   | 'settlePendingEvents'
   | 'replacePendingEvents'
@@ -177,7 +176,6 @@ function thresholdsOf(deps: SnapshotJobDeps): Thresholds | undefined {
   if (
     thresholds === undefined ||
     store.latest === undefined ||
-    store.pendingEvents === undefined ||
     store.claimPendingEvents === undefined ||
     store.settlePendingEvents === undefined ||
     store.replacePendingEvents === undefined ||

@@ -74,9 +74,9 @@ export interface StoredSnapshotState {
 export const THRESHOLD_HEAD_KEY = '~threshold-head';
 
 /**
- * A tenant's threshold head: the snapshot its threshold events were last settled against, which the
- * next snapshot is compared with. It moves only by a conditional write from the value it was read at,
- * so two invocations cannot both announce a crossing from the same state.
+ * A tenant's threshold head: its newest snapshot in time order, which the next snapshot is compared
+ * with. It moves only by a conditional write from the value it was read at, so two invocations cannot
+ * both announce a crossing from the same state.
  */
 export interface ThresholdHead {
   observedAt: string;
