@@ -1,5 +1,6 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { AppError } from './errors.ts';
+import { originalStack } from './source-map.ts';
 
 /** One structured JSON logger per function; service name from POWERTOOLS_SERVICE_NAME. */
 export function createLogger(serviceName = 'koodrive-allocation'): Logger {
@@ -8,7 +9,8 @@ export function createLogger(serviceName = 'koodrive-allocation'): Logger {
 
 /**
  * What may be logged about an error: its name, code and message (ours never hold secrets), and the
- * cause's name — never request headers, secret values or signatures.
+ * cause's name — never request headers, secret values or signatures. An unexpected error (not one of
+ * ours) also gets its stack, mapped to the sources.
  */
 export function describeError(error: unknown): Record<string, unknown> {
   if (error instanceof AppError) {
@@ -22,6 +24,10 @@ export function describeError(error: unknown): Record<string, unknown> {
     };
   }
   if (error instanceof Error)
-    return { errorName: error.name, errorMessage: error.message, stack: error.stack };
+    return {
+      errorName: error.name,
+      errorMessage: error.message,
+      ...(error.stack === undefined ? {} : { stack: originalStack(error.stack) }),
+    };
   return { errorName: typeof error };
 }

@@ -51,6 +51,9 @@ export const FUNCTION_BUILD_OPTIONS = {
   minify: true,
   // A separate .map file plus the sourceMappingURL comment that --enable-source-maps follows.
   sourcemap: 'linked',
+  // Stack traces need the mappings, not the sources: Node reads and parses the whole map at import
+  // under --enable-source-maps, and the sources made it 1 MB instead of 370 KB (~4 ms more per cold start).
+  sourcesContent: false,
   legalComments: 'none',
   banner: { js: REQUIRE_BANNER },
   metafile: true,

@@ -258,7 +258,10 @@ describe('functions', () => {
       expect(variables.SNAPSHOT_TABLE).toEqual({ Ref: 'SnapshotsTable' });
       // No deployment shares a public default key: each stack signs cursors with its own id.
       expect(variables.HISTORY_CURSOR_KEY).toEqual({ Ref: 'AWS::StackId' });
-      expect(variables.NODE_OPTIONS).toBe('--enable-source-maps');
+      // Stacks are mapped on demand (lib/source-map.ts), not by Node at every cold start.
+      expect(variables).not.toHaveProperty('NODE_OPTIONS');
+      // glibc's defaults unless a stage trades cold start for memory (README, "Performance").
+      expect(variables.GLIBC_TUNABLES).toBe('');
       expect(variables.KOODRIVE_TENANTS).toBe('demo=koodrive/demo');
       expect(variables.EVENT_BUS_NAME).toBe('default');
     }
