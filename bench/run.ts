@@ -30,6 +30,7 @@ import { startLocalSecretsManager } from '../local/secrets-manager.ts';
 import { buildPeer, buildProbes, buildProject } from './lib/build.ts';
 import { computeCost } from './lib/cost.ts';
 import { startCountingProxy } from './lib/counting-proxy.ts';
+import { readDeployedRuntimeEnv } from './lib/deployed-env.ts';
 import { itemSize, STORAGE_OVERHEAD_BYTES_PER_ITEM } from './lib/item-size.ts';
 import { describeMachine, lambdaNodeArgs, nodeBinary, ROOT } from './lib/machine.ts';
 import { type ProbeOutcome, runNode, startSimulatorProcess } from './lib/processes.ts';
@@ -233,6 +234,8 @@ interface Context {
   missing: string[];
   notes: string[];
   env: (extra?: Record<string, string>) => Record<string, string>;
+  /** serverless.yml's NODE_OPTIONS and GLIBC_TUNABLES: every process running a project bundle gets them. */
+  runtimeEnv: Record<string, string>;
   measured: Partial<{
     warmProjectP50: number;
     fanoutWallMs: number;
@@ -298,7 +301,7 @@ async function measureColdStart(ctx: Context, allocEnv: Record<string, string>):
       key: 'project',
       run: () =>
         runNode(ctx.probes.cold, ['serve', bundleOf(ctx, 'allocation')], {
-          env: allocEnv,
+          env: { ...allocEnv, ...ctx.runtimeEnv },
           nodeArgs: measuredArgs(ctx, 'cold-project'),
         }),
     },
@@ -400,16 +403,20 @@ async function measureColdStart(ctx: Context, allocEnv: Record<string, string>):
 
 async function measureInit(ctx: Context, env: Record<string, string>): Promise<void> {
   const variants = [
-    ...ctx.functions.map((name) => ({ key: name, bundle: bundleOf(ctx, name) })),
-    { key: 'peer', bundle: ctx.peerBundle },
+    ...ctx.functions.map((name) => ({
+      key: name,
+      bundle: bundleOf(ctx, name),
+      env: { ...env, ...ctx.runtimeEnv },
+    })),
+    { key: 'peer', bundle: ctx.peerBundle, env },
   ];
   const samples = new Map<string, number[]>(variants.map((v) => [v.key, []]));
-  const run = (bundle: string) =>
-    runNode(ctx.probes.cold, ['import', bundle], { env, nodeArgs: LAMBDA_ARGS });
-  for (const variant of variants) await run(variant.bundle);
+  const run = (variant: (typeof variants)[number]) =>
+    runNode(ctx.probes.cold, ['import', variant.bundle], { env: variant.env, nodeArgs: LAMBDA_ARGS });
+  for (const variant of variants) await run(variant);
   for (let round = 0; round < ctx.params.initRounds; round++) {
     for (const variant of interleaved(variants, round)) {
-      const outcome = await run(variant.bundle);
+      const outcome = await run(variant);
       samples.get(variant.key)?.push(num(outcome.result, 'importMs'));
     }
   }
@@ -464,7 +471,7 @@ function warmVariants(
       name: 'project',
       run: () =>
         runNode(ctx.probes.warm, ['handler', bundleOf(ctx, 'allocation'), ...args], {
-          env,
+          env: { ...env, ...ctx.runtimeEnv },
           nodeArgs: flags('warm-project'),
         }),
     },
@@ -602,6 +609,25 @@ async function measureMemory(
         stat: mib((r) => num(r, 'rssAtEnd') - num(r, 'rssAfterWarmup')),
         ...(isProject ? { target: { op: '<', limit: 10 } } : {}),
       }),
+      // Where the growth is: the process's own memory, or pages of the node binary that the kernel can drop.
+      ...(key === 'project' || key === 'bareHttp'
+        ? [
+            figure({
+              id: `memory.${key}.anonGrowth`,
+              group,
+              label: `${name}: of which anonymous (heap, malloc, stacks)`,
+              unit: 'MiB',
+              stat: mib((r) => num(r, 'anonAtEnd') - num(r, 'anonAfterWarmup')),
+            }),
+            figure({
+              id: `memory.${key}.fileGrowth`,
+              group,
+              label: `${name}: of which file-backed (node binary pages)`,
+              unit: 'MiB',
+              stat: mib((r) => num(r, 'fileAtEnd') - num(r, 'fileAfterWarmup')),
+            }),
+          ]
+        : []),
       figure({
         id: `memory.${key}.steadyGrowth`,
         group,
@@ -650,7 +676,7 @@ async function measureMemory(
       `${growth('peer').toFixed(1)} MiB for the peer, ${growth('bare').toFixed(1)} MiB for a bare fetch loop and ${growth('bareHttp').toFixed(1)} MiB for a bare node:http loop, while the V8 heap ` +
       `used after GC changes by ${heap('project').toFixed(2)} / ${heap('peer').toFixed(2)} / ${heap('bare').toFixed(2)} / ${heap('bareHttp').toFixed(2)} MiB: ` +
       (Math.abs(heap('project')) < 1
-        ? 'that growth is the runtime settling (node binary pages touched, young generation grown, JIT code and compiler memory), not retained data; the project’s own share is its growth above the bare node:http loop’s.'
+        ? 'that growth is the runtime settling (node binary pages touched as the optimizing compiler starts, young generation grown, JIT code; without GLIBC_TUNABLES also compiler memory malloc keeps), not retained data; the project’s own share is its growth above the bare node:http loop’s.'
         : 'the project’s heap grew by a MiB or more: look for retained data.'),
   );
 }
@@ -662,13 +688,13 @@ async function measureSecretReads(
 ): Promise<void> {
   const n = ctx.params.secretInvocationsPerTenant;
   const tenants = ['demo', 'lab'];
-  for (const [key, bundle] of [
-    ['project', bundleOf(ctx, 'allocation')],
-    ['peer', ctx.peerBundle],
+  for (const [key, bundle, runtimeEnv] of [
+    ['project', bundleOf(ctx, 'allocation'), ctx.runtimeEnv],
+    ['peer', ctx.peerBundle, {}],
   ] as const) {
     secrets.reset();
     await runNode(ctx.probes.warm, ['handler', bundle, '0', '0', String(n * tenants.length)], {
-      env: { ...allocEnv, BENCH_TENANTS: tenants.join(',') },
+      env: { ...allocEnv, ...runtimeEnv, BENCH_TENANTS: tenants.join(',') },
       nodeArgs: LAMBDA_ARGS,
     });
     const reads = [secrets.getSecretValueCalls('koodrive/demo'), secrets.getSecretValueCalls('koodrive/lab')];
@@ -740,7 +766,7 @@ async function measureSnapshotFanOut(
     deps.dynamo.reset();
     // A fresh process per run: 15 minutes apart, a warm container's secrets (300 s) have expired anyway.
     const outcome = await runNode(ctx.probes.snapshot, [bundleOf(ctx, 'snapshot'), time], {
-      env,
+      env: { ...env, ...ctx.runtimeEnv },
       nodeArgs: measuredArgs(ctx, 'snapshot'),
       countStdout: true,
     });
@@ -966,6 +992,8 @@ async function measureHistory(ctx: Context, dynamoUrl: string): Promise<void> {
     SNAPSHOT_TABLE: TABLE,
     AWS_ENDPOINT_URL_DYNAMODB: dynamoUrl,
     AWS_LAMBDA_FUNCTION_NAME: 'koodrive-allocation-bench-history',
+    // The raw Query runs in the same process, so it shares the deployed runtime's settings.
+    ...ctx.runtimeEnv,
   });
   const outcome = await runNode(
     ctx.probes.history,
@@ -1100,12 +1128,14 @@ export async function runBenchmark(argv: readonly string[]): Promise<BenchResult
       notes: [
         'Peer: bench/peer/allocation.ts, one file with @middy/core, @aws-sdk/client-secrets-manager, native fetch and the signature computed inline; built with the esbuild settings of scripts/build.ts.',
         'Probes run in fresh node processes (the pinned Node 24) with only the benchmark environment; the KooDrive simulator runs in a process of its own (latency 0 unless stated), Secrets Manager and dynalite in the benchmark process.',
+        'Processes that run a project bundle get the runtime variables serverless.yml gives the functions (NODE_OPTIONS, GLIBC_TUNABLES); the peer and the bare loops run without them.',
         `Every measured process gets the V8 flags Lambda's Node.js bootstrap gives a ${MEMORY_MB} MB function (${LAMBDA_ARGS.join(' ')}); the memory group uses those of a ${SMALL_MEMORY_MB} MB function, the size its target names.`,
         'Warm latency: each round is one process per variant; after an untimed warm-up the timed invocations are sequential. Memory: separate processes, full GC before each RSS and heap reading.',
         'Snapshot fan-out: each run is a fresh process (15 minutes apart, a warm container would have re-read the secrets anyway); the floor runs the same tenants with only a secret read, one signed call and one PutItem each, against the same services, to show what those services cost on this machine.',
         'History read: handler calls only are timed (parsing the answer for nextCursor is the caller’s work); the raw Query pages the same key range with the same limit and converts nothing.',
       ],
       env,
+      runtimeEnv: await readDeployedRuntimeEnv(),
       measured: {},
     };
 

@@ -198,9 +198,14 @@ function tableSchema(logicalId: string, properties: Record<string, unknown>): Ta
   return schema;
 }
 
+/** A serverless.yml text as data, CloudFormation's short-form intrinsics (`!Ref`, `!Sub`, …) included. */
+export function parseServerlessYml(serverlessYml: string): unknown {
+  return parse(serverlessYml, { customTags: CLOUDFORMATION_TAGS });
+}
+
 /** Every `AWS::DynamoDB::Table` in a serverless.yml text: logical id → schema. */
 export function parseTableSchemas(serverlessYml: string): Map<string, TableSchema> {
-  const doc: unknown = parse(serverlessYml, { customTags: CLOUDFORMATION_TAGS });
+  const doc = parseServerlessYml(serverlessYml);
   const resources = isRecord(doc) && isRecord(doc.resources) ? doc.resources.Resources : undefined;
   const tables = new Map<string, TableSchema>();
   if (!isRecord(resources)) return tables;

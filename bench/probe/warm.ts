@@ -7,6 +7,7 @@
  * timed; the next <timed> are (wall and CPU); the rest (up to <total>) only load memory. RSS and heap
  * are read after a full GC at <warmup>, at BENCH_STEADY_AT (if set) and at <total> (needs --expose-gc).
  */
+import { readFileSync } from 'node:fs';
 import { httpEvent, lambdaContext } from '../../test/support/lambda.ts';
 import {
   arg,
@@ -27,6 +28,23 @@ function collectGarbage(): void {
   // Twice: the first pass can leave finalizable objects for the second.
   gc();
   gc();
+}
+
+/**
+ * Resident memory by kind, in bytes, from /proc (Linux; NaN elsewhere): anonymous (the process's own
+ * heap, stacks and malloc arenas) and file-backed (pages of the node binary and libraries, shared and
+ * clean: the kernel can drop and re-read them).
+ */
+function residentByKind(): { anon: number; file: number } {
+  let status = '';
+  try {
+    status = readFileSync('/proc/self/status', 'utf8');
+  } catch {
+    return { anon: Number.NaN, file: Number.NaN };
+  }
+  const kib = (field: string) =>
+    Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? Number.NaN) * 1024;
+  return { anon: kib('RssAnon'), file: kib('RssFile') };
 }
 
 function percentile(sorted: Float64Array, p: number): number {
@@ -91,9 +109,13 @@ runProbe(async () => {
   let failures = 0;
   const memory = {
     rssAfterWarmup: 0,
+    anonAfterWarmup: 0,
+    fileAfterWarmup: 0,
     heapAfterWarmup: 0,
     rssAtSteady: Number.NaN,
     rssAtEnd: 0,
+    anonAtEnd: 0,
+    fileAtEnd: 0,
     heapAtEnd: 0,
   };
   let cpuStart = process.cpuUsage();
@@ -102,6 +124,7 @@ runProbe(async () => {
     if (i === warmup) {
       collectGarbage();
       memory.rssAfterWarmup = process.memoryUsage.rss();
+      ({ anon: memory.anonAfterWarmup, file: memory.fileAfterWarmup } = residentByKind());
       memory.heapAfterWarmup = process.memoryUsage().heapUsed;
       cpuStart = process.cpuUsage();
     }
@@ -118,6 +141,7 @@ runProbe(async () => {
   }
   collectGarbage();
   memory.rssAtEnd = process.memoryUsage.rss();
+  ({ anon: memory.anonAtEnd, file: memory.fileAtEnd } = residentByKind());
   memory.heapAtEnd = process.memoryUsage().heapUsed;
   samples.sort();
   await finish({

@@ -7,6 +7,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { deployedRuntimeEnv, readDeployedRuntimeEnv } from '../../bench/lib/deployed-env.ts';
 import { itemSize, numberSize } from '../../bench/lib/item-size.ts';
 import type { BenchResults } from '../../bench/lib/report.ts';
 import { pairedRatios, summarize } from '../../bench/lib/stats.ts';
@@ -38,6 +39,8 @@ const FIXED_FIGURES = [
   'warm.bareHttp.p50',
   'warm.ratio.projectBareHttp.p50',
   'memory.project.growth',
+  'memory.project.anonGrowth',
+  'memory.project.fileGrowth',
   'memory.project.steadyGrowth',
   'memory.project.heapGrowth',
   'memory.project.peak',
@@ -46,6 +49,8 @@ const FIXED_FIGURES = [
   'memory.bare.growth',
   'memory.bare.peak',
   'memory.bareHttp.growth',
+  'memory.bareHttp.anonGrowth',
+  'memory.bareHttp.fileGrowth',
   'memory.projectAboveBareHttp.growth',
   'secrets.project.readsPerTenant',
   'secrets.peer.readsPerTenant',
@@ -147,6 +152,21 @@ describe('the benchmark’s arithmetic', () => {
     expect(itemSize({ t: { S: 'ab' }, n: { N: '7' }, l: { L: [{ M: { k: { N: '5' } } }] } })).toBe(
       3 + 3 + 12,
     );
+  });
+
+  it('runs the project with the runtime variables serverless.yml deploys, params resolved', async () => {
+    // The repository's own: glibc's defaults and no NODE_OPTIONS, so nothing to add.
+    expect(await readDeployedRuntimeEnv()).toEqual({});
+    const yml = (glibc: string) =>
+      `params:\n  default:\n    glibc: "${glibc}"\nprovider:\n  environment:\n    GLIBC_TUNABLES: \${param:glibc}\n    KOODRIVE_TENANTS: x\n`;
+    expect(deployedRuntimeEnv(yml('glibc.malloc.trim_threshold=1'))).toEqual({
+      GLIBC_TUNABLES: 'glibc.malloc.trim_threshold=1',
+    });
+    // Empty leaves glibc's defaults: the variable is not set at all.
+    expect(deployedRuntimeEnv(yml(''))).toEqual({});
+    expect(() =>
+      deployedRuntimeEnv(`provider:\n  environment:\n    GLIBC_TUNABLES: \${param:missing}\n`),
+    ).toThrow(/params\.default\.missing/);
   });
 
   it('summarizes rounds by median, min and max, and pairs ratios round by round', () => {
