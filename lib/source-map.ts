@@ -9,14 +9,8 @@ import { readFileSync } from 'node:fs';
 import { SourceMap, type SourceMapPayload } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
-interface BundleMap {
-  url: string;
-  path: string;
-  map: SourceMap;
-}
-
-/** Bundle URL → its parsed map, or null when it has none (running from source, or the map was not shipped). */
-const maps = new Map<string, BundleMap | null>();
+/** Bundle (file URL or path) → its parsed map, or null when it has none (running from source, or no map shipped). */
+const maps = new Map<string, SourceMap | null>();
 
 /** `file:///…:line:column` or `/…:line:column` in a V8 stack frame. */
 const FRAME = /(file:\/\/[^\s()]+|\/[^\s():]+):(\d+):(\d+)/g;
@@ -27,18 +21,22 @@ function isPayload(value: unknown): value is SourceMapPayload {
   return version === 3 && Array.isArray(sources) && typeof mappings === 'string';
 }
 
-function mapOf(bundleUrl: string): BundleMap | null {
-  const known = maps.get(bundleUrl);
+function pathOf(bundle: string): string {
+  return bundle.startsWith('file:') ? fileURLToPath(bundle) : bundle;
+}
+
+/** The source map beside a bundle (`<bundle>.map`), by the bundle's file URL or path: read once, null if none. */
+export function bundleSourceMap(bundle: string): SourceMap | null {
+  const known = maps.get(bundle);
   if (known !== undefined) return known;
-  let found: BundleMap | null = null;
+  let found: SourceMap | null = null;
   try {
-    const path = fileURLToPath(bundleUrl);
-    const payload: unknown = JSON.parse(readFileSync(`${path}.map`, 'utf8'));
-    if (isPayload(payload)) found = { url: bundleUrl, path, map: new SourceMap(payload) };
+    const payload: unknown = JSON.parse(readFileSync(`${pathOf(bundle)}.map`, 'utf8'));
+    if (isPayload(payload)) found = new SourceMap(payload);
   } catch {
-    // No map, or not one Node can read: the stack stays as V8 wrote it.
+    // No map, or not one Node can read: stacks stay as V8 wrote them.
   }
-  maps.set(bundleUrl, found);
+  maps.set(bundle, found);
   return found;
 }
 
@@ -55,11 +53,12 @@ function repositoryPath(source: string): string {
  */
 export function originalStack(stack: string, bundleUrl: string = import.meta.url): string {
   if (process.sourceMapsEnabled) return stack;
-  const bundle = mapOf(bundleUrl);
-  if (bundle === null) return stack;
+  const map = bundleSourceMap(bundleUrl);
+  if (map === null) return stack;
+  const bundlePath = pathOf(bundleUrl);
   return stack.replace(FRAME, (frame: string, file: string, line: string, column: string) => {
-    if (file !== bundle.url && file !== bundle.path) return frame;
-    const origin = bundle.map.findOrigin(Number(line), Number(column));
+    if (file !== bundleUrl && file !== bundlePath) return frame;
+    const origin = map.findOrigin(Number(line), Number(column));
     if (!('fileName' in origin)) return frame;
     return `${repositoryPath(origin.fileName)}:${origin.lineNumber}:${origin.columnNumber}`;
   });

@@ -3,11 +3,10 @@
  * package or project folder, and the top functions. `node bench/lib/cpu-profile.ts FILE [TOP]`. Frames
  * in a minified bundle are mapped back to their sources through the bundle's `.map` file beside it.
  */
-import { existsSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { SourceMap } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { bundleSourceMap } from '../../lib/source-map.ts';
 import { isRecord } from '../probe/common.ts';
 
 interface ProfileNode {
@@ -18,24 +17,9 @@ interface ProfileNode {
   children: number[];
 }
 
-const sourceMaps = new Map<string, SourceMap | undefined>();
-
-/** The source map beside a bundle (`index.mjs.map`), loaded once. */
-function sourceMapOf(url: string): SourceMap | undefined {
-  if (!sourceMaps.has(url)) {
-    const file = url.startsWith('file://') ? fileURLToPath(url) : url;
-    const mapFile = `${file}.map`;
-    sourceMaps.set(
-      url,
-      existsSync(mapFile) ? new SourceMap(JSON.parse(readFileSync(mapFile, 'utf8'))) : undefined,
-    );
-  }
-  return sourceMaps.get(url);
-}
-
 /** The frame's original source and name, through the bundle's source map when there is one. */
 function originalFrame(url: string, functionName: string, line: number, column: number) {
-  const map = url === '' ? undefined : sourceMapOf(url);
+  const map = url === '' ? undefined : (bundleSourceMap(url) ?? undefined);
   const entry = map?.findEntry(line, column);
   if (entry === undefined || !('originalSource' in entry)) return { url, functionName, line: line + 1 };
   // `name` is in Node's mapping objects but not in @types/node's.
