@@ -1,4 +1,5 @@
 import { EventBridgeClient, PutEventsCommand, type PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
+import { AWS_REQUEST_HANDLER } from './aws/request-handler.ts';
 import type { ThresholdCrossing } from './thresholds.ts';
 
 export const EVENT_SOURCE = 'koodrive.allocation';
@@ -24,7 +25,7 @@ export interface EventPublisher {
 }
 
 export function createEventBridgeClient(): EventBridgeClient {
-  return new EventBridgeClient({ requestHandler: { connectionTimeout: 2_000, requestTimeout: 5_000 } });
+  return new EventBridgeClient({ requestHandler: AWS_REQUEST_HANDLER });
 }
 
 /** Publishes the product's events on one bus; an empty bus name publishes nothing. */

@@ -17,6 +17,7 @@ import {
   type QueryCommandInput,
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
+import { AWS_REQUEST_HANDLER } from '../aws/request-handler.ts';
 import type { Config } from '../config.ts';
 import { deriveAllocation } from '../koodrive/allocation.ts';
 import type { ThresholdCrossing } from '../thresholds.ts';
@@ -343,7 +344,7 @@ function readPendingEvents(item: Record<string, AttributeValue>): ThresholdCross
 
 /** The production client: endpoint and region from the SDK's own settings, bounded connection times. */
 export function createDynamoClient(): DynamoDBClient {
-  return new DynamoDBClient({ requestHandler: { connectionTimeout: 2_000, requestTimeout: 5_000 } });
+  return new DynamoDBClient({ requestHandler: AWS_REQUEST_HANDLER });
 }
 
 function isConditionalCheckFailure(error: unknown): boolean {

@@ -1,0 +1,13 @@
+/**
+ * The time limits of every AWS SDK client the functions build (Secrets Manager, DynamoDB,
+ * EventBridge): 2 s to connect, 5 s for an answer. `throwOnRequestTimeout` matters: without it the
+ * SDK's node:http handler only prints a warning when `requestTimeout` passes and keeps waiting, so an
+ * endpoint that accepts the connection and never answers would hold the invocation until Lambda's own
+ * timeout, with no problem+json answer and no record of what failed. With it, the call fails with
+ * `TimeoutError`, which the SDK retries (3 attempts in all) like any transient failure.
+ */
+export const AWS_REQUEST_HANDLER = {
+  connectionTimeout: 2_000,
+  requestTimeout: 5_000,
+  throwOnRequestTimeout: true,
+} as const;
