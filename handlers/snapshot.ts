@@ -125,6 +125,15 @@ export function createSnapshotHandler(deps: SnapshotHandlerDeps) {
       // that would leave no record of which tenants were stored.
       fetch: (tenant) =>
         fetchAllocation(runtime.koodrive, tenant, deadline === undefined ? {} : { deadline }),
+      // The secret is read (into the cache) before a KooDrive slot is taken, so slots wait only on
+      // KooDrive; without a cache that would be a second read, so then the fetch reads it.
+      ...(runtime.config.secretCacheSeconds > 0
+        ? {
+            prepare: async (tenant: Tenant) => {
+              await runtime.credentials.get(tenant, deadline === undefined ? {} : { deadline });
+            },
+          }
+        : {}),
       ...(publisher === undefined
         ? {}
         : {

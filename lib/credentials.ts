@@ -12,15 +12,23 @@ export interface AppCredentials {
 }
 
 export interface CredentialsProvider {
-  /** The tenant's credentials: cached, one in-flight read shared; `forceFetch` bypasses the cache. */
-  get(tenant: Tenant, options?: { forceFetch?: boolean }): Promise<AppCredentials>;
+  /**
+   * The tenant's credentials: cached, one in-flight read shared; `forceFetch` bypasses the cache.
+   * With a `deadline` (epoch ms on the provider's clock, Date.now unless given), a read still unanswered then fails with
+   * CREDENTIALS_UNAVAILABLE (the shared read itself goes on for other callers).
+   */
+  get(tenant: Tenant, options?: { forceFetch?: boolean; deadline?: number }): Promise<AppCredentials>;
   /**
    * After KooDrive refused `refused`: the credentials to try once more, or undefined when there is
    * nothing newer to try. A different (newer) value already cached is returned without a read;
    * otherwise the secret is read again bypassing the cache, at most once per secret per
    * {@link REFETCH_INTERVAL_MS}, and concurrent refusals share that read.
    */
-  refetchAfterRefusal(tenant: Tenant, refused: AppCredentials): Promise<AppCredentials | undefined>;
+  refetchAfterRefusal(
+    tenant: Tenant,
+    refused: AppCredentials,
+    options?: { deadline?: number },
+  ): Promise<AppCredentials | undefined>;
   /** Drops every cached value (tests, and callers that know all secrets rotated). */
   clear(): void;
 }
@@ -29,7 +37,14 @@ export interface CredentialsProviderOptions {
   client: Pick<SecretsManagerClient, 'send'>;
   cacheSeconds: number;
   now?: () => number;
+  /** Calls `onTime` after `ms` unless the returned cancel runs first (default setTimeout; tests with a virtual clock replace it). */
+  startTimer?: (onTime: () => void, ms: number) => () => void;
 }
+
+const realTimer = (onTime: () => void, ms: number): (() => void) => {
+  const timer = setTimeout(onTime, ms);
+  return () => clearTimeout(timer);
+};
 
 interface CacheEntry {
   value: AppCredentials;
@@ -128,9 +143,43 @@ function toCredentialsError(tenant: Tenant, error: unknown): AppError {
   );
 }
 
+/**
+ * `read`, or CREDENTIALS_UNAVAILABLE if it has not settled by `deadline`: an invocation answers in time
+ * even when Secrets Manager is slow (each call of the SDK is limited too, but its retries are not).
+ */
+function withinDeadline<T>(
+  read: Promise<T>,
+  tenant: Tenant,
+  deadline: number | undefined,
+  clock: { now: () => number; startTimer: (onTime: () => void, ms: number) => () => void },
+): Promise<T> {
+  if (deadline === undefined) return read;
+  const left = Math.max(0, Math.round(deadline - clock.now()));
+  return new Promise<T>((resolve, reject) => {
+    const cancel = clock.startTimer(() => {
+      reject(
+        new CredentialsUnavailableError(
+          `Secrets Manager did not answer for tenant '${tenant.tenantId}' (secret '${tenant.secretId}') within the ${left} ms this invocation had left; check the network path to Secrets Manager (from a VPC: an interface endpoint or a NAT) and the service health.`,
+        ),
+      );
+    }, left);
+    read.then(
+      (value) => {
+        cancel();
+        resolve(value);
+      },
+      (error: unknown) => {
+        cancel();
+        reject(error);
+      },
+    );
+  });
+}
+
 /** Reads tenants' secrets through the real Secrets Manager client, with a TTL cache and shared in-flight reads. */
 export function createCredentialsProvider(options: CredentialsProviderOptions): CredentialsProvider {
   const now = options.now ?? Date.now;
+  const clock = { now, startTimer: options.startTimer ?? realTimer };
   const ttlMs = options.cacheSeconds * 1000;
   const cache = new Map<string, CacheEntry>();
   /** One read per secret at a time; `fresh` marks a read started by a forced fetch (after a refusal). */
@@ -173,12 +222,13 @@ export function createCredentialsProvider(options: CredentialsProviderOptions): 
       } else {
         cache.delete(tenant.secretId);
       }
-      return read(tenant, getOptions.forceFetch === true);
+      return withinDeadline(read(tenant, getOptions.forceFetch === true), tenant, getOptions.deadline, clock);
     },
-    async refetchAfterRefusal(tenant, refused) {
+    async refetchAfterRefusal(tenant, refused, refetchOptions = {}) {
+      const { deadline } = refetchOptions;
       const pending = inFlight.get(tenant.secretId);
       // Concurrent refusals share the read that the first one started.
-      if (pending?.fresh) return pending.promise;
+      if (pending?.fresh) return withinDeadline(pending.promise, tenant, deadline, clock);
       // Another call already read a newer value (the cache never goes back to an older one): try it.
       const cached = cache.get(tenant.secretId);
       if (cached !== undefined && !sameCredentials(cached.value, refused)) return cached.value;
@@ -186,7 +236,7 @@ export function createCredentialsProvider(options: CredentialsProviderOptions): 
       if (last !== undefined && now() - last < REFETCH_INTERVAL_MS) return undefined;
       refetchedAt.set(tenant.secretId, now());
       cache.delete(tenant.secretId);
-      return read(tenant, true);
+      return withinDeadline(read(tenant, true), tenant, deadline, clock);
     },
     clear() {
       cache.clear();

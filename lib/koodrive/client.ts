@@ -398,11 +398,11 @@ export function createKooDriveClient(options: KooDriveClientOptions): KooDriveCl
   return {
     async getSpaceAllocation(tenant, callOptions = {}) {
       const traceId = callOptions.traceId ?? createTraceId();
-      let credentials = await options.credentials.get(tenant);
+      const { deadline } = callOptions;
+      let credentials = await options.credentials.get(tenant, deadline === undefined ? {} : { deadline });
       let refusalRetried = false;
       let attempts = 0;
       let retries = 0;
-      const { deadline } = callOptions;
       let lastError: AppError | undefined;
       for (;;) {
         let timeoutMs = options.timeoutMs;
@@ -450,7 +450,11 @@ export function createKooDriveClient(options: KooDriveClientOptions): KooDriveCl
           }
           // The secret may have been rotated while this container was warm: try once more with a newer
           // value (cached by another call, or read again, at most once per 30 s per secret)…
-          const newer = await options.credentials.refetchAfterRefusal(tenant, credentials);
+          const newer = await options.credentials.refetchAfterRefusal(
+            tenant,
+            credentials,
+            deadline === undefined ? {} : { deadline },
+          );
           // …or with the same one when the refusal taught a different clock offset (X-Date out of range).
           const clockCorrected =
             Math.abs((clockOffsets.get(url.host) ?? 0) - clockOffsetMs) >= DATE_PRECISION_MS;

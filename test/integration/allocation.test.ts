@@ -5,6 +5,7 @@ import { lazyRuntime } from '../../lib/runtime.ts';
 import { type KooDriveSimulator, startKooDriveSimulator } from '../../local/koodrive-simulator.ts';
 import { type LocalSecretsManager, startLocalSecretsManager } from '../../local/secrets-manager.ts';
 import { captureOutput, httpEvent, lambdaContext } from '../support/lambda.ts';
+import { startSilentServer } from '../support/silent-server.ts';
 
 const ACME = { appId: 'acme-app', appSecret: 'acme-secret-value-9f8e7d', userId: '1505084218764547200' };
 const BETA = { appId: 'beta-app', appSecret: 'beta-secret-value-1a2b3c', userId: '42' };
@@ -334,6 +335,28 @@ describe("the invocation's time limit", () => {
     expect(response.json.code).toBe('UPSTREAM_TIMEOUT');
     expect(String(response.json.detail)).toMatch(/ms left in this invocation/);
     await vi.waitFor(() => expect(koodrive.requests).toHaveLength(1));
+  });
+
+  it('503 CREDENTIALS_UNAVAILABLE in time when Secrets Manager accepts the connection and never answers', async () => {
+    const silent = await startSilentServer();
+    process.env.AWS_ENDPOINT_URL_SECRETS_MANAGER = silent.url;
+    try {
+      const started = Date.now();
+      // 2.5 s left, 1 s of it kept for answering; the SDK alone would wait 3 × 5 s.
+      const response = await call(coldHandler(), '/tenants/acme/allocation', 'acme', 2_500);
+      expect(Date.now() - started).toBeLessThan(2_500);
+      expect(response.statusCode).toBe(503);
+      expect(response.headers?.['content-type']).toBe('application/problem+json');
+      expect(response.json.code).toBe('CREDENTIALS_UNAVAILABLE');
+      expect(String(response.json.detail)).toMatch(
+        /^Secrets Manager did not answer for tenant 'acme' \(secret 'koodrive\/acme'\) within the \d+ ms/,
+      );
+      expect(silent.connections()).toBeGreaterThan(0);
+      expect(koodrive.requests).toHaveLength(0);
+    } finally {
+      process.env.AWS_ENDPOINT_URL_SECRETS_MANAGER = secrets.url;
+      await silent.close();
+    }
   });
 });
 

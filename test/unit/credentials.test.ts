@@ -156,6 +156,38 @@ describe('createCredentialsProvider', () => {
     expect((await second).appSecret).toBe('two');
   });
 
+  it('ends a read at the caller’s deadline, lets it finish for the cache, and serves cached values past one', async () => {
+    const { client, pending } = controllableClient();
+    const provider = createCredentialsProvider({ client, cacheSeconds: 300 });
+    const started = Date.now();
+    const error = await provider.get(TENANT, { deadline: started + 50 }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(CredentialsUnavailableError);
+    expect((error as Error).message).toMatch(
+      /^Secrets Manager did not answer for tenant 'acme' \(secret 'koodrive\/acme'\) within the \d+ ms this invocation had left/,
+    );
+    expect(Date.now() - started).toBeLessThan(1_000);
+    // The read itself goes on: its answer fills the cache, and the next call needs no read.
+    pending[0]?.(secret('late'));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect((await provider.get(TENANT, { deadline: Date.now() - 1 })).appSecret).toBe('late');
+    expect(pending).toHaveLength(1);
+  });
+
+  it('fails at once when the deadline has passed and the secret is not cached', async () => {
+    const { client, pending } = controllableClient();
+    const provider = createCredentialsProvider({ client, cacheSeconds: 300 });
+    await expect(provider.get(TENANT, { deadline: Date.now() - 10 })).rejects.toBeInstanceOf(
+      CredentialsUnavailableError,
+    );
+    // A refusal's refetch obeys the deadline too.
+    pending[0]?.(secret('one'));
+    await new Promise((resolve) => setImmediate(resolve));
+    const refused = await provider.get(TENANT);
+    const refetch = provider.refetchAfterRefusal(TENANT, refused, { deadline: Date.now() + 30 });
+    await expect(refetch).rejects.toBeInstanceOf(CredentialsUnavailableError);
+    expect(pending).toHaveLength(2);
+  });
+
   it('does not cache failures and maps SDK errors to CREDENTIALS_UNAVAILABLE', async () => {
     let calls = 0;
     const provider = createCredentialsProvider({
