@@ -6,6 +6,7 @@
  */
 import { MalformedAllocationError } from '../errors.ts';
 import type { AllocationTotals, NormalizedSpaces, SpaceAllocation, SpaceTypeName } from '../types.ts';
+import { redactRequestEchoes } from './redact.ts';
 
 const SPACE_TYPE_NAMES: Readonly<Record<number, SpaceTypeName>> = {
   0: 'department',
@@ -23,7 +24,8 @@ export function spaceTypeName(type: number): SpaceTypeName {
   return SPACE_TYPE_NAMES[type] ?? 'unknown';
 }
 
-// A value as the message shows it: short, so an error never carries a whole body.
+// A value as the message shows it: short, so an error never carries a whole body, and redacted
+// first, so that a field echoing our signature is not shown cut to a length no rule recognizes.
 function show(value: unknown): string {
   let text: string;
   try {
@@ -32,6 +34,7 @@ function show(value: unknown): string {
   } catch {
     text = String(value);
   }
+  text = redactRequestEchoes(text);
   return text.length > SHOWN_VALUE_LENGTH ? `${text.slice(0, SHOWN_VALUE_LENGTH)}…` : text;
 }
 
@@ -194,7 +197,7 @@ export function parseKooDriveBody(text: string): unknown {
   } catch {
     // The parser's own message quotes part of the body; it is left out, as is the cause, for the same reason.
     throw new MalformedAllocationError(
-      `the body is not JSON (${text.length} characters, starting ${show(text.slice(0, SHOWN_VALUE_LENGTH))})`,
+      `the body is not JSON (${text.length} characters, starting ${show(redactRequestEchoes(text).slice(0, SHOWN_VALUE_LENGTH))})`,
     );
   }
 }

@@ -11,6 +11,7 @@ import {
   UpstreamTimeoutError,
 } from '../errors.ts';
 import type { Tenant } from '../tenants.ts';
+import { REDACTED, redactRequestEchoes } from './redact.ts';
 import { type SignedRequest, signRequest } from './sign.ts';
 import {
   BodyTooLargeError,
@@ -160,16 +161,9 @@ function signingError(error: unknown, secretId: string): AppError {
   });
 }
 
-const REDACTED = '[redacted]';
 /** Longest `upstreamMessage` kept; longer ones are cut after redaction, so a cut never splits a secret open. */
 export const MAX_UPSTREAM_MESSAGE_LENGTH = 300;
 const MAX_UPSTREAM_CODE_LENGTH = 64;
-// What an echo of our own request could carry: an app-auth Authorization value (to the end of the
-// line or quote), a `Signature=` / `"Signature":` parameter, and any run of 64 hex digits (a signature,
-// or any other SHA-256 in hex, which is never worth showing to an operator).
-const AUTHORIZATION_VALUE = /HMAC-SHA256[^\r\n"'<>]*/gi;
-const SIGNATURE_PARAMETER = /\bSignature\b["']?\s*[=:]\s*["']?[^\s,;"'&<>]*/gi;
-const HEX_RUN = /[0-9a-f]{64,}/gi;
 
 /**
  * Text from KooDrive (`msg`, `error_msg`, codes) made safe to show in answers and logs: a gateway
@@ -177,11 +171,7 @@ const HEX_RUN = /[0-9a-f]{64,}/gi;
  * worst case, the AppSecret into `detail`, `upstreamMessage` and ERROR logs. Error path only.
  */
 export function redactUpstreamText(text: string, appSecret: string, maxLength: number): string {
-  let redacted = appSecret === '' ? text : text.replaceAll(appSecret, REDACTED);
-  redacted = redacted
-    .replace(AUTHORIZATION_VALUE, REDACTED)
-    .replace(SIGNATURE_PARAMETER, REDACTED)
-    .replace(HEX_RUN, REDACTED);
+  const redacted = redactRequestEchoes(appSecret === '' ? text : text.replaceAll(appSecret, REDACTED));
   return redacted.length > maxLength ? `${redacted.slice(0, maxLength)}…` : redacted;
 }
 
@@ -378,7 +368,7 @@ export function createKooDriveClient(options: KooDriveClientOptions): KooDriveCl
     if (record === undefined) {
       return {
         kind: 'error',
-        error: new UpstreamError('KooDrive answered HTTP 200 with a body that is not a JSON object.'),
+        error: new UpstreamError(`KooDrive answered HTTP ${status} with a body that is not a JSON object.`),
       };
     }
     // Without a code the answer is not KooDrive's envelope at all: report the shape, not an

@@ -29,9 +29,12 @@ const HEADER_WHITESPACE_RUN = /[ \t]+/g;
 const HEADER_EDGE_WHITESPACE = /^[ \t]+|[ \t]+$/g;
 const HEADER_ANY_WHITESPACE = /[ \t]/;
 const HEX_SIGNATURE = /^[0-9a-f]{64}$/;
-// An AppId sits inside the Authorization header's comma-separated list.
-const AUTHORIZATION_FIELD_VALUE = /^[^\s,\p{Cc}]+$/u;
-const HEADER_VALUE = /^[^\p{Cc}]+$/u;
+// Header values that reach KooDrive as they were signed: visible ASCII (and inner spaces for the user
+// id). Anything else either cannot be sent at all (Node refuses characters past U+00FF, such as a
+// zero-width space pasted along with an id) or is sent as bytes the vendor may sign differently.
+// An AppId also sits inside the Authorization header's comma-separated list: no space or comma.
+const AUTHORIZATION_FIELD_VALUE = /^[\x21-\x2b\x2d-\x7e]+$/;
+const HEADER_VALUE = /^[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?$/;
 
 const pad = (value: number, width: number): string => String(value).padStart(width, '0');
 
@@ -297,11 +300,13 @@ export function signRequest(input: SignRequestInput): SignedRequest {
   if (input.appSecret === '') throw new Error('Cannot sign a request: the AppSecret is empty');
   if (!AUTHORIZATION_FIELD_VALUE.test(input.appId)) {
     throw new Error(
-      'Cannot sign a request: the AppId is empty or contains a space, comma or control character',
+      'Cannot sign a request: the AppId is empty or holds a character other than visible ASCII (a space, a comma, a control character, or an invisible one such as a zero-width space from a copy-paste)',
     );
   }
   if (!HEADER_VALUE.test(input.userId)) {
-    throw new Error('Cannot sign a request: the user id is empty or contains a control character');
+    throw new Error(
+      'Cannot sign a request: the user id is empty or holds a character other than visible ASCII and inner spaces (a control character, or an invisible one such as a zero-width space from a copy-paste)',
+    );
   }
   const url = typeof input.url === 'string' ? new URL(input.url) : input.url;
   const signingHeaders = {

@@ -186,6 +186,41 @@ describe('KooDrive client', () => {
       expect(String((error as Error).message)).not.toContain('app,with comma');
       expect(simulator.requests).toHaveLength(0);
     });
+
+    it.each([
+      ['appId', 'acme-app\u200b', 'AppId'],
+      ['appId', 'acme-appé', 'AppId'],
+      ['userId', '1505084218764547200\u200b', 'user id'],
+      ['userId', '✓1505', 'user id'],
+    ])(
+      'is a CONFIGURATION_ERROR at once, not a network failure retried, when %s holds %j',
+      async (field, value, named) => {
+        const credentials = credentialsFrom({ ...APP, [field]: value });
+        const { instance } = client({ credentials });
+        const error = await instance.getSpaceAllocation(TENANT).catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(ConfigurationError);
+        const message = String((error as Error).message);
+        expect(message).toContain("'koodrive/acme'");
+        expect(message).toContain(named);
+        expect(message).toContain('zero-width space');
+        expect(message).not.toContain(value);
+        expect(simulator.requests).toHaveLength(0);
+      },
+    );
+  });
+
+  it.each([
+    [200, '[1,2]'],
+    [204, ''],
+  ])('names the status it got (%i) when a success answer is not a JSON object', async (status, body) => {
+    simulator.enqueueFault({ status, body });
+    const { instance } = client();
+    const error = await instance.getSpaceAllocation(TENANT).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(UpstreamError);
+    expect((error as Error).message).toBe(
+      `KooDrive answered HTTP ${status} with a body that is not a JSON object.`,
+    );
+    expect(simulator.requests).toHaveLength(1);
   });
 
   it('refuses an answer larger than the body limit without buffering it', async () => {

@@ -266,6 +266,19 @@ describe('normalizeAllocation: rejected answers', () => {
       `${PREFIX}data.totalCapacity is "${'9'.repeat(30)}x${'y'.repeat(8)}…, not a number`,
     );
   });
+
+  it('redacts an echo of our signature before cutting a value short, so no part of it shows', () => {
+    const signature = 'a3f1'.repeat(16);
+    const error = errorOf(() =>
+      normalizeAllocation({ code: 0, data: { type: signature, allocateCapacity: 1, totalCapacity: 2 } }),
+    );
+    expect(error.message).toBe(`${PREFIX}data.type is "[redacted]", not a number`);
+    expect(error.message).not.toContain('a3f1a3f1');
+    const body = `Authorization: SDK-HMAC-SHA256 Access=app, SignedHeaders=host, Signature=${signature}`;
+    const notJson = errorOf(() => parseKooDriveBody(body));
+    expect(notJson.message).not.toContain('a3f1');
+    expect(notJson.message).toContain('[redacted]');
+  });
 });
 
 describe('parseKooDriveBody', () => {
