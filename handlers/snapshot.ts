@@ -250,9 +250,11 @@ export function createSnapshotHandler(deps: SnapshotHandlerDeps) {
 
 /**
  * Time kept back from the invocation's end for the last tenants' DynamoDB writes, events and logs:
- * no KooDrive call runs into it.
+ * no KooDrive call or secret read runs into it. It outlasts one AWS call that gets no answer (three
+ * tries of 5 s, lib/aws/request-handler.ts, plus the SDK's back-off), so that a DynamoDB or
+ * EventBridge that stops answering still ends the run with its error and summary, not Lambda's timeout.
  */
-export const SNAPSHOT_MARGIN_MS = 5_000;
+export const SNAPSHOT_MARGIN_MS = 20_000;
 
 /** One publisher per container, on the configured bus; no bus configured, no publisher. */
 function lazyPublisher(): (config: Config) => EventPublisher | undefined {
