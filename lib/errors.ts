@@ -24,7 +24,7 @@ export const ERROR_TITLES: Record<ErrorCode, string> = {
   NOT_FOUND: 'Not found',
   CONFIGURATION_ERROR: 'Configuration error',
   UPSTREAM_REJECTED: 'KooDrive rejected the credentials',
-  UPSTREAM_ERROR: 'KooDrive answered with an error',
+  UPSTREAM_ERROR: 'The KooDrive call failed',
   CREDENTIALS_UNAVAILABLE: 'Credentials unavailable',
   STORE_UNAVAILABLE: 'Snapshot store unavailable',
   UPSTREAM_TIMEOUT: 'KooDrive did not answer in time',

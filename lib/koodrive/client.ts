@@ -207,6 +207,17 @@ function networkErrorCode(error: unknown): string {
   return last;
 }
 
+/** What an operator checks for a KooDrive host the function could not reach, by the network error's code. */
+export function unreachableHint(code: string): string {
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN')
+    return "its name does not resolve: check the host in KOODRIVE_BASE_URL or the secret's baseUrl, and DNS from the function";
+  if (code === 'ECONNREFUSED')
+    return "nothing accepts connections there: check the host and port of KOODRIVE_BASE_URL or the secret's baseUrl";
+  if (code.startsWith('ERR_TLS') || code.includes('CERT') || code.startsWith('UNABLE_TO_VERIFY'))
+    return 'its TLS certificate was not accepted: check that the URL names KooDrive itself, not a proxy';
+  return "check the network path from the function to it (from a VPC: a NAT gateway or proxy to the internet) and KooDrive's status";
+}
+
 function isSuccessCode(code: unknown): boolean {
   return code === 0 || code === '0';
 }
@@ -313,9 +324,10 @@ export function createKooDriveClient(options: KooDriveClientOptions): KooDriveCl
       const detail = networkErrorCode(error);
       return {
         kind: 'retryable',
-        error: new UpstreamError(`KooDrive could not be reached at ${url.host}: ${detail}.`, {
-          cause: error,
-        }),
+        error: new UpstreamError(
+          `KooDrive could not be reached at ${url.host}: ${detail}; ${unreachableHint(detail)}.`,
+          { cause: error },
+        ),
       };
     }
     const receivedAt = now();

@@ -8,7 +8,11 @@ import {
   UpstreamRejectedError,
   UpstreamTimeoutError,
 } from '../../lib/errors.ts';
-import { createKooDriveClient, type KooDriveClientOptions } from '../../lib/koodrive/client.ts';
+import {
+  createKooDriveClient,
+  type KooDriveClientOptions,
+  unreachableHint,
+} from '../../lib/koodrive/client.ts';
 import { parseSigningDate } from '../../lib/koodrive/sign.ts';
 import { type KooDriveSimulator, startKooDriveSimulator } from '../../local/koodrive-simulator.ts';
 
@@ -409,9 +413,19 @@ describe('KooDrive client', () => {
     const error = await instance.getSpaceAllocation(TENANT).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(UpstreamError);
     expect(String((error as Error).message)).toMatch(
-      /could not be reached at 127\.0\.0\.1:\d+: ECONNREFUSED/,
+      /could not be reached at 127\.0\.0\.1:\d+: ECONNREFUSED; nothing accepts connections there: check the host and port of KOODRIVE_BASE_URL or the secret's baseUrl\.$/,
     );
     expect(delays).toHaveLength(1);
+  });
+
+  it.each([
+    ['ENOTFOUND', /does not resolve: check the host/],
+    ['EAI_AGAIN', /does not resolve/],
+    ['ERR_TLS_CERT_ALTNAME_INVALID', /TLS certificate was not accepted/],
+    ['UNABLE_TO_VERIFY_LEAF_SIGNATURE', /TLS certificate was not accepted/],
+    ['ECONNRESET', /network path from the function/],
+  ])('says what to check when KooDrive cannot be reached (%s)', (code, hint) => {
+    expect(unreachableHint(code)).toMatch(hint);
   });
 
   it('reports each attempt without headers or secrets', async () => {
