@@ -128,7 +128,7 @@ export function describeResult(result: InvokeResult): string {
   return JSON.stringify(payload, null, 2);
 }
 
-const USAGE = 'usage: node local/invoke.ts [--sqs [tenantId] | --event [tenantId] | --schedule]';
+const USAGE = 'usage: npm run snapshot:local -- [--sqs [tenantId] | --event [tenantId] | --schedule]';
 
 /** Picks the event from the command line; `undefined` for a usage error. */
 export function eventFromArgs(args: readonly string[], at: Date, region: string): unknown {

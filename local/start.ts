@@ -11,7 +11,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
@@ -147,7 +147,26 @@ async function stopChild(child: ChildProcess): Promise<void> {
   }
 }
 
-async function waitUntilListening(url: string, exited: Promise<unknown>, timeoutMs: number): Promise<void> {
+/** Whether a TCP connection to the port is accepted (within 2 s). */
+function accepts(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: HOST, port });
+    const done = (listening: boolean) => {
+      socket.destroy();
+      resolve(listening);
+    };
+    socket.setTimeout(2_000, () => done(false));
+    socket.once('connect', () => done(true));
+    socket.once('error', () => done(false));
+  });
+}
+
+/**
+ * Waits until serverless offline listens on the port (checked free before it started, so whoever
+ * listens is serverless offline). A connection, not a request: a request would run a function and
+ * log a "request refused" warning at every start.
+ */
+async function waitUntilListening(port: number, exited: Promise<unknown>, timeoutMs: number): Promise<void> {
   let gone = false;
   void exited.then(() => {
     gone = true;
@@ -155,15 +174,10 @@ async function waitUntilListening(url: string, exited: Promise<unknown>, timeout
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (gone) throw new Error('serverless offline exited before it was ready (see its output above).');
-    try {
-      // Any HTTP answer, 404 included, means the server listens.
-      await fetch(url, { signal: AbortSignal.timeout(2_000) });
-      return;
-    } catch {
-      await new Promise((resolve) => setTimeout(resolve, 250));
-    }
+    if (await accepts(port)) return;
+    await new Promise((resolve) => setTimeout(resolve, 250));
   }
-  throw new Error(`serverless offline did not answer on ${url} within ${timeoutMs / 1000} s.`);
+  throw new Error(`serverless offline did not listen on ${HOST}:${port} within ${timeoutMs / 1000} s.`);
 }
 
 /** Fails unless the port can be bound: a busy port would otherwise look like a ready serverless offline. */
@@ -305,8 +319,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 
     const apiUrl = `http://${HOST}:${ports.api}`;
     const lambdaUrl = `http://${HOST}:${ports.lambda}`;
-    await waitUntilListening(`${apiUrl}/`, offlineExited, STARTUP_TIMEOUT_MS);
-    await waitUntilListening(`${lambdaUrl}/`, offlineExited, STARTUP_TIMEOUT_MS);
+    await waitUntilListening(ports.api, offlineExited, STARTUP_TIMEOUT_MS);
+    await waitUntilListening(ports.lambda, offlineExited, STARTUP_TIMEOUT_MS);
 
     const snapshotUrl = invokeUrl(ports.lambda);
     const schedule = startMinuteSchedule(async (at) => {
@@ -318,8 +332,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 
     const banner = [
       'KooDrive allocation: local stack',
-      `  HTTP API         ${apiUrl}  (GET /allocation, /tenants/{tenantId}/allocation[/history], /dashboard)`,
-      `  Lambda Invoke    ${lambdaUrl}  (npm run snapshot:local -- --sqs demo | --event demo)`,
+      `  HTTP API         ${apiUrl}  (GET /allocation, /tenants/{tenantId}/allocation[/history|/history.svg], /dashboard)`,
+      `  Lambda Invoke    ${lambdaUrl}  (npm run snapshot:local -- --sqs demo | --event demo | --schedule)`,
       `  KooDrive         ${realKooDrive ? `${koodriveUrl} (KOODRIVE_BASE_URL)` : `${koodriveUrl} (simulator)`}`,
       `  Secrets Manager  ${secretsManagerUrl ?? `AWS in ${region} (AWS_REGION), with the shell credentials (KOODRIVE_TENANTS is set)`}`,
       `  EventBridge      ${eventBridge.url}  (threshold events are printed here)`,
