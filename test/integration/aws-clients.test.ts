@@ -22,8 +22,12 @@ afterAll(async () => {
   await silent.close();
 });
 
-function clientWith(requestHandler: Record<string, unknown>) {
-  return new SecretsManagerClient({
+/**
+ * How one GetSecretValue to the silent endpoint ends within `waitMs`, with these handler options:
+ * the error's name, 'answered', or 'still waiting'.
+ */
+async function outcomeWith(requestHandler: Record<string, unknown>, waitMs: number): Promise<string> {
+  const client = new SecretsManagerClient({
     endpoint: silent.url,
     region: 'us-east-1',
     credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
@@ -32,14 +36,11 @@ function clientWith(requestHandler: Record<string, unknown>) {
     logger: { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined },
     requestHandler,
   });
-}
-
-async function outcomeWithin(promise: Promise<unknown>, ms: number): Promise<string> {
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<string>((resolve) => {
-    timer = setTimeout(() => resolve('still waiting'), ms);
+    timer = setTimeout(() => resolve('still waiting'), waitMs);
   });
-  const settled = promise.then(
+  const settled = client.send(new GetSecretValueCommand({ SecretId: 'koodrive/acme' })).then(
     () => 'answered',
     (error: unknown) => (error instanceof Error ? error.name : 'rejected'),
   );
@@ -47,35 +48,18 @@ async function outcomeWithin(promise: Promise<unknown>, ms: number): Promise<str
     return await Promise.race([settled, late]);
   } finally {
     clearTimeout(timer);
+    client.destroy();
   }
 }
 
 describe('AWS SDK clients against an endpoint that never answers', () => {
   it('fail the call with TimeoutError once requestTimeout has passed', async () => {
-    const client = clientWith({ ...AWS_REQUEST_HANDLER, requestTimeout: 300 });
-    try {
-      const outcome = await outcomeWithin(
-        client.send(new GetSecretValueCommand({ SecretId: 'koodrive/acme' })),
-        3_000,
-      );
-      expect(outcome).toBe('TimeoutError');
-    } finally {
-      client.destroy();
-    }
+    expect(await outcomeWith({ ...AWS_REQUEST_HANDLER, requestTimeout: 300 }, 3_000)).toBe('TimeoutError');
   });
 
   it('would keep waiting without throwOnRequestTimeout (why the setting is there)', async () => {
     const { throwOnRequestTimeout: _dropped, ...warnOnly } = AWS_REQUEST_HANDLER;
-    const client = clientWith({ ...warnOnly, requestTimeout: 300 });
-    try {
-      const outcome = await outcomeWithin(
-        client.send(new GetSecretValueCommand({ SecretId: 'koodrive/acme' })),
-        1_500,
-      );
-      expect(outcome).toBe('still waiting');
-    } finally {
-      client.destroy();
-    }
+    expect(await outcomeWith({ ...warnOnly, requestTimeout: 300 }, 1_500)).toBe('still waiting');
   });
 
   it('are all built with those limits in lib/', async () => {
