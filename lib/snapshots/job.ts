@@ -21,7 +21,11 @@ export interface SnapshotResult {
   /** The X-Traceid of the KooDrive call, when one was made and answered. */
   traceId?: string;
   attempts?: number;
-  /** The stored snapshot, for status 'stored'. */
+  /**
+   * The snapshot this run stored: for status 'stored', and for 'failed' when the failure came after
+   * the snapshot was written (moving the threshold head or publishing its events; they wait for the
+   * event's redelivery). It is in the table either way, so it counts for metrics and alarms.
+   */
   snapshot?: Snapshot;
   /** Threshold events published by this run for this snapshot (also ones left pending by an earlier run). */
   published?: ThresholdCrossing[];
@@ -372,6 +376,7 @@ async function snapshotOne(
   const { tenant, observedAt } = target;
   const base = { tenantId: tenant.tenantId, observedAt };
   let fetched: FetchedAllocation | undefined;
+  let written: Snapshot | undefined;
   try {
     // A redelivered event or a retried run finds most snapshots stored: a consistent read is far
     // cheaper than a KooDrive call. The conditional put below stays the guarantee.
@@ -416,6 +421,7 @@ async function snapshotOne(
       if (baseline?.isHead) snapshot.pendingAgainst = baseline.observedAt;
     }
     const status = await deps.store.put(snapshot);
+    if (status === 'stored') written = snapshot;
     let announced: Announced = {
       published: [],
       ...(status === 'stored' && behind && baseline !== undefined ? { behindHead: baseline.observedAt } : {}),
@@ -448,6 +454,7 @@ async function snapshotOne(
       status: 'failed',
       fetched: fetched !== undefined,
       ...(fetched === undefined ? {} : { traceId: fetched.traceId, attempts: fetched.attempts }),
+      ...(written === undefined ? {} : { snapshot: written }),
       error,
       errorCode: errorCodeOf(error),
     };

@@ -320,6 +320,48 @@ describe('Allocation Threshold Crossed', () => {
     expect(bus.events).toHaveLength(2);
   });
 
+  it('counts and graphs a snapshot stored before EventBridge refused its events, and says it is stored', async () => {
+    const level = process.env.POWERTOOLS_LOG_LEVEL;
+    process.env.POWERTOOLS_LOG_LEVEL = 'ERROR';
+    const handler = coldHandler();
+    if (level === undefined) delete process.env.POWERTOOLS_LOG_LEVEL;
+    else process.env.POWERTOOLS_LOG_LEVEL = level;
+    koodrive.setData(APP.appId, allocated(50));
+    await handler(scheduledEvent('2026-11-28T07:00:00Z'), lambdaContext());
+    koodrive.setData(APP.appId, allocated(95));
+    bus.failNext(1);
+    const capture = captureOutput();
+    let failure: unknown;
+    try {
+      failure = await handler(scheduledEvent('2026-11-28T07:15:00Z'), lambdaContext()).catch(
+        (e: unknown) => e,
+      );
+    } finally {
+      capture.stop();
+    }
+    expect(String(failure)).toMatch(
+      /failed for 1 of 1 tenant\(s\): thr \(\w+\)\. 1 stored, 0 already stored/,
+    );
+    const lines = capture.lines.flatMap((chunk) => chunk.split('\n')).filter((line) => line.startsWith('{'));
+    const documents = lines
+      .filter((line) => line.includes('"_aws"'))
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    // The snapshot is in the table: the alarms on writes and ratios must see it, outage or not.
+    expect(documents.find((d) => 'SnapshotsWritten' in d)).toMatchObject({
+      SnapshotsWritten: 1,
+      SnapshotFailures: 1,
+    });
+    expect(documents.find((d) => d.Tenant === 'thr' && d.SpaceType === 'department')).toMatchObject({
+      AllocatedGB: 95,
+      AllocatedRatio: 0.95,
+    });
+    const failed = lines
+      .map((line) => JSON.parse(line) as Record<string, unknown>)
+      .find((l) => l.message === 'snapshot failed');
+    expect(failed).toMatchObject({ tenantId: 'thr', snapshotStored: true });
+    expect(bus.events).toHaveLength(0);
+  });
+
   it('emits allocation gauges and snapshot counters in Embedded Metric Format', async () => {
     koodrive.setData(APP.appId, allocated(40));
     const capture = captureOutput();
