@@ -24,8 +24,13 @@ export interface EventPublisher {
   publishThresholdCrossings(crossings: readonly ThresholdCrossing[]): Promise<PublishOutcome>;
 }
 
+/**
+ * One try per PutEvents: EventBridge has no idempotency key, so the SDK's retry of a call whose answer
+ * was lost (a timeout, a reset) publishes the same events again. A call that fails leaves its events
+ * pending on the snapshot; the event's redelivery publishes them.
+ */
 export function createEventBridgeClient(): EventBridgeClient {
-  return new EventBridgeClient({ requestHandler: AWS_REQUEST_HANDLER });
+  return new EventBridgeClient({ requestHandler: AWS_REQUEST_HANDLER, maxAttempts: 1 });
 }
 
 /** Publishes the product's events on one bus; an empty bus name publishes nothing. */

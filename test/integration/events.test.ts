@@ -76,6 +76,26 @@ describe('event publisher, through the real EventBridge client', () => {
     expect(bus.events).toHaveLength(15);
   });
 
+  it('tries a PutEvents once with its own client: a retry of a call whose answer was lost would publish twice', async () => {
+    const saved = process.env.AWS_ENDPOINT_URL_EVENTBRIDGE;
+    process.env.AWS_ENDPOINT_URL_EVENTBRIDGE = bus.url;
+    try {
+      bus.failNext(1);
+      // No client given: the one the functions build (lib/events.ts).
+      const publisher = createEventPublisher({ busName: 'ops' });
+      const outcome = await publisher.publishThresholdCrossings([crossing(0.8)]);
+      expect(outcome.failed).toEqual([crossing(0.8)]);
+      expect(outcome.reason).toBe('PutEvents failed (InternalException)');
+      // With the SDK's default three tries, the second would have published it within this call.
+      expect(bus.events).toHaveLength(0);
+      expect((await publisher.publishThresholdCrossings([crossing(0.8)])).published).toEqual([crossing(0.8)]);
+      expect(bus.events).toHaveLength(1);
+    } finally {
+      if (saved === undefined) delete process.env.AWS_ENDPOINT_URL_EVENTBRIDGE;
+      else process.env.AWS_ENDPOINT_URL_EVENTBRIDGE = saved;
+    }
+  });
+
   it('publishes nothing when no bus is configured', async () => {
     expect(
       await createEventPublisher({ busName: '', client }).publishThresholdCrossings([crossing(0.8)]),
