@@ -97,6 +97,15 @@ function readSpace(entry: unknown, path: string): SpaceAllocation {
   return space(type, allocatedGB, totalGB);
 }
 
+/**
+ * A sum or difference of sizes without binary floating point's residue: 0.7 + 0.1 is
+ * 0.7999999999999999 in doubles, which would show in answers and miss a 0.8 threshold reached exactly.
+ * Fifteen significant digits are all a double holds reliably; whole numbers (the usual GB) pass as is.
+ */
+function tidy(value: number): number {
+  return Number.isInteger(value) ? value : Number(value.toPrecision(15));
+}
+
 /** allocated ÷ total; null without a total, or when a vanishing total (5e-324 GB) would make it Infinity. */
 function ratioOf(allocatedGB: number, totalGB: number): number | null {
   if (totalGB === 0) return null;
@@ -111,7 +120,7 @@ function space(type: number, allocatedGB: number, totalGB: number): SpaceAllocat
     typeName: spaceTypeName(type),
     allocatedGB,
     totalGB,
-    unallocatedGB: totalGB - allocatedGB,
+    unallocatedGB: tidy(totalGB - allocatedGB),
     allocatedRatio: ratioOf(allocatedGB, totalGB),
     overAllocated: allocatedGB > totalGB,
   };
@@ -121,7 +130,7 @@ function measure(allocatedGB: number, totalGB: number): AllocationTotals {
   return {
     allocatedGB,
     totalGB,
-    unallocatedGB: totalGB - allocatedGB,
+    unallocatedGB: tidy(totalGB - allocatedGB),
     allocatedRatio: ratioOf(allocatedGB, totalGB),
     overAllocated: allocatedGB > totalGB,
   };
@@ -176,7 +185,7 @@ function summarize(spaces: SpaceAllocation[]): NormalizedSpaces {
     allocatedGB += entry.allocatedGB;
     totalGB += entry.totalGB;
   }
-  return { spaces, totals: measure(allocatedGB, totalGB) };
+  return { spaces, totals: measure(tidy(allocatedGB), tidy(totalGB)) };
 }
 
 /**

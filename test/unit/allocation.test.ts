@@ -119,6 +119,25 @@ describe('normalizeAllocation: accepted answers', () => {
     expect(result.totals.totalGB).toBe(1050);
   });
 
+  it('sums and subtracts sizes without floating point residue, so a threshold reached exactly is reached', () => {
+    const result = normalizeAllocation({
+      code: 0,
+      data: [
+        { type: 0, allocateCapacity: '0.7', totalCapacity: '0.9' },
+        { type: 1, allocateCapacity: 0.1, totalCapacity: 0.1 },
+      ],
+    });
+    // In plain doubles: 0.7999999999999999 and 0.20000000000000007.
+    expect(result.totals).toEqual({
+      allocatedGB: 0.8,
+      totalGB: 1,
+      unallocatedGB: 0.2,
+      allocatedRatio: 0.8,
+      overAllocated: false,
+    });
+    expect(result.spaces[0]?.unallocatedGB).toBe(0.2);
+  });
+
   it('accepts an answer without code (the client checked it) and ignores extra fields', () => {
     const result = normalizeAllocation({
       data: { type: 1, allocateCapacity: 5, totalCapacity: 10, extra: 'x' },
@@ -347,6 +366,11 @@ const validBodyArb: fc.Arbitrary<GeneratedBody> = fc
       }),
   );
 
+/** Equal up to the 15 significant digits a sum of sizes is kept to. */
+function expectNear(actual: number, exact: number): void {
+  expect(Math.abs(actual - exact)).toBeLessThanOrEqual(Math.abs(exact) * 1e-14 + 1e-300);
+}
+
 describe('normalizeAllocation: properties', () => {
   it('satisfies the contract for any valid answer in either shape and encoding', () => {
     fc.assert(
@@ -361,18 +385,21 @@ describe('normalizeAllocation: properties', () => {
           expect(space.allocatedGB).toBe(entry?.allocated);
           expect(space.totalGB).toBe(entry?.total);
           expect(space.typeName).toBe(spaceTypeName(space.type));
-          expect(space.unallocatedGB).toBe(space.totalGB - space.allocatedGB);
+          expectNear(space.unallocatedGB, space.totalGB - space.allocatedGB);
           expect(space.allocatedRatio).toBe(expectedRatio(space.allocatedGB, space.totalGB));
           expect(space.overAllocated).toBe(space.allocatedGB > space.totalGB);
           if (index > 0) expect(space.type).toBeGreaterThan(result.spaces[index - 1]?.type ?? -1);
           allocatedSum += space.allocatedGB;
           totalSum += space.totalGB;
         });
-        expect(result.totals.allocatedGB).toBe(allocatedSum);
-        expect(result.totals.totalGB).toBe(totalSum);
-        expect(result.totals.unallocatedGB).toBe(totalSum - allocatedSum);
-        expect(result.totals.allocatedRatio).toBe(expectedRatio(allocatedSum, totalSum));
-        expect(result.totals.overAllocated).toBe(allocatedSum > totalSum);
+        // Sums without floating point's residue (15 significant digits): within a rounding of the exact ones.
+        const { totals } = result;
+        expectNear(totals.allocatedGB, allocatedSum);
+        expectNear(totals.totalGB, totalSum);
+        expectNear(totals.unallocatedGB, totals.totalGB - totals.allocatedGB);
+        expect(totals.allocatedRatio).toBe(expectedRatio(totals.allocatedGB, totals.totalGB));
+        expect(totals.overAllocated).toBe(totals.allocatedGB > totals.totalGB);
+        if (Number.isInteger(allocatedSum)) expect(totals.allocatedGB).toBe(allocatedSum);
       }),
       { numRuns: 300 },
     );
