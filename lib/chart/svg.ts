@@ -82,12 +82,14 @@ function groupThousands(digits: string): string {
   return digits.replace(/\B(?=(\d{3})+(?!\d))/g, ',');
 }
 
-/** `12,345`, `1.5`, `2.3M`: short enough for an axis label. */
+/** `12,345`, `1.5`, `2.3M`, `0.0049`: short enough for an axis label, and never 0 for a size that is not. */
 export function formatGB(value: number): string {
   const abs = Math.abs(value);
   const sign = value < 0 ? '-' : '';
-  if (abs >= 1e6) return `${sign}${trimZeros((abs / 1e6).toFixed(abs >= 1e8 ? 0 : 1))}M`;
+  if (abs >= 1e8) return `${sign}${groupThousands((abs / 1e6).toFixed(0))}M`;
+  if (abs >= 1e6) return `${sign}${trimZeros((abs / 1e6).toFixed(1))}M`;
   if (abs >= 100 || Number.isInteger(abs)) return `${sign}${groupThousands(Math.round(abs).toFixed(0))}`;
+  if (abs < 0.01) return `${sign}${String(Number(abs.toPrecision(2)))}`;
   return `${sign}${trimZeros(abs.toFixed(abs >= 10 ? 1 : 2))}`;
 }
 
@@ -324,7 +326,7 @@ export function renderAllocationChart(input: AllocationChartInput): string {
     const truncatedText = forecast
       ? ''
       : ` The range holds more snapshots than one chart reads: ${groupThousands(String(count))} of them, spread over the range, are shown and no forecast is made; narrow the range to see every one.`;
-    desc = `${title} from ${rangeText}, ${groupThousands(String(count))} snapshots; the latest at ${formatInstant(latest.at)}. ${sentences.join('; ')}.${thresholdText}${thinnedText}${truncatedText}`;
+    desc = `${title} from ${rangeText}, ${groupThousands(String(count))} ${count === 1 ? 'snapshot' : 'snapshots'}; the latest at ${formatInstant(latest.at)}. ${sentences.join('; ')}.${thresholdText}${thinnedText}${truncatedText}`;
   }
 
   const out: string[] = [];

@@ -249,6 +249,7 @@ describe('renderAllocationChart', () => {
     checkWellFormedXml(svg);
     expect(svg).toContain('data-point="department"');
     expect(coordinates(pathOf(svg, 'department-allocated') ?? '')).toHaveLength(1);
+    expect(svg).toMatch(/, 1 snapshot; the latest/);
     expect(svg).not.toContain('NaN');
     expect(svg).not.toContain('Infinity');
   });
@@ -364,6 +365,15 @@ describe('chart helpers', () => {
     expect(formatGB(2.5)).toBe('2.5');
     expect(formatGB(12.25)).toBe('12.3');
     expect(formatGB(2_500_000)).toBe('2.5M');
+    expect(formatGB(2e15)).toBe('2,000,000,000M');
+    expect(formatGB(-350_000_000)).toBe('-350M');
+  });
+
+  it('formatGB never shows a size that is not zero as 0', () => {
+    expect(formatGB(0.000_49)).toBe('0.00049');
+    expect(formatGB(0.004_93)).toBe('0.0049');
+    expect(formatGB(-0.003)).toBe('-0.003');
+    expect(formatGB(0.05)).toBe('0.05');
   });
 
   it('niceScale rounds the axis up to 1, 2, 2.5 or 5 × 10^k steps', () => {
