@@ -7,13 +7,15 @@
  * Real services: `KOODRIVE_TENANTS` set in the shell uses real Secrets Manager (the shell's AWS credentials) instead
  * of the local one; `KOODRIVE_BASE_URL` set uses that KooDrive instead of the simulator. Ports: `LOCAL_API_PORT`,
  * `LOCAL_LAMBDA_PORT`, `LOCAL_KOODRIVE_PORT`, `LOCAL_SECRETS_MANAGER_PORT`, `LOCAL_DYNAMODB_PORT`; data directory:
- * `LOCAL_DATA_DIR` (default `.local-data`).
+ * `LOCAL_DATA_DIR` (default `.local-data`). With `--build` (as `npm start` runs it), the bundles are built once
+ * the ports are known to be free.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { connect, createServer } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { buildAll } from '../scripts/build.ts';
 import {
   DEMO_APP,
   DEMO_TENANTS,
@@ -113,6 +115,12 @@ export interface LocalStack {
 export interface LocalStackOptions {
   env?: Env;
   log?: (line: string) => void;
+  /**
+   * Builds the bundles once the ports are known to be free (`npm start` passes the build; tests use
+   * the bundles `npm test` built), so a busy port stops the start before dist/ is rewritten under a
+   * stack that may be running.
+   */
+  build?: () => Promise<void>;
 }
 
 function waitForExit(child: ChildProcess): Promise<number | null> {
@@ -233,6 +241,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     if (!realKooDrive) wanted.push([ports.koodrive, 'LOCAL_KOODRIVE_PORT']);
     if (!realSecrets) wanted.push([ports.secretsManager, 'LOCAL_SECRETS_MANAGER_PORT']);
     for (const [port, variable] of wanted) await assertPortFree(port, variable);
+    await options.build?.();
 
     let koodriveUrl = env.KOODRIVE_BASE_URL?.trim() ?? '';
     let moveDemo: (at: Date) => void = () => undefined;
@@ -405,7 +414,8 @@ function startMinuteSchedule(
 }
 
 async function main(): Promise<void> {
-  const stack = await startLocalStack();
+  // `npm start` passes --build; run directly (as the local-stack test does) it uses the bundles in dist/.
+  const stack = await startLocalStack(process.argv.includes('--build') ? { build: () => buildAll() } : {});
   console.log(`\n${stack.banner}\n`);
   let signals = 0;
   const shutdown = (signal: NodeJS.Signals) => {

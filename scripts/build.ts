@@ -101,20 +101,21 @@ export function formatSizes(sizes: readonly BundleSize[]): string {
     .join('\n');
 }
 
-async function main(): Promise<void> {
+/** `npm run build`: every handler into a clean dist/, sizes printed through `log`. */
+export async function buildAll(log: (line: string) => void = console.log): Promise<void> {
   const names = await listHandlers();
   if (names.length === 0) {
-    console.log('build: no handlers/*.ts to bundle');
+    log('build: no handlers/*.ts to bundle');
     return;
   }
   const started = performance.now();
   // A clean dist/ so a removed handler leaves no stale bundle behind.
   await rm(distDir, { recursive: true, force: true });
   const sizes = await Promise.all(names.map((name) => buildHandler(name)));
-  console.log(formatSizes(sizes));
-  console.log(`build: ${sizes.length} bundle(s) in dist/ in ${Math.round(performance.now() - started)} ms`);
+  log(formatSizes(sizes));
+  log(`build: ${sizes.length} bundle(s) in dist/ in ${Math.round(performance.now() - started)} ms`);
 }
 
 if (process.argv[1] !== undefined && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  await main();
+  await buildAll();
 }
