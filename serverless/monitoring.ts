@@ -204,12 +204,16 @@ export function dashboardBody(settings: MonitoringSettings) {
   // biome-ignore lint/suspicious/noTemplateCurlyInString: the HTTP API's id, filled in by Fn::Sub.
   const httpApi = '${HttpApi}';
   const thresholds = parseThresholds(settings.thresholds);
+  // A widget's `metrics` is an array of arrays (CloudWatch's metric widget structure): a math
+  // expression is a row of its own holding one object. A flat list of objects fails the whole deploy.
   const search = (expression: string, stat: string, label: string) => [
-    {
-      expression: `SEARCH('${expression}', '${stat}', 900)`,
-      label,
-      id: label.replace(/\W+/g, '').toLowerCase(),
-    },
+    [
+      {
+        expression: `SEARCH('${expression}', '${stat}', 900)`,
+        label,
+        id: label.replace(/\W+/g, '').toLowerCase(),
+      },
+    ],
   ];
   const widget = (x: number, y: number, title: string, properties: Record<string, unknown>) => ({
     type: 'metric',

@@ -99,6 +99,33 @@ describe('monitoring resources', () => {
     // Fn::Sub fills in only the region and the HTTP API's id.
     const placeholders = body['Fn::Sub'].match(/\$\{[^}]*\}/g) ?? [];
     expect(new Set(placeholders)).toEqual(new Set([region, api]));
+    // CloudWatch's metric widget structure: `metrics` is an array of rows, each row either one math
+    // expression object, or namespace, metric name and dimension name/value pairs, then at most one
+    // options object. Anything else makes CloudFormation reject the dashboard and roll the stack back.
+    for (const { properties } of parsed.widgets) {
+      expect(Array.isArray(properties.metrics), properties.title).toBe(true);
+      for (const row of properties.metrics) {
+        expect(Array.isArray(row), `${properties.title}: ${JSON.stringify(row)}`).toBe(true);
+        const [first] = row;
+        if (typeof first === 'object' && first !== null) {
+          expect(row).toHaveLength(1);
+          expect(first).toEqual(
+            expect.objectContaining({
+              expression: expect.any(String),
+              id: expect.stringMatching(/^[a-z]\w*$/),
+            }),
+          );
+          continue;
+        }
+        const last = row.at(-1);
+        const names = typeof last === 'object' && last !== null ? row.slice(0, -1) : row;
+        expect(
+          names.every((part) => typeof part === 'string'),
+          JSON.stringify(row),
+        ).toBe(true);
+        expect(names.length % 2, `namespace, name and name/value pairs: ${JSON.stringify(row)}`).toBe(0);
+      }
+    }
     const calls = parsed.widgets.find((w) => w.properties.title === 'HTTP API calls, 4xx and 5xx');
     expect(calls?.properties.metrics).toEqual([
       ['AWS/ApiGateway', 'Count', 'ApiId', 'a1b2c3'],
