@@ -23,12 +23,20 @@ export const EXACT_SECRET_LIMIT = 50;
  */
 export const MAX_TENANTS_SETTING = 3_000;
 
+/** A secret's full ARN ends in the hyphen and six characters Secrets Manager adds to the name. */
+const FULL_SECRET_ARN = /:secret:.+-[A-Za-z0-9]{6}$/;
+
+/**
+ * The IAM resource of one secret: a name gets Secrets Manager's random suffix as `-??????`; so does a
+ * partial ARN (one without the suffix), which GetSecretValue accepts but IAM would compare with the
+ * full ARN and deny. (A name that itself ends in a hyphen and six characters reads as a full ARN: AWS
+ * advises against such names for that reason.)
+ */
 function secretResource(secretId: string): IamResource {
-  return secretId.startsWith('arn:')
-    ? secretId
-    : {
-        'Fn::Sub': `arn:\${AWS::Partition}:secretsmanager:\${AWS::Region}:\${AWS::AccountId}:secret:${secretId}-??????`,
-      };
+  if (secretId.startsWith('arn:')) return FULL_SECRET_ARN.test(secretId) ? secretId : `${secretId}-??????`;
+  return {
+    'Fn::Sub': `arn:\${AWS::Partition}:secretsmanager:\${AWS::Region}:\${AWS::AccountId}:secret:${secretId}-??????`,
+  };
 }
 
 /**

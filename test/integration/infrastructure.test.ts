@@ -380,6 +380,9 @@ describe('IAM', () => {
       stackArn('secretsmanager', 'secret:koodrive/a-??????'),
       stackArn('secretsmanager', 'secret:x/y-??????'),
     ]);
+    // A partial ARN (no random suffix) reads the secret, but IAM matches the full ARN: the suffix is added.
+    const partial = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:koodrive/beta';
+    expect(tenantSecretResources(`a=${SECRET_ARN},b=${partial}`)).toEqual([SECRET_ARN, `${partial}-??????`]);
     const many = Array.from({ length: 60 }, (_, i) => `t${i}`).join(',');
     expect(tenantSecretResources(`${many},a=${SECRET_ARN}`, 'koodrive/{tenantId}')).toEqual([
       SECRET_ARN,
