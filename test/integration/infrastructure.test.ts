@@ -213,6 +213,8 @@ beforeAll(async () => {
     'apiAccessLogs=false',
     '--param',
     'corsAllowedOrigins=https://dash.example.com,https://ops.example.com',
+    '--param',
+    'snapshotRequestSources=ops.scripts, ops.capacity',
   ]);
   localConfig = record(
     JSON.parse(await runServerless(['print', '--stage', 'local', '--format', 'json'])),
@@ -576,20 +578,18 @@ describe('snapshot triggers', () => {
   });
 
   it('takes Snapshot Requested events from the configured bus, with retries and a dead-letter queue', () => {
-    for (const [pkg, bus] of [
-      [dev, undefined],
-      [prod, 'koodrive-prod'],
+    for (const [pkg, bus, source] of [
+      // Any source but its own by default (the contract names none); snapshotRequestSources narrows it,
+      // and from --param (a string) becomes the list EventBridge requires.
+      [dev, undefined, [{ 'anything-but': ['koodrive.allocation'] }]],
+      [prod, 'koodrive-prod', ['ops.scripts', 'ops.capacity']],
     ] as const) {
       const rules = ofType(pkg, 'AWS::Events::Rule')
         .map(([, r]) => record(r.Properties, 'rule'))
         .filter((r) => r.EventPattern !== undefined);
       expect(rules).toHaveLength(1);
       const rule = rules[0] ?? {};
-      // Any source but its own by default (the contract names none); snapshotRequestSources narrows it.
-      expect(rule.EventPattern).toEqual({
-        source: [{ 'anything-but': ['koodrive.allocation'] }],
-        'detail-type': ['Snapshot Requested'],
-      });
+      expect(rule.EventPattern).toEqual({ source, 'detail-type': ['Snapshot Requested'] });
       expect(rule.EventBusName).toBe(bus);
       const target = record(array(rule.Targets, 'Targets')[0], 'target');
       expect(target.RetryPolicy).toEqual({ MaximumEventAgeInSeconds: 3600, MaximumRetryAttempts: 3 });
