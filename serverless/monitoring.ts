@@ -90,16 +90,21 @@ export function monitoringResources(settings: MonitoringSettings): Record<string
   for (const fn of settings.functions) {
     const functionName = { Ref: lambdaLogicalId(fn) };
     for (const metric of ['Errors', 'Throttles'] as const) {
+      // A failing scheduled run errs in bursts (Lambda retries it 1 and 3 minutes later) once per schedule
+      // period: over 5 minutes the alarm would flap through an outage, notifying at every change; over
+      // the ratio window (two schedule periods) it stays in alarm until the runs succeed again.
+      const period = fn === 'snapshot' && metric === 'Errors' ? settings.ratioWindowSeconds : 300;
+      const minutes = Math.round(period / 60);
       resources[`${pascal(fn)}${metric}Alarm`] = alarm(
         settings,
         `${fn}-${metric.toLowerCase()}`,
-        `The ${fn} function reported ${metric.toLowerCase()} in the last 5 minutes; see its logs.`,
+        `The ${fn} function reported ${metric.toLowerCase()} in the last ${minutes} minutes; see its logs.`,
         {
           Namespace: 'AWS/Lambda',
           MetricName: metric,
           Dimensions: [{ Name: 'FunctionName', Value: functionName }],
           Statistic: 'Sum',
-          Period: 300,
+          Period: period,
           EvaluationPeriods: 1,
           Threshold: 1,
           ComparisonOperator: 'GreaterThanOrEqualToThreshold',
@@ -108,6 +113,25 @@ export function monitoringResources(settings: MonitoringSettings): Record<string
       );
     }
   }
+
+  // The HTTP functions answer every failure as problem+json, so their Lambda Errors count only crashes and
+  // timeouts: what callers suffer (KooDrive or Secrets Manager down, a bug) shows as the API's 5xx.
+  resources.ApiServerErrorsAlarm = alarm(
+    settings,
+    'api-5xx',
+    'Callers got 5 or more 5xx answers from the HTTP API in 5 minutes (KooDrive, Secrets Manager or DynamoDB failing, or a bug): the problem codes are in the functions’ warn and error lines, the calls in the API’s access log.',
+    {
+      Namespace: 'AWS/ApiGateway',
+      MetricName: '5xx',
+      Dimensions: [{ Name: 'ApiId', Value: { Ref: 'HttpApi' } }],
+      Statistic: 'Sum',
+      Period: 300,
+      EvaluationPeriods: 1,
+      Threshold: 5,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      TreatMissingData: 'notBreaching',
+    },
+  );
 
   for (const queue of settings.deadLetterQueues) {
     resources[`${queue}MessagesAlarm`] = alarm(

@@ -42,6 +42,24 @@ describe('monitoring resources', () => {
         });
       }
     }
+    // The snapshot function's failed runs err in bursts once per schedule period (Lambda's retries):
+    // judged over two periods, so the alarm does not flap through an outage.
+    expect(propsOf(resources, 'SnapshotErrorsAlarm').Period).toBe(SETTINGS.ratioWindowSeconds);
+    expect(propsOf(resources, 'AllocationErrorsAlarm').Period).toBe(300);
+    expect(propsOf(resources, 'SnapshotThrottlesAlarm').Period).toBe(300);
+  });
+
+  it('alarms on the 5xx answers callers got, which the HTTP functions return rather than throw', () => {
+    expect(propsOf(resources, 'ApiServerErrorsAlarm')).toMatchObject({
+      Namespace: 'AWS/ApiGateway',
+      MetricName: '5xx',
+      Dimensions: [{ Name: 'ApiId', Value: { Ref: 'HttpApi' } }],
+      Statistic: 'Sum',
+      Threshold: 5,
+      TreatMissingData: 'notBreaching',
+      AlarmActions: [SETTINGS.alarmTopicArn],
+      OKActions: [SETTINGS.alarmTopicArn],
+    });
   });
 
   it('alarms on messages in every dead-letter queue', () => {
