@@ -82,6 +82,27 @@ export function eventBusResource(bus: string): IamResource {
     : { 'Fn::Sub': `arn:\${AWS::Partition}:events:\${AWS::Region}:\${AWS::AccountId}:event-bus/${name}` };
 }
 
+const KMS_KEY_ARN = /^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[A-Za-z0-9-]+$/;
+
+/**
+ * The KMS keys of secrets encrypted with a customer managed key: comma-separated key ARNs (not aliases:
+ * kms:Decrypt is authorized on the key). Empty: none (secrets under the AWS managed key need no grant).
+ */
+export function secretKeyArns(keys: string): string[] {
+  const arns = keys
+    .split(',')
+    .map((arn) => arn.trim())
+    .filter((arn) => arn !== '');
+  for (const arn of arns) {
+    if (!KMS_KEY_ARN.test(arn)) {
+      throw new Error(
+        `secretKmsKeyArns has '${arn}': give the ARNs of the KMS keys that encrypt the tenants' secrets, comma-separated, e.g. arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab (a key ARN, not an alias).`,
+      );
+    }
+  }
+  return [...new Set(arns)];
+}
+
 async function readParam(source: string, context: VariableSourceContext): Promise<string> {
   const name = stageParamName(source, context, 'tenants');
   const value = await context.resolveVariable(`param:${name}`);
@@ -153,6 +174,11 @@ export default class ResourceArnsPlugin {
     eventBusArn: {
       resolve: async (context: VariableSourceContext) => ({
         value: eventBusResource(await readParam('eventBusArn', context)),
+      }),
+    },
+    secretKeyArns: {
+      resolve: async (context: VariableSourceContext) => ({
+        value: secretKeyArns(await readParam('secretKeyArns', context)),
       }),
     },
   };

@@ -15,6 +15,7 @@ import { DEFAULTS } from '../../lib/config.ts';
 import ResourceArnsPlugin, {
   eventBusResource,
   foreignRegionArns,
+  secretKeyArns,
   tenantSecretResources,
 } from '../../serverless/resource-arns.ts';
 import { templateProblems } from '../support/cloudformation-schema.ts';
@@ -23,6 +24,7 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const SERVERLESS = createRequire(import.meta.url).resolve('osls/bin/serverless.js');
 const FUNCTIONS = ['allocation', 'history', 'chart', 'snapshot'] as const;
 const SECRET_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:koodrive/acme-AbCdEf';
+const SECRET_KEY = 'arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab';
 
 type Json = Record<string, unknown>;
 
@@ -215,6 +217,8 @@ beforeAll(async () => {
     'corsAllowedOrigins=https://dash.example.com,https://ops.example.com',
     '--param',
     'snapshotRequestSources=ops.scripts, ops.capacity',
+    '--param',
+    `secretKmsKeyArns=${SECRET_KEY}`,
   ]);
   localConfig = record(
     JSON.parse(await runServerless(['print', '--stage', 'local', '--format', 'json'])),
@@ -293,6 +297,36 @@ describe('functions', () => {
 });
 
 describe('IAM', () => {
+  it('lets the secret-reading roles decrypt with customer managed keys only when given, through Secrets Manager only', () => {
+    // dev names no key: the policy is in the template but not created.
+    expect(record(record(dev.template.Conditions, 'Conditions').HasSecretKmsKeys, 'condition')).toEqual({
+      'Fn::Not': [{ 'Fn::Equals': ['', ''] }],
+    });
+    expect(record(prod.template.Conditions, 'Conditions').HasSecretKmsKeys).toEqual({
+      'Fn::Not': [{ 'Fn::Equals': [SECRET_KEY, ''] }],
+    });
+    const policy = record(prod.template.Resources, 'Resources').SecretKeysPolicy as Json;
+    expect(record(policy, 'policy').Condition).toBe('HasSecretKmsKeys');
+    const properties = props(prod, 'SecretKeysPolicy');
+    expect(properties.Roles).toEqual([{ Ref: 'AllocationRole' }, { Ref: 'SnapshotRole' }]);
+    expect(record(properties.PolicyDocument, 'PolicyDocument').Statement).toEqual([
+      {
+        Sid: 'SecretKeys',
+        Effect: 'Allow',
+        Action: 'kms:Decrypt',
+        Resource: [SECRET_KEY],
+        Condition: {
+          // biome-ignore lint/suspicious/noTemplateCurlyInString: a CloudFormation Fn::Sub placeholder.
+          StringEquals: { 'kms:ViaService': { 'Fn::Sub': 'secretsmanager.${AWS::Region}.amazonaws.com' } },
+        },
+      },
+    ]);
+    expect(secretKeyArns(` ${SECRET_KEY}, ${SECRET_KEY} `)).toEqual([SECRET_KEY]);
+    expect(() => secretKeyArns('arn:aws:kms:eu-west-1:123456789012:alias/secrets')).toThrow(
+      /secretKmsKeyArns has 'arn:aws:kms:eu-west-1:123456789012:alias\/secrets'.*not an alias/,
+    );
+  });
+
   it('uses no wildcard action and no `*` resource', () => {
     for (const pkg of [dev, prod]) {
       for (const [roleId] of ofType(pkg, 'AWS::IAM::Role')) {
