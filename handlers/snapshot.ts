@@ -76,9 +76,15 @@ export class SnapshotRunError extends Error {
     const shown = failures.slice(0, 20).map((failure) => `${failure.tenantId} (${failure.errorCode})`);
     const more = failures.length > shown.length ? ` and ${failures.length - shown.length} more` : '';
     const duplicates = results.filter((result) => result.status === 'duplicate').length;
+    // A failure after the snapshot was written (its threshold step) is counted as stored too, and said so.
+    const eventsOwed = results.filter(
+      (result) => result.status === 'failed' && result.snapshot !== undefined,
+    ).length;
+    const owed =
+      eventsOwed === 0 ? '' : ` (${eventsOwed} of them failed only to publish their threshold events)`;
     super(
       `Snapshot at ${observedAt} failed for ${failures.length} of ${results.length} tenant(s): ${shown.join(', ')}${more}. ` +
-        `${storedCount(results)} stored, ${duplicates} already stored; a retry of this event fetches only the missing ones.`,
+        `${storedCount(results)} stored${owed}, ${duplicates} already stored; a retry of this event fetches only the missing ones.`,
     );
     this.name = 'SnapshotRunError';
     this.observedAt = observedAt;
@@ -141,6 +147,8 @@ export function createSnapshotHandler(deps: SnapshotHandlerDeps) {
       ...(runtime.config.secretCacheSeconds > 0
         ? {
             prepare: async (tenant: Tenant) => {
+              // Too late for a KooDrive call: the fetch reports UPSTREAM_TIMEOUT without reading anything.
+              if (deadline !== undefined && deadline - Date.now() < PREPARE_MIN_MS) return;
               await runtime.credentials.get(tenant, deadline === undefined ? {} : { deadline });
             },
           }
@@ -269,6 +277,9 @@ export function createSnapshotHandler(deps: SnapshotHandlerDeps) {
  * EventBridge that stops answering still ends the run with its error and summary, not Lambda's timeout.
  */
 export const SNAPSHOT_MARGIN_MS = 20_000;
+
+/** Less time than this before the deadline, a tenant's secret is not read ahead of its KooDrive call. */
+const PREPARE_MIN_MS = 1_000;
 
 /** One publisher per container, on the configured bus; no bus configured, no publisher. */
 function lazyPublisher(): (config: Config) => EventPublisher | undefined {

@@ -144,17 +144,26 @@ function toCredentialsError(tenant: Tenant, error: unknown): AppError {
 }
 
 /**
- * `read`, or CREDENTIALS_UNAVAILABLE if it has not settled by `deadline`: an invocation answers in time
- * even when Secrets Manager is slow (each call of the SDK is limited too, but its retries are not).
+ * What `read` starts, or CREDENTIALS_UNAVAILABLE if it has not settled by `deadline`: an invocation
+ * answers in time even when Secrets Manager is slow (each call of the SDK is limited too, but its
+ * retries are not). With no time left at all, nothing is read.
  */
 function withinDeadline<T>(
-  read: Promise<T>,
+  read: () => Promise<T>,
   tenant: Tenant,
   deadline: number | undefined,
   clock: { now: () => number; startTimer: (onTime: () => void, ms: number) => () => void },
 ): Promise<T> {
-  if (deadline === undefined) return read;
+  if (deadline === undefined) return read();
   const left = Math.max(0, Math.round(deadline - clock.now()));
+  if (left === 0) {
+    return Promise.reject(
+      new CredentialsUnavailableError(
+        `No time was left in this invocation to read the secret of tenant '${tenant.tenantId}' (secret '${tenant.secretId}'): raise the function's timeout.`,
+      ),
+    );
+  }
+  const pending = read();
   return new Promise<T>((resolve, reject) => {
     const cancel = clock.startTimer(() => {
       reject(
@@ -163,7 +172,7 @@ function withinDeadline<T>(
         ),
       );
     }, left);
-    read.then(
+    pending.then(
       (value) => {
         cancel();
         resolve(value);
@@ -222,21 +231,29 @@ export function createCredentialsProvider(options: CredentialsProviderOptions): 
       } else {
         cache.delete(tenant.secretId);
       }
-      return withinDeadline(read(tenant, getOptions.forceFetch === true), tenant, getOptions.deadline, clock);
+      return withinDeadline(
+        () => read(tenant, getOptions.forceFetch === true),
+        tenant,
+        getOptions.deadline,
+        clock,
+      );
     },
     async refetchAfterRefusal(tenant, refused, refetchOptions = {}) {
       const { deadline } = refetchOptions;
       const pending = inFlight.get(tenant.secretId);
       // Concurrent refusals share the read that the first one started.
-      if (pending?.fresh) return withinDeadline(pending.promise, tenant, deadline, clock);
+      if (pending?.fresh) return withinDeadline(() => pending.promise, tenant, deadline, clock);
       // Another call already read a newer value (the cache never goes back to an older one): try it.
       const cached = cache.get(tenant.secretId);
       if (cached !== undefined && !sameCredentials(cached.value, refused)) return cached.value;
       const last = refetchedAt.get(tenant.secretId);
       if (last !== undefined && now() - last < REFETCH_INTERVAL_MS) return undefined;
+      // No time for a read: refuse before using up the refetch window or dropping the cached value.
+      if (deadline !== undefined && deadline <= now())
+        return withinDeadline(() => read(tenant, true), tenant, deadline, clock);
       refetchedAt.set(tenant.secretId, now());
       cache.delete(tenant.secretId);
-      return withinDeadline(read(tenant, true), tenant, deadline, clock);
+      return withinDeadline(() => read(tenant, true), tenant, deadline, clock);
     },
     clear() {
       cache.clear();

@@ -397,10 +397,18 @@ export function createKooDriveClient(options: KooDriveClientOptions): KooDriveCl
     };
   };
 
+  const noTimeLeft = (left: number) =>
+    new UpstreamTimeoutError(
+      `No time was left in this invocation to call KooDrive (${Math.max(0, Math.round(left))} ms): raise the function's timeout.`,
+    );
+
   return {
     async getSpaceAllocation(tenant, callOptions = {}) {
       const traceId = callOptions.traceId ?? createTraceId();
       const { deadline } = callOptions;
+      // Checked before the secret is read too: with no time for a call, reading it is wasted, and its
+      // failure would blame Secrets Manager for the function's timeout.
+      if (deadline !== undefined && deadline - now() < minAttemptMs) throw noTimeLeft(deadline - now());
       let credentials = await options.credentials.get(tenant, deadline === undefined ? {} : { deadline });
       let refusalRetried = false;
       let attempts = 0;
@@ -410,14 +418,7 @@ export function createKooDriveClient(options: KooDriveClientOptions): KooDriveCl
         let timeoutMs = options.timeoutMs;
         if (deadline !== undefined) {
           const left = deadline - now();
-          if (left < minAttemptMs) {
-            throw (
-              lastError ??
-              new UpstreamTimeoutError(
-                `No time was left in this invocation to call KooDrive (${Math.max(0, Math.round(left))} ms): raise the function's timeout.`,
-              )
-            );
-          }
+          if (left < minAttemptMs) throw lastError ?? noTimeLeft(left);
           timeoutMs = Math.min(timeoutMs, Math.floor(left));
         }
         const url = allocationUrlOf(credentials.baseUrl ?? options.defaultBaseUrl);

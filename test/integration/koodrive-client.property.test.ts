@@ -776,9 +776,15 @@ class Model {
       outcome: undefined,
     }));
 
-    // The calls start at once: a secret not in the cache (or expired) is read once for all of them.
+    // No time for an attempt: nothing is sent, and the secret is not even read.
+    for (const call of calls) {
+      if (call.spec.deadline !== null && call.spec.deadline < MIN_ATTEMPT_MS)
+        call.outcome = failed('UPSTREAM_TIMEOUT', undefined, 'no time left in the invocation');
+    }
+    // The other calls start at once: a secret not in the cache (or expired) is read once for all of them.
     const gets = new Map<TenantId, Read>();
     for (const call of calls) {
+      if (call.outcome !== undefined) continue;
       const { tenant } = call.spec;
       const cached = this.cache.get(tenant);
       if (cached !== undefined && cached.expiresAt > this.clock) {
@@ -791,11 +797,6 @@ class Model {
       else call.outcome = failed(read.code);
     }
     for (const [tenant, read] of gets) this.cacheRead(tenant, read);
-    // No time for an attempt: nothing is sent.
-    for (const call of calls) {
-      if (call.outcome === undefined && call.spec.deadline !== null && call.spec.deadline < MIN_ATTEMPT_MS)
-        call.outcome = failed('UPSTREAM_TIMEOUT', undefined, 'no time left in the invocation');
-    }
 
     /** Answers held back a round (`late`), and released with the next round's. */
     const held = new Map<ModelCall, Result>();

@@ -283,6 +283,24 @@ describe('EventBridge scheduled event', () => {
     expect(await stored('gamma')).toHaveLength(1);
   });
 
+  it('fails every tenant as UPSTREAM_TIMEOUT, reading no secret, when the run starts with no time left', async () => {
+    const context = lambdaContext('snapshot');
+    // Less than the margin left: no KooDrive call may start, so nothing is read for one either.
+    const end = Date.now() + SNAPSHOT_MARGIN_MS - 100;
+    context.getRemainingTimeInMillis = () => end - Date.now();
+    secrets.reset();
+    koodrive.reset();
+    const failure = await coldHandler()(scheduled(), context).then(
+      () => undefined,
+      (reason: unknown) => reason,
+    );
+    expect(failure instanceof Error && failure.message).toContain(
+      'failed for 3 of 3 tenant(s): acme (UPSTREAM_TIMEOUT), beta (UPSTREAM_TIMEOUT), gamma (UPSTREAM_TIMEOUT)',
+    );
+    expect(secrets.getSecretValueCalls()).toBe(0);
+    expect(koodrive.requests).toHaveLength(0);
+  });
+
   it('fails the invocation for a misconfigured tenant, naming it, without its secret', async () => {
     secrets.setSecret('koodrive/gamma', JSON.stringify({ appId: 'x', appSecret: 'leaky-secret-value-99' }));
     const error = await coldHandler()(scheduled(), lambdaContext('snapshot')).then(
