@@ -185,7 +185,12 @@ function summarize(spaces: SpaceAllocation[]): NormalizedSpaces {
     allocatedGB += entry.allocatedGB;
     totalGB += entry.totalGB;
   }
-  return { spaces, totals: measure(tidy(allocatedGB), tidy(totalGB)) };
+  // One space: its own numbers, exactly (no sum was made).
+  const single = spaces.length === 1;
+  return {
+    spaces,
+    totals: measure(single ? allocatedGB : tidy(allocatedGB), single ? totalGB : tidy(totalGB)),
+  };
 }
 
 /**

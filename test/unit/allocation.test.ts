@@ -136,6 +136,13 @@ describe('normalizeAllocation: accepted answers', () => {
       overAllocated: false,
     });
     expect(result.spaces[0]?.unallocatedGB).toBe(0.2);
+    // One space: no sum was made, so the totals are its numbers exactly.
+    const one = normalizeAllocation({
+      code: 0,
+      data: { type: 0, allocateCapacity: 1 / 3, totalCapacity: 1 },
+    });
+    expect(one.totals.allocatedGB).toBe(1 / 3);
+    expect(one.totals.allocatedRatio).toBe(one.spaces[0]?.allocatedRatio);
   });
 
   it('accepts an answer without code (the client checked it) and ignores extra fields', () => {
