@@ -93,6 +93,10 @@ export function secretKeyArns(keys: string): string[] {
     .split(',')
     .map((arn) => arn.trim())
     .filter((arn) => arn !== '');
+  // Not blank but naming no key would still make the stack create the policy, with no resource.
+  if (arns.length === 0 && keys !== '') {
+    throw new Error(`secretKmsKeyArns is '${keys}': give KMS key ARNs, comma-separated, or leave it empty.`);
+  }
   for (const arn of arns) {
     if (!KMS_KEY_ARN.test(arn)) {
       throw new Error(

@@ -322,6 +322,10 @@ describe('IAM', () => {
       },
     ]);
     expect(secretKeyArns(` ${SECRET_KEY}, ${SECRET_KEY} `)).toEqual([SECRET_KEY]);
+    expect(secretKeyArns('')).toEqual([]);
+    // Not empty, so the policy would be created, yet naming no key: refused rather than deployed empty.
+    expect(() => secretKeyArns(' , ')).toThrow(/give KMS key ARNs/);
+    expect(() => secretKeyArns(' ')).toThrow(/give KMS key ARNs/);
     expect(() => secretKeyArns('arn:aws:kms:eu-west-1:123456789012:alias/secrets')).toThrow(
       /secretKmsKeyArns has 'arn:aws:kms:eu-west-1:123456789012:alias\/secrets'.*not an alias/,
     );
