@@ -314,7 +314,9 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     await assertPortFree(ports.api, 'LOCAL_API_PORT');
     await assertPortFree(ports.lambda, 'LOCAL_LAMBDA_PORT');
     const serverlessBin = createRequire(import.meta.url).resolve('osls/bin/serverless.js');
-    // --enable-source-maps reaches the handlers' worker threads, as NODE_OPTIONS does in Lambda.
+    // --enable-source-maps reaches the handlers' worker threads: stacks printed by serverless offline itself
+    // (a handler that throws) show the sources. Deployed functions map the stacks they log on demand instead
+    // (lib/source-map.ts, which leaves stacks Node already mapped as they are).
     const nodeArgs = ['--enable-source-maps', serverlessBin, ...offlineArgs(ports, params)];
     // Its own process group, so that stopping reaches everything osls started.
     const child = spawn(process.execPath, nodeArgs, {

@@ -134,7 +134,7 @@ export function createLimiter(limit: number): <R>(task: () => Promise<R>) => Pro
 
 /**
  * How long an invocation holds a snapshot's threshold events while it publishes them: longer than the
- * EventBridge client can spend on a snapshot's few calls (5 s per request, retried by the SDK), shorter
+ * EventBridge client can spend on a snapshot's few calls (5 s per request, one try each), shorter
  * than any redelivery (SQS visibility timeout, Lambda's asynchronous retries) comes back.
  */
 export const PUBLISH_LEASE_MS = 60_000;
