@@ -49,8 +49,16 @@ function sqsAt(...times: string[]) {
 }
 
 /** A fresh container of the snapshot function with the local EventBridge as its bus. */
-function coldHandler(overrides: Partial<Pick<SnapshotHandlerDeps, 'getStore' | 'now'>> = {}) {
+function coldHandler(
+  overrides: Partial<Pick<SnapshotHandlerDeps, 'getStore' | 'now'>> = {},
+  /** POWERTOOLS_LOG_LEVEL of this handler's logger (the suite runs SILENT); read when the logger is made. */
+  logLevel?: string,
+) {
+  const saved = process.env.POWERTOOLS_LOG_LEVEL;
+  if (logLevel !== undefined) process.env.POWERTOOLS_LOG_LEVEL = logLevel;
   const logger = createLogger('threshold-test');
+  if (saved === undefined) delete process.env.POWERTOOLS_LOG_LEVEL;
+  else process.env.POWERTOOLS_LOG_LEVEL = saved;
   return createSnapshotHandler({
     logger,
     metrics: createMetrics(),
@@ -167,11 +175,7 @@ describe('Allocation Threshold Crossed', () => {
   });
 
   it('publishes nothing for a snapshot stored behind a newer one (a late retry or a back-dated event)', async () => {
-    const level = process.env.POWERTOOLS_LOG_LEVEL;
-    process.env.POWERTOOLS_LOG_LEVEL = 'INFO';
-    const handler = coldHandler();
-    if (level === undefined) delete process.env.POWERTOOLS_LOG_LEVEL;
-    else process.env.POWERTOOLS_LOG_LEVEL = level;
+    const handler = coldHandler({}, 'INFO');
     koodrive.setData(APP.appId, allocated(50));
     await handler(scheduledEvent('2026-11-28T06:00:00Z'), lambdaContext());
     koodrive.setData(APP.appId, allocated(95));
@@ -321,11 +325,7 @@ describe('Allocation Threshold Crossed', () => {
   });
 
   it('counts and graphs a snapshot stored before EventBridge refused its events, and says it is stored', async () => {
-    const level = process.env.POWERTOOLS_LOG_LEVEL;
-    process.env.POWERTOOLS_LOG_LEVEL = 'ERROR';
-    const handler = coldHandler();
-    if (level === undefined) delete process.env.POWERTOOLS_LOG_LEVEL;
-    else process.env.POWERTOOLS_LOG_LEVEL = level;
+    const handler = coldHandler({}, 'ERROR');
     koodrive.setData(APP.appId, allocated(50));
     await handler(scheduledEvent('2026-11-28T07:00:00Z'), lambdaContext());
     koodrive.setData(APP.appId, allocated(95));
