@@ -143,6 +143,12 @@ function toCredentialsError(tenant: Tenant, error: unknown): AppError {
   );
 }
 
+function noTimeToRead(tenant: Tenant): CredentialsUnavailableError {
+  return new CredentialsUnavailableError(
+    `No time was left in this invocation to read the secret of tenant '${tenant.tenantId}' (secret '${tenant.secretId}'): raise the function's timeout.`,
+  );
+}
+
 /**
  * What `read` starts, or CREDENTIALS_UNAVAILABLE if it has not settled by `deadline`: an invocation
  * answers in time even when Secrets Manager is slow (each call of the SDK is limited too, but its
@@ -156,13 +162,7 @@ function withinDeadline<T>(
 ): Promise<T> {
   if (deadline === undefined) return read();
   const left = Math.max(0, Math.round(deadline - clock.now()));
-  if (left === 0) {
-    return Promise.reject(
-      new CredentialsUnavailableError(
-        `No time was left in this invocation to read the secret of tenant '${tenant.tenantId}' (secret '${tenant.secretId}'): raise the function's timeout.`,
-      ),
-    );
-  }
+  if (left === 0) return Promise.reject(noTimeToRead(tenant));
   const pending = read();
   return new Promise<T>((resolve, reject) => {
     const cancel = clock.startTimer(() => {
@@ -249,8 +249,7 @@ export function createCredentialsProvider(options: CredentialsProviderOptions): 
       const last = refetchedAt.get(tenant.secretId);
       if (last !== undefined && now() - last < REFETCH_INTERVAL_MS) return undefined;
       // No time for a read: refuse before using up the refetch window or dropping the cached value.
-      if (deadline !== undefined && deadline <= now())
-        return withinDeadline(() => read(tenant, true), tenant, deadline, clock);
+      if (deadline !== undefined && deadline <= now()) throw noTimeToRead(tenant);
       refetchedAt.set(tenant.secretId, now());
       cache.delete(tenant.secretId);
       return withinDeadline(() => read(tenant, true), tenant, deadline, clock);
