@@ -18,9 +18,13 @@ export function createAllocationHandler(deps: { logger: Logger; getRuntime: () =
     traceId: () => createTraceId(),
     async handle({ event, traceId, logger, completion, deadline }) {
       // API Gateway names the route it matched; the $default route (anything else) is the contract's NOT_FOUND.
+      // The method too: a local server (serverless-offline) routes HEAD to a GET route, API Gateway does not.
       const route = event.routeKey;
       const tenantParam = event.pathParameters?.tenantId;
-      if (route !== ALLOCATION_ROUTES[0] && !(route === ALLOCATION_ROUTES[1] && tenantParam !== undefined)) {
+      if (
+        event.requestContext.http.method !== 'GET' ||
+        (route !== ALLOCATION_ROUTES[0] && !(route === ALLOCATION_ROUTES[1] && tenantParam !== undefined))
+      ) {
         throw new NotFoundError(
           `No route for ${event.requestContext.http.method} ${event.rawPath}. The API serves GET /allocation, GET /tenants/{tenantId}/allocation, GET /tenants/{tenantId}/allocation/history, GET /tenants/{tenantId}/allocation/history.svg and GET /dashboard.`,
         );

@@ -172,6 +172,13 @@ describe('errors: every row of the contract table', () => {
     expect(JSON.parse(String(post.body)).code).toBe('NOT_FOUND');
     const other = await handler(httpEvent('/quota', { routeKey: '$default' }), lambdaContext());
     expect(other.statusCode).toBe(404);
+    // serverless-offline hands HEAD to the GET route's function under the GET route key.
+    const head = await handler(
+      httpEvent('/allocation', { method: 'HEAD', routeKey: 'GET /allocation' }),
+      lambdaContext(),
+    );
+    expect(head.statusCode).toBe(404);
+    expect(koodrive.requests).toHaveLength(0);
   });
 
   it('500 CONFIGURATION_ERROR for a secret that is not JSON, naming the secret and not its value', async () => {
