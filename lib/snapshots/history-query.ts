@@ -29,9 +29,29 @@ export interface ResolvedHistoryQuery {
 const given = (value: string | undefined): string | undefined =>
   value === undefined || value === '' ? undefined : value;
 
+/**
+ * API Gateway (payload 2.0) joins a parameter given more than once with commas (`?limit=5&limit=6`
+ * arrives as `5,6`). Said plainly, rather than as "not a number" or "longer than any instant". An
+ * instant's fraction may itself use a comma (`…:00,5Z`), so for instants the test is two parts that
+ * each start like a date.
+ */
+function refuseRepeated(name: string, text: string, looksLikeOne: (part: string) => boolean): void {
+  const parts = text.split(',');
+  if (parts.length > 1 && parts.filter(looksLikeOne).length > 1) {
+    throw new InvalidRequestError(
+      `${name} was given ${parts.length} times ('${text.slice(0, 100)}'): give it once.`,
+    );
+  }
+}
+const looksLikeInstant = (part: string) => /^\s*\d{4}-/.test(part);
+const looksLikeLimit = (part: string) => /^\s*\d+\s*$/.test(part);
+const looksLikeCursor = (part: string) => part.length > 0;
+
 function parseLimit(text: string | undefined): number {
   if (text === undefined) return DEFAULT_HISTORY_LIMIT;
-  const value = /^\d{1,4}$/.test(text) ? Number(text) : Number.NaN;
+  refuseRepeated('limit', text, looksLikeLimit);
+  // Leading zeros are harmless (`0010` is 10); at most four significant digits keep Number() exact.
+  const value = /^0*\d{1,4}$/.test(text) ? Number(text) : Number.NaN;
   if (!(value >= 1 && value <= MAX_HISTORY_LIMIT)) {
     throw new InvalidRequestError(
       `limit is '${text.slice(0, 40)}': it must be a whole number from 1 to ${MAX_HISTORY_LIMIT} (default ${DEFAULT_HISTORY_LIMIT}).`,
@@ -52,6 +72,10 @@ export function resolveHistoryQuery(
   const cursor = given(params.cursor);
   const fromText = given(params.from);
   const toText = given(params.to);
+  if (fromText !== undefined) refuseRepeated('from', fromText, looksLikeInstant);
+  if (toText !== undefined) refuseRepeated('to', toText, looksLikeInstant);
+  // A cursor is base64url: it never holds a comma of its own.
+  if (cursor !== undefined) refuseRepeated('cursor', cursor, looksLikeCursor);
   const limit = parseLimit(given(params.limit));
   const cursorRange = cursor === undefined ? undefined : decodeCursor(options.cursorKey, cursor);
 

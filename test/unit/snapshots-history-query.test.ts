@@ -64,6 +64,27 @@ describe('resolveHistoryQuery', () => {
     );
   });
 
+  it('reads leading zeros of limit as the number they write', () => {
+    expect(resolve({ limit: '0010' }).limit).toBe(10);
+    expect(resolve({ limit: '00001' }).limit).toBe(1);
+    expect(refusal({ limit: '00000' })).toMatch(/^limit is '00000': it must be a whole number from 1/);
+  });
+
+  it('says a parameter was given twice (API Gateway joins repeats with commas)', () => {
+    expect(refusal({ from: '2026-11-28T00:00:00Z,2026-11-27T00:00:00Z' })).toBe(
+      "from was given 2 times ('2026-11-28T00:00:00Z,2026-11-27T00:00:00Z'): give it once.",
+    );
+    expect(refusal({ to: '2026-11-28T00:00:00Z,2026-11-27T00:00:00Z,2026-11-26T00:00:00Z' })).toMatch(
+      /^to was given 3 times/,
+    );
+    expect(refusal({ limit: '5,6' })).toBe("limit was given 2 times ('5,6'): give it once.");
+    expect(refusal({ cursor: 'abc,def' })).toMatch(/^cursor was given 2 times/);
+    // A decimal comma in an instant's fraction is ISO 8601, not a repeat.
+    expect(resolve({ from: '2026-11-01T00:00:00,5Z', to: '2026-11-02T00:00:00Z' }).from).toBe(
+      '2026-11-01T00:00:00.500Z',
+    );
+  });
+
   it('names the parameter that is not an instant', () => {
     expect(refusal({ from: 'last week' })).toMatch(/^from is 'last week', not an ISO 8601 instant/);
     expect(refusal({ to: '2026-11-28T04:00:00' })).toMatch(/^to is .*\(it has no time zone/);
