@@ -2,7 +2,7 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import { fetchAllocation } from '../lib/allocation.ts';
 import { NotFoundError } from '../lib/errors.ts';
 import { createHttpHandler } from '../lib/http/handler.ts';
-import { jsonResponse } from '../lib/http/responses.ts';
+import { emptyResponse, jsonResponse } from '../lib/http/responses.ts';
 import { createTraceId } from '../lib/koodrive/client.ts';
 import { createLogger } from '../lib/logger.ts';
 import { lazyRuntime, type Runtime } from '../lib/runtime.ts';
@@ -18,15 +18,22 @@ export function createAllocationHandler(deps: { logger: Logger; getRuntime: () =
     traceId: () => createTraceId(),
     async handle({ event, traceId, logger, completion, deadline }) {
       // API Gateway names the route it matched; the $default route (anything else) is the contract's NOT_FOUND.
+      const method = event.requestContext.http.method;
+      // A browser's CORS preflight. With corsAllowedOrigins set, the stack routes OPTIONS /{proxy+} here
+      // without an authorizer (the authorized $default route would refuse preflights, which carry no
+      // credentials); API Gateway adds its configured CORS headers to this 204.
+      if (method === 'OPTIONS' && event.headers?.['access-control-request-method'] !== undefined) {
+        return emptyResponse(204, traceId);
+      }
       // The method too: a local server (serverless-offline) routes HEAD to a GET route, API Gateway does not.
       const route = event.routeKey;
       const tenantParam = event.pathParameters?.tenantId;
       if (
-        event.requestContext.http.method !== 'GET' ||
+        method !== 'GET' ||
         (route !== ALLOCATION_ROUTES[0] && !(route === ALLOCATION_ROUTES[1] && tenantParam !== undefined))
       ) {
         throw new NotFoundError(
-          `No route for ${event.requestContext.http.method} ${event.rawPath}. The API serves GET /allocation, GET /tenants/{tenantId}/allocation, GET /tenants/{tenantId}/allocation/history, GET /tenants/{tenantId}/allocation/history.svg and GET /dashboard.`,
+          `No route for ${method} ${event.rawPath}. The API serves GET /allocation, GET /tenants/{tenantId}/allocation, GET /tenants/{tenantId}/allocation/history, GET /tenants/{tenantId}/allocation/history.svg and GET /dashboard.`,
         );
       }
       const runtime = deps.getRuntime();

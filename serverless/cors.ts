@@ -60,8 +60,39 @@ export function httpApiCors(origins: string): HttpApiCors | false {
   };
 }
 
-/** The plugin osls loads from `plugins:`; it only contributes the variable source. */
+/**
+ * The route that lets browsers' preflights through when CORS is on: `OPTIONS /{proxy+}` without an
+ * authorizer, to the function that serves `$default`. API Gateway answers preflights itself only when no
+ * route catches them, and the `$default` route (authorized) would catch them: a preflight carries no
+ * credentials, so it would get 403 (IAM) or 401 (JWT) and the browser would block the call.
+ */
+export const PREFLIGHT_ROUTE = { httpApi: { method: 'OPTIONS', path: '/{proxy+}' } } as const;
+
+interface ServerlessLike {
+  service: {
+    provider: { httpApi?: { cors?: unknown } };
+    functions: Record<string, { events?: unknown[] } | undefined>;
+  };
+}
+
+/** The plugin osls loads from `plugins:`: the variable source, and the preflight route when CORS is on. */
 export default class CorsPlugin {
+  readonly hooks: Record<string, () => void>;
+
+  constructor(serverless: ServerlessLike) {
+    this.hooks = {
+      'before:package:compileEvents': () => {
+        const cors = serverless.service.provider.httpApi?.cors;
+        const fn = serverless.service.functions.allocation;
+        if (cors === undefined || cors === false || cors === null || fn === undefined) return;
+        const events = fn.events ?? [];
+        if (!events.some((event) => JSON.stringify(event) === JSON.stringify(PREFLIGHT_ROUTE))) {
+          fn.events = [...events, PREFLIGHT_ROUTE];
+        }
+      },
+    };
+  }
+
   readonly configurationVariablesSources = {
     httpApiCors: {
       resolve: async (context: VariableSourceContext) => {

@@ -20,6 +20,11 @@ export function jsonResponse(statusCode: number, body: unknown, traceId: string)
   };
 }
 
+/** An answer without a body (a CORS preflight's 204), with the contract's `x-trace-id` header. */
+export function emptyResponse(statusCode: number, traceId: string): HttpResponse {
+  return { statusCode, headers: { ...BASE_HEADERS, 'x-trace-id': traceId }, body: '' };
+}
+
 /** A non-JSON answer (SVG, HTML) with the contract's `x-trace-id` header. */
 export function textResponse(
   statusCode: number,

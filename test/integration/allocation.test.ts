@@ -181,6 +181,29 @@ describe('errors: every row of the contract table', () => {
     expect(koodrive.requests).toHaveLength(0);
   });
 
+  it('204 to a CORS preflight (the unauthorized OPTIONS route), 404 to any other OPTIONS', async () => {
+    const handler = coldHandler();
+    const preflight = httpEvent('/tenants/acme/allocation/history', {
+      method: 'OPTIONS',
+      routeKey: 'OPTIONS /{proxy+}',
+    });
+    preflight.headers = {
+      origin: 'https://dash.example.com',
+      'access-control-request-method': 'GET',
+      'access-control-request-headers': 'authorization',
+    };
+    const answer = await handler(preflight, lambdaContext());
+    expect(answer.statusCode).toBe(204);
+    expect(answer.body).toBe('');
+    expect(answer.headers?.['x-trace-id']).toHaveLength(58);
+    const plain = await handler(
+      httpEvent('/allocation', { method: 'OPTIONS', routeKey: 'OPTIONS /{proxy+}' }),
+      lambdaContext(),
+    );
+    expect(plain.statusCode).toBe(404);
+    expect(koodrive.requests).toHaveLength(0);
+  });
+
   it('500 CONFIGURATION_ERROR for a secret that is not JSON, naming the secret and not its value', async () => {
     const response = await call(coldHandler(), '/tenants/broken/allocation', 'broken');
     expect(response.statusCode).toBe(500);

@@ -1,6 +1,6 @@
 /** CORS of the HTTP API from the corsAllowedOrigins stage parameter, as packaging resolves it. */
 import { describe, expect, it } from 'vitest';
-import CorsPlugin, { httpApiCors } from '../../serverless/cors.ts';
+import CorsPlugin, { httpApiCors, PREFLIGHT_ROUTE } from '../../serverless/cors.ts';
 
 describe('httpApiCors', () => {
   it('is off when no origin is given', () => {
@@ -46,7 +46,8 @@ describe('httpApiCors', () => {
   });
 
   it('is resolved from the stage parameter the variable names', async () => {
-    const source = new CorsPlugin().configurationVariablesSources.httpApiCors;
+    const source = new CorsPlugin({ service: { provider: {}, functions: {} } }).configurationVariablesSources
+      .httpApiCors;
     const resolveVariable = async (variable: string) =>
       variable === 'param:corsAllowedOrigins' ? 'https://dash.example.com' : undefined;
     expect(await source.resolve({ address: 'corsAllowedOrigins', resolveVariable })).toMatchObject({
@@ -55,5 +56,24 @@ describe('httpApiCors', () => {
     await expect(source.resolve({ address: 'not a name', resolveVariable })).rejects.toThrow(
       /needs the name of a stage parameter/,
     );
+  });
+
+  it('adds an unauthorized OPTIONS route for preflights to the $default function only when CORS is on', () => {
+    const packaged = (cors: unknown) => {
+      const service = {
+        provider: { httpApi: { cors } },
+        functions: { allocation: { events: [{ httpApi: { method: 'GET', path: '/allocation' } }] } },
+      };
+      const hook = new CorsPlugin({ service }).hooks['before:package:compileEvents'];
+      hook?.();
+      hook?.();
+      return service.functions.allocation.events;
+    };
+    expect(packaged(httpApiCors('https://dash.example.com'))).toEqual([
+      { httpApi: { method: 'GET', path: '/allocation' } },
+      PREFLIGHT_ROUTE,
+    ]);
+    expect(PREFLIGHT_ROUTE.httpApi).not.toHaveProperty('authorizer');
+    expect(packaged(httpApiCors(''))).toEqual([{ httpApi: { method: 'GET', path: '/allocation' } }]);
   });
 });
