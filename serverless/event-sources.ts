@@ -1,10 +1,12 @@
 /**
- * A local osls plugin: `${eventSources:<param>}` gives an EventBridge `source` pattern list from that stage
+ * A local osls plugin: `${eventBusTag:<param>}` tags the Snapshot Requested rule's name with its bus (see
+ * {@link eventBusTag}); `${eventSources:<param>}` gives an EventBridge `source` pattern list from that stage
  * parameter. In `serverless.yml`'s `params:` block it may be a YAML list (with `anything-but` and other
  * matchers); `--param` can only pass a string, which is read as comma-separated source names
  * (`ops.scripts,ops.capacity`, brackets allowed). A bare string would otherwise reach the rule as one
  * value that EventBridge refuses (a pattern's values must be arrays), failing the deploy.
  */
+import { createHash } from 'node:crypto';
 import { stageParamName, type VariableSourceContext } from './plugin-support.ts';
 
 /** The source list for a parameter's value; throws, naming the parameter, what EventBridge would refuse. */
@@ -38,13 +40,32 @@ export function eventSourcePattern(value: unknown, param: string): unknown[] {
   return names;
 }
 
-/** The plugin osls loads from `plugins:`; it only contributes the variable source. */
+/**
+ * A short tag of an event bus for the name of the rule on it: `default` for the default bus, else six hex
+ * digits of the bus's name or ARN. CloudFormation replaces a rule whose bus changes, and refuses to when
+ * the rule's name stays the same; with the tag in the name, moving to another bus is an ordinary update.
+ */
+export function eventBusTag(bus: unknown, param: string): string {
+  const name = typeof bus === 'string' ? bus.trim() : '';
+  if (name === '') {
+    throw new Error(`${param} is empty: give a bus name, default, or a bus ARN.`);
+  }
+  return name === 'default' ? 'default' : createHash('sha256').update(name).digest('hex').slice(0, 6);
+}
+
+/** The plugin osls loads from `plugins:`; it only contributes variable sources. */
 export default class EventSourcesPlugin {
   readonly configurationVariablesSources = {
     eventSources: {
       resolve: async (context: VariableSourceContext) => {
         const name = stageParamName('eventSources', context, 'snapshotRequestSources');
         return { value: eventSourcePattern(await context.resolveVariable(`param:${name}`), name) };
+      },
+    },
+    eventBusTag: {
+      resolve: async (context: VariableSourceContext) => {
+        const name = stageParamName('eventBusTag', context, 'eventBusName');
+        return { value: eventBusTag(await context.resolveVariable(`param:${name}`), name) };
       },
     },
   };

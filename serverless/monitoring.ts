@@ -60,9 +60,42 @@ export function parseThresholds(text: string): number[] {
   return [...new Set(values)].sort((a, b) => a - b);
 }
 
+const SNS_TOPIC_ARN = /^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}(?:\.fifo)?$/;
+
+/** Refuses at package time an alarm topic that CloudWatch would refuse at deploy time. */
+export function alarmTopic(arn: string): string {
+  const topic = arn.trim();
+  if (topic !== '' && !SNS_TOPIC_ARN.test(topic)) {
+    throw new Error(
+      `alarmTopicArn is '${arn}': give the ARN of an SNS topic in the stack's region (e.g. arn:aws:sns:eu-west-1:123456789012:ops-alarms), or leave it empty for alarms without notifications.`,
+    );
+  }
+  return topic;
+}
+
 function actions(settings: MonitoringSettings) {
-  const topic = settings.alarmTopicArn.trim();
+  const topic = alarmTopic(settings.alarmTopicArn);
   return topic === '' ? {} : { AlarmActions: [topic], OKActions: [topic] };
+}
+
+/**
+ * A threshold as a percent for names and labels: `0.8` → `80`, `0.805` → `80.5` (two decimals at most).
+ * Throws when two thresholds would read the same, since their alarms would share one name.
+ */
+export function thresholdPercents(thresholds: number[]): string[] {
+  const percents = thresholds.map((value) => String(Number((value * 100).toFixed(2))));
+  const seen = new Map<string, number>();
+  thresholds.forEach((value, index) => {
+    const percent = percents[index] ?? '';
+    const earlier = seen.get(percent);
+    if (earlier !== undefined) {
+      throw new Error(
+        `allocationThresholds ${earlier} and ${value} are the same to a hundredth of a percent (${percent} %): their alarms would be one; give thresholds that differ more.`,
+      );
+    }
+    seen.set(percent, value);
+  });
+  return percents;
 }
 
 function alarm(
@@ -183,9 +216,12 @@ export function monitoringResources(settings: MonitoringSettings): Record<string
     );
   }
 
-  for (const threshold of parseThresholds(settings.thresholds)) {
-    const percent = Math.round(threshold * 100);
-    resources[`AllocatedRatio${percent}Alarm`] = alarm(
+  const thresholds = parseThresholds(settings.thresholds);
+  const percents = thresholdPercents(thresholds);
+  thresholds.forEach((threshold, index) => {
+    const percent = percents[index] ?? '';
+    // Logical ids are alphanumeric: 80.5 % is AllocatedRatio80p5Alarm.
+    resources[`AllocatedRatio${percent.replace('.', 'p')}Alarm`] = alarm(
       settings,
       `allocated-ratio-${percent}`,
       `A tenant's allocated space reached ${percent} % of its total (the Allocation Threshold Crossed event names the tenant and space type).`,
@@ -207,12 +243,13 @@ export function monitoringResources(settings: MonitoringSettings): Record<string
         TreatMissingData: 'ignore',
       },
     );
-  }
+  });
 
   resources.AllocationDashboard = {
     Type: 'AWS::CloudWatch::Dashboard',
     Properties: {
-      DashboardName: `${settings.namePrefix}-allocation`,
+      // Dashboards are global to the account: the region keeps one stage deployed to two regions apart.
+      DashboardName: { 'Fn::Sub': `${settings.namePrefix}-\${AWS::Region}-allocation` },
       DashboardBody: { 'Fn::Sub': JSON.stringify(dashboardBody(settings)) },
     },
   };
@@ -228,6 +265,7 @@ export function dashboardBody(settings: MonitoringSettings) {
   // biome-ignore lint/suspicious/noTemplateCurlyInString: the HTTP API's id, filled in by Fn::Sub.
   const httpApi = '${HttpApi}';
   const thresholds = parseThresholds(settings.thresholds);
+  const percents = thresholdPercents(thresholds);
   // A widget's `metrics` is an array of arrays (CloudWatch's metric widget structure): a math
   // expression is a row of its own holding one object. A flat list of objects fails the whole deploy.
   const search = (expression: string, stat: string, label: string) => [
@@ -253,7 +291,7 @@ export function dashboardBody(settings: MonitoringSettings) {
         metrics: search(`${schema} MetricName="AllocatedRatio" SpaceType="totals"`, 'Maximum', 'ratio'),
         yAxis: { left: { min: 0 } },
         annotations: {
-          horizontal: thresholds.map((value) => ({ value, label: `${Math.round(value * 100)} %` })),
+          horizontal: thresholds.map((value, index) => ({ value, label: `${percents[index]} %` })),
         },
       }),
       widget(12, 0, 'Allocated GB per tenant and space type', {

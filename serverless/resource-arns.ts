@@ -73,10 +73,13 @@ export function tenantSecretResources(tenants: string, template = ''): IamResour
   return [...exact.map(secretResource), ...wildcard];
 }
 
-/** The EventBridge bus resource for a bus name (`default` included) or ARN. */
-export function eventBusResource(bus: string): IamResource {
+/**
+ * The EventBridge bus resource for a bus name (`default` included) or ARN. Empty (publishEventBus: nothing
+ * is published) gives `AWS::NoValue`, for a statement that the PublishesEvents condition leaves out anyway.
+ */
+export function eventBusResource(bus: string): IamResource | { Ref: 'AWS::NoValue' } {
   const name = bus.trim();
-  if (name === '') throw new Error('The event bus name is empty: give a bus name, "default", or a bus ARN.');
+  if (name === '') return { Ref: 'AWS::NoValue' };
   return name.startsWith('arn:')
     ? name
     : { 'Fn::Sub': `arn:\${AWS::Partition}:events:\${AWS::Region}:\${AWS::AccountId}:event-bus/${name}` };

@@ -61,7 +61,7 @@ export function schedulePeriodSeconds(expression: string): number | undefined {
 
 /**
  * The "no snapshot stored" alarm's window in seconds: the `staleSnapshotSeconds` setting, or with `auto` two
- * periods of the schedule. Throws when the alarm would fire between two scheduled runs or CloudWatch would refuse it.
+ * periods of the schedule (at least one period and a run's length, 300 s). Throws when the alarm would fire between two scheduled runs or CloudWatch would refuse it.
  */
 export function staleSnapshotSeconds(setting: string, schedule: string): number {
   const period = schedulePeriodSeconds(schedule);
@@ -77,7 +77,8 @@ export function staleSnapshotSeconds(setting: string, schedule: string): number 
         `snapshotSchedule '${schedule}' is too rare for the "no snapshot stored" alarm: its window (two periods, ${2 * period} s) exceeds CloudWatch's ${MAX_ALARM_WINDOW_SECONDS} s; schedule at least every 3 days.`,
       );
     }
-    return 2 * period;
+    // A schedule of a few minutes: two periods would not cover one period and a run's length.
+    return Math.max(2 * period, period + RUN_MARGIN_SECONDS);
   }
   const value = Number(text);
   if (!Number.isInteger(value) || value < 60 || value % 60 !== 0) {
@@ -92,7 +93,7 @@ export function staleSnapshotSeconds(setting: string, schedule: string): number 
   }
   if (period !== undefined && value < period + RUN_MARGIN_SECONDS) {
     throw new Error(
-      `staleSnapshotSeconds ${value} leaves no room for one period of snapshotSchedule '${schedule}' (${period} s) and a run's length: the alarm would fire between two runs. Use auto (two periods, ${2 * period} s) or at least ${period + RUN_MARGIN_SECONDS}.`,
+      `staleSnapshotSeconds ${value} leaves no room for one period of snapshotSchedule '${schedule}' (${period} s) and a run's length: the alarm would fire between two runs. Use auto (${Math.max(2 * period, period + RUN_MARGIN_SECONDS)} s) or at least ${period + RUN_MARGIN_SECONDS}.`,
     );
   }
   return value;

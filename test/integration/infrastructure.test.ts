@@ -106,13 +106,27 @@ function logicalIdOf(name: string): string {
   return `${name.charAt(0).toUpperCase()}${name.slice(1)}`;
 }
 
-/** Statements of a role's inline policies. */
+/** Statements of a role's inline policies; a conditional one (`Fn::If`) as it is when its condition holds. */
 function statements(pkg: Packaged, roleId: string): Json[] {
   return array(props(pkg, roleId).Policies, `${roleId}.Policies`).flatMap((policy) =>
-    array(record(record(policy, 'policy').PolicyDocument, 'PolicyDocument').Statement, 'Statement').map((s) =>
-      record(s, 'statement'),
+    array(record(record(policy, 'policy').PolicyDocument, 'PolicyDocument').Statement, 'Statement').map(
+      (s) => {
+        const statement = record(s, 'statement');
+        const conditional = statement['Fn::If'];
+        return Array.isArray(conditional) ? record(conditional[1], 'Fn::If') : statement;
+      },
     ),
   );
+}
+
+/** The IAM resource of the table SNAPSHOT_TABLE names (the stack's own by reference, or another by name). */
+function tableArn(table: unknown) {
+  return {
+    'Fn::Sub': [
+      'arn:$' + '{AWS::Partition}:dynamodb:$' + '{AWS::Region}:$' + '{AWS::AccountId}:table/$' + '{Table}',
+      { Table: table },
+    ],
+  };
 }
 
 function statementFor(pkg: Packaged, roleId: string, action: string): Json | undefined {
@@ -394,16 +408,28 @@ describe('IAM', () => {
 
   it('scopes table, bus and queue access to this stack’s resources', () => {
     for (const role of ['HistoryRole', 'ChartRole']) {
-      expect(statementFor(dev, role, 'dynamodb:Query')?.Resource).toEqual({
-        'Fn::GetAtt': ['SnapshotsTable', 'Arn'],
-      });
+      expect(statementFor(dev, role, 'dynamodb:Query')?.Resource).toEqual(
+        tableArn({ Ref: 'SnapshotsTable' }),
+      );
     }
-    expect(statementFor(dev, 'SnapshotRole', 'dynamodb:PutItem')?.Resource).toEqual({
-      'Fn::GetAtt': ['SnapshotsTable', 'Arn'],
-    });
+    expect(statementFor(dev, 'SnapshotRole', 'dynamodb:PutItem')?.Resource).toEqual(
+      tableArn({ Ref: 'SnapshotsTable' }),
+    );
     expect(statementFor(dev, 'SnapshotRole', 'events:PutEvents')?.Resource).toEqual(
       stackArn('events', 'event-bus/default'),
     );
+    // PutEvents only while something is published (publishEventBus not empty).
+    const publish = statements(dev, 'SnapshotRole').find((s) => s.Sid === 'PublishEvents');
+    const [policy] = array(props(dev, 'SnapshotRole').Policies, 'Policies');
+    const raw = array(
+      record(record(policy, 'policy').PolicyDocument, 'PolicyDocument').Statement,
+      'Statement',
+    ).find((statement) => JSON.stringify(statement).includes('"PublishEvents"'));
+    expect(publish).toBeDefined();
+    expect(record(raw, 'statement')['Fn::If']).toEqual(['PublishesEvents', publish, { Ref: 'AWS::NoValue' }]);
+    expect(record(dev.template.Conditions, 'Conditions').PublishesEvents).toEqual({
+      'Fn::Not': [{ 'Fn::Equals': ['default', ''] }],
+    });
     expect(statementFor(prod, 'SnapshotRole', 'events:PutEvents')?.Resource).toEqual(
       stackArn('events', 'event-bus/koodrive-prod'),
     );
@@ -451,7 +477,8 @@ describe('IAM', () => {
     expect(eventBusResource('arn:aws:events:eu-west-1:123456789012:event-bus/x')).toBe(
       'arn:aws:events:eu-west-1:123456789012:event-bus/x',
     );
-    expect(() => eventBusResource(' ')).toThrow(/empty/);
+    // Empty publishEventBus: the statement naming it is left out by its condition.
+    expect(eventBusResource(' ')).toEqual({ Ref: 'AWS::NoValue' });
   });
 
   it('finds ARNs outside the stack’s region, also inside settings, and lets regionless and stack ARNs pass', () => {
@@ -643,6 +670,13 @@ describe('snapshot triggers', () => {
         '',
       );
       const ruleName = String(rule.Name);
+      // Tagged with its bus, so that moving to another bus replaces the rule under a new name.
+      expect(ruleName).toMatch(
+        bus === undefined
+          ? /^koodrive-allocation-dev-requested-default$/
+          : /^koodrive-allocation-prod-requested-[0-9a-f]{6}$/,
+      );
+      expect(ruleName.length).toBeLessThanOrEqual(64);
       const ruleArn = `arn:\${AWS::Partition}:events:\${AWS::Region}:\${AWS::AccountId}:rule/${bus === undefined ? '' : '*/'}${ruleName}`;
       expect(sourceArns).toContainEqual({ 'Fn::Sub': ruleArn });
     }
@@ -710,6 +744,26 @@ describe('HTTP API', () => {
     });
   });
 
+  it('lets preflights through an unauthorized OPTIONS route when CORS is on, and only then', () => {
+    // The authorized $default route would otherwise catch them: a preflight carries no credentials.
+    const routeOf = (pkg: Packaged) =>
+      ofType(pkg, 'AWS::ApiGatewayV2::Route')
+        .map(([, r]) => record(r.Properties, 'route'))
+        .find((r) => r.RouteKey === 'OPTIONS /{proxy+}');
+    const preflight = routeOf(prod);
+    expect(preflight?.AuthorizationType).toBeUndefined();
+    expect(preflight?.AuthorizerId).toBeUndefined();
+    expect(preflight?.Target).toEqual(
+      record(
+        ofType(prod, 'AWS::ApiGatewayV2::Route')
+          .map(([, r]) => record(r.Properties, 'route'))
+          .find((r) => r.RouteKey === '$default'),
+        '$default',
+      ).Target,
+    );
+    expect(routeOf(dev)).toBeUndefined();
+  });
+
   it('protects every route with IAM by default', () => {
     const routes = ofType(dev, 'AWS::ApiGatewayV2::Route').map(([, r]) => record(r.Properties, 'route'));
     expect(routes.map((r) => r.RouteKey).sort()).toEqual(routeKeys);
@@ -725,7 +779,9 @@ describe('HTTP API', () => {
       Audience: ['koodrive-allocation'],
       Issuer: 'https://issuer.example.com/',
     });
-    const routes = ofType(prod, 'AWS::ApiGatewayV2::Route').map(([, r]) => record(r.Properties, 'route'));
+    const routes = ofType(prod, 'AWS::ApiGatewayV2::Route')
+      .map(([, r]) => record(r.Properties, 'route'))
+      .filter((r) => r.RouteKey !== 'OPTIONS /{proxy+}');
     expect(routes).toHaveLength(routeKeys.length);
     for (const route of routes) {
       expect(route.AuthorizationType).toBe('JWT');
@@ -786,7 +842,9 @@ describe('monitoring', () => {
     );
     expect(props(prod, 'SnapshotErrorsAlarm').AlarmActions).toEqual([ALARM_TOPIC]);
     expect(props(dev, 'SnapshotErrorsAlarm').AlarmActions).toBeUndefined();
-    expect(props(prod, 'AllocationDashboard').DashboardName).toBe('koodrive-allocation-prod-allocation');
+    expect(props(prod, 'AllocationDashboard').DashboardName).toEqual({
+      'Fn::Sub': 'koodrive-allocation-prod-$' + '{AWS::Region}-allocation',
+    });
   });
 
   it('gives the functions the metrics namespace and service the alarms and dashboard read', () => {
@@ -796,7 +854,8 @@ describe('monitoring', () => {
         'Variables',
       );
       expect(variables.POWERTOOLS_METRICS_NAMESPACE).toBe('KooDriveAllocation');
-      expect(variables.POWERTOOLS_SERVICE_NAME).toBe('koodrive-allocation');
+      // Per stage: two stages in one account keep their metrics, alarms and dashboards apart.
+      expect(variables.POWERTOOLS_SERVICE_NAME).toBe('koodrive-allocation-dev');
       expect(variables.POWERTOOLS_LOG_LEVEL).toBe('INFO');
     }
   });

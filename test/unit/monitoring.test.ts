@@ -100,6 +100,40 @@ describe('monitoring resources', () => {
     }
   });
 
+  it('names a threshold alarm by its exact percent, and refuses two that would share a name', () => {
+    const fine = monitoringResources({ ...SETTINGS, thresholds: '0.805,0.81,0.001' });
+    expect(propsOf(fine, 'AllocatedRatio80p5Alarm')).toMatchObject({
+      AlarmName: 'koodrive-allocation-prod-allocated-ratio-80.5',
+      Threshold: 0.805,
+    });
+    expect(propsOf(fine, 'AllocatedRatio81Alarm').Threshold).toBe(0.81);
+    expect(propsOf(fine, 'AllocatedRatio0p1Alarm').Threshold).toBe(0.001);
+    expect(() => monitoringResources({ ...SETTINGS, thresholds: '0.80001,0.8' })).toThrow(
+      /allocationThresholds 0\.8 and 0\.80001 are the same to a hundredth of a percent \(80 %\)/,
+    );
+  });
+
+  it('refuses an alarm topic that is not an SNS topic ARN', () => {
+    for (const topic of ['ops', 'arn:aws:sqs:eu-west-1:123456789012:ops', 'arn:aws:sns:eu-west-1:1234:ops']) {
+      expect(() => monitoringResources({ ...SETTINGS, alarmTopicArn: topic }), topic).toThrow(
+        /alarmTopicArn is '.*': give the ARN of an SNS topic/,
+      );
+    }
+    const fifo = monitoringResources({
+      ...SETTINGS,
+      alarmTopicArn: 'arn:aws-cn:sns:cn-north-1:123456789012:a.fifo',
+    });
+    expect(propsOf(fifo, 'SnapshotErrorsAlarm').AlarmActions).toEqual([
+      'arn:aws-cn:sns:cn-north-1:123456789012:a.fifo',
+    ]);
+  });
+
+  it('names the dashboard by stage and region, since dashboards are global to the account', () => {
+    expect(propsOf(resources, 'AllocationDashboard').DashboardName).toEqual({
+      'Fn::Sub': 'koodrive-allocation-prod-$' + '{AWS::Region}-allocation',
+    });
+  });
+
   it('leaves out alarm actions when no topic is set', () => {
     const quiet = monitoringResources({ ...SETTINGS, alarmTopicArn: '' });
     expect(propsOf(quiet, 'SnapshotErrorsAlarm').AlarmActions).toBeUndefined();

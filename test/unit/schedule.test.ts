@@ -47,6 +47,9 @@ describe('schedulePeriodSeconds', () => {
 describe('staleSnapshotSeconds', () => {
   it('is two periods of a rate schedule by default', () => {
     expect(staleSnapshotSeconds('auto', 'rate(15 minutes)')).toBe(1800);
+    // Every minute: two periods (120 s) would page between a run's start and its end.
+    expect(staleSnapshotSeconds('auto', 'rate(1 minute)')).toBe(360);
+    expect(staleSnapshotSeconds('auto', 'rate(5 minutes)')).toBe(600);
     expect(staleSnapshotSeconds('', 'rate(1 hour)')).toBe(7200);
     expect(staleSnapshotSeconds('auto', 'rate(3 days)')).toBe(518_400);
   });
@@ -59,7 +62,7 @@ describe('staleSnapshotSeconds', () => {
 
   it('refuses a window the alarm would breach between two runs', () => {
     expect(() => staleSnapshotSeconds('900', 'rate(15 minutes)')).toThrow(
-      /the alarm would fire between two runs\. Use auto \(two periods, 1800 s\) or at least 1200/,
+      /the alarm would fire between two runs\. Use auto \(1800 s\) or at least 1200/,
     );
   });
 
