@@ -64,6 +64,18 @@ describe('resolveHistoryQuery', () => {
     );
   });
 
+  it('rounds sub-millisecond bounds inward, so an inclusive range admits nothing outside it', () => {
+    // Snapshots are keyed to the millisecond: from 00.0001 must not admit one at 00.000, nor to 00.9999 one at 01.000.
+    expect(resolve({ from: '2026-11-01T00:00:00.0001Z', to: '2026-11-02T00:00:00.9999Z' })).toMatchObject({
+      from: '2026-11-01T00:00:00.001Z',
+      to: '2026-11-02T00:00:00.999Z',
+    });
+    expect(resolve({ from: '2026-11-01T00:00:00.0010Z', to: '2026-11-02T00:00:00.0010Z' })).toMatchObject({
+      from: '2026-11-01T00:00:00.001Z',
+      to: '2026-11-02T00:00:00.001Z',
+    });
+  });
+
   it('reads leading zeros of limit as the number they write', () => {
     expect(resolve({ limit: '0010' }).limit).toBe(10);
     expect(resolve({ limit: '00001' }).limit).toBe(1);
