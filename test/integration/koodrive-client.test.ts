@@ -477,6 +477,50 @@ describe('KooDrive client', () => {
       expect(simulator.requests).toHaveLength(0);
     });
 
+    /** A clock that stands still unless the credentials move it, and a deadline 1 s ahead of it. */
+    const frozenClock = () => {
+      const clock = { now: Date.now() };
+      return { clock, deadline: clock.now + 1_000 };
+    };
+
+    it('sends nothing when a slow secret read leaves less than an attempt needs', async () => {
+      const { clock, deadline } = frozenClock();
+      const credentials = credentialsFrom(APP);
+      const read = credentials.get.bind(credentials);
+      credentials.get = async (tenant, options) => {
+        // Secrets Manager took all but 50 ms of the invocation.
+        clock.now = deadline - 50;
+        return read(tenant, options);
+      };
+      const { instance } = client({ credentials, now: () => clock.now, minAttemptMs: 100 });
+      const error = await instance.getSpaceAllocation(TENANT, { deadline }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(UpstreamTimeoutError);
+      expect((error as Error).message).toBe(
+        "No time was left in this invocation to call KooDrive (50 ms): raise the function's timeout.",
+      );
+      expect(credentials.reads).toHaveLength(1);
+      expect(simulator.requests).toHaveLength(0);
+    });
+
+    it('reports the refusal, sending nothing more, when the refetch of the secret leaves less than an attempt needs', async () => {
+      const { clock, deadline } = frozenClock();
+      const credentials = credentialsFrom({ ...APP, appSecret: 'rotated-away' }, APP);
+      const refetch = credentials.refetchAfterRefusal.bind(credentials);
+      credentials.refetchAfterRefusal = async (tenant, refused, options) => {
+        clock.now = deadline - 50;
+        return refetch(tenant, refused, options);
+      };
+      const { instance } = client({ credentials, now: () => clock.now, minAttemptMs: 100 });
+      const error = await instance.getSpaceAllocation(TENANT, { deadline }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(UpstreamRejectedError);
+      expect((error as Error).message).toMatch(
+        /^KooDrive refused the credentials of this tenant \(HTTP 401\)/,
+      );
+      expect(credentials.reads).toEqual([{ forceFetch: false }, { forceFetch: true }]);
+      // The newer secret was read but never tried: only the refused request reached KooDrive.
+      expect(simulator.requests.map((r) => r.outcome)).toEqual(['rejected']);
+    });
+
     it('leaves a call with time to spare alone', async () => {
       simulator.enqueueFault({ status: 503 });
       const { instance, delays } = client();
