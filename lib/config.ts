@@ -114,8 +114,23 @@ function getThresholds(env: Env): number[] {
   return [...new Set(values)].sort((a, b) => a - b);
 }
 
-/** Reads and validates the configuration; a bad setting is a ConfigurationError naming the variable. */
+/**
+ * Reads and validates the configuration; a bad setting is a ConfigurationError naming the variable.
+ * The settings of KooDrive calls are checked when first read: the functions that only read stored
+ * snapshots (history, charts) never read them, so a mistyped KOODRIVE_BASE_URL breaks the live routes
+ * and the snapshots, not the history an operator turns to while fixing it.
+ */
 export function loadConfig(env: Env = process.env): Config {
+  let calls: Pick<Config, 'baseUrl' | 'timeoutMs' | 'maxAttempts' | 'secretCacheSeconds'> | undefined;
+  const callSettings = () => {
+    calls ??= {
+      baseUrl: getBaseUrl(env),
+      timeoutMs: getInteger(env, 'KOODRIVE_TIMEOUT_MS', 1, 900_000),
+      maxAttempts: getInteger(env, 'KOODRIVE_MAX_ATTEMPTS', 1, 10),
+      secretCacheSeconds: getInteger(env, 'SECRET_CACHE_SECONDS', 0, 86_400),
+    };
+    return calls;
+  };
   return {
     tenants: parseTenants(
       getString(env, 'KOODRIVE_TENANTS'),
@@ -125,10 +140,18 @@ export function loadConfig(env: Env = process.env): Config {
         ? DEFAULTS.KOODRIVE_SECRET_ID_TEMPLATE
         : parseSecretIdTemplate(env.KOODRIVE_SECRET_ID_TEMPLATE),
     ),
-    baseUrl: getBaseUrl(env),
-    timeoutMs: getInteger(env, 'KOODRIVE_TIMEOUT_MS', 1, 900_000),
-    maxAttempts: getInteger(env, 'KOODRIVE_MAX_ATTEMPTS', 1, 10),
-    secretCacheSeconds: getInteger(env, 'SECRET_CACHE_SECONDS', 0, 86_400),
+    get baseUrl() {
+      return callSettings().baseUrl;
+    },
+    get timeoutMs() {
+      return callSettings().timeoutMs;
+    },
+    get maxAttempts() {
+      return callSettings().maxAttempts;
+    },
+    get secretCacheSeconds() {
+      return callSettings().secretCacheSeconds;
+    },
     snapshotTable: getString(env, 'SNAPSHOT_TABLE'),
     snapshotRetentionDays: getInteger(env, 'SNAPSHOT_RETENTION_DAYS', 1, 36_500),
     snapshotConcurrency: getInteger(env, 'SNAPSHOT_CONCURRENCY', 1, 256),

@@ -349,6 +349,17 @@ describe('history: refusals', () => {
     expectProblem(await get('acme', {}, { handler }), 500, 'CONFIGURATION_ERROR', 'KOODRIVE_TENANTS');
   });
 
+  it('answers while a setting of KooDrive calls is wrong, since it reads stored data only', async () => {
+    await put('acme', at(-DAY), 1);
+    const handler = coldHandler({
+      KOODRIVE_BASE_URL: 'http://koodrive.example.com',
+      KOODRIVE_MAX_ATTEMPTS: '0',
+    });
+    const answer = await get('acme', {}, { handler });
+    expect(answer.statusCode).toBe(200);
+    expect(answer.json.items).toHaveLength(1);
+  });
+
   it('500 CONFIGURATION_ERROR naming the table and what to check when it does not exist', async () => {
     const handler = coldHandler({ SNAPSHOT_TABLE: 'no-such-table' });
     const answer = await get('acme', {}, { handler });

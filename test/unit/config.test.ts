@@ -55,8 +55,26 @@ describe('loadConfig', () => {
     ['KOODRIVE_BASE_URL', 'http://[::2]:80', /KOODRIVE_BASE_URL must use https:/],
     ['ALLOCATION_THRESHOLDS', '0.8,high', /ALLOCATION_THRESHOLDS/],
   ])('refuses %s=%s with a message naming the variable', (name, value, message) => {
-    expect(() => loadConfig({ [name]: value })).toThrow(ConfigurationError);
-    expect(() => loadConfig({ [name]: value })).toThrow(message);
+    // Spread: every setting read, those of KooDrive calls included (checked when first read).
+    expect(() => ({ ...loadConfig({ [name]: value }) })).toThrow(ConfigurationError);
+    expect(() => ({ ...loadConfig({ [name]: value }) })).toThrow(message);
+  });
+
+  it('lets the stored-data functions work while a KooDrive call setting is wrong', () => {
+    const config = loadConfig({
+      KOODRIVE_BASE_URL: 'http://koodrive.example.com',
+      KOODRIVE_TIMEOUT_MS: 'soon',
+      KOODRIVE_TENANTS: 'acme=koodrive/acme',
+      HISTORY_CURSOR_KEY: 'k',
+    });
+    // What history and charts read:
+    expect(config.tenants.get('acme').secretId).toBe('koodrive/acme');
+    expect(config.cursorKey).toBe('k');
+    expect(config.snapshotTable).toBe(DEFAULTS.SNAPSHOT_TABLE);
+    expect(config.thresholds).toEqual([0.8, 0.9, 1]);
+    // What the live route and the snapshots read fails, every time it is read:
+    expect(() => config.baseUrl).toThrow(/KOODRIVE_BASE_URL must use https:/);
+    expect(() => config.baseUrl).toThrow(ConfigurationError);
   });
 });
 
@@ -77,7 +95,7 @@ describe('KOODRIVE_BASE_URL: HTTPS, or HTTP on loopback only', () => {
   it('says why plain http is refused without repeating the URL', () => {
     const message = (() => {
       try {
-        loadConfig({ KOODRIVE_BASE_URL: 'http://proxy.internal.example/koodrive' });
+        return loadConfig({ KOODRIVE_BASE_URL: 'http://proxy.internal.example/koodrive' }).baseUrl;
       } catch (error) {
         return (error as Error).message;
       }
