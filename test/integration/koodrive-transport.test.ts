@@ -97,6 +97,31 @@ describe('KooDrive transport (node:http with keep-alive agents)', () => {
     expect(server.connections).toBe(2);
   });
 
+  it('gives the retry on a fresh connection only what is left of the timeout, not a timeout of its own', async () => {
+    const timeoutMs = 1_200;
+    let requests = 0;
+    const server = await serve((req, res) => {
+      requests += 1;
+      // 1: answered, the connection pooled. 2: on the pooled connection, which the server drops only
+      // after most of the timeout, as a reset that follows a long silence. 3: on the fresh connection,
+      // never answered.
+      if (requests === 1) json(res, { code: 0 });
+      else if (requests === 2) setTimeout(() => req.socket.destroy(), timeoutMs * 0.7);
+    });
+    const transport = createTransport();
+    const url = `http://127.0.0.1:${server.port}/`;
+    await transport(request(url, { timeoutMs }));
+    const started = Date.now();
+    const error = await transport(request(url, { timeoutMs })).catch((e: unknown) => e);
+    const elapsed = Date.now() - started;
+    expect(error).toBeInstanceOf(TransportTimeoutError);
+    expect(requests).toBe(3);
+    expect(server.connections).toBe(2);
+    // The whole exchange, retry included, ends at the timeout (with a generous margin for a slow
+    // machine); a retry with a fresh timeout would end at 1.7 × timeoutMs.
+    expect(elapsed).toBeLessThan(timeoutMs * 1.5);
+  });
+
   it('does not reuse a connection idle longer than the limit, and reuses one idle less', async () => {
     const server = await serve((_req, res) => json(res, { code: 0 }));
     let clock = 1_000_000;
