@@ -13,11 +13,12 @@ export interface AppCredentials {
 
 export interface CredentialsProvider {
   /**
-   * The tenant's credentials: cached, one in-flight read shared; `forceFetch` bypasses the cache.
+   * The tenant's credentials: cached, one in-flight read shared (a read after a refusal goes through
+   * {@link refetchAfterRefusal}).
    * With a `deadline` (epoch ms on the provider's clock, Date.now unless given), a read still unanswered then fails with
    * CREDENTIALS_UNAVAILABLE (the shared read itself goes on for other callers).
    */
-  get(tenant: Tenant, options?: { forceFetch?: boolean; deadline?: number }): Promise<AppCredentials>;
+  get(tenant: Tenant, options?: { deadline?: number }): Promise<AppCredentials>;
   /**
    * After KooDrive refused `refused`: the credentials to try once more, or undefined when there is
    * nothing newer to try. A different (newer) value already cached is returned without a read;
@@ -191,7 +192,7 @@ export function createCredentialsProvider(options: CredentialsProviderOptions): 
   const clock = { now, startTimer: options.startTimer ?? realTimer };
   const ttlMs = options.cacheSeconds * 1000;
   const cache = new Map<string, CacheEntry>();
-  /** One read per secret at a time; `fresh` marks a read started by a forced fetch (after a refusal). */
+  /** One read per secret at a time; `fresh` marks a read started by a refetch after a refusal. */
   const inFlight = new Map<string, { promise: Promise<AppCredentials>; fresh: boolean }>();
   /** When each secret was last read again after a refusal. */
   const refetchedAt = new Map<string, number>();
@@ -207,12 +208,12 @@ export function createCredentialsProvider(options: CredentialsProviderOptions): 
 
   const read = (tenant: Tenant, fresh: boolean): Promise<AppCredentials> => {
     const pending = inFlight.get(tenant.secretId);
-    // A forced fetch must not join a read that began before the refusal: it may return the old secret.
+    // A refetch must not join a read that began before the refusal: it may return the old secret.
     if (pending !== undefined && (pending.fresh || !fresh)) return pending.promise;
     const isCurrent = () => inFlight.get(tenant.secretId)?.promise === promise;
     const promise: Promise<AppCredentials> = load(tenant)
       .then((value) => {
-        // A read overtaken by a forced one must not put an older secret back into the cache.
+        // A read overtaken by a refetch must not put an older secret back into the cache.
         if (ttlMs > 0 && isCurrent()) cache.set(tenant.secretId, { value, expiresAt: now() + ttlMs });
         return value;
       })
@@ -225,18 +226,9 @@ export function createCredentialsProvider(options: CredentialsProviderOptions): 
 
   return {
     async get(tenant, getOptions = {}) {
-      if (getOptions.forceFetch !== true) {
-        const entry = cache.get(tenant.secretId);
-        if (entry !== undefined && entry.expiresAt > now()) return entry.value;
-      } else {
-        cache.delete(tenant.secretId);
-      }
-      return withinDeadline(
-        () => read(tenant, getOptions.forceFetch === true),
-        tenant,
-        getOptions.deadline,
-        clock,
-      );
+      const entry = cache.get(tenant.secretId);
+      if (entry !== undefined && entry.expiresAt > now()) return entry.value;
+      return withinDeadline(() => read(tenant, false), tenant, getOptions.deadline, clock);
     },
     async refetchAfterRefusal(tenant, refused, refetchOptions = {}) {
       const { deadline } = refetchOptions;

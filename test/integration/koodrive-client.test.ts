@@ -21,11 +21,11 @@ const TENANT = { tenantId: 'acme', secretId: 'koodrive/acme' };
 
 let simulator: KooDriveSimulator;
 
-/** Hands out `values` one read after another (the last one again); a refetch after a refusal counts as a forced read. */
+/** Hands out `values` one read after another (the last one again), a refetch after a refusal counting as a read. */
 function credentialsFrom(
   ...values: Array<typeof APP>
-): CredentialsProvider & { reads: Array<{ forceFetch: boolean }>; refetchAllowed: boolean } {
-  const reads: Array<{ forceFetch: boolean }> = [];
+): CredentialsProvider & { reads: Array<{ refetch: boolean }>; refetchAllowed: boolean } {
+  const reads: Array<{ refetch: boolean }> = [];
   const next = () => {
     const value = values[Math.min(reads.length - 1, values.length - 1)];
     if (value === undefined) throw new Error('no credentials');
@@ -34,13 +34,13 @@ function credentialsFrom(
   return {
     reads,
     refetchAllowed: true,
-    async get(_tenant, options = {}) {
-      reads.push({ forceFetch: options.forceFetch === true });
+    async get() {
+      reads.push({ refetch: false });
       return next();
     },
     async refetchAfterRefusal() {
       if (!this.refetchAllowed) return undefined;
-      reads.push({ forceFetch: true });
+      reads.push({ refetch: true });
       return next();
     },
     clear() {},
@@ -264,7 +264,7 @@ describe('KooDrive client', () => {
     const { instance } = client({ credentials });
     const error = await instance.getSpaceAllocation(TENANT).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(UpstreamRejectedError);
-    expect(credentials.reads).toEqual([{ forceFetch: false }, { forceFetch: true }]);
+    expect(credentials.reads).toEqual([{ refetch: false }, { refetch: true }]);
   });
 
   describe('what KooDrive says back is redacted before it reaches a detail, an upstreamMessage or a log', () => {
@@ -375,7 +375,7 @@ describe('KooDrive client', () => {
       expect(statuses()).toEqual(expected);
       if (attempts === undefined) expect(outcome).toBeInstanceOf(UpstreamError);
       else expect(outcome).toMatchObject({ attempts });
-      expect(credentials.reads.filter((read) => read.forceFetch)).toHaveLength(1);
+      expect(credentials.reads.filter((read) => read.refetch)).toHaveLength(1);
     });
   });
 
@@ -388,7 +388,7 @@ describe('KooDrive client', () => {
       expect(error).toBeInstanceOf(UpstreamRejectedError);
       expect(error).toMatchObject({ upstreamCode: 'APIGW.0303' });
       expect(String((error as Error).message)).toContain('read again less than 30 s ago');
-      expect(credentials.reads).toEqual([{ forceFetch: false }]);
+      expect(credentials.reads).toEqual([{ refetch: false }]);
       expect(simulator.requests).toHaveLength(1);
     });
 
@@ -400,7 +400,7 @@ describe('KooDrive client', () => {
       const response = await instance.getSpaceAllocation(TENANT);
       expect(response.attempts).toBe(2);
       expect(simulator.requests.map((r) => r.outcome)).toEqual(['rejected', 'ok']);
-      expect(credentials.reads).toEqual([{ forceFetch: false }]);
+      expect(credentials.reads).toEqual([{ refetch: false }]);
     });
   });
 
@@ -516,7 +516,7 @@ describe('KooDrive client', () => {
       expect((error as Error).message).toMatch(
         /^KooDrive refused the credentials of this tenant \(HTTP 401\)/,
       );
-      expect(credentials.reads).toEqual([{ forceFetch: false }, { forceFetch: true }]);
+      expect(credentials.reads).toEqual([{ refetch: false }, { refetch: true }]);
       // The newer secret was read but never tried: only the refused request reached KooDrive.
       expect(simulator.requests.map((r) => r.outcome)).toEqual(['rejected']);
     });

@@ -74,22 +74,6 @@ describe('parseSecretString', () => {
 });
 
 describe('createCredentialsProvider', () => {
-  it('lets a forced fetch overtake a read that began before the refusal, and caches the newer value', async () => {
-    const { client, pending } = controllableClient();
-    const provider = createCredentialsProvider({ client, cacheSeconds: 300 });
-    const stale = provider.get(TENANT);
-    const forced = provider.get(TENANT, { forceFetch: true });
-    const joined = provider.get(TENANT, { forceFetch: true });
-    expect(pending).toHaveLength(2);
-    pending[1]?.(secret('new'));
-    pending[0]?.(secret('old'));
-    expect((await forced).appSecret).toBe('new');
-    expect((await joined).appSecret).toBe('new');
-    expect((await stale).appSecret).toBe('old');
-    expect((await provider.get(TENANT)).appSecret).toBe('new');
-    expect(pending).toHaveLength(2);
-  });
-
   describe('refetchAfterRefusal', () => {
     const credentials = (appSecret: string) => ({ appId: 'a', appSecret, userId: 'u' });
 
@@ -126,6 +110,22 @@ describe('createCredentialsProvider', () => {
       // A call that had signed with the old value before the read finished.
       expect((await provider.refetchAfterRefusal(TENANT, credentials('old')))?.appSecret).toBe('rotated');
       expect(pending).toHaveLength(1);
+    });
+
+    it('overtakes a read that began before the refusal, and caches the newer value', async () => {
+      const { client, pending } = controllableClient();
+      const provider = createCredentialsProvider({ client, cacheSeconds: 300 });
+      const stale = provider.get(TENANT);
+      const refetch = provider.refetchAfterRefusal(TENANT, credentials('old'));
+      const joined = provider.refetchAfterRefusal(TENANT, credentials('old'));
+      expect(pending).toHaveLength(2);
+      pending[1]?.(secret('new'));
+      pending[0]?.(secret('old'));
+      expect((await refetch)?.appSecret).toBe('new');
+      expect((await joined)?.appSecret).toBe('new');
+      expect((await stale).appSecret).toBe('old');
+      expect((await provider.get(TENANT)).appSecret).toBe('new');
+      expect(pending).toHaveLength(2);
     });
 
     it('shares one read among concurrent refusals', async () => {
