@@ -14,7 +14,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { connect, createServer } from 'node:net';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { buildAll } from '../scripts/build.ts';
 import {
   DEMO_APP,
@@ -31,6 +31,8 @@ import { startKooDriveSimulator } from './koodrive-simulator.ts';
 import { startLocalSecretsManager } from './secrets-manager.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+/** Preloaded into serverless offline: it stops offline's group when this process ends without stopping it. */
+const OFFLINE_GUARD = pathToFileURL(path.join(ROOT, 'local', 'offline-guard.ts')).href;
 const HOST = '127.0.0.1';
 /** The local table's name (the deployed one is named by CloudFormation). */
 export const LOCAL_TABLE_NAME = `${SERVICE}-${LOCAL_STAGE}-snapshots`;
@@ -104,6 +106,8 @@ export function offlineArgs(ports: LocalStackPorts, params: Record<string, strin
 export interface LocalStack {
   readonly apiUrl: string;
   readonly lambdaUrl: string;
+  /** Every port the stack listens on. */
+  readonly ports: readonly number[];
   /** What runs where, for people. */
   readonly banner: string;
   /** Resolves with the exit code when `serverless offline` ends, whatever ended it. */
@@ -188,6 +192,15 @@ async function waitUntilListening(port: number, exited: Promise<unknown>, timeou
   throw new Error(`serverless offline did not listen on ${HOST}:${port} within ${timeoutMs / 1000} s.`);
 }
 
+/** Whether the port can be bound, i.e. nothing listens on it. */
+function canBind(port: number): Promise<boolean> {
+  const server = createServer();
+  return new Promise((resolve) => {
+    server.once('error', () => resolve(false));
+    server.listen(port, HOST, () => server.close(() => resolve(true)));
+  });
+}
+
 /** Fails unless the port can be bound: a busy port would otherwise look like a ready serverless offline. */
 async function assertPortFree(port: number, variable: string): Promise<void> {
   if (port === 0) {
@@ -216,6 +229,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   const realKooDrive = isSet(env, 'KOODRIVE_BASE_URL');
 
   const cleanups: (() => Promise<void>)[] = [];
+  const listening: number[] = [];
+  const listensAt = (url: string) => listening.push(Number(new URL(url).port));
   const stopAll = async () => {
     for (const cleanup of cleanups.splice(0).reverse()) {
       await cleanup().catch((error: unknown) => log(`local stack: stop: ${String(error)}`));
@@ -252,6 +267,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         apps: DEMO_TENANTS.map((t) => t.app),
       });
       cleanups.push(() => simulator.close());
+      listensAt(simulator.url);
       koodriveUrl = simulator.url;
       // The demo tenant's allocation moves with the clock, so history, trend and threshold events show something.
       moveDemo = (at) => simulator.setData(DEMO_APP.appId, demoDataAt(at));
@@ -273,6 +289,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         secrets,
       });
       cleanups.push(() => secretsManager.close());
+      listensAt(secretsManager.url);
       secretsManagerUrl = secretsManager.url;
       // Dummy credentials: the local servers do not check signatures, and no real account may be reached.
       childEnv.AWS_ENDPOINT_URL_SECRETS_MANAGER = secretsManager.url;
@@ -289,11 +306,13 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       tables: { SnapshotsTable: LOCAL_TABLE_NAME },
     });
     cleanups.push(() => dynamodb.close());
+    listensAt(dynamodb.url);
     childEnv.AWS_ENDPOINT_URL_DYNAMODB = dynamodb.url;
 
     // Threshold events always go to a local bus: a local run must not publish on a real account's bus.
     const eventBridge = await startLocalEventBridge({ port: ports.eventBridge, host: HOST });
     cleanups.push(() => eventBridge.close());
+    listensAt(eventBridge.url);
     childEnv.AWS_ENDPOINT_URL_EVENTBRIDGE = eventBridge.url;
     eventBridge.onEvent((event) => {
       log(
@@ -317,16 +336,24 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     // --enable-source-maps reaches the handlers' worker threads: stacks printed by serverless offline itself
     // (a handler that throws) show the sources. Deployed functions map the stacks they log on demand instead
     // (lib/source-map.ts, which leaves stacks Node already mapped as they are).
-    const nodeArgs = ['--enable-source-maps', serverlessBin, ...offlineArgs(ports, params)];
-    // Its own process group, so that stopping reaches everything osls started.
+    const nodeArgs = [
+      '--enable-source-maps',
+      '--import',
+      OFFLINE_GUARD,
+      serverlessBin,
+      ...offlineArgs(ports, params),
+    ];
+    // Its own process group, so that stopping reaches everything osls started; the IPC channel is only the
+    // guard's: it closes when this process ends, however it ends.
     const child = spawn(process.execPath, nodeArgs, {
       cwd: ROOT,
       env: childEnv,
-      stdio: ['ignore', 'inherit', 'inherit'],
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       detached: true,
     });
     const offlineExited = waitForExit(child);
     cleanups.push(() => stopChild(child));
+    listening.push(ports.api, ports.lambda);
 
     const apiUrl = `http://${HOST}:${ports.api}`;
     const lambdaUrl = `http://${HOST}:${ports.lambda}`;
@@ -358,6 +385,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     return {
       apiUrl,
       lambdaUrl,
+      ports: listening,
       banner,
       offlineExited,
       stop() {
@@ -415,6 +443,18 @@ function startMinuteSchedule(
   };
 }
 
+/** Stops the stack, then says so, naming any port still in use. */
+async function stopAndReport(stack: LocalStack): Promise<void> {
+  await stack.stop();
+  const busy: number[] = [];
+  for (const port of stack.ports) if (!(await canBind(port))) busy.push(port);
+  console.log(
+    busy.length === 0
+      ? 'local stack: stopped; every port is free.'
+      : `local stack: stopped, but ${busy.length === 1 ? 'port' : 'ports'} ${busy.join(', ')} still in use.`,
+  );
+}
+
 async function main(): Promise<void> {
   // `npm start` passes --build; run directly (as the local-stack test does) it uses the bundles in dist/.
   const stack = await startLocalStack(process.argv.includes('--build') ? { build: () => buildAll() } : {});
@@ -425,15 +465,15 @@ async function main(): Promise<void> {
     // A second Ctrl-C changes nothing: stopping already ends in SIGKILL after a grace period.
     if (signals > 1) return;
     console.log(`local stack: ${signal}, stopping…`);
-    void stack.stop().then(() => process.exit(0));
+    void stopAndReport(stack).then(() => process.exit(0));
   };
-  process.on('SIGINT', shutdown);
-  process.on('SIGTERM', shutdown);
+  // SIGHUP: the terminal closed or the SSH session dropped. Offline, in its own session, gets no SIGHUP of its own.
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, shutdown);
   // serverless offline ending on its own (a crash) ends the stack too.
   void stack.offlineExited.then(async (code) => {
     if (signals > 0) return;
     console.error(`local stack: serverless offline exited (code ${code}); stopping`);
-    await stack.stop();
+    await stopAndReport(stack);
     process.exit(code === 0 || code === null ? 1 : code);
   });
 }

@@ -1,6 +1,7 @@
 /**
  * `npm start`'s stack, run as a person would: `node local/start.ts` as a child process on free ports, asked over
- * HTTP, then stopped with SIGINT. Also the local DynamoDB it is built on.
+ * HTTP, then stopped with SIGINT (and again, to be stopped with SIGHUP or killed). Also the local DynamoDB it is
+ * built on.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -10,7 +11,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DescribeTableCommand, DynamoDBClient, PutItemCommand, QueryCommand } from '@aws-sdk/client-dynamodb';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DEMO_TENANT_ID, LAB_TENANT_ID } from '../../local/demo.ts';
 import { parseTableSchemas, SERVERLESS_YML, startLocalDynamoDb } from '../../local/dynamodb.ts';
 import { invokeFunction, invokeUrl, sqsSnapshotEvent } from '../../local/invoke.ts';
@@ -19,6 +20,8 @@ import { localPorts, offlineArgs, startLocalStack } from '../../local/start.ts';
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const STARTUP_MS = 150_000;
 const READY_LINE = 'Ctrl-C stops everything.';
+/** A start, a snapshot and a stop. */
+const STOP_TEST_MS = STARTUP_MS + 30_000;
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -75,60 +78,62 @@ async function getJson(url: string): Promise<{ status: number; body: unknown }> 
   return { status: response.status, body: text === '' ? null : JSON.parse(text) };
 }
 
-describe('local stack (npm start)', () => {
-  const env: Record<string, string | undefined> = {};
-  let ports: number[] = [];
-  let dataDir = '';
-  let child: ChildProcess | undefined;
-  let output = '';
-  let apiUrl = '';
-  let lambdaPort = 0;
+/** `node local/start.ts` as a person runs it, on free ports, with its output collected. */
+interface StartedStack {
+  child: ChildProcess;
+  /** API, Lambda, KooDrive, Secrets Manager, DynamoDB, EventBridge. */
+  ports: number[];
+  env: Record<string, string | undefined>;
+  dataDir: string;
+  /** Everything it printed so far (stdout and stderr). */
+  output: string;
+}
 
-  beforeAll(async () => {
-    const missing = ['allocation', 'history', 'chart', 'snapshot'].filter(
-      (name) => !existsSync(path.join(ROOT, 'dist', name, 'index.mjs')),
-    );
-    if (missing.length > 0)
-      throw new Error(`dist/ lacks ${missing.join(', ')}: run \`npm run build\` first.`);
+/** Starts the stack and resolves once it prints its ready line; stops it again should it not get there. */
+async function startStack(): Promise<StartedStack> {
+  const missing = ['allocation', 'history', 'chart', 'snapshot'].filter(
+    (name) => !existsSync(path.join(ROOT, 'dist', name, 'index.mjs')),
+  );
+  if (missing.length > 0) throw new Error(`dist/ lacks ${missing.join(', ')}: run \`npm run build\` first.`);
 
-    ports = await freePorts(6);
-    const [api = 0, lambda = 0, koodrive = 0, secretsManager = 0, dynamodb = 0, eventBridge = 0] = ports;
-    lambdaPort = lambda;
-    apiUrl = `http://127.0.0.1:${api}`;
-    dataDir = await mkdtemp(path.join(tmpdir(), 'koodrive-local-'));
-    Object.assign(env, process.env, {
-      LOCAL_API_PORT: String(api),
-      LOCAL_LAMBDA_PORT: String(lambda),
-      LOCAL_KOODRIVE_PORT: String(koodrive),
-      LOCAL_SECRETS_MANAGER_PORT: String(secretsManager),
-      LOCAL_DYNAMODB_PORT: String(dynamodb),
-      LOCAL_EVENTBRIDGE_PORT: String(eventBridge),
-      LOCAL_DATA_DIR: dataDir,
-    });
-    // The simulator and the local Secrets Manager, whatever this shell points at.
-    delete env.KOODRIVE_TENANTS;
-    delete env.KOODRIVE_BASE_URL;
+  const ports = await freePorts(6);
+  const [api = 0, lambda = 0, koodrive = 0, secretsManager = 0, dynamodb = 0, eventBridge = 0] = ports;
+  const dataDir = await mkdtemp(path.join(tmpdir(), 'koodrive-local-'));
+  const env: Record<string, string | undefined> = {
+    ...process.env,
+    LOCAL_API_PORT: String(api),
+    LOCAL_LAMBDA_PORT: String(lambda),
+    LOCAL_KOODRIVE_PORT: String(koodrive),
+    LOCAL_SECRETS_MANAGER_PORT: String(secretsManager),
+    LOCAL_DYNAMODB_PORT: String(dynamodb),
+    LOCAL_EVENTBRIDGE_PORT: String(eventBridge),
+    LOCAL_DATA_DIR: dataDir,
+  };
+  // The simulator and the local Secrets Manager, whatever this shell points at.
+  delete env.KOODRIVE_TENANTS;
+  delete env.KOODRIVE_BASE_URL;
 
-    const started = spawn(process.execPath, [path.join(ROOT, 'local', 'start.ts')], {
-      cwd: ROOT,
-      env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    child = started;
-    started.stdout?.on('data', (chunk: Buffer) => {
-      output += chunk.toString('utf8');
-    });
-    started.stderr?.on('data', (chunk: Buffer) => {
-      output += chunk.toString('utf8');
-    });
-    const ended = exited(started);
+  const child = spawn(process.execPath, [path.join(ROOT, 'local', 'start.ts')], {
+    cwd: ROOT,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const stack: StartedStack = { child, ports, env, dataDir, output: '' };
+  child.stdout?.on('data', (chunk: Buffer) => {
+    stack.output += chunk.toString('utf8');
+  });
+  child.stderr?.on('data', (chunk: Buffer) => {
+    stack.output += chunk.toString('utf8');
+  });
+  const ended = exited(child);
+  try {
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(
-        () => reject(new Error(`no ready line within ${STARTUP_MS} ms:\n${output}`)),
+        () => reject(new Error(`no ready line within ${STARTUP_MS} ms:\n${stack.output}`)),
         STARTUP_MS,
       );
       const poll = setInterval(() => {
-        if (output.includes(READY_LINE)) {
+        if (stack.output.includes(READY_LINE)) {
           clearInterval(poll);
           clearTimeout(timer);
           resolve();
@@ -137,27 +142,66 @@ describe('local stack (npm start)', () => {
       void ended.then(({ code }) => {
         clearInterval(poll);
         clearTimeout(timer);
-        reject(new Error(`local/start.ts exited (code ${code}) before it was ready:\n${output}`));
+        reject(new Error(`local/start.ts exited (code ${code}) before it was ready:\n${stack.output}`));
       });
     });
+  } catch (error) {
+    await stopStack(stack);
+    throw error;
+  }
+  return stack;
+}
+
+/** SIGINT (SIGKILL 20 s later) unless it has ended already; then its data folder goes. */
+async function stopStack(stack: StartedStack | undefined): Promise<void> {
+  if (stack === undefined) return;
+  const { child } = stack;
+  if (child.exitCode === null && child.signalCode === null) {
+    const ended = exited(child);
+    child.kill('SIGINT');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+    await ended;
+    clearTimeout(timer);
+  }
+  await rm(stack.dataDir, { recursive: true, force: true });
+}
+
+/**
+ * Resolves once the start-up scheduled snapshot has answered (or after 20 s): serverless offline, stopped during an
+ * invocation, waits up to 5 s for it.
+ */
+async function firstSnapshotTaken(stack: StartedStack): Promise<void> {
+  for (let i = 0; i < 200 && !/scheduled snapshot at \S+: /.test(stack.output); i++)
+    await new Promise((r) => setTimeout(r, 100));
+}
+
+/** The ports that something still listens on. */
+async function busyPorts(ports: readonly number[]): Promise<number[]> {
+  const free = await Promise.all(ports.map(isFree));
+  return ports.filter((_, i) => !free[i]);
+}
+
+describe('local stack (npm start)', () => {
+  let stack: StartedStack | undefined;
+  let apiUrl = '';
+  let lambdaPort = 0;
+  /** What the stack printed so far. */
+  const output = () => stack?.output ?? '';
+
+  beforeAll(async () => {
+    stack = await startStack();
+    const [api = 0, lambda = 0] = stack.ports;
+    apiUrl = `http://127.0.0.1:${api}`;
+    lambdaPort = lambda;
   }, STARTUP_MS + 10_000);
 
-  afterAll(async () => {
-    if (child !== undefined && child.exitCode === null && child.signalCode === null) {
-      const ended = exited(child);
-      child.kill('SIGINT');
-      const timer = setTimeout(() => child?.kill('SIGKILL'), 20_000);
-      await ended;
-      clearTimeout(timer);
-    }
-    if (dataDir !== '') await rm(dataDir, { recursive: true, force: true });
-  }, 30_000);
+  afterAll(() => stopStack(stack), 30_000);
 
   it('prints where everything runs', () => {
-    expect(output).toContain(`HTTP API         ${apiUrl}`);
-    expect(output).toContain('(simulator)');
-    expect(output).toContain(
-      `table koodrive-allocation-local-snapshots, data in ${path.join(dataDir, 'dynamodb')}`,
+    expect(output()).toContain(`HTTP API         ${apiUrl}`);
+    expect(output()).toContain('(simulator)');
+    expect(output()).toContain(
+      `table koodrive-allocation-local-snapshots, data in ${path.join(stack?.dataDir ?? '', 'dynamodb')}`,
     );
   });
 
@@ -182,7 +226,7 @@ describe('local stack (npm start)', () => {
       sqsSnapshotEvent(at, 'us-east-1', LAB_TENANT_ID),
     );
     // The stack's own output says why, should the function fail.
-    const why = () => `${JSON.stringify(result.payload)}\n${output.slice(-4000)}`;
+    const why = () => `${JSON.stringify(result.payload)}\n${output().slice(-4000)}`;
     expect(result.status, why()).toBe(200);
     expect(result.functionError, why()).toBeUndefined();
     expect(result.payload, why()).toEqual({ batchItemFailures: [] });
@@ -219,8 +263,8 @@ describe('local stack (npm start)', () => {
   it('took the start-up scheduled snapshot of every tenant', async () => {
     // The first scheduled run starts with the stack; its result line follows once the function answers.
     const line = /scheduled snapshot at (\S+): /;
-    for (let i = 0; i < 200 && !line.test(output); i++) await new Promise((r) => setTimeout(r, 100));
-    const observedAt = line.exec(output)?.[1] ?? '';
+    for (let i = 0; i < 200 && !line.test(output()); i++) await new Promise((r) => setTimeout(r, 100));
+    const observedAt = line.exec(output())?.[1] ?? '';
     expect(observedAt).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:00\.000Z$/);
     const { body } = await getJson(
       `${apiUrl}/tenants/${DEMO_TENANT_ID}/allocation/history?from=${observedAt}&to=${observedAt}`,
@@ -229,18 +273,63 @@ describe('local stack (npm start)', () => {
     expect(Array.isArray(items) ? items.length : items).toBe(1);
   });
 
-  it('stops everything on SIGINT and frees every port', async () => {
-    const running = child;
-    if (running === undefined) throw new Error('the stack did not start');
-    const ended = exited(running);
-    running.kill('SIGINT');
+  it('stops everything on SIGINT, frees every port and says so', async () => {
+    if (stack === undefined) throw new Error('the stack did not start');
+    const ended = exited(stack.child);
+    stack.child.kill('SIGINT');
     const { code } = await ended;
     expect(code).toBe(0);
-    const free = await Promise.all(ports.map(isFree));
-    expect(Object.fromEntries(ports.map((port, i) => [port, free[i]]))).toEqual(
-      Object.fromEntries(ports.map((port) => [port, true])),
+    expect(await busyPorts(stack.ports)).toEqual([]);
+    expect(output()).toMatch(
+      /local stack: SIGINT, stopping…\n(.*\n)*local stack: stopped; every port is free\.\n$/,
     );
   }, 30_000);
+});
+
+describe('local stack, ended otherwise than by Ctrl-C', () => {
+  let stack: StartedStack | undefined;
+
+  afterEach(async () => {
+    await stopStack(stack);
+    stack = undefined;
+  }, 30_000);
+
+  it(
+    'stops everything on SIGHUP, its terminal gone, and frees every port',
+    async () => {
+      stack = await startStack();
+      await firstSnapshotTaken(stack);
+      const { child, ports } = stack;
+      // A closed terminal: every write to it fails from now on.
+      child.stdout?.destroy();
+      child.stderr?.destroy();
+      const ended = exited(child);
+      child.kill('SIGHUP');
+      expect(await ended).toEqual({ code: 0, signal: null });
+      expect(await busyPorts(ports)).toEqual([]);
+    },
+    STOP_TEST_MS,
+  );
+
+  it(
+    'stops serverless offline when start.ts is killed outright',
+    async () => {
+      stack = await startStack();
+      await firstSnapshotTaken(stack);
+      const { child, ports } = stack;
+      const ended = exited(child);
+      child.kill('SIGKILL');
+      await ended;
+      // Offline, detached in its own group, stops itself once start.ts is gone (local/offline-guard.ts).
+      let busy = await busyPorts(ports);
+      for (let i = 0; i < 75 && busy.length > 0; i++) {
+        await new Promise((r) => setTimeout(r, 200));
+        busy = await busyPorts(ports);
+      }
+      expect(busy).toEqual([]);
+    },
+    STOP_TEST_MS,
+  );
 });
 
 describe('local stack settings', () => {
