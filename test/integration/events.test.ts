@@ -1,4 +1,9 @@
-import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import {
+  EventBridgeClient,
+  PutEventsCommand,
+  type PutEventsCommandOutput,
+} from '@aws-sdk/client-eventbridge';
+import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createEventPublisher, EVENT_SOURCE, THRESHOLD_CROSSED } from '../../lib/events.ts';
 import type { ThresholdCrossing } from '../../lib/thresholds.ts';
@@ -101,5 +106,41 @@ describe('event publisher, through the real EventBridge client', () => {
       await createEventPublisher({ busName: '', client }).publishThresholdCrossings([crossing(0.8)]),
     ).toEqual({ published: [], failed: [] });
     expect(bus.events).toHaveLength(0);
+  });
+});
+
+describe('event publisher, on answers the local bus does not give (aws-sdk-client-mock)', () => {
+  /** The real client with PutEvents answering `output`, whatever was sent. */
+  const answering = (output: Omit<PutEventsCommandOutput, '$metadata'>) => {
+    const mocked = new EventBridgeClient({ region: 'us-east-1' });
+    mockClient(mocked).on(PutEventsCommand).resolves(output);
+    return createEventPublisher({ busName: 'ops', client: mocked });
+  };
+
+  // A crossing EventBridge gave no result for is not known to be published: kept pending, its alert is
+  // published again; called published, it would be cleared from the snapshot and the alert lost.
+  it.each([
+    ['an empty Entries', { FailedEntryCount: 0, Entries: [] }],
+    ['no Entries at all', { FailedEntryCount: 0 }],
+  ])('reports every crossing failed when the answer has %s', async (_name, output) => {
+    const outcome = await answering(output).publishThresholdCrossings([crossing(0.8), crossing(0.9)]);
+    expect(outcome).toEqual({
+      published: [],
+      failed: [crossing(0.8), crossing(0.9)],
+      reason: 'EventBridge refused an entry (no result)',
+    });
+  });
+
+  it('reports exactly the crossings past the end of a short Entries failed', async () => {
+    const many = Array.from({ length: 4 }, (_, i) => crossing(i / 10));
+    const outcome = await answering({
+      FailedEntryCount: 0,
+      Entries: [{ EventId: 'e-0' }, { EventId: 'e-1' }],
+    }).publishThresholdCrossings(many);
+    expect(outcome).toEqual({
+      published: many.slice(0, 2),
+      failed: many.slice(2),
+      reason: 'EventBridge refused an entry (no result)',
+    });
   });
 });
