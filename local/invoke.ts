@@ -5,6 +5,9 @@
  *   npm run snapshot:local                 a scheduled event (every tenant)
  *   npm run snapshot:local -- --sqs [id]   an SQS batch of one message ({"tenantId": id}, or {} for every tenant)
  *   npm run snapshot:local -- --event [id] an EventBridge "Snapshot Requested" event
+ *
+ * Exits 1 when the function fails, and when its answer to the SQS batch names the message as failed (the reason is
+ * then in the stack's output, where the function logs it).
  */
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
@@ -128,6 +131,43 @@ export function describeResult(result: InvokeResult): string {
   return JSON.stringify(payload, null, 2);
 }
 
+/** The ids an SQS batch answer names in `batchItemFailures`: the messages SQS would deliver again. */
+function failedMessageIds(payload: unknown): string[] {
+  if (typeof payload !== 'object' || payload === null || !('batchItemFailures' in payload)) return [];
+  const failures = payload.batchItemFailures;
+  if (!Array.isArray(failures)) return [];
+  return failures.map((failure: unknown) =>
+    typeof failure === 'object' && failure !== null && 'itemIdentifier' in failure
+      ? String(failure.itemIdentifier)
+      : JSON.stringify(failure),
+  );
+}
+
+/**
+ * One line per failed message of the batch sent: which one, and where its reason is. The function answers SQS with
+ * ids only; it logs the reason in the stack's output ('SQS message rejected' with the message's id for a body it
+ * cannot take, such as an unknown tenant; 'snapshot failed' with the tenant for a KooDrive or DynamoDB failure).
+ */
+export function describeFailedMessages(event: unknown, payload: unknown): string[] {
+  const records: unknown[] =
+    typeof event === 'object' && event !== null && 'Records' in event && Array.isArray(event.Records)
+      ? event.Records
+      : [];
+  return failedMessageIds(payload).map((id) => {
+    const record = records.find(
+      (r) => typeof r === 'object' && r !== null && 'messageId' in r && r.messageId === id,
+    );
+    const body =
+      typeof record === 'object' && record !== null && 'body' in record
+        ? ` (body ${String(record.body)})`
+        : '';
+    return (
+      `failed: SQS message ${id}${body}; the reason is in npm start's output: ` +
+      `its 'SQS message rejected' line with this messageId, or 'snapshot failed' for the tenant.`
+    );
+  });
+}
+
 const USAGE = 'usage: npm run snapshot:local -- [--sqs [tenantId] | --event [tenantId] | --schedule]';
 
 /** Picks the event from the command line; `undefined` for a usage error. */
@@ -157,7 +197,11 @@ async function main(): Promise<number> {
     return 1;
   }
   console.log(describeResult(result));
-  return result.status === 200 && result.functionError === undefined ? 0 : 1;
+  if (result.status !== 200 || result.functionError !== undefined) return 1;
+  // An SQS batch answer is a success of the invocation even when it names failed messages: SQS would redeliver them.
+  const failed = describeFailedMessages(event, result.payload);
+  for (const line of failed) console.error(line);
+  return failed.length === 0 ? 0 : 1;
 }
 
 if (process.argv[1] !== undefined && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

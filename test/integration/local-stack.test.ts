@@ -72,6 +72,35 @@ function exited(child: ChildProcess): Promise<{ code: number | null; signal: Nod
   return new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
 }
 
+/** `npm run snapshot:local -- <args>` against the Lambda port: its exit code, what it printed, its answer. */
+async function runSnapshotLocal(
+  args: readonly string[],
+  lambdaPort: number,
+): Promise<{ code: number | null; stdout: string; stderr: string; json: unknown }> {
+  const child = spawn(process.execPath, [path.join(ROOT, 'local', 'invoke.ts'), ...args], {
+    cwd: ROOT,
+    env: { ...process.env, LOCAL_LAMBDA_PORT: String(lambdaPort) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (chunk: Buffer) => {
+    stdout += chunk.toString('utf8');
+  });
+  child.stderr?.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString('utf8');
+  });
+  // 'close', not 'exit': once its output is read to the end.
+  const code = await new Promise<number | null>((resolve) => child.once('close', (c) => resolve(c)));
+  let json: unknown;
+  try {
+    json = JSON.parse(stdout);
+  } catch {
+    json = undefined;
+  }
+  return { code, stdout, stderr, json };
+}
+
 async function getJson(url: string): Promise<{ status: number; body: unknown }> {
   const response = await fetch(url);
   const text = await response.text();
@@ -271,6 +300,30 @@ describe('local stack (npm start)', () => {
     );
     const items = isRecord(body) ? body.items : undefined;
     expect(Array.isArray(items) ? items.length : items).toBe(1);
+  });
+
+  it('snapshot:local -- --sqs exits 1 on a failed message, names it and says where the reason is', async () => {
+    const unknown = await runSnapshotLocal(['--sqs', 'nope'], lambdaPort);
+    const ids =
+      isRecord(unknown.json) && Array.isArray(unknown.json.batchItemFailures)
+        ? unknown.json.batchItemFailures.map(
+            (failure: unknown) => isRecord(failure) && failure.itemIdentifier,
+          )
+        : [];
+    expect(ids, unknown.stdout + unknown.stderr).toHaveLength(1);
+    const [id] = ids;
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toContain(`failed: SQS message ${id} (body {"tenantId":"nope"})`);
+    expect(unknown.stderr).toContain("npm start's output");
+    // Where the line points: the stack's output has the reason, under the message's id.
+    const rejected = (line: string) =>
+      line.includes('SQS message rejected') && line.includes(`"messageId":"${id}"`) && line.includes('nope');
+    for (let i = 0; i < 50 && !output().split('\n').some(rejected); i++)
+      await new Promise((r) => setTimeout(r, 100));
+    expect(output().split('\n').filter(rejected), output().slice(-4000)).toHaveLength(1);
+
+    const known = await runSnapshotLocal(['--sqs', LAB_TENANT_ID], lambdaPort);
+    expect([known.code, known.json, known.stderr]).toEqual([0, { batchItemFailures: [] }, '']);
   });
 
   it('stops everything on SIGINT, frees every port and says so', async () => {
