@@ -1,13 +1,13 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { type Config, lazyConfig } from '../lib/config.ts';
-import { NotFoundError } from '../lib/errors.ts';
+import { InvalidRequestError, NotFoundError } from '../lib/errors.ts';
 import { createHttpHandler } from '../lib/http/handler.ts';
 import { jsonResponse } from '../lib/http/responses.ts';
 import { createLogger } from '../lib/logger.ts';
 import { resolveHistoryQuery } from '../lib/snapshots/history-query.ts';
 import { lazySnapshotStore, type SnapshotStore } from '../lib/snapshots/store.ts';
 import { parseTenantId } from '../lib/tenants.ts';
-import { computeTrend, type Trend } from '../lib/trend.ts';
+import { type Trend, TrendAccumulator } from '../lib/trend.ts';
 import type { Allocation } from '../lib/types.ts';
 
 export const HISTORY_ROUTE = 'GET /tenants/{tenantId}/allocation/history';
@@ -27,7 +27,10 @@ export interface HistoryResponse {
   to: string;
   items: Allocation[];
   nextCursor: string | null;
-  /** Least-squares growth and days until full, per space type and for the totals, over `items`. */
+  /**
+   * Least-squares growth and days until full, per space type and for the totals, over the range's items
+   * from its start through this page (on the last page, the whole range).
+   */
   trend: Trend;
 }
 
@@ -56,9 +59,23 @@ export function createHistoryHandler(deps: HistoryHandlerDeps) {
       );
       // DynamoDB calls still running at the deadline are aborted: a slow table is a 503 problem+json in
       // time, not a Lambda timeout answered by API Gateway.
+      // The trend runs over the range from its start through this page: the pages before it left their
+      // fits in the cursor, so the last page's trend is the whole range's, as one page of every item.
+      let trend: Trend = {};
       const page = await deps.getStore(config).query({
         tenantId: tenant.tenantId,
         ...query,
+        carry: (carried, items) => {
+          const accumulator = TrendAccumulator.resume(carried);
+          // Signed by this service, so only a cursor of another format gets here.
+          if (accumulator === undefined) {
+            throw new InvalidRequestError(
+              'cursor is from another version of this service: start again without a cursor.',
+            );
+          }
+          trend = accumulator.add(items).trend();
+          return accumulator.state();
+        },
         ...(deadline === undefined ? {} : { deadline }),
       });
       const body: HistoryResponse = {
@@ -67,7 +84,7 @@ export function createHistoryHandler(deps: HistoryHandlerDeps) {
         to: query.to.toISOString(),
         items: page.items,
         nextCursor: page.nextCursor,
-        trend: computeTrend(page.items),
+        trend,
       };
       // On the request's one 'request completed' line.
       completion.items = page.items.length;

@@ -2,7 +2,7 @@
  * The forecast shown with history: a least-squares line of allocated GB against time, per space type
  * and for the totals, and how many days are left until allocated reaches total on that line.
  */
-import type { Allocation } from './types.ts';
+import type { Allocation, SpaceTypeName } from './types.ts';
 
 /** Fewer points than this give no trend: two points always fit a line exactly, which says little. */
 export const MIN_TREND_POINTS = 3;
@@ -97,45 +97,83 @@ export function allocationSeries(items: readonly Allocation[]): Map<string, Seri
   return series;
 }
 
-/** Least-squares slope (GB per day) of allocated against time; null when every point has one time. */
-export function leastSquaresSlope(points: readonly SeriesPoint[]): number | null {
-  const n = points.length;
-  if (n === 0) return null;
-  // Centering (on the first point, then on the mean) keeps epoch milliseconds and large sizes from
-  // swamping the sums: the raw normal equations lose most digits to cancellation. Shifting the sizes
-  // by the first one also makes a flat series' slope exactly 0.
-  const first = points[0];
-  const originT = first?.at ?? 0;
-  const originY = first?.allocatedGB ?? 0;
-  let meanT = 0;
-  let meanY = 0;
-  for (const p of points) {
-    meanT += (p.at - originT) / MS_PER_DAY;
-    meanY += p.allocatedGB - originY;
-  }
-  meanT /= n;
-  meanY /= n;
-  let sxy = 0;
-  let sxx = 0;
-  for (const p of points) {
-    const dt = (p.at - originT) / MS_PER_DAY - meanT;
-    sxy += dt * (p.allocatedGB - originY - meanY);
-    sxx += dt * dt;
-  }
-  if (!(sxx > 0)) return null;
-  return sxy / sxx;
+/**
+ * The running least-squares fit of one series: Welford's online means and co-moments, on times in days
+ * and sizes in GB shifted by the series' first point, so that epoch milliseconds and large sizes do not
+ * swamp the sums (the raw normal equations lose most digits to cancellation) and a flat series' slope is
+ * exactly 0. One pass, in any order, and resumable: a history read in pages carries it in its cursor.
+ */
+export interface SeriesFit {
+  points: number;
+  /** The first point added: epoch ms and allocated GB. */
+  originAt: number;
+  originGB: number;
+  /** Mean time (days after originAt) and mean size (GB above originGB) of the points. */
+  meanDays: number;
+  meanGB: number;
+  /** Σ(t − mean t)(y − mean y) and Σ(t − mean t)². */
+  coMoment: number;
+  timeMoment: number;
+  /** The latest point (by time; of equal times, the one added last): where the forecast starts. */
+  lastAt: number;
+  lastAllocatedGB: number;
+  lastTotalGB: number;
 }
 
-/** The forecast of one series (oldest first). */
-export function trendOf(points: readonly SeriesPoint[]): TrendEntry {
-  const count = points.length;
-  const last = points.at(-1);
-  if (count < MIN_TREND_POINTS || last === undefined) {
-    return { slopeGBPerDay: null, daysUntilFull: null, points: count };
+/** Adds a point to a fit (a new fit for the first one); mutates and returns `fit`. */
+export function addPoint(fit: SeriesFit | undefined, point: SeriesPoint): SeriesFit {
+  if (fit === undefined) {
+    return {
+      points: 1,
+      originAt: point.at,
+      originGB: point.allocatedGB,
+      meanDays: 0,
+      meanGB: 0,
+      coMoment: 0,
+      timeMoment: 0,
+      lastAt: point.at,
+      lastAllocatedGB: point.allocatedGB,
+      lastTotalGB: point.totalGB,
+    };
   }
-  const slope = leastSquaresSlope(points);
-  if (slope === null) return { slopeGBPerDay: null, daysUntilFull: null, points: count };
-  const room = last.totalGB - last.allocatedGB;
+  const t = (point.at - fit.originAt) / MS_PER_DAY;
+  const y = point.allocatedGB - fit.originGB;
+  fit.points += 1;
+  const dt = t - fit.meanDays;
+  fit.meanDays += dt / fit.points;
+  fit.meanGB += (y - fit.meanGB) / fit.points;
+  fit.coMoment += dt * (y - fit.meanGB);
+  fit.timeMoment += dt * (t - fit.meanDays);
+  if (point.at >= fit.lastAt) {
+    fit.lastAt = point.at;
+    fit.lastAllocatedGB = point.allocatedGB;
+    fit.lastTotalGB = point.totalGB;
+  }
+  return fit;
+}
+
+/** Least-squares slope (GB per day) of allocated against time; null when every point has one time. */
+export function leastSquaresSlope(points: readonly SeriesPoint[]): number | null {
+  return fitSlope(fitOf(points));
+}
+
+function fitOf(points: readonly SeriesPoint[]): SeriesFit | undefined {
+  let fit: SeriesFit | undefined;
+  for (const point of points) fit = addPoint(fit, point);
+  return fit;
+}
+
+function fitSlope(fit: SeriesFit | undefined): number | null {
+  if (fit === undefined || !(fit.timeMoment > 0)) return null;
+  return fit.coMoment / fit.timeMoment;
+}
+
+/** The forecast of a fit (see {@link TrendEntry}). */
+export function fitTrend(fit: SeriesFit | undefined): TrendEntry {
+  const count = fit?.points ?? 0;
+  const slope = count < MIN_TREND_POINTS ? null : fitSlope(fit);
+  if (fit === undefined || slope === null) return { slopeGBPerDay: null, daysUntilFull: null, points: count };
+  const room = fit.lastTotalGB - fit.lastAllocatedGB;
   let daysUntilFull: number | null;
   // The contract: null when flat or shrinking, even for a space that is already full.
   if (slope <= FLAT_SLOPE_GB_PER_DAY) daysUntilFull = null;
@@ -144,12 +182,155 @@ export function trendOf(points: readonly SeriesPoint[]): TrendEntry {
   return { slopeGBPerDay: slope, daysUntilFull, points: count };
 }
 
+/** The forecast of one series (in any order). */
+export function trendOf(points: readonly SeriesPoint[]): TrendEntry {
+  return fitTrend(fitOf(points));
+}
+
+/** A space type's fit with its name, as a {@link TrendAccumulator} keeps it. */
+interface TypeFit {
+  type: number;
+  typeName: SpaceTypeName;
+  fit: SeriesFit;
+}
+
+/** The state a {@link TrendAccumulator} resumes from: per space type, then the totals (JSON, for a cursor). */
+export type TrendState = {
+  spaces: [type: number, typeName: SpaceTypeName, ...fit: number[]][];
+  totals: number[] | null;
+};
+
+const FIT_FIELDS = [
+  'points',
+  'originAt',
+  'originGB',
+  'meanDays',
+  'meanGB',
+  'coMoment',
+  'timeMoment',
+  'lastAt',
+  'lastAllocatedGB',
+  'lastTotalGB',
+] as const satisfies readonly (keyof SeriesFit)[];
+const TYPE_NAMES: readonly SpaceTypeName[] = ['department', 'personal', 'group', 'unknown'];
+/** More series than KooDrive could plausibly report: a state holding more is not one of ours. */
+const MAX_STATE_SERIES = 64;
+
+function fitToNumbers(fit: SeriesFit): number[] {
+  return FIT_FIELDS.map((field) => fit[field]);
+}
+
+function fitFromNumbers(numbers: readonly unknown[]): SeriesFit | undefined {
+  if (
+    numbers.length !== FIT_FIELDS.length ||
+    !numbers.every((n) => typeof n === 'number' && Number.isFinite(n))
+  ) {
+    return undefined;
+  }
+  const fit = Object.fromEntries(
+    FIT_FIELDS.map((field, index) => [field, numbers[index]]),
+  ) as unknown as SeriesFit;
+  return Number.isSafeInteger(fit.points) && fit.points >= 1 && fit.timeMoment >= 0 ? fit : undefined;
+}
+
+/**
+ * The trend of a history read in pages: each page's items are added to the fits of the pages before it
+ * (carried in the cursor), so every page's trend covers the range from its start through that page,
+ * and the last page's the whole range, exactly as one page holding every item would.
+ */
+export class TrendAccumulator {
+  private readonly spaces = new Map<number, TypeFit>();
+  private totals: SeriesFit | undefined;
+
+  /** A state from {@link state}, or undefined for a fresh start; undefined when `state` is not one. */
+  static resume(state: unknown): TrendAccumulator | undefined {
+    const accumulator = new TrendAccumulator();
+    if (state === undefined) return accumulator;
+    if (typeof state !== 'object' || state === null) return undefined;
+    const { spaces, totals } = state as Record<string, unknown>;
+    if (!Array.isArray(spaces) || spaces.length > MAX_STATE_SERIES) return undefined;
+    for (const entry of spaces) {
+      if (!Array.isArray(entry)) return undefined;
+      const [type, typeName, ...numbers] = entry as unknown[];
+      const fit = fitFromNumbers(numbers);
+      if (
+        !Number.isSafeInteger(type) ||
+        !TYPE_NAMES.includes(typeName as SpaceTypeName) ||
+        fit === undefined ||
+        accumulator.spaces.has(type as number)
+      ) {
+        return undefined;
+      }
+      accumulator.spaces.set(type as number, {
+        type: type as number,
+        typeName: typeName as SpaceTypeName,
+        fit,
+      });
+    }
+    if (totals !== null) {
+      const fit = Array.isArray(totals) ? fitFromNumbers(totals) : undefined;
+      if (fit === undefined) return undefined;
+      accumulator.totals = fit;
+    }
+    return accumulator;
+  }
+
+  /** Adds items (in any order; those without a readable time are left out). */
+  add(items: readonly Allocation[]): this {
+    for (const item of items) {
+      const at = Date.parse(item.observedAt);
+      if (!Number.isFinite(at)) continue;
+      for (const space of item.spaces) {
+        const point = { at, allocatedGB: space.allocatedGB, totalGB: space.totalGB };
+        const known = this.spaces.get(space.type);
+        if (known === undefined) {
+          this.spaces.set(space.type, {
+            type: space.type,
+            typeName: space.typeName,
+            fit: addPoint(undefined, point),
+          });
+        } else {
+          addPoint(known.fit, point);
+        }
+      }
+      this.totals = addPoint(this.totals, {
+        at,
+        allocatedGB: item.totals.allocatedGB,
+        totalGB: item.totals.totalGB,
+      });
+    }
+    return this;
+  }
+
+  /** The trend of everything added: per space key (as {@link spaceSeriesKeys} names them), then `totals`. */
+  trend(): Trend {
+    const byType = [...this.spaces.values()].sort((a, b) => a.type - b.type);
+    const unknownTypes = byType.filter((space) => space.typeName === 'unknown').length;
+    const trend: Trend = {};
+    for (const { type, typeName, fit } of byType) {
+      trend[typeName === 'unknown' && unknownTypes > 1 ? `unknown:${type}` : typeName] = fitTrend(fit);
+    }
+    trend[TOTALS_KEY] = fitTrend(this.totals);
+    return trend;
+  }
+
+  /** What {@link resume} takes back: plain JSON. */
+  state(): TrendState {
+    return {
+      spaces: [...this.spaces.values()].map(({ type, typeName, fit }) => [
+        type,
+        typeName,
+        ...fitToNumbers(fit),
+      ]),
+      totals: this.totals === undefined ? null : fitToNumbers(this.totals),
+    };
+  }
+}
+
 /**
  * The trend of a history: per space key and `totals`, the least-squares slope of allocated GB per day
  * and the days from the last item until allocated reaches total (see {@link TrendEntry}).
  */
 export function computeTrend(items: readonly Allocation[]): Trend {
-  const trend: Trend = {};
-  for (const [key, points] of allocationSeries(items)) trend[key] = trendOf(points);
-  return trend;
+  return new TrendAccumulator().add(items).trend();
 }

@@ -111,7 +111,9 @@ function formatInstant(ms: number): string {
   return `${d.getUTCFullYear()}-${pad2(d.getUTCMonth() + 1)}-${pad2(d.getUTCDate())} ${pad2(d.getUTCHours())}:${pad2(d.getUTCMinutes())} UTC`;
 }
 
-function formatDays(days: number): string {
+function formatDays(fitted: number): string {
+  // The fit's last bits are rounding noise: 12.499999999999993 days is the 12.5 of an exact line.
+  const days = Number(fitted.toPrecision(12));
   if (days < 1) return 'less than a day';
   if (days < 10) return `about ${trimZeros(days.toFixed(1))} days`;
   return `about ${groupThousands(Math.round(days).toFixed(0))} days`;

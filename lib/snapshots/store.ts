@@ -111,6 +111,11 @@ export interface HistoryQuery {
   /** A `nextCursor` from an earlier page of the same query. */
   cursor?: string;
   /**
+   * Folds this page's items into what the earlier pages carried (undefined on the first page) and gives
+   * what the next page gets, carried in the signed `nextCursor` (plain JSON). Called once per page.
+   */
+  carry?: (carried: unknown, items: readonly Allocation[]) => unknown;
+  /**
    * When the read must be over (epoch ms, Date.now's clock), e.g. the invocation's end less the time
    * to answer: DynamoDB calls still running then are aborted and the query fails with STORE_UNAVAILABLE.
    */
@@ -620,14 +625,16 @@ export function createDynamoSnapshotStore(options: DynamoSnapshotStoreOptions): 
       return written !== undefined;
     },
 
-    async query({ tenantId, from, to, limit, cursor, deadline }) {
+    async query({ tenantId, from, to, limit, cursor, carry, deadline }) {
       if (!Number.isSafeInteger(limit) || limit < 1)
         throw new RangeError(`limit ${limit} is not a positive integer.`);
       const range = { tenantId, from: toKeyInstant(from), to: toKeyInstant(to) };
       let startKey: Record<string, AttributeValue> | undefined;
+      let carried: unknown;
       if (cursor !== undefined) {
         const state = verifyCursor(cursorKey, cursor, range);
         startKey = { tenantId: { S: tenantId }, observedAt: { S: state.lastKey.observedAt } };
+        carried = state.carry;
       }
       const nowSeconds = Math.floor(now() / 1000);
       // One item more than the page: if it exists there is a next page, and no caller gets a last empty one.
@@ -667,9 +674,14 @@ export function createDynamoSnapshotStore(options: DynamoSnapshotStoreOptions): 
 
       const items = raw.slice(0, limit).map(itemToAllocation);
       const last = items.at(-1);
+      const next = carry?.(carried, items);
       const nextCursor =
         raw.length > limit && last !== undefined
-          ? encodeCursor(cursorKey, { ...range, lastKey: { tenantId, observedAt: last.observedAt } })
+          ? encodeCursor(cursorKey, {
+              ...range,
+              lastKey: { tenantId, observedAt: last.observedAt },
+              ...(next === undefined ? {} : { carry: next }),
+            })
           : null;
       return { items, nextCursor };
     },

@@ -6,7 +6,7 @@ import { createHistoryHandler, HISTORY_ROUTE } from '../../handlers/history.ts';
 import { loadConfig } from '../../lib/config.ts';
 import { normalizeAllocation } from '../../lib/koodrive/allocation.ts';
 import { createLogger } from '../../lib/logger.ts';
-import { encodeCursor } from '../../lib/snapshots/cursor.ts';
+import { decodeCursor, encodeCursor } from '../../lib/snapshots/cursor.ts';
 import {
   createDynamoSnapshotStore,
   lazySnapshotStore,
@@ -233,6 +233,79 @@ describe('GET /tenants/{tenantId}/allocation/history', () => {
     expect(trend.department?.daysUntilFull).toBeCloseTo(20, 9);
     expect(trend.totals).toEqual(trend.department);
     expect(trend.department?.points).toBe(4);
+  });
+
+  it("gives each page the trend from the range's start through it, the last page the whole range's", async () => {
+    // Two space types, growing unevenly: 25 snapshots, the personal space only in the later ones.
+    for (let i = 0; i < 25; i++) {
+      const observedAt = at(-(25 - i) * 3_600_000);
+      const { spaces, totals } = normalizeAllocation({
+        code: 0,
+        data: [
+          { type: 0, allocateCapacity: 500 + 7 * i + (i % 3) * 11, totalCapacity: 2000 },
+          ...(i >= 10 ? [{ type: 1, allocateCapacity: 100 + i * i, totalCapacity: 900 }] : []),
+        ],
+      });
+      const fetchedAt = new Date(Date.parse(observedAt) + 900).toISOString();
+      await store.put({
+        tenantId: 'acme',
+        observedAt,
+        fetchedAt,
+        spaces,
+        totals,
+        source: 'schedule',
+        traceId: 'x'.repeat(58),
+      });
+    }
+    type Entry = { slopeGBPerDay: number | null; daysUntilFull: number | null; points: number };
+    const whole = (await get('acme', { limit: '1000' })).json.trend as Record<string, Entry>;
+    expect(Object.keys(whole)).toEqual(['department', 'personal', 'totals']);
+    expect(whole.department?.points).toBe(25);
+    expect(whole.personal?.points).toBe(15);
+    const handler = coldHandler();
+    for (const limit of [1, 2, 7, 24, 25]) {
+      let cursor: string | undefined;
+      let seen = 0;
+      let trend: Record<string, Entry> = {};
+      do {
+        const answer = await get(
+          'acme',
+          { limit: String(limit), ...(cursor === undefined ? {} : { cursor }) },
+          { handler },
+        );
+        expect(answer.statusCode).toBe(200);
+        seen += (answer.json.items as unknown[]).length;
+        trend = answer.json.trend as Record<string, Entry>;
+        // Cumulative: the totals were fitted on every item so far.
+        expect(trend.totals?.points, `limit ${limit}`).toBe(seen);
+        cursor = typeof answer.json.nextCursor === 'string' ? answer.json.nextCursor : undefined;
+      } while (cursor !== undefined);
+      for (const key of ['department', 'personal', 'totals']) {
+        const [paged, single] = [trend[key], whole[key]];
+        expect(paged?.points, `${key}, limit ${limit}`).toBe(single?.points);
+        expect(paged?.slopeGBPerDay, `${key}, limit ${limit}`).toBeCloseTo(
+          single?.slopeGBPerDay ?? Number.NaN,
+          9,
+        );
+        expect(paged?.daysUntilFull, `${key}, limit ${limit}`).toBeCloseTo(
+          single?.daysUntilFull ?? Number.NaN,
+          6,
+        );
+      }
+    }
+  });
+
+  it('400 for a validly signed cursor whose carried trend is not one this service writes', async () => {
+    for (let i = 0; i < 3; i++) await put('acme', at(-(3 - i) * 3_600_000), 500 + i);
+    const first = await get('acme', { limit: '1' });
+    const state = decodeCursor(CURSOR_KEY, String(first.json.nextCursor));
+    const forged = encodeCursor(CURSOR_KEY, { ...state, carry: { spaces: 'many', totals: null } });
+    expectProblem(
+      await get('acme', { limit: '1', cursor: forged }),
+      400,
+      'INVALID_REQUEST',
+      'start again without a cursor',
+    );
   });
 
   it('answers an empty page for a range without snapshots', async () => {

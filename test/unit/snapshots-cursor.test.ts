@@ -1,7 +1,13 @@
 import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { InvalidRequestError } from '../../lib/errors.ts';
-import { type CursorState, decodeCursor, encodeCursor, verifyCursor } from '../../lib/snapshots/cursor.ts';
+import {
+  type CursorState,
+  decodeCursor,
+  encodeCursor,
+  MAX_CURSOR_LENGTH,
+  verifyCursor,
+} from '../../lib/snapshots/cursor.ts';
 
 const KEY = 'cursor-test-key';
 const STATE: CursorState = {
@@ -78,7 +84,7 @@ describe('history cursors', () => {
     ['no separator', 'abcdef'],
     ['not base64url', 'ab+c/d.ef=='],
     ['three parts', 'a.b.c'],
-    ['far too long', `${'a'.repeat(1100)}.b`],
+    ['far too long', `${'a'.repeat(MAX_CURSOR_LENGTH)}.b`],
   ])('refuses a malformed cursor (%s)', (_name, cursor) => {
     expect(refusal(() => decodeCursor(KEY, cursor)).message).toBe(
       'cursor is malformed: pass back the nextCursor of a previous answer unchanged.',

@@ -7,6 +7,7 @@ import {
   leastSquaresSlope,
   MIN_TREND_POINTS,
   spaceSeriesKeys,
+  TrendAccumulator,
 } from '../../lib/trend.ts';
 import type { Allocation } from '../../lib/types.ts';
 
@@ -189,5 +190,65 @@ describe('computeTrend', () => {
         },
       ),
     );
+  });
+});
+
+describe('TrendAccumulator', () => {
+  const items = [0, 1, 2, 3, 4, 5].map((d) =>
+    item(T0 + d * DAY, [
+      { type: 0, allocated: 100 + 10 * d + (d % 2), total: 1000 },
+      ...(d >= 2 ? [{ type: 7, allocated: 5 * d, total: 50 }] : []),
+      ...(d >= 3 ? [{ type: 9, allocated: 1, total: 5 }] : []),
+    ]),
+  );
+
+  it('resumed from its JSON state between any two chunks, ends with the trend of all items at once', () => {
+    fc.assert(
+      fc.property(fc.uniqueArray(fc.integer({ min: 1, max: items.length - 1 }), { maxLength: 4 }), (cuts) => {
+        const bounds = [0, ...cuts.sort((a, b) => a - b), items.length];
+        let state: unknown;
+        let trend = {};
+        for (let i = 0; i + 1 < bounds.length; i++) {
+          const accumulator = TrendAccumulator.resume(JSON.parse(JSON.stringify(state ?? null)) ?? undefined);
+          if (accumulator === undefined) throw new Error('the state did not resume');
+          trend = accumulator.add(items.slice(bounds[i], bounds[i + 1])).trend();
+          state = accumulator.state();
+        }
+        const whole = computeTrend(items);
+        expect(Object.keys(trend)).toEqual(Object.keys(whole));
+        for (const [key, entry] of Object.entries(whole)) {
+          const resumed = (trend as Record<string, typeof entry>)[key];
+          expect(resumed?.points).toBe(entry.points);
+          if (entry.slopeGBPerDay === null) expect(resumed?.slopeGBPerDay).toBeNull();
+          else expect(resumed?.slopeGBPerDay).toBeCloseTo(entry.slopeGBPerDay, 9);
+        }
+      }),
+    );
+  });
+
+  it('names several unknown types apart even when they first appear on different pages', () => {
+    const first = new TrendAccumulator().add(items.slice(0, 3));
+    expect(Object.keys(first.trend())).toEqual(['department', 'unknown', 'totals']);
+    const resumed = TrendAccumulator.resume(first.state())?.add(items.slice(3));
+    expect(Object.keys(resumed?.trend() ?? {})).toEqual(['department', 'unknown:7', 'unknown:9', 'totals']);
+  });
+
+  it('refuses a state it did not write', () => {
+    const good = new TrendAccumulator().add(items).state();
+    expect(TrendAccumulator.resume(good)).toBeInstanceOf(TrendAccumulator);
+    for (const bad of [
+      null,
+      'state',
+      { spaces: 'many', totals: null },
+      { ...good, totals: [1, 2] },
+      { ...good, spaces: [[0, 'department', 1, 2]] },
+      { ...good, spaces: [[0, 'attic', ...(good.totals ?? [])]] },
+      { ...good, spaces: [[0.5, 'department', ...(good.totals ?? [])]] },
+      { ...good, spaces: [[0, 'department', ...(good.totals ?? []).map(() => Number.NaN)]] },
+      { ...good, spaces: [...good.spaces, ...good.spaces] },
+      { ...good, spaces: Array.from({ length: 65 }, (_, i) => [i, 'unknown', ...(good.totals ?? [])]) },
+    ]) {
+      expect(TrendAccumulator.resume(bad), JSON.stringify(bad).slice(0, 80)).toBeUndefined();
+    }
   });
 });
