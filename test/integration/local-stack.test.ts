@@ -119,6 +119,12 @@ interface StartedStack {
 }
 
 /** Starts the stack and resolves once it prints its ready line; stops it again should it not get there. */
+/** The local stack's port variables for six ports, in localPorts' order. */
+function portVariables(ports: readonly number[]): Record<string, string> {
+  const names = ['API', 'LAMBDA', 'KOODRIVE', 'SECRETS_MANAGER', 'DYNAMODB', 'EVENTBRIDGE'];
+  return Object.fromEntries(names.map((name, index) => [`LOCAL_${name}_PORT`, String(ports[index] ?? 0)]));
+}
+
 async function startStack(): Promise<StartedStack> {
   const missing = ['allocation', 'history', 'chart', 'snapshot'].filter(
     (name) => !existsSync(path.join(ROOT, 'dist', name, 'index.mjs')),
@@ -126,16 +132,10 @@ async function startStack(): Promise<StartedStack> {
   if (missing.length > 0) throw new Error(`dist/ lacks ${missing.join(', ')}: run \`npm run build\` first.`);
 
   const ports = await freePorts(6);
-  const [api = 0, lambda = 0, koodrive = 0, secretsManager = 0, dynamodb = 0, eventBridge = 0] = ports;
   const dataDir = await mkdtemp(path.join(tmpdir(), 'koodrive-local-'));
   const env: Record<string, string | undefined> = {
     ...process.env,
-    LOCAL_API_PORT: String(api),
-    LOCAL_LAMBDA_PORT: String(lambda),
-    LOCAL_KOODRIVE_PORT: String(koodrive),
-    LOCAL_SECRETS_MANAGER_PORT: String(secretsManager),
-    LOCAL_DYNAMODB_PORT: String(dynamodb),
-    LOCAL_EVENTBRIDGE_PORT: String(eventBridge),
+    ...portVariables(ports),
     LOCAL_DATA_DIR: dataDir,
   };
   // The simulator and the local Secrets Manager, whatever this shell points at.
@@ -399,19 +399,12 @@ describe('local stack settings', () => {
   });
 
   it('names the variable of a busy port before starting anything', async () => {
-    const [api = 0, lambda = 0, koodrive = 0, secretsManager = 0, dynamodb = 0, eventBridge = 0] =
-      await freePorts(6);
+    const ports = await freePorts(6);
+    const [, , koodrive = 0, secretsManager = 0, dynamodb = 0] = ports;
     const busy = createServer();
     await listen(busy, dynamodb);
     try {
-      const env = {
-        LOCAL_API_PORT: String(api),
-        LOCAL_LAMBDA_PORT: String(lambda),
-        LOCAL_KOODRIVE_PORT: String(koodrive),
-        LOCAL_SECRETS_MANAGER_PORT: String(secretsManager),
-        LOCAL_DYNAMODB_PORT: String(dynamodb),
-        LOCAL_EVENTBRIDGE_PORT: String(eventBridge),
-      };
+      const env = portVariables(ports);
       await expect(startLocalStack({ env, log: () => undefined })).rejects.toThrow(
         `Port ${dynamodb} is in use`,
       );
