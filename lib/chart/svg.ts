@@ -2,7 +2,8 @@
  * The allocation history as an SVG line chart: a pure function of the items, with no dependency, so
  * the same picture comes out of the Lambda, a test and the local stack. Per space type (and for the
  * totals): allocated as a solid line, total as a faint one, the forecast as a dashed extension;
- * threshold lines, date and GB axes, a legend, and a text summary for screen readers.
+ * threshold lines of all spaces and ticks of each space type's own thresholds, date and GB axes, a
+ * legend, and a text summary for screen readers.
  */
 import { allocationSeries, type SeriesPoint, TOTALS_KEY, type Trend } from '../trend.ts';
 import type { Allocation } from '../types.ts';
@@ -18,7 +19,10 @@ export interface AllocationChartInput {
   snapshotCount?: number;
   /** The forecast of the same items (`computeTrend`). */
   trend: Trend;
-  /** Allocated ratios drawn as lines at ratio × the latest total of the totals, e.g. [0.8, 0.9, 1]. */
+  /**
+   * Allocated ratios, e.g. [0.8, 0.9, 1]: drawn as lines at ratio × the latest total of all spaces (the
+   * totals), and as ticks at the plot's right edge at ratio × each space type's own latest total.
+   */
   thresholds: readonly number[];
   /** True when the range held more snapshots than were read: the chart says so and draws no forecast. */
   truncated?: boolean;
@@ -72,6 +76,9 @@ function attrs(values: Record<string, string | number | undefined>): string {
     .map(([name, value]) => ` ${name}="${escapeXml(String(value))}"`)
     .join('');
 }
+
+/** Attributes that outline text in white, so it stays legible where it crosses a line. */
+const HALO = { stroke: '#ffffff', 'stroke-width': 3, 'stroke-linejoin': 'round', 'paint-order': 'stroke' };
 
 function round1(value: number): string {
   const rounded = Math.round(value * 10) / 10;
@@ -314,7 +321,7 @@ export function renderAllocationChart(input: AllocationChartInput): string {
   const thresholdText =
     thresholdList.length === 0
       ? ''
-      : ` Threshold lines at ${thresholdList.map(percent).join(', ')} of the total.`;
+      : ` Dotted threshold lines at ${thresholdList.map(percent).join(', ')} of the latest total of all spaces; ticks at the right edge of the plot mark the same shares of each space type's own latest total.`;
   let desc: string;
   if (latest === undefined) {
     desc = `${title} from ${rangeText}: no snapshots in this range.`;
@@ -412,7 +419,8 @@ export function renderAllocationChart(input: AllocationChartInput): string {
   let maxY = 0;
   for (const points of series.values())
     for (const p of points) maxY = Math.max(maxY, p.allocatedGB, p.totalGB);
-  for (const ratio of thresholdList) maxY = Math.max(maxY, ratio * latestTotal);
+  // The data alone sets the range: the totals' total (their 100 %) is data, and a threshold line above
+  // it would squash every series; such a line is left out (the description still names it).
   const scale = niceScale(maxY * 1.02);
   const y = (gb: number) => bottom - (gb / scale.max) * plotHeight;
 
@@ -465,21 +473,55 @@ export function renderAllocationChart(input: AllocationChartInput): string {
   );
   out.push('<g class="x-axis">', ...xAxis, '</g>');
 
-  // Thresholds: ratio × the latest total of the totals, labelled at the right edge.
+  // Thresholds of all spaces: ratio × the latest total of the totals. Lines closer than a text line
+  // share one label, inside the plot's left end, above the group (below it at the top of the plot).
   const thresholdParts: string[] = [];
-  let lastLabelY = Number.POSITIVE_INFINITY;
+  const thresholdGroups: { ratios: number[]; top: number; bottom: number }[] = [];
   for (const ratio of latestTotal > 0 ? thresholdList : []) {
     const gb = ratio * latestTotal;
+    if (gb > scale.max) continue;
     const py = y(gb);
-    // Labels step up when lines lie closer than a text line.
-    const labelY = Math.min(py + 4, lastLabelY - 12);
-    lastLabelY = labelY;
     thresholdParts.push(
       `<line${attrs({ x1: left, y1: round1(py), x2: left + plotWidth, y2: round1(py), stroke: THRESHOLD, 'stroke-width': 1, 'stroke-dasharray': '2 3', 'stroke-opacity': 0.8, 'data-threshold': ratio })}/>`,
-      `<text${attrs({ x: left + plotWidth + 6, y: round1(labelY), 'font-size': 11, fill: THRESHOLD })}>${escapeXml(percent(ratio))}</text>`,
+    );
+    const group = thresholdGroups.at(-1);
+    if (group !== undefined && group.top - py < 12) {
+      group.ratios.push(ratio);
+      group.top = py;
+    } else {
+      thresholdGroups.push({ ratios: [ratio], top: py, bottom: py });
+    }
+  }
+  for (const group of thresholdGroups) {
+    const labelY = group.top - 14 < top ? group.bottom + 12 : group.top - 4;
+    thresholdParts.push(
+      `<text${attrs({ x: left + 4, y: round1(labelY), 'font-size': 10, fill: THRESHOLD, ...HALO })}>${escapeXml(`${group.ratios.map(percent).join(', ')} of all`)}</text>`,
     );
   }
   out.push('<g class="thresholds">', ...thresholdParts, '</g>');
+
+  // Each space type's own thresholds: short ticks in its colour at the right edge of the plot (drawn
+  // over the series, so that a forecast is seen to reach them), captioned above the plot.
+  const tickParts: string[] = [];
+  for (const [key, points] of series) {
+    const own = points.at(-1)?.totalGB ?? 0;
+    if (key === TOTALS_KEY || !(own > 0)) continue;
+    const colour = colourOf(key, others);
+    for (const ratio of thresholdList) {
+      const gb = ratio * own;
+      if (gb > scale.max) continue;
+      const py = round1(y(gb));
+      tickParts.push(
+        `<line${attrs({ x1: left + plotWidth - 9, y1: py, x2: left + plotWidth, y2: py, stroke: colour, 'stroke-width': 2, 'data-own-threshold': ratio, 'data-space': key })}><title>${escapeXml(`${key} ${percent(ratio)}: ${formatGB(gb)} GB`)}</title></line>`,
+      );
+    }
+  }
+  if (tickParts.length > 0) {
+    const shares = thresholdList.map((r) => trimZeros((r * 100).toFixed(1))).join('/');
+    tickParts.push(
+      `<text${attrs({ x: left + plotWidth, y: top - 8, 'font-size': 10, fill: MUTED, 'text-anchor': 'end' })}>${escapeXml(`ticks: ${shares} % of each space`)}</text>`,
+    );
+  }
 
   // Series: totals (faint, wide) first, allocated on top, forecasts last.
   const maxGap = gapThreshold(series);
@@ -557,6 +599,7 @@ export function renderAllocationChart(input: AllocationChartInput): string {
     ...forecastPaths,
     '</g>',
   );
+  out.push('<g class="own-thresholds">', ...tickParts, '</g>');
   // The boundary between data and forecast, drawn over the lines so it stays visible.
   out.push(
     `<line${attrs({ x1: round1(nowX), y1: top, x2: round1(nowX), y2: bottom, stroke: MUTED, 'stroke-width': 1, 'stroke-dasharray': '1 2' })}/>`,

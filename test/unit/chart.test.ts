@@ -107,6 +107,22 @@ function pathOf(svg: string, series: string): string | undefined {
   return attributeOf(svg, new RegExp(`<path[^>]*data-series="${series}"[^>]*>`), 'd');
 }
 
+/** Every `<tag>` of the SVG as its attributes, and its text (up to the next tag) as `text`. */
+function elements(svg: string, tag: string): Record<string, string>[] {
+  return [...svg.matchAll(new RegExp(`<${tag}\\s([^>]*?)/?>([^<]*)`, 'g'))].map(
+    ([, attributes = '', text = '']) => ({
+      ...Object.fromEntries(
+        [...attributes.matchAll(/([\w:-]+)="([^"]*)"/g)].map(([, n = '', v = '']) => [n, v]),
+      ),
+      text,
+    }),
+  );
+}
+
+function descOf(svg: string): string {
+  return /<desc[^>]*>([^<]*)<\/desc>/.exec(svg)?.[1] ?? '';
+}
+
 function coordinates(d: string): { x: number; y: number }[] {
   return [...d.matchAll(/[ML](-?[\d.]+) (-?[\d.]+)/g)].map(([, x, y]) => ({ x: Number(x), y: Number(y) }));
 }
@@ -184,16 +200,57 @@ describe('renderAllocationChart', () => {
     expect(end?.y).toBeCloseTo(total[0]?.y ?? 0, 0);
   });
 
-  it('labels threshold lines at ratio × the latest total of the totals', () => {
+  it('draws threshold lines at ratio × the latest total of all spaces, and labels them so', () => {
     const svg = render();
-    expect(svg).toContain('>80 %</text>');
-    expect(svg).toContain('>90 %</text>');
-    expect(svg).toContain('>100 %</text>');
+    expect(svg).toContain('>80 % of all</text>');
+    expect(svg).toContain('>90 % of all</text>');
+    expect(svg).toContain('>100 % of all</text>');
     expect(svg.match(/data-threshold="/g)).toHaveLength(3);
     // Totals: 1000 + 500 + 400 = 1900 GB, so the 100 % line lies on the totals' total line.
     const y100 = Number(attributeOf(svg, /<line[^>]*data-threshold="1"[^>]*>/, 'y1'));
     const totalsTotal = coordinates(pathOf(svg, 'totals-total') ?? '').at(-1);
     expect(y100).toBeCloseTo(totalsTotal?.y ?? 0, 0);
+    expect(descOf(svg)).toContain(
+      'Dotted threshold lines at 80 %, 90 %, 100 % of the latest total of all spaces; ticks at the right edge of the plot mark the same shares of each space type',
+    );
+  });
+
+  it("ticks each space type's own thresholds at the right edge of the plot, in its colour", () => {
+    const svg = render();
+    // Three thresholds for each of three space types; the totals have their lines.
+    expect(svg.match(/data-own-threshold="/g)).toHaveLength(9);
+    expect(svg).not.toContain('data-space="totals"');
+    const tick = (space: string, ratio: number) =>
+      elements(svg, 'line').find(
+        (l) => l['data-space'] === space && l['data-own-threshold'] === String(ratio),
+      );
+    const tickY = (space: string, ratio: number) => Number(tick(space, ratio)?.y1);
+    // department's 100 % is its own total (1,000 GB), far below the 100 % line of all (1,900 GB).
+    const departmentTotal = coordinates(pathOf(svg, 'department-total') ?? '').at(-1)?.y ?? 0;
+    expect(tickY('department', 1)).toBeCloseTo(departmentTotal, 0);
+    const y100ofAll = Number(attributeOf(svg, /<line[^>]*data-threshold="1"[^>]*>/, 'y1'));
+    expect(tickY('department', 1)).toBeGreaterThan(y100ofAll + 50);
+    // 80 % of 1,000 GB: a fifth of the way from the total down to the axis at 0.
+    const zero = Number(elements(svg, 'text').find((t) => t.text === '0')?.y) - 4;
+    expect(tickY('department', 0.8)).toBeCloseTo(departmentTotal + (zero - departmentTotal) * 0.2, 0);
+    expect(tick('personal', 0.9)?.stroke).toBe('#E69F00');
+    expect(Number(tick('personal', 0.9)?.x2)).toBe(Number(tick('group', 1)?.x2));
+    expect(svg).toContain('>ticks: 80/90/100 % of each space</text>');
+  });
+
+  it('sets the GB range by the data: a threshold above every total does not squash the lines', () => {
+    const svg = render({ thresholds: [0.8, 1.5] });
+    // Totals end at 1,900 GB: the axis stops at 2,000, not at the 2,850 of 150 %.
+    expect(svg).toContain('>2,000</text>');
+    expect(svg).not.toContain('>3,000</text>');
+    expect(svg).toContain('data-threshold="0.8"');
+    expect(svg).not.toContain('data-threshold="1.5"');
+  });
+
+  it('gives threshold lines closer than a text line one label', () => {
+    const svg = render({ thresholds: [0.97, 0.98, 0.99, 1] });
+    expect(svg.match(/data-threshold="/g)).toHaveLength(4);
+    expect(svg).toContain('>97 %, 98 %, 99 %, 100 % of all</text>');
   });
 
   it('has readable date ticks and GB ticks', () => {
