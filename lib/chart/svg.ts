@@ -238,6 +238,24 @@ function gapThreshold(series: Map<string, SeriesPoint[]>): number {
   return median > 0 ? median * 3 : Number.POSITIVE_INFINITY;
 }
 
+/**
+ * Moves label positions (each `y` a baseline) apart by at least `gap`, keeping their order and, as far
+ * as they fit, the range from `min` to `max`: a simple vertical de-overlap.
+ */
+function spreadApart<T extends { y: number }>(labels: T[], gap: number, min: number, max: number): T[] {
+  const sorted = [...labels].sort((a, b) => a.y - b.y);
+  sorted.forEach((label, i) => {
+    const above = sorted[i - 1];
+    label.y = Math.max(label.y, min, above === undefined ? min : above.y + gap);
+  });
+  for (let i = sorted.length - 1; i >= 0; i -= 1) {
+    const label = sorted[i] as T;
+    const below = sorted[i + 1];
+    label.y = Math.max(min, Math.min(label.y, below === undefined ? max : below.y - gap));
+  }
+  return sorted;
+}
+
 interface PlotPoint {
   x: number;
   y: number;
@@ -528,6 +546,7 @@ export function renderAllocationChart(input: AllocationChartInput): string {
   const totalsPaths: string[] = [];
   const allocatedPaths: string[] = [];
   const forecastPaths: string[] = [];
+  const overMarks: { key: string; x: number; y: number; label: string }[] = [];
   for (const [key, points] of series) {
     if (points.length === 0) continue;
     const colour = colourOf(key, others);
@@ -570,6 +589,14 @@ export function renderAllocationChart(input: AllocationChartInput): string {
     }
     const entry = input.trend[key];
     const last = points.at(-1);
+    if (last !== undefined && last.allocatedGB > last.totalGB) {
+      overMarks.push({
+        key,
+        x: x(last.at),
+        y: y(last.allocatedGB),
+        label: `${key} over-allocated: ${formatGB(last.allocatedGB)} of ${formatGB(last.totalGB)} GB`,
+      });
+    }
     if (!forecast || entry === undefined || entry.slopeGBPerDay === null || last === undefined) continue;
     if (entry.daysUntilFull === 0) continue;
     const slope = entry.slopeGBPerDay;
@@ -599,6 +626,21 @@ export function renderAllocationChart(input: AllocationChartInput): string {
     ...forecastPaths,
     '</g>',
   );
+  // Over-allocation: a marker at the series' last point, and 'over' above it to the left (the data's
+  // side of the now line).
+  const overParts: string[] = [];
+  for (const mark of overMarks) {
+    overParts.push(
+      `<circle${attrs({ cx: round1(mark.x), cy: round1(mark.y), r: 5, fill: THRESHOLD, stroke: '#ffffff', 'stroke-width': 1.5, 'data-over': mark.key })}><title>${escapeXml(mark.label)}</title></circle>`,
+    );
+  }
+  const overLabels = overMarks.map((mark) => ({ x: mark.x - 8, y: mark.y - 6, key: mark.key }));
+  for (const label of spreadApart(overLabels, 12, top + 10, bottom - 2)) {
+    overParts.push(
+      `<text${attrs({ x: round1(label.x), y: round1(label.y), 'font-size': 11, 'font-weight': 600, fill: THRESHOLD, 'text-anchor': 'end', 'data-over-label': label.key, ...HALO })}>over</text>`,
+    );
+  }
+  out.push('<g class="over">', ...overParts, '</g>');
   out.push('<g class="own-thresholds">', ...tickParts, '</g>');
   // The boundary between data and forecast, drawn over the lines so it stays visible.
   out.push(

@@ -253,6 +253,34 @@ describe('renderAllocationChart', () => {
     expect(svg).toContain('>97 %, 98 %, 99 %, 100 % of all</text>');
   });
 
+  it('marks an over-allocated series at its last point and says "over" there', () => {
+    // department ends at 1,100 of 1,000 GB; personal and group stay within their totals.
+    const items = week().map((i, h) =>
+      item(Date.parse(i.observedAt), [
+        { type: 0, allocated: 900 + (h / 168) * 200, total: 1000 },
+        { type: 1, allocated: 300, total: 500 },
+        { type: 2, allocated: 200, total: 400 },
+      ]),
+    );
+    const svg = render({ items });
+    checkWellFormedXml(svg);
+    const markers = elements(svg, 'circle').filter((c) => c['data-over'] !== undefined);
+    expect(markers.map((c) => c['data-over'])).toEqual(['department']);
+    const last = coordinates(pathOf(svg, 'department-allocated') ?? '').at(-1);
+    expect(Number(markers[0]?.cx)).toBeCloseTo(last?.x ?? 0, 0);
+    expect(Number(markers[0]?.cy)).toBeCloseTo(last?.y ?? 0, 0);
+    expect(svg).toContain('<title>department over-allocated: 1,100 of 1,000 GB</title>');
+    const label = elements(svg, 'text').find((t) => t['data-over-label'] === 'department');
+    expect(label?.text).toBe('over');
+    // Beside the marker, on the data's side, just above it.
+    expect(Number(label?.x)).toBeLessThan(last?.x ?? 0);
+    expect(Number(label?.x)).toBeGreaterThan((last?.x ?? 0) - 20);
+    expect(Number(label?.y)).toBeLessThan(last?.y ?? 0);
+    expect(Number(label?.y)).toBeGreaterThan((last?.y ?? 0) - 20);
+    // Nothing is over in the usual week.
+    expect(render()).not.toContain('data-over=');
+  });
+
   it('has readable date ticks and GB ticks', () => {
     const svg = render();
     for (const day of ['22 Nov', '25 Nov', '28 Nov', '29 Nov']) expect(svg).toContain(`>${day}</text>`);
