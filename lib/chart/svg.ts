@@ -80,6 +80,11 @@ function attrs(values: Record<string, string | number | undefined>): string {
 /** Attributes that outline text in white, so it stays legible where it crosses a line. */
 const HALO = { stroke: '#ffffff', 'stroke-width': 3, 'stroke-linejoin': 'round', 'paint-order': 'stroke' };
 
+/** A generous width of `text` at `size` px in the chart's sans-serif font (no measuring outside a browser). */
+function textWidth(text: string, size: number): number {
+  return text.length * size * 0.6;
+}
+
 function round1(value: number): string {
   const rounded = Math.round(value * 10) / 10;
   return String(rounded === 0 ? 0 : rounded);
@@ -330,6 +335,10 @@ export function renderAllocationChart(input: AllocationChartInput): string {
   const totals = series.get(TOTALS_KEY) ?? [];
   const latest = totals.at(-1);
   const forecast = input.truncated !== true;
+  // Lines break over a gap longer than this; a last snapshot further than that before `to` means the
+  // snapshots stopped, and the forecast from it runs through time that has passed.
+  const maxGap = gapThreshold(series);
+  const staleSince = latest !== undefined && toMs - latest.at > maxGap ? latest.at : undefined;
   const rangeText = `${formatInstant(fromMs)} to ${formatInstant(toMs)}`;
   const title = `Space allocation of KooDrive tenant ${tenantId}`;
 
@@ -350,10 +359,14 @@ export function renderAllocationChart(input: AllocationChartInput): string {
       count > totals.length
         ? ` Drawn as ${groupThousands(String(totals.length))} points, each the fullest snapshot of its stretch of time.`
         : '';
+    const staleText =
+      staleSince === undefined
+        ? ''
+        : ` No snapshots since ${formatInstant(staleSince)}, ${formatDays((toMs - staleSince) / DAY)} before the end of the range: the forecasts start there.`;
     const truncatedText = forecast
       ? ''
       : ` The range holds more snapshots than one chart reads: ${groupThousands(String(count))} of them, spread over the range, are shown and no forecast is made; narrow the range to see every one.`;
-    desc = `${title} from ${rangeText}, ${groupThousands(String(count))} ${count === 1 ? 'snapshot' : 'snapshots'}; the latest at ${formatInstant(latest.at)}. ${sentences.join('; ')}.${thresholdText}${thinnedText}${truncatedText}`;
+    desc = `${title} from ${rangeText}, ${groupThousands(String(count))} ${count === 1 ? 'snapshot' : 'snapshots'}; the latest at ${formatInstant(latest.at)}. ${sentences.join('; ')}.${staleText}${thresholdText}${thinnedText}${truncatedText}`;
   }
 
   const out: string[] = [];
@@ -453,6 +466,13 @@ export function renderAllocationChart(input: AllocationChartInput): string {
     `<rect${attrs({ x: round1(nowX), y: top, width: round1(left + plotWidth - nowX), height: plotHeight, fill: '#f3f4f6' })}/>`,
     `<text${attrs({ x: round1(nowX + 6), y: top + 13, 'font-size': 11, fill: MUTED, 'font-style': 'italic' })}>${forecast ? 'forecast' : 'future'}</text>`,
   );
+  if (staleSince !== undefined) {
+    // The time since the last snapshot: tinted, so that a forecast drawn across it is not taken for data.
+    const lastX = Math.max(left, x(staleSince));
+    out.push(
+      `<rect${attrs({ x: round1(lastX), y: top, width: round1(Math.max(0, nowX - lastX)), height: plotHeight, fill: THRESHOLD, 'fill-opacity': 0.07, 'data-stale-since': new Date(staleSince).toISOString() })}/>`,
+    );
+  }
 
   // GB axis and grid.
   const yAxis: string[] = [];
@@ -542,7 +562,6 @@ export function renderAllocationChart(input: AllocationChartInput): string {
   }
 
   // Series: totals (faint, wide) first, allocated on top, forecasts last.
-  const maxGap = gapThreshold(series);
   const totalsPaths: string[] = [];
   const allocatedPaths: string[] = [];
   const forecastPaths: string[] = [];
@@ -649,6 +668,15 @@ export function renderAllocationChart(input: AllocationChartInput): string {
   if (!forecast) {
     out.push(
       `<text${attrs({ x: left + 8, y: top + 13, 'font-size': 11, fill: THRESHOLD })}>${escapeXml('More snapshots than one chart reads: a sample is shown, no forecast. Narrow the range.')}</text>`,
+    );
+  }
+  if (staleSince !== undefined) {
+    // Said beside the now line (under the truncation notice when there is one), right-aligned to it
+    // where it fits.
+    const text = `no snapshots since ${formatInstant(staleSince)}`;
+    const fits = nowX - 6 - textWidth(text, 11) >= left;
+    out.push(
+      `<text${attrs({ x: round1(fits ? nowX - 6 : left + 4), y: forecast ? top + 13 : top + 27, 'font-size': 11, 'font-weight': 600, fill: THRESHOLD, 'text-anchor': fits ? 'end' : 'start', 'data-stale': 'true', ...HALO })}>${escapeXml(text)}</text>`,
     );
   }
   out.push('</svg>');

@@ -281,6 +281,32 @@ describe('renderAllocationChart', () => {
     expect(render()).not.toContain('data-over=');
   });
 
+  it('says beside the now line when the snapshots stopped, and tints the time since', () => {
+    // Hourly snapshots until two days before the end of the range.
+    const items = week().filter((_, h) => h <= 5 * 24);
+    const svg = render({ items });
+    checkWellFormedXml(svg);
+    const notice = elements(svg, 'text').find((t) => t['data-stale'] === 'true');
+    expect(notice?.text).toBe('no snapshots since 2026-11-26 04:00 UTC');
+    const nowX = Number(elements(svg, 'line').find((l) => l['stroke-dasharray'] === '1 2')?.x1);
+    expect(notice?.['text-anchor']).toBe('end');
+    expect(Number(notice?.x)).toBeLessThan(nowX);
+    expect(Number(notice?.x)).toBeGreaterThan(nowX - 10);
+    const tint = elements(svg, 'rect').find((r) => r['data-stale-since'] !== undefined);
+    expect(tint?.['data-stale-since']).toBe('2026-11-26T04:00:00.000Z');
+    const lastX = coordinates(pathOf(svg, 'totals-allocated') ?? '').at(-1)?.x ?? 0;
+    expect(Number(tint?.x)).toBeCloseTo(lastX, 0);
+    expect(Number(tint?.x) + Number(tint?.width)).toBeCloseTo(nowX, 0);
+    expect(descOf(svg)).toContain(
+      'No snapshots since 2026-11-26 04:00 UTC, about 2 days before the end of the range: the forecasts start there.',
+    );
+    // Within the usual spacing of the snapshots, nothing is said.
+    for (const fresh of [render(), render({ to: new Date(TO.getTime() + 2 * HOUR) })]) {
+      expect(fresh).not.toContain('data-stale');
+      expect(descOf(fresh)).not.toContain('No snapshots since');
+    }
+  });
+
   it('has readable date ticks and GB ticks', () => {
     const svg = render();
     for (const day of ['22 Nov', '25 Nov', '28 Nov', '29 Nov']) expect(svg).toContain(`>${day}</text>`);
