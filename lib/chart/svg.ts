@@ -311,13 +311,15 @@ function trendSentence(key: string, points: readonly SeriesPoint[], trend: Trend
 interface LegendItem {
   label: string;
   colour: string;
-  style: 'allocated' | 'total' | 'forecast';
+  style: 'allocated' | 'total' | 'forecast' | 'full';
 }
 
 function swatch(x: number, y: number, item: LegendItem): string {
   const common = { x1: x, y1: y, x2: x + 20, y2: y, stroke: item.colour };
   if (item.style === 'total')
     return `<line${attrs({ ...common, 'stroke-width': 5, 'stroke-opacity': 0.35, 'stroke-linecap': 'round' })}/>`;
+  if (item.style === 'full')
+    return `<circle${attrs({ cx: x + 10, cy: y, r: 4, fill: '#ffffff', stroke: item.colour, 'stroke-width': 2 })}/>`;
   if (item.style === 'forecast')
     return `<line${attrs({ ...common, 'stroke-width': 2, 'stroke-dasharray': '5 3' })}/>`;
   return `<line${attrs({ ...common, 'stroke-width': 2.5, 'stroke-linecap': 'round' })}/>`;
@@ -397,6 +399,28 @@ export function renderAllocationChart(input: AllocationChartInput): string {
     return out.join('\n');
   }
 
+  let span = toMs - fromMs;
+  let startMs = fromMs;
+  if (span < MINUTE) {
+    // A one-instant range still gets a readable axis: the hour before it.
+    span = HOUR;
+    startMs = toMs - HOUR;
+  }
+  const endMs = toMs + span * FORECAST_SHARE;
+
+  /** When the forecast of a series meets its total within the plot (its 'full' marker), if it does. */
+  const fullAt = (key: string): number | undefined => {
+    const entry = input.trend[key];
+    const last = series.get(key)?.at(-1);
+    if (!forecast || entry === undefined || entry.slopeGBPerDay === null || last === undefined)
+      return undefined;
+    const days = entry.daysUntilFull;
+    if (days === null || !(days > 0)) return undefined;
+    const at = last.at + days * DAY;
+    return at <= endMs ? at : undefined;
+  };
+  const fullKeys = [...series.keys()].filter((key) => fullAt(key) !== undefined);
+
   // Legend: one entry per series (its colour), then what the line styles mean; wraps when long.
   const others = new Map<string, string>();
   const legend: LegendItem[] = [...series.keys()].map((key) => ({
@@ -412,9 +436,10 @@ export function renderAllocationChart(input: AllocationChartInput): string {
   let lx = 16;
   let ly = 48;
   const legendParts: string[] = [];
+  const itemWidth = (item: LegendItem) => 28 + item.label.length * 7 + 18;
   legend.forEach((item, i) => {
-    const itemWidth = 28 + item.label.length * 7 + 18;
-    if (lx + itemWidth > width - 16 && lx > 16) {
+    const w = itemWidth(item);
+    if (lx + w > width - 16 && lx > 16) {
       lx = 16;
       ly += 18;
     }
@@ -424,8 +449,16 @@ export function renderAllocationChart(input: AllocationChartInput): string {
       swatch(lx, ly - 4, item),
       `<text${attrs({ x: lx + 26, y: ly, 'font-size': 12, fill: item.colour === MUTED ? MUTED : INK })}>${escapeXml(item.label)}</text>`,
     );
-    lx += itemWidth;
+    lx += w;
   });
+  // The 'full' marker, when one is drawn and its entry fits on the last line.
+  const fullItem: LegendItem = { label: 'full', colour: MUTED, style: 'full' };
+  if (fullKeys.length > 0 && lx + itemWidth(fullItem) <= width - 16) {
+    legendParts.push(
+      swatch(lx, ly - 4, fullItem),
+      `<text${attrs({ x: lx + 26, y: ly, 'font-size': 12, fill: MUTED })}>full</text>`,
+    );
+  }
   out.push(`<g class="legend">`, ...legendParts, '</g>');
 
   // Plot area.
@@ -436,14 +469,6 @@ export function renderAllocationChart(input: AllocationChartInput): string {
   const plotWidth = Math.max(right - left, 10);
   const plotHeight = Math.max(bottom - top, 10);
 
-  let span = toMs - fromMs;
-  let startMs = fromMs;
-  if (span < MINUTE) {
-    // A one-instant range still gets a readable axis: the hour before it.
-    span = HOUR;
-    startMs = toMs - HOUR;
-  }
-  const endMs = toMs + span * FORECAST_SHARE;
   const x = (at: number) => left + ((at - startMs) / (endMs - startMs)) * plotWidth;
 
   const latestTotal = latest.totalGB;
@@ -565,6 +590,16 @@ export function renderAllocationChart(input: AllocationChartInput): string {
   const totalsPaths: string[] = [];
   const allocatedPaths: string[] = [];
   const forecastPaths: string[] = [];
+  const fullLabels: { key: string; cx: number; y: number; text: string }[] = [];
+  // A date as short as the range allows: with the time for a range of a few days or less, the year
+  // when it is not that of the range's end.
+  const shortDate = (at: number): string => {
+    const d = new Date(at);
+    const day = `${d.getUTCDate()} ${MONTHS[d.getUTCMonth()] ?? ''}`;
+    const year = d.getUTCFullYear() === new Date(toMs).getUTCFullYear() ? '' : ` ${d.getUTCFullYear()}`;
+    const time = endMs - startMs <= 4 * DAY ? ` ${pad2(d.getUTCHours())}:${pad2(d.getUTCMinutes())}` : '';
+    return `${day}${year}${time}`;
+  };
   const overMarks: { key: string; x: number; y: number; label: string }[] = [];
   for (const [key, points] of series) {
     if (points.length === 0) continue;
@@ -619,11 +654,10 @@ export function renderAllocationChart(input: AllocationChartInput): string {
     if (!forecast || entry === undefined || entry.slopeGBPerDay === null || last === undefined) continue;
     if (entry.daysUntilFull === 0) continue;
     const slope = entry.slopeGBPerDay;
+    const full = fullAt(key);
     let endAt = endMs;
-    let meets = false;
-    if (entry.daysUntilFull !== null && last.at + entry.daysUntilFull * DAY <= endMs) {
-      endAt = last.at + entry.daysUntilFull * DAY;
-      meets = true;
+    if (full !== undefined) {
+      endAt = full;
     } else if (slope < 0 && last.allocatedGB + (slope * (endMs - last.at)) / DAY < 0) {
       endAt = last.at + (last.allocatedGB / -slope) * DAY;
     }
@@ -632,10 +666,11 @@ export function renderAllocationChart(input: AllocationChartInput): string {
     forecastPaths.push(
       `<path${attrs({ 'data-series': `${key}-forecast`, d: `M${round1(x(last.at))} ${round1(y(last.allocatedGB))}L${round1(x(endAt))} ${round1(y(endGB))}`, fill: 'none', stroke: colour, 'stroke-width': 2, 'stroke-dasharray': '6 4', 'stroke-linecap': 'butt' })}><title>${escapeXml(`${key} forecast`)}</title></path>`,
     );
-    if (meets) {
+    if (full !== undefined) {
       forecastPaths.push(
         `<circle${attrs({ cx: round1(x(endAt)), cy: round1(y(endGB)), r: 4, fill: '#ffffff', stroke: colour, 'stroke-width': 2, 'data-full': key })}><title>${escapeXml(`${key} full around ${formatInstant(endAt)}`)}</title></circle>`,
       );
+      fullLabels.push({ key, cx: x(endAt), y: y(endGB), text: `${key} full ~${shortDate(endAt)}` });
     }
   }
   out.push(
@@ -645,6 +680,24 @@ export function renderAllocationChart(input: AllocationChartInput): string {
     ...forecastPaths,
     '</g>',
   );
+  // When a space fills: its name and the date above the marker (below it at the top of the plot), kept
+  // inside the plot and clear of the ticks at its right edge; labels of markers at one height stack.
+  const fullParts: string[] = [];
+  const forecastWordEnd = nowX + 6 + textWidth('forecast', 11);
+  const fullPlaced = fullLabels.map((label) => {
+    const w = textWidth(label.text, 11);
+    const labelX = Math.max(left + 2, Math.min(label.cx - w / 2, left + plotWidth - 12 - w));
+    let labelY = label.y - 18 < top ? label.y + 17 : label.y - 9;
+    // Not over the word 'forecast' at the top of the shaded part.
+    if (labelY < top + 27 && labelX < forecastWordEnd && labelX + w > nowX) labelY = top + 27;
+    return { ...label, x: labelX, y: labelY };
+  });
+  for (const label of spreadApart(fullPlaced, 13, top + 11, bottom - 4)) {
+    fullParts.push(
+      `<text${attrs({ x: round1(label.x), y: round1(label.y), 'font-size': 11, fill: INK, 'data-full-label': label.key, ...HALO })}>${escapeXml(label.text)}</text>`,
+    );
+  }
+  out.push('<g class="full">', ...fullParts, '</g>');
   // Over-allocation: a marker at the series' last point, and 'over' above it to the left (the data's
   // side of the now line).
   const overParts: string[] = [];

@@ -200,6 +200,45 @@ describe('renderAllocationChart', () => {
     expect(end?.y).toBeCloseTo(total[0]?.y ?? 0, 0);
   });
 
+  it('writes when a space fills beside its marker, for a chart shown as an image (no hover)', () => {
+    // Full a day after the last item (27 Nov 04:00): 28 Nov.
+    const items = [0, 1, 2, 3, 4].map((d) =>
+      item(FROM.getTime() + (d + 2) * DAY, [{ type: 0, allocated: 500 + 100 * d, total: 1000 }]),
+    );
+    const svg = render({ items });
+    const marker = elements(svg, 'circle').find((c) => c['data-full'] === 'department');
+    const label = elements(svg, 'text').find((t) => t['data-full-label'] === 'department');
+    expect(label?.text).toBe('department full ~28 Nov');
+    // Just above the marker, around it.
+    expect(Number(marker?.cy) - Number(label?.y)).toBeGreaterThan(0);
+    expect(Number(marker?.cy) - Number(label?.y)).toBeLessThan(20);
+    expect(Number(label?.x)).toBeLessThan(Number(marker?.cx));
+    expect(Number(label?.x)).toBeGreaterThan(Number(marker?.cx) - 100);
+    // The legend says what the hollow circle is.
+    const legend = svg.slice(
+      svg.indexOf('<g class="legend">'),
+      svg.indexOf('</g>', svg.indexOf('<g class="legend">')),
+    );
+    expect(legend).toMatch(/<circle[^>]*fill="#ffffff"[^>]*\/>\n<text[^>]*>full<\/text>/);
+    // Without a marker, no such entry.
+    expect(render()).not.toContain('>full</text>');
+  });
+
+  it('gives the time too when a space fills within a short range, and keeps the label off the right edge', () => {
+    // An hour of minutes, growing 1 GB a minute to 990 of 1,000 GB at 05:00: full at 05:10, 5 minutes
+    // before the plot ends (05:00 plus a quarter of the range).
+    const to = new Date('2026-11-28T05:00:00.000Z');
+    const items = Array.from({ length: 61 }, (_, m) =>
+      item(to.getTime() - (60 - m) * 60_000, [{ type: 0, allocated: 930 + m, total: 1000 }]),
+    );
+    const svg = render({ items, from: new Date(to.getTime() - HOUR), to });
+    const marker = elements(svg, 'circle').find((c) => c['data-full'] === 'department');
+    const label = elements(svg, 'text').find((t) => t['data-full-label'] === 'department');
+    expect(label?.text).toBe('department full ~28 Nov 05:10');
+    // Centred on the marker it would run past the plot's right edge and over the ticks: shifted left.
+    expect(Number(label?.x)).toBeLessThan(Number(marker?.cx) - 120);
+  });
+
   it('draws threshold lines at ratio × the latest total of all spaces, and labels them so', () => {
     const svg = render();
     expect(svg).toContain('>80 % of all</text>');
