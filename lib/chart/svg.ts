@@ -463,7 +463,9 @@ export function renderAllocationChart(input: AllocationChartInput): string {
 
   // Plot area.
   const left = 64;
-  const right = width - 58;
+  // The right margin holds each series' name (at most a fifth of the chart).
+  const longestName = Math.max(...[...series.keys()].map((key) => textWidth(key, 11)));
+  const right = width - Math.max(58, Math.min(width * 0.2, longestName + 22));
   const top = ly + 28;
   const bottom = height - 42;
   const plotWidth = Math.max(right - left, 10);
@@ -579,10 +581,12 @@ export function renderAllocationChart(input: AllocationChartInput): string {
       );
     }
   }
-  if (tickParts.length > 0) {
-    const shares = thresholdList.map((r) => trimZeros((r * 100).toFixed(1))).join('/');
+  const shares = thresholdList.map((r) => trimZeros((r * 100).toFixed(1))).join('/');
+  const tickCaption = `ticks: ${shares} % of each space`;
+  // The caption, where it fits beside the GB unit.
+  if (tickParts.length > 0 && textWidth(tickCaption, 10) < plotWidth - 40) {
     tickParts.push(
-      `<text${attrs({ x: left + plotWidth, y: top - 8, 'font-size': 10, fill: MUTED, 'text-anchor': 'end' })}>${escapeXml(`ticks: ${shares} % of each space`)}</text>`,
+      `<text${attrs({ x: left + plotWidth, y: top - 8, 'font-size': 10, fill: MUTED, 'text-anchor': 'end' })}>${escapeXml(tickCaption)}</text>`,
     );
   }
 
@@ -590,6 +594,7 @@ export function renderAllocationChart(input: AllocationChartInput): string {
   const totalsPaths: string[] = [];
   const allocatedPaths: string[] = [];
   const forecastPaths: string[] = [];
+  const nameLabels: { key: string; colour: string; lineY: number; y: number }[] = [];
   const fullLabels: { key: string; cx: number; y: number; text: string }[] = [];
   // A date as short as the range allows: with the time for a range of a few days or less, the year
   // when it is not that of the range's end.
@@ -651,7 +656,11 @@ export function renderAllocationChart(input: AllocationChartInput): string {
         label: `${key} over-allocated: ${formatGB(last.allocatedGB)} of ${formatGB(last.totalGB)} GB`,
       });
     }
-    if (!forecast || entry === undefined || entry.slopeGBPerDay === null || last === undefined) continue;
+    if (last === undefined) continue;
+    // The name goes where the series' line ends: its forecast's end, else its last point.
+    const name = { key, colour, lineY: y(last.allocatedGB), y: 0 };
+    nameLabels.push(name);
+    if (!forecast || entry === undefined || entry.slopeGBPerDay === null) continue;
     if (entry.daysUntilFull === 0) continue;
     const slope = entry.slopeGBPerDay;
     const full = fullAt(key);
@@ -663,6 +672,7 @@ export function renderAllocationChart(input: AllocationChartInput): string {
     }
     if (endAt <= last.at) continue;
     const endGB = last.allocatedGB + (slope * (endAt - last.at)) / DAY;
+    name.lineY = y(endGB);
     forecastPaths.push(
       `<path${attrs({ 'data-series': `${key}-forecast`, d: `M${round1(x(last.at))} ${round1(y(last.allocatedGB))}L${round1(x(endAt))} ${round1(y(endGB))}`, fill: 'none', stroke: colour, 'stroke-width': 2, 'stroke-dasharray': '6 4', 'stroke-linecap': 'butt' })}><title>${escapeXml(`${key} forecast`)}</title></path>`,
     );
@@ -698,6 +708,26 @@ export function renderAllocationChart(input: AllocationChartInput): string {
     );
   }
   out.push('<g class="full">', ...fullParts, '</g>');
+  // Series names in the right margin, level with where each line ends, moved apart where they would
+  // overlap; a leader in the series' colour joins a moved name to its height at the plot's edge.
+  const nameParts: string[] = [];
+  const edge = left + plotWidth;
+  for (const label of spreadApart(
+    nameLabels.map((n) => {
+      // A forecast may run out of the plot (it is clipped): its name stays at the edge it leaves by.
+      const lineY = Math.max(top, Math.min(bottom, n.lineY));
+      return { ...n, lineY, y: lineY + 4 };
+    }),
+    12,
+    top + 4,
+    bottom + 8,
+  )) {
+    nameParts.push(
+      `<line${attrs({ x1: round1(edge + 1), y1: round1(label.lineY), x2: round1(edge + 6), y2: round1(label.y - 4), stroke: label.colour, 'stroke-width': 1.5 })}/>`,
+      `<text${attrs({ x: round1(edge + 8), y: round1(label.y), 'font-size': 11, 'font-weight': 600, fill: label.colour, 'data-series-name': label.key })}>${escapeXml(label.key)}</text>`,
+    );
+  }
+  out.push('<g class="series-names">', ...nameParts, '</g>');
   // Over-allocation: a marker at the series' last point, and 'over' above it to the left (the data's
   // side of the now line).
   const overParts: string[] = [];

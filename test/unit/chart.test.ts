@@ -346,6 +346,38 @@ describe('renderAllocationChart', () => {
     }
   });
 
+  it("names each series at the right, level with its line's end, and moves names apart that would overlap", () => {
+    const svg = render();
+    const names = elements(svg, 'text').filter((t) => t['data-series-name'] !== undefined);
+    expect(names.map((n) => n.text).sort()).toEqual(['department', 'group', 'personal', 'totals']);
+    const plotEdge = Number(elements(svg, 'line').find((l) => l['data-own-threshold'] !== undefined)?.x2);
+    for (const name of names) {
+      expect(Number(name.x)).toBeGreaterThan(plotEdge);
+      // Inside the chart, even the longest name (about 7 px a character).
+      expect(Number(name.x) + (name.text?.length ?? 0) * 7).toBeLessThanOrEqual(800);
+      // Where its line ends: the forecast's end, here clear of the others.
+      const end = coordinates(pathOf(svg, `${name.text}-forecast`) ?? '').at(-1)?.y ?? 0;
+      expect(Number(name.y) - 4).toBeCloseTo(end, 0);
+      expect(name.fill).toBe(
+        attributeOf(svg, new RegExp(`<path[^>]*data-series="${name.text}-allocated"[^>]*>`), 'stroke'),
+      );
+    }
+    // Two flat series at one height: their names are a text line apart, in the lines' order.
+    const level = week().map((i) =>
+      item(Date.parse(i.observedAt), [
+        { type: 0, allocated: 300, total: 1000 },
+        { type: 1, allocated: 300, total: 500 },
+      ]),
+    );
+    const stacked = elements(render({ items: level }), 'text').filter(
+      (t) => t['data-series-name'] !== undefined,
+    );
+    const [first, second] = ['department', 'personal'].map((key) =>
+      Number(stacked.find((n) => n.text === key)?.y),
+    );
+    expect(Math.abs((first ?? 0) - (second ?? 0))).toBeGreaterThanOrEqual(12);
+  });
+
   it('has readable date ticks and GB ticks', () => {
     const svg = render();
     for (const day of ['22 Nov', '25 Nov', '28 Nov', '29 Nov']) expect(svg).toContain(`>${day}</text>`);
