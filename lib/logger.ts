@@ -2,8 +2,13 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { AppError } from './errors.ts';
 import { originalStack } from './source-map.ts';
 
-/** One structured JSON logger per function; service name from POWERTOOLS_SERVICE_NAME. */
-export function createLogger(serviceName = 'koodrive-allocation'): Logger {
+/**
+ * One structured JSON logger per function. Its `service` is POWERTOOLS_SERVICE_NAME (the stage's
+ * metricsService, as on the metrics), else `koodrive-allocation`; a test may name its own.
+ */
+export function createLogger(
+  serviceName = process.env.POWERTOOLS_SERVICE_NAME?.trim() || 'koodrive-allocation',
+): Logger {
   return new Logger({ serviceName });
 }
 

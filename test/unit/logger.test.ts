@@ -1,0 +1,46 @@
+/** The functions' logger: the service its lines carry. */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createLogger } from '../../lib/logger.ts';
+import { captureOutput } from '../support/lambda.ts';
+
+const saved = { service: process.env.POWERTOOLS_SERVICE_NAME, level: process.env.POWERTOOLS_LOG_LEVEL };
+
+beforeEach(() => {
+  // The suite runs silent; these tests read a line.
+  process.env.POWERTOOLS_LOG_LEVEL = 'INFO';
+});
+
+afterEach(() => {
+  for (const [name, value] of [
+    ['POWERTOOLS_SERVICE_NAME', saved.service],
+    ['POWERTOOLS_LOG_LEVEL', saved.level],
+  ] as const) {
+    if (value === undefined) delete process.env[name];
+    else process.env[name] = value;
+  }
+});
+
+function serviceOfALine(serviceName?: string): unknown {
+  const output = captureOutput();
+  try {
+    (serviceName === undefined ? createLogger() : createLogger(serviceName)).info('hello');
+  } finally {
+    output.stop();
+  }
+  return JSON.parse(output.text().trim()).service;
+}
+
+describe('createLogger', () => {
+  it("names the stage's service, as the metrics do, so log and metric filters agree", () => {
+    process.env.POWERTOOLS_SERVICE_NAME = 'koodrive-allocation-prod';
+    expect(serviceOfALine()).toBe('koodrive-allocation-prod');
+  });
+
+  it('falls back to the project name without the variable, and takes a name a test gives', () => {
+    delete process.env.POWERTOOLS_SERVICE_NAME;
+    expect(serviceOfALine()).toBe('koodrive-allocation');
+    process.env.POWERTOOLS_SERVICE_NAME = '  ';
+    expect(serviceOfALine()).toBe('koodrive-allocation');
+    expect(serviceOfALine('history-test')).toBe('history-test');
+  });
+});
