@@ -213,8 +213,12 @@ const FIT_FIELDS = [
   'lastTotalGB',
 ] as const satisfies readonly (keyof SeriesFit)[];
 const TYPE_NAMES: readonly SpaceTypeName[] = ['department', 'personal', 'group', 'unknown'];
-/** More series than KooDrive could plausibly report: a state holding more is not one of ours. */
-const MAX_STATE_SERIES = 64;
+/**
+ * The most space types a state carries: their fits travel in a cursor, which must fit in a request.
+ * KooDrive documents three; a history with more carries the lowest 15 types' fits, and the trend of any
+ * further type covers only the pages since the cursor.
+ */
+export const MAX_STATE_SPACES = 15;
 
 function fitToNumbers(fit: SeriesFit): number[] {
   return FIT_FIELDS.map((field) => fit[field]);
@@ -248,7 +252,7 @@ export class TrendAccumulator {
     if (state === undefined) return accumulator;
     if (typeof state !== 'object' || state === null) return undefined;
     const { spaces, totals } = state as Record<string, unknown>;
-    if (!Array.isArray(spaces) || spaces.length > MAX_STATE_SERIES) return undefined;
+    if (!Array.isArray(spaces) || spaces.length > MAX_STATE_SPACES) return undefined;
     for (const entry of spaces) {
       if (!Array.isArray(entry)) return undefined;
       const [type, typeName, ...numbers] = entry as unknown[];
@@ -314,14 +318,13 @@ export class TrendAccumulator {
     return trend;
   }
 
-  /** What {@link resume} takes back: plain JSON. */
+  /** What {@link resume} takes back: plain JSON (at most {@link MAX_STATE_SPACES} space types). */
   state(): TrendState {
     return {
-      spaces: [...this.spaces.values()].map(({ type, typeName, fit }) => [
-        type,
-        typeName,
-        ...fitToNumbers(fit),
-      ]),
+      spaces: [...this.spaces.values()]
+        .sort((a, b) => a.type - b.type)
+        .slice(0, MAX_STATE_SPACES)
+        .map(({ type, typeName, fit }) => [type, typeName, ...fitToNumbers(fit)]),
       totals: this.totals === undefined ? null : fitToNumbers(this.totals),
     };
   }

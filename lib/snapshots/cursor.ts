@@ -22,15 +22,17 @@ export interface CursorState {
   carry?: unknown;
 }
 
-const VERSION = 1;
+/** 2: cursors carry the running trend; a version 1 cursor would resume the trend from nothing. */
+const VERSION = 2;
 // Separates these MACs from anything else the same key might ever sign.
 const DOMAIN = 'koodrive-allocation/history-cursor/v1\n';
 const MAC_BYTES = 32;
 /**
- * Real cursors are about 250 characters, and about 1,100 with the running trend of four series (three
- * space types and the totals); the most series a trend carries (64) fit too. Anything longer is not ours.
+ * Real cursors are about 1,100 characters with the running trend of four series (three space types and
+ * the totals), and at most ~5,500 with the most series a trend carries (16): with an IAM-signed request's
+ * headers, that stays within API Gateway's 10 KB for a request line and headers. Longer is not ours.
  */
-export const MAX_CURSOR_LENGTH = 16_384;
+export const MAX_CURSOR_LENGTH = 8192;
 const SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 
 const MALFORMED = 'cursor is malformed: pass back the nextCursor of a previous answer unchanged.';

@@ -43,7 +43,7 @@ describe('history cursors', () => {
     expect(cursor).toMatch(/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{43}$/);
     expect(decodeCursor(KEY, cursor)).toEqual(STATE);
     expect(verifyCursor(KEY, cursor, { tenantId: 'acme', from: STATE.from, to: STATE.to })).toEqual(STATE);
-    expect(signedRaw({ v: 1, ...STATE })).toBe(cursor);
+    expect(signedRaw({ v: 2, ...STATE })).toBe(cursor);
   });
 
   it('refuses a cursor signed with another key', () => {
@@ -92,14 +92,14 @@ describe('history cursors', () => {
   });
 
   it('refuses a validly signed cursor of another version or with a wrong shape', () => {
-    expect(refusal(() => decodeCursor(KEY, signedRaw({ ...STATE, v: 2 }))).message).toContain(
+    expect(refusal(() => decodeCursor(KEY, signedRaw({ ...STATE, v: 1 }))).message).toContain(
       'older version',
     );
     for (const payload of [
-      { v: 1, ...STATE, from: '2026-11-21' },
-      { v: 1, ...STATE, tenantId: '../etc' },
-      { v: 1, ...STATE, lastKey: 'x' },
-      { v: 1, ...STATE, lastKey: { tenantId: 7, observedAt: STATE.lastKey.observedAt } },
+      { v: 2, ...STATE, from: '2026-11-21' },
+      { v: 2, ...STATE, tenantId: '../etc' },
+      { v: 2, ...STATE, lastKey: 'x' },
+      { v: 2, ...STATE, lastKey: { tenantId: 7, observedAt: STATE.lastKey.observedAt } },
     ]) {
       expect(refusal(() => decodeCursor(KEY, signedRaw(payload))).message).toContain('cursor is malformed');
     }
@@ -115,7 +115,7 @@ describe('history cursors', () => {
 
   it('refuses a validly signed cursor whose position is outside its tenant or its range', () => {
     const at = (observedAt: string, tenantId = 'acme') =>
-      signedRaw({ v: 1, ...STATE, lastKey: { tenantId, observedAt } });
+      signedRaw({ v: 2, ...STATE, lastKey: { tenantId, observedAt } });
     expect(refusal(() => decodeCursor(KEY, at(STATE.lastKey.observedAt, 'beta'))).message).toBe(
       "cursor's position is in tenant 'beta' but the cursor is for 'acme': start again without a cursor.",
     );

@@ -5,6 +5,7 @@ import {
   computeTrend,
   FLAT_SLOPE_GB_PER_DAY,
   leastSquaresSlope,
+  MAX_STATE_SPACES,
   MIN_TREND_POINTS,
   spaceSeriesKeys,
   TrendAccumulator,
@@ -246,9 +247,22 @@ describe('TrendAccumulator', () => {
       { ...good, spaces: [[0.5, 'department', ...(good.totals ?? [])]] },
       { ...good, spaces: [[0, 'department', ...(good.totals ?? []).map(() => Number.NaN)]] },
       { ...good, spaces: [...good.spaces, ...good.spaces] },
-      { ...good, spaces: Array.from({ length: 65 }, (_, i) => [i, 'unknown', ...(good.totals ?? [])]) },
+      { ...good, spaces: Array.from({ length: 16 }, (_, i) => [i, 'unknown', ...(good.totals ?? [])]) },
     ]) {
       expect(TrendAccumulator.resume(bad), JSON.stringify(bad).slice(0, 80)).toBeUndefined();
     }
+  });
+
+  it('carries at most 15 space types, so that a cursor fits in a request', () => {
+    const many = [0, 1, 2, 3].map((d) =>
+      item(
+        T0 + d * DAY,
+        Array.from({ length: 20 }, (_, type) => ({ type, allocated: type + d, total: 100 })),
+      ),
+    );
+    const state = new TrendAccumulator().add(many).state();
+    expect(state.spaces.map(([type]) => type)).toEqual(Array.from({ length: MAX_STATE_SPACES }, (_, i) => i));
+    expect(JSON.stringify(state).length).toBeLessThan(4000);
+    expect(TrendAccumulator.resume(state)?.trend().totals?.points).toBe(4);
   });
 });
