@@ -80,9 +80,19 @@ function attrs(values: Record<string, string | number | undefined>): string {
 /** Attributes that outline text in white, so it stays legible where it crosses a line. */
 const HALO = { stroke: '#ffffff', 'stroke-width': 3, 'stroke-linejoin': 'round', 'paint-order': 'stroke' };
 
-/** A generous width of `text` at `size` px in the chart's sans-serif font (no measuring outside a browser). */
+/**
+ * A generous width of `text` at `size` px in the chart's sans-serif font, bold or not, by classes of
+ * characters (nothing can be measured outside a browser).
+ */
 function textWidth(text: string, size: number): number {
-  return text.length * size * 0.6;
+  let ems = 0;
+  for (const c of text) {
+    if (c === 'M' || c === 'W' || c === 'm' || c === 'w') ems += 0.95;
+    else if (c >= 'A' && c <= 'Z') ems += 0.75;
+    else if (" .,:;!|'ijlIft-".includes(c)) ems += 0.4;
+    else ems += 0.6;
+  }
+  return ems * size;
 }
 
 function round1(value: number): string {
@@ -386,9 +396,20 @@ export function renderAllocationChart(input: AllocationChartInput): string {
     `<title id="${escapeXml(idBase)}-title">${escapeXml(`${title}, ${rangeText}`)}</title>`,
     `<desc id="${escapeXml(idBase)}-desc">${escapeXml(desc)}</desc>`,
     `<rect${attrs({ width, height, fill: '#ffffff' })}/>`,
-    `<text${attrs({ x: 16, y: 24, 'font-size': 15, 'font-weight': 600, fill: INK })}>${escapeXml(`${tenantId} · space allocation`)}</text>`,
-    `<text${attrs({ x: width - 16, y: 24, 'font-size': 12, fill: MUTED, 'text-anchor': 'end' })}>${escapeXml(rangeText)}</text>`,
   );
+  // The heading, and the range at its right where both fit (a long tenant id leaves no room; the range
+  // is in the title and the description too). A heading wider than the chart is squeezed to fit.
+  const heading = `${tenantId} · space allocation`;
+  const headingWidth = textWidth(heading, 15);
+  const squeeze = headingWidth > width - 32;
+  out.push(
+    `<text${attrs({ x: 16, y: 24, 'font-size': 15, 'font-weight': 600, fill: INK, textLength: squeeze ? width - 32 : undefined, lengthAdjust: squeeze ? 'spacingAndGlyphs' : undefined })}>${escapeXml(heading)}</text>`,
+  );
+  if (16 + headingWidth + 24 + textWidth(rangeText, 12) <= width - 16) {
+    out.push(
+      `<text${attrs({ x: width - 16, y: 24, 'font-size': 12, fill: MUTED, 'text-anchor': 'end', 'data-range': 'true' })}>${escapeXml(rangeText)}</text>`,
+    );
+  }
 
   if (latest === undefined) {
     out.push(

@@ -378,6 +378,26 @@ describe('renderAllocationChart', () => {
     expect(Math.abs((first ?? 0) - (second ?? 0))).toBeGreaterThanOrEqual(12);
   });
 
+  it('leaves the range out of the heading when a long tenant id would run into it', () => {
+    const range = (svg: string) => elements(svg, 'text').find((t) => t['data-range'] === 'true')?.text;
+    expect(range(render())).toBe('2026-11-21 04:00 UTC to 2026-11-28 04:00 UTC');
+    const tenantId = `finance-department-emea-${'x'.repeat(40)}`;
+    expect(tenantId).toHaveLength(64);
+    const svg = render({ tenantId, items: week().map((i) => ({ ...i, tenantId })) });
+    expect(range(svg)).toBeUndefined();
+    // Still named in full, and the range is still in the title.
+    const heading = elements(svg, 'text').find((t) => t.text === `${tenantId} · space allocation`);
+    expect(heading?.x).toBe('16');
+    expect(svg).toContain(`, 2026-11-21 04:00 UTC to 2026-11-28 04:00 UTC</title>`);
+    // A heading wider than the chart is squeezed into it.
+    expect(heading?.textLength).toBeUndefined();
+    const wide = render({
+      tenantId: 'W'.repeat(64),
+      items: week().map((i) => ({ ...i, tenantId: 'W'.repeat(64) })),
+    });
+    expect(elements(wide, 'text').find((t) => t.text?.startsWith('WWW'))?.textLength).toBe('768');
+  });
+
   it('has readable date ticks and GB ticks', () => {
     const svg = render();
     for (const day of ['22 Nov', '25 Nov', '28 Nov', '29 Nov']) expect(svg).toContain(`>${day}</text>`);
