@@ -48,19 +48,18 @@ const STYLE = `
 :root { color-scheme: light; }
 * { box-sizing: border-box; }
 body { margin: 0; padding: 16px 20px 32px; font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "Liberation Sans", Arial, sans-serif; color: #1f2328; background: #f6f8fa; }
-header, main { max-width: 860px; margin: 0 auto; }
 h1 { font-size: 1.4rem; margin: 0 0 4px; }
-header p { margin: 0 0 16px; color: #57606a; }
-section { background: #fff; border: 1px solid #d8dee4; border-radius: 8px; padding: 12px 16px 16px; margin: 0 0 20px; }
+header p { margin: 0 0 16px; color: #57606a; max-width: 70em; }
+main { display: grid; grid-template-columns: repeat(auto-fill, minmax(min(600px, 100%), 1fr)); gap: 20px; }
+section { position: relative; min-width: 0; background: #fff; border: 1px solid #d8dee4; border-radius: 8px; padding: 10px 12px 12px; }
 h2 { font-size: 1.1rem; margin: 0 0 4px; }
-h2 a { color: inherit; text-decoration: none; }
-h2 a:hover, h2 a:focus { text-decoration: underline; }
-nav { font-size: 0.9rem; margin: 0 0 10px; }
+.chart-shown { position: absolute; width: 1px; height: 1px; overflow: hidden; clip-path: inset(50%); white-space: nowrap; }
+nav { font-size: 0.9rem; margin: 0 0 6px; }
 nav a { color: #0969da; margin-right: 14px; }
 figure { margin: 0; }
-img, figure > svg { display: block; width: 100%; max-width: 800px; height: auto; border: 0; }
+img, figure > svg { display: block; width: 100%; height: auto; border: 0; }
 .chart-error { margin: 0; padding: 12px; border-left: 4px solid #cf222e; background: #fff8f8; }
-footer { max-width: 860px; margin: 0 auto; color: #57606a; font-size: 0.85rem; }
+footer { margin: 20px 0 0; color: #57606a; font-size: 0.85rem; }
 `.trim();
 
 /** Renders the dashboard page; every tenant id is escaped (the id pattern already excludes markup). */
@@ -81,8 +80,12 @@ export function renderDashboard(input: DashboardInput): string {
     const id = `tenant-${index + 1}`;
     const chart = chartPath(tenantId, range);
     const name = escapeXml(tenantId);
+    // A chart names its tenant in its own heading: the section's heading is then for screen readers
+    // and the page's outline only. Where no chart is drawn, it shows.
+    const inline = input.charts?.get(tenantId);
+    const shown = inline === undefined || 'svg' in inline;
     return `<section aria-labelledby="${id}" data-tenant="${name}">
-<h2 id="${id}"><a href="#${id}">${name}</a></h2>
+<h2 id="${id}"${shown ? ' class="chart-shown"' : ''}>${name}</h2>
 <nav aria-label="${escapeXml(`Links for ${tenantId}`)}"><a href="${escapeXml(chart)}">Chart (SVG)</a><a href="${escapeXml(historyPath(tenantId, range))}">History (JSON)</a><a href="tenants/${escapeXml(encodeURIComponent(tenantId))}/allocation">Current allocation (JSON)</a></nav>
 ${figure(tenantId, chart)}
 </section>`;
@@ -105,7 +108,7 @@ ${STYLE}
 <body>
 <header>
 <h1>KooDrive allocation</h1>
-<p>Allocated and total space of each tenant from ${escapeXml(utc(input.from))} to ${escapeXml(utc(input.to))}. Solid lines are allocated space, faint lines the total, dashed lines the forecast; dotted lines mark the allocation thresholds.</p>
+<p>Allocated and total space of each tenant from ${escapeXml(utc(input.from))} to ${escapeXml(utc(input.to))}. Solid lines are allocated space, faint lines the total, dashed lines the forecast; dotted lines mark the allocation thresholds of all spaces together, the ticks at the right edge of a chart those of each space type.</p>
 </header>
 <main>
 ${body}

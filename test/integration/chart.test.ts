@@ -262,7 +262,7 @@ describe('GET /dashboard', () => {
     expect(response.headers['content-security-policy']).toContain("img-src 'self'");
     expect(response.headers['content-security-policy']).not.toContain('frame-ancestors');
     for (const tenantId of ['acme', 'beta', 'big', 'quiet']) {
-      expect(html).toContain(`>${tenantId}</a></h2>`);
+      expect(html).toContain(`>${tenantId}</h2>`);
       expect(html).toContain(
         `<img src="tenants/${tenantId}/allocation/history.svg?from=2026-11-21T04%3A30%3A00.000Z&amp;to=2026-11-28T04%3A30%3A00.000Z"`,
       );
