@@ -104,13 +104,16 @@ function groupThousands(digits: string): string {
   return digits.replace(/\B(?=(\d{3})+(?!\d))/g, ',');
 }
 
-/** `12,345`, `1.5`, `2.3M`, `0.0049`: short enough for an axis label, and never 0 for a size that is not. */
+/**
+ * `12,345`, `8,000,000`, `1.5`, `0.0049`: GB in digits, thousands grouped (no `M`, which read as a unit
+ * of its own, nor TB, whose size in GB KooDrive does not say), and never 0 for a size that is not.
+ */
 export function formatGB(value: number): string {
   const abs = Math.abs(value);
   const sign = value < 0 ? '-' : '';
-  if (abs >= 1e8) return `${sign}${groupThousands((abs / 1e6).toFixed(0))}M`;
-  if (abs >= 1e6) return `${sign}${trimZeros((abs / 1e6).toFixed(1))}M`;
-  if (abs >= 100 || Number.isInteger(abs)) return `${sign}${groupThousands(Math.round(abs).toFixed(0))}`;
+  // BigInt writes every digit of a size past 1e21, where toFixed turns to exponents.
+  if (abs >= 100 || Number.isInteger(abs))
+    return `${sign}${groupThousands(BigInt(Math.round(abs)).toString())}`;
   if (abs < 0.01) return `${sign}${String(Number(abs.toPrecision(2)))}`;
   return `${sign}${trimZeros(abs.toFixed(abs >= 10 ? 1 : 2))}`;
 }
@@ -482,8 +485,20 @@ export function renderAllocationChart(input: AllocationChartInput): string {
   }
   out.push(`<g class="legend">`, ...legendParts, '</g>');
 
-  // Plot area.
-  const left = 64;
+  let maxY = 0;
+  for (const points of series.values())
+    for (const p of points) maxY = Math.max(maxY, p.allocatedGB, p.totalGB);
+  // The data alone sets the range: the totals' total (their 100 %) is data, and a threshold line above
+  // it would squash every series; such a line is left out (the description still names it).
+  const scale = niceScale(maxY * 1.02);
+  const yTicks: { value: number; label: string }[] = [];
+  for (let v = 0; v <= scale.max + scale.step / 2; v += scale.step) {
+    const value = Math.round(v / scale.step) * scale.step;
+    yTicks.push({ value, label: formatGB(value) });
+  }
+
+  // Plot area, its left margin as wide as the widest GB label.
+  const left = Math.max(64, 18 + Math.max(...yTicks.map((t) => textWidth(t.label, 11))));
   // The right margin holds each series' name (at most a fifth of the chart).
   const longestName = Math.max(...[...series.keys()].map((key) => textWidth(key, 11)));
   const right = width - Math.max(58, Math.min(width * 0.2, longestName + 22));
@@ -495,12 +510,6 @@ export function renderAllocationChart(input: AllocationChartInput): string {
   const x = (at: number) => left + ((at - startMs) / (endMs - startMs)) * plotWidth;
 
   const latestTotal = latest.totalGB;
-  let maxY = 0;
-  for (const points of series.values())
-    for (const p of points) maxY = Math.max(maxY, p.allocatedGB, p.totalGB);
-  // The data alone sets the range: the totals' total (their 100 %) is data, and a threshold line above
-  // it would squash every series; such a line is left out (the description still names it).
-  const scale = niceScale(maxY * 1.02);
   const y = (gb: number) => bottom - (gb / scale.max) * plotHeight;
 
   const clipId = `${idBase}-plot`;
@@ -524,12 +533,11 @@ export function renderAllocationChart(input: AllocationChartInput): string {
 
   // GB axis and grid.
   const yAxis: string[] = [];
-  for (let v = 0; v <= scale.max + scale.step / 2; v += scale.step) {
-    const value = Math.round(v / scale.step) * scale.step;
+  for (const { value, label } of yTicks) {
     const py = round1(y(value));
     yAxis.push(
       `<line${attrs({ x1: left, y1: py, x2: left + plotWidth, y2: py, stroke: GRID, 'stroke-width': 1 })}/>`,
-      `<text${attrs({ x: left - 8, y: round1(y(value) + 4), 'font-size': 11, fill: MUTED, 'text-anchor': 'end' })}>${escapeXml(formatGB(value))}</text>`,
+      `<text${attrs({ x: left - 8, y: round1(y(value) + 4), 'font-size': 11, fill: MUTED, 'text-anchor': 'end' })}>${escapeXml(label)}</text>`,
     );
   }
   yAxis.push(

@@ -408,6 +408,27 @@ describe('renderAllocationChart', () => {
     expect(svg).toContain('>1,000</text>');
   });
 
+  it('labels a huge GB axis in grouped digits, widening its margin to fit them, and says the sizes exactly', () => {
+    // Petabytes: 3,000,000 to 3,500,000 of 5,000,000 GB and others.
+    const items = week().map((i, h) =>
+      item(Date.parse(i.observedAt), [
+        { type: 0, allocated: 3_000_000 + h * 3_000, total: 5_000_000 },
+        { type: 1, allocated: 1_000_000, total: 2_000_000 },
+      ]),
+    );
+    const svg = render({ items });
+    const labels = elements(svg, 'text').map((t) => t.text);
+    expect(labels).toContain('8,000,000');
+    expect(labels).toContain('GB');
+    expect(labels.some((t) => /\d[MTP]$/.test(t ?? ''))).toBe(false);
+    // The widest label stays right of the chart's edge, and the plot starts right of the labels.
+    const tick = elements(svg, 'text').find((t) => t.text === '8,000,000');
+    expect(Number(tick?.x) - 9 * 7).toBeGreaterThanOrEqual(0);
+    const first = coordinates(pathOf(svg, 'totals-allocated') ?? '')[0];
+    expect(first?.x).toBeGreaterThan(Number(tick?.x));
+    expect(descOf(svg)).toContain('department: 3,504,000 of 5,000,000 GB allocated (70.1 %)');
+  });
+
   it('summarises tenant, range, latest totals and days until full in <desc>', () => {
     const desc = /<desc[^>]*>([^<]*)<\/desc>/.exec(render())?.[1] ?? '';
     expect(desc).toContain('tenant acme');
@@ -561,14 +582,17 @@ describe('chart helpers', () => {
     expect(escapeXml(`<a href="x">'&'</a>`)).toBe('&lt;a href=&quot;x&quot;&gt;&apos;&amp;&apos;&lt;/a&gt;');
   });
 
-  it('formatGB groups thousands and shortens millions', () => {
+  it('formatGB groups thousands, however large, in GB', () => {
     expect(formatGB(0)).toBe('0');
     expect(formatGB(1500)).toBe('1,500');
     expect(formatGB(2.5)).toBe('2.5');
     expect(formatGB(12.25)).toBe('12.3');
-    expect(formatGB(2_500_000)).toBe('2.5M');
-    expect(formatGB(2e15)).toBe('2,000,000,000M');
-    expect(formatGB(-350_000_000)).toBe('-350M');
+    expect(formatGB(2_500_000)).toBe('2,500,000');
+    expect(formatGB(8_000_000.4)).toBe('8,000,000');
+    expect(formatGB(-350_000_000)).toBe('-350,000,000');
+    expect(formatGB(2e15)).toBe('2,000,000,000,000,000');
+    // Past 1e21, where toFixed writes exponents.
+    expect(formatGB(3e21)).toBe('3,000,000,000,000,000,000,000');
   });
 
   it('formatGB never shows a size that is not zero as 0', () => {
