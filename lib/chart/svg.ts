@@ -309,8 +309,10 @@ function trendSentence(key: string, points: readonly SeriesPoint[], trend: Trend
   const share = last.totalGB > 0 ? ` (${percent(last.allocatedGB / last.totalGB)})` : '';
   let outlook: string;
   const entry = trend[key];
-  if (!forecast || entry === undefined) outlook = 'no forecast';
-  else if (entry.daysUntilFull === 0) outlook = last.allocatedGB > last.totalGB ? 'over-allocated' : 'full';
+  // Over-allocation is a fact of the data, said with or without a forecast.
+  if (last.allocatedGB > last.totalGB) outlook = 'over-allocated';
+  else if (!forecast || entry === undefined) outlook = 'no forecast';
+  else if (entry.daysUntilFull === 0) outlook = 'full';
   else if (entry.slopeGBPerDay === null) outlook = 'too few snapshots for a forecast';
   else if (entry.daysUntilFull === null) {
     outlook =
@@ -319,6 +321,16 @@ function trendSentence(key: string, points: readonly SeriesPoint[], trend: Trend
     outlook = `growing by ${formatGB(entry.slopeGBPerDay)} GB a day, full in ${formatDays(entry.daysUntilFull)}`;
   }
   return `${key}: ${formatGB(last.allocatedGB)} of ${formatGB(last.totalGB)} GB allocated${share}, ${outlook}`;
+}
+
+/** How soon a series needs attention: over-allocated first, then full, then by days until full. */
+function urgency(points: readonly SeriesPoint[], trend: Trend, key: string, forecast: boolean): number {
+  const last = points.at(-1);
+  if (last === undefined) return Number.POSITIVE_INFINITY;
+  if (last.allocatedGB > last.totalGB) return -2;
+  const days = forecast ? trend[key]?.daysUntilFull : null;
+  if (days === 0) return -1;
+  return days ?? Number.POSITIVE_INFINITY;
 }
 
 interface LegendItem {
@@ -368,7 +380,14 @@ export function renderAllocationChart(input: AllocationChartInput): string {
   if (latest === undefined) {
     desc = `${title} from ${rangeText}: no snapshots in this range.`;
   } else {
-    const sentences = [...series].map(([key, points]) => trendSentence(key, points, input.trend, forecast));
+    // The most urgent outlook first (stable: the others keep their order, space types, then totals).
+    const sentences = [...series]
+      .map(([key, points]) => ({
+        text: trendSentence(key, points, input.trend, forecast),
+        urgency: urgency(points, input.trend, key, forecast),
+      }))
+      .sort((a, b) => (a.urgency === b.urgency ? 0 : a.urgency < b.urgency ? -1 : 1))
+      .map((sentence) => sentence.text);
     const count = Math.max(input.snapshotCount ?? 0, totals.length);
     const thinnedText =
       count > totals.length
@@ -381,7 +400,8 @@ export function renderAllocationChart(input: AllocationChartInput): string {
     const truncatedText = forecast
       ? ''
       : ` The range holds more snapshots than one chart reads: ${groupThousands(String(count))} of them, spread over the range, are shown and no forecast is made; narrow the range to see every one.`;
-    desc = `${title} from ${rangeText}, ${groupThousands(String(count))} ${count === 1 ? 'snapshot' : 'snapshots'}; the latest at ${formatInstant(latest.at)}. ${sentences.join('; ')}.${staleText}${thresholdText}${thinnedText}${truncatedText}`;
+    // The outlook first: the accessible name (the title) has already said whose chart and when.
+    desc = `${sentences.join('; ')}.${staleText} ${title} from ${rangeText}, ${groupThousands(String(count))} ${count === 1 ? 'snapshot' : 'snapshots'}; the latest at ${formatInstant(latest.at)}.${thresholdText}${thinnedText}${truncatedText}`;
   }
 
   const out: string[] = [];
@@ -392,7 +412,8 @@ export function renderAllocationChart(input: AllocationChartInput): string {
       height,
       viewBox: `0 0 ${width} ${height}`,
       role: 'img',
-      'aria-labelledby': `${idBase}-title ${idBase}-desc`,
+      'aria-labelledby': `${idBase}-title`,
+      'aria-describedby': `${idBase}-desc`,
       'font-family': FONT,
       'data-tenant': tenantId,
     })}>`,

@@ -135,10 +135,13 @@ describe('renderAllocationChart', () => {
     expect(svg).toMatch(/^<svg [^>]*xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
     expect(svg).toContain('viewBox="0 0 800 400"');
     expect(svg).toContain('role="img"');
-    const labelledBy = attributeOf(svg, /<svg[^>]*>/, 'aria-labelledby')?.split(' ') ?? [];
-    expect(labelledBy).toHaveLength(2);
-    expect(svg).toContain(`<title id="${labelledBy[0]}">`);
-    expect(svg).toContain(`<desc id="${labelledBy[1]}">`);
+    // Named by the title alone; the long description describes it.
+    const labelledBy = attributeOf(svg, /<svg[^>]*>/, 'aria-labelledby') ?? '';
+    const describedBy = attributeOf(svg, /<svg[^>]*>/, 'aria-describedby') ?? '';
+    expect(labelledBy).toMatch(/^[\w-]+$/);
+    expect(describedBy).toMatch(/^[\w-]+$/);
+    expect(svg).toContain(`<title id="${labelledBy}">`);
+    expect(svg).toContain(`<desc id="${describedBy}">`);
   });
 
   it('draws allocated, total and forecast paths per space type and for the totals', () => {
@@ -446,6 +449,27 @@ describe('renderAllocationChart', () => {
     expect(desc).toContain('group: 186 of 400 GB allocated (46.5 %), shrinking by 2 GB a day');
   });
 
+  it('opens the description with the most urgent outlook: over-allocated, then full soonest', () => {
+    // group is over-allocated; personal fills in about 1.8 days, the totals in 9, department in 43.
+    const items = week().map((i, h) =>
+      item(Date.parse(i.observedAt), [
+        { type: 0, allocated: 500 + (10 * h) / 24, total: 1000 },
+        { type: 1, allocated: 400 + (40 * h) / 24, total: 750 },
+        { type: 2, allocated: 450, total: 400 },
+      ]),
+    );
+    const desc = descOf(render({ items }));
+    expect(desc).toMatch(
+      /^group: 450 of 400 GB allocated \(112\.5 %\), over-allocated; personal: [^;]*full in about 1\.8 days; totals: [^;]*full in about 9 days; department: [^;]*full in about 43 days\. /,
+    );
+    // The summary of tenant, range and snapshots follows.
+    expect(desc.indexOf('Space allocation of KooDrive tenant acme')).toBeGreaterThan(
+      desc.indexOf('totals: '),
+    );
+    // Over-allocation is said even when no forecast is made.
+    expect(descOf(render({ items, truncated: true }))).toMatch(/^group: [^;]*, over-allocated; /);
+  });
+
   it('escapes every text and attribute, and replaces characters XML forbids', () => {
     const tenantId = `a<b>&"c'\u0001\uD800`;
     const svg = render({ tenantId, items: week().map((i) => ({ ...i, tenantId })) });
@@ -454,7 +478,8 @@ describe('renderAllocationChart', () => {
     expect(svg).toContain('a&lt;b&gt;&amp;&quot;c&apos;\uFFFD\uFFFD');
     expect(svg).toContain('data-tenant="a&lt;b&gt;&amp;&quot;c&apos;');
     // Ids keep to safe characters.
-    expect(attributeOf(svg, /<svg[^>]*>/, 'aria-labelledby')).toMatch(/^[\w-]+ [\w-]+$/);
+    expect(attributeOf(svg, /<svg[^>]*>/, 'aria-labelledby')).toMatch(/^[\w-]+$/);
+    expect(attributeOf(svg, /<svg[^>]*>/, 'aria-describedby')).toMatch(/^[\w-]+$/);
   });
 
   it('says "No snapshots in this range" for an empty range, still as valid SVG', () => {
