@@ -24,7 +24,7 @@ import type { ThresholdCrossing } from '../thresholds.ts';
 import type { Allocation } from '../types.ts';
 import { encodeCursor, verifyCursor } from './cursor.ts';
 import { isCanonicalInstant, toKeyInstant } from './instants.ts';
-import { beginTableRead } from './table-read.ts';
+import { beginTableRead, type TableUse, tableError } from './table-read.ts';
 
 export const SNAPSHOT_SOURCES = ['schedule', 'sqs', 'event'] as const;
 /** What triggered a snapshot: the EventBridge schedule, an SQS message, or a Snapshot Requested event. */
@@ -370,9 +370,36 @@ function keyOf(tenantId: string, sortKey: string): Record<string, AttributeValue
   return { tenantId: { S: tenantId }, observedAt: { S: sortKey } };
 }
 
+/** How a command uses the table, for the operator's reading of its failure. */
+function useOf(command: unknown): TableUse {
+  if (command instanceof QueryCommand) return { read: true, action: 'dynamodb:Query' };
+  if (command instanceof BatchGetItemCommand) return { read: true, action: 'dynamodb:BatchGetItem' };
+  if (command instanceof PutItemCommand) return { read: false, action: 'dynamodb:PutItem' };
+  return { read: false, action: 'dynamodb:UpdateItem' };
+}
+
+/**
+ * `client` whose failures say what they mean for the table (STORE_UNAVAILABLE, or CONFIGURATION_ERROR
+ * naming what to fix), so that a snapshot run that cannot store reports a code, not a bare SDK error.
+ * A failed condition (a duplicate, a lease held elsewhere) passes unchanged.
+ */
+function explainingFailures(
+  client: Pick<DynamoDBClient, 'send'>,
+  table: string,
+): Pick<DynamoDBClient, 'send'> {
+  const send = async (command: unknown, options?: unknown): Promise<unknown> => {
+    try {
+      return await client.send(command as never, options as never);
+    } catch (error) {
+      throw tableError(error, table, useOf(command));
+    }
+  };
+  return { send: send as DynamoDBClient['send'] };
+}
+
 /** The snapshot store on a DynamoDB table keyed by tenantId (HASH) and observedAt (RANGE). */
 export function createDynamoSnapshotStore(options: DynamoSnapshotStoreOptions): SnapshotStore {
-  const client = options.client ?? createDynamoClient();
+  const client = explainingFailures(options.client ?? createDynamoClient(), options.tableName);
   const { tableName, retentionDays, cursorKey } = options;
   const now = options.now ?? Date.now;
 

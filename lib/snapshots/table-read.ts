@@ -40,12 +40,20 @@ const NETWORK_CODES = new Set([
   'ENOTFOUND',
   'EAI_AGAIN',
 ]);
+/** How the table was being used when a call failed: to read (nothing changed) or to write, and the IAM action. */
+export interface TableUse {
+  read: boolean;
+  action: string;
+}
+
+const QUERY: TableUse = { read: true, action: 'dynamodb:Query' };
+
 /** What a set-up mistake means and what to check; `table` is the table's name. */
-const CONFIGURATION_HINTS: Record<string, (table: string) => string> = {
+const CONFIGURATION_HINTS: Record<string, (table: string, use: TableUse) => string> = {
   ResourceNotFoundException: (table) =>
     `no table '${table}' exists in this account and region: check SNAPSHOT_TABLE and that the stack's SnapshotsTable is deployed in the function's region`,
-  AccessDeniedException: (table) =>
-    `the function's role may not read it: grant dynamodb:Query on table '${table}' to the role`,
+  AccessDeniedException: (table, use) =>
+    `the function's role may not use it so: grant ${use.action} on table '${table}' to the role`,
   UnrecognizedClientException: () =>
     "DynamoDB did not accept the function's AWS credentials: check the function's role (locally, AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)",
   CredentialsProviderError: () =>
@@ -61,12 +69,21 @@ function propertyOf(error: unknown, name: string): unknown {
  * an AppError (or anything not recognised) is returned unchanged.
  */
 export function tableReadError(error: unknown, table: string): unknown {
+  return tableError(error, table, QUERY);
+}
+
+/**
+ * What a failed DynamoDB call on `table` means, for a read or a write (`use`): the same classes as
+ * {@link tableReadError}, worded for what was being done. Anything not recognised is returned unchanged.
+ */
+export function tableError(error: unknown, table: string, use: TableUse): unknown {
   if (!(error instanceof Error)) return error;
   const name = error.name;
   const hint = CONFIGURATION_HINTS[name];
+  const verb = use.read ? 'read' : 'written';
   if (hint !== undefined) {
     return new ConfigurationError(
-      `The snapshot table '${table}' (SNAPSHOT_TABLE) could not be read: ${hint(table)} (${name}).`,
+      `The snapshot table '${table}' (SNAPSHOT_TABLE) could not be ${verb}: ${hint(table, use)} (${name}).`,
       { cause: error },
     );
   }
@@ -74,7 +91,8 @@ export function tableReadError(error: unknown, table: string): unknown {
   const metadata = propertyOf(error, '$metadata');
   const status = propertyOf(metadata, 'httpStatusCode');
   let reason: string | undefined;
-  if (THROTTLING.has(name)) reason = `DynamoDB throttled the reads, also through the SDK's retries (${name})`;
+  if (THROTTLING.has(name))
+    reason = `DynamoDB throttled the ${use.read ? 'reads' : 'writes'}, also through the SDK's retries (${name})`;
   else if (typeof code === 'string' && NETWORK_CODES.has(code))
     reason = `DynamoDB could not be reached (${code})`;
   else if (SERVER_OR_TIMEOUT.has(name) || propertyOf(error, '$fault') === 'server')
@@ -82,7 +100,11 @@ export function tableReadError(error: unknown, table: string): unknown {
   else if (typeof status === 'number' && status >= 500) reason = `DynamoDB answered HTTP ${status} (${name})`;
   if (reason === undefined) return error;
   return new StoreUnavailableError(
-    `The snapshot table '${table}' could not be read: ${reason}. Nothing was changed; retrying later is safe.`,
+    `The snapshot table '${table}' could not be ${verb}: ${reason}. ${
+      use.read
+        ? 'Nothing was changed; retrying later is safe.'
+        : 'Retrying is safe: the same event stores its snapshot once.'
+    }`,
     { cause: error },
   );
 }

@@ -42,9 +42,15 @@ afterEach(() => {
 });
 
 describe('the DynamoDB store under throttling', () => {
-  it('lets a throttled put fail instead of calling it a duplicate', async () => {
+  it('lets a throttled put fail instead of calling it a duplicate, as STORE_UNAVAILABLE naming the table', async () => {
     dynamo.on(PutItemCommand).rejects(throttled());
-    await expect(store.put(snapshot)).rejects.toBeInstanceOf(ProvisionedThroughputExceededException);
+    await expect(store.put(snapshot)).rejects.toMatchObject({
+      code: 'STORE_UNAVAILABLE',
+      cause: expect.any(ProvisionedThroughputExceededException),
+      message: expect.stringMatching(
+        /^The snapshot table '.+' could not be written: DynamoDB throttled the writes, also through the SDK's retries \(ProvisionedThroughputExceededException\)\. Retrying is safe/,
+      ),
+    });
     expect(dynamo.commandCalls(PutItemCommand)).toHaveLength(1);
     expect(dynamo.commandCalls(PutItemCommand)[0]?.args[0].input.ConditionExpression).toBe(
       'attribute_not_exists(#o)',
@@ -56,7 +62,33 @@ describe('the DynamoDB store under throttling', () => {
     await expect(
       store.query({ tenantId: 'acme', from: new Date(0), to: new Date(1), limit: 5 }),
     ).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE', cause: expect.any(ThrottlingException) });
-    await expect(store.has('acme', snapshot.observedAt)).rejects.toBeInstanceOf(ThrottlingException);
+    await expect(store.has('acme', snapshot.observedAt)).rejects.toMatchObject({
+      code: 'STORE_UNAVAILABLE',
+      cause: expect.any(ThrottlingException),
+    });
+  });
+
+  it('names the action a role lacks, and still reads a failed condition as a duplicate', async () => {
+    const denied = Object.assign(new Error('User is not authorized to perform: dynamodb:PutItem'), {
+      name: 'AccessDeniedException',
+      $fault: 'client',
+      $metadata: { httpStatusCode: 400 },
+    });
+    dynamo
+      .on(PutItemCommand)
+      .rejectsOnce(denied)
+      .rejectsOnce(
+        Object.assign(new Error('The conditional request failed'), {
+          name: 'ConditionalCheckFailedException',
+          $fault: 'client',
+          $metadata: { httpStatusCode: 400 },
+        }),
+      );
+    await expect(store.put(snapshot)).rejects.toMatchObject({
+      code: 'CONFIGURATION_ERROR',
+      message: expect.stringContaining('grant dynamodb:PutItem on table'),
+    });
+    expect(await store.put(snapshot)).toBe('duplicate');
   });
 
   it('turns a throttled write into a failed tenant of the job, the others stored', async () => {
@@ -81,7 +113,7 @@ describe('the DynamoDB store under throttling', () => {
     });
     expect(results.map((r) => `${r.tenantId}:${r.status}:${r.errorCode ?? ''}`)).toEqual([
       'acme:stored:',
-      'beta:failed:ProvisionedThroughputExceededException',
+      'beta:failed:STORE_UNAVAILABLE',
       'gamma:stored:',
     ]);
   });
