@@ -216,8 +216,15 @@ export function createSnapshotHandler(deps: SnapshotHandlerDeps) {
     for (const message of planned) {
       const own = results.slice(offset, offset + message.targets.length);
       offset += message.targets.length;
-      if (own.some((result) => result.status === 'failed'))
+      const failed = own.filter((result) => result.status === 'failed');
+      if (failed.length > 0) {
         failures.push({ itemIdentifier: message.messageId });
+        // Ties the message SQS will redeliver to the 'snapshot failed' lines that say why.
+        logger.warn('SQS message failed', {
+          messageId: message.messageId,
+          failedTenants: failed.map((result) => result.tenantId),
+        });
+      }
     }
     logger.info('snapshot batch completed', {
       messages: trigger.messages.length,

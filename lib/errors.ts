@@ -43,6 +43,11 @@ export class AppError extends Error {
   readonly status: number;
   readonly upstreamCode: string | undefined;
   readonly upstreamMessage: string | undefined;
+  /**
+   * The X-Traceid of the KooDrive call this error came from, set by the client once a request was sent:
+   * the id KooDrive logged, for the logs of runs (a snapshot) that have no answer header to carry it.
+   */
+  koodriveTraceId: string | undefined;
 
   constructor(code: ErrorCode, message: string, options: AppErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });

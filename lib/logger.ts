@@ -26,6 +26,9 @@ export function describeError(error: unknown): Record<string, unknown> {
       errorMessage: error.message,
       ...(cause === undefined ? {} : { causeName: cause }),
       ...(error.upstreamCode === undefined ? {} : { upstreamCode: error.upstreamCode }),
+      // Already redacted and cut to 300 characters, as in answers: the vendor's own words for the failure.
+      ...(error.upstreamMessage === undefined ? {} : { upstreamMessage: error.upstreamMessage }),
+      ...(error.koodriveTraceId === undefined ? {} : { koodriveTraceId: error.koodriveTraceId }),
     };
   }
   if (error instanceof Error)

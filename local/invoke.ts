@@ -146,7 +146,8 @@ function failedMessageIds(payload: unknown): string[] {
 /**
  * One line per failed message of the batch sent: which one, and where its reason is. The function answers SQS with
  * ids only; it logs the reason in the stack's output ('SQS message rejected' with the message's id for a body it
- * cannot take, such as an unknown tenant; 'snapshot failed' with the tenant for a KooDrive or DynamoDB failure).
+ * cannot take, such as an unknown tenant; 'SQS message failed' naming the tenants, whose 'snapshot failed' lines say
+ * why, for a KooDrive or DynamoDB failure).
  */
 export function describeFailedMessages(event: unknown, payload: unknown): string[] {
   const records: unknown[] =
@@ -163,7 +164,7 @@ export function describeFailedMessages(event: unknown, payload: unknown): string
         : '';
     return (
       `failed: SQS message ${id}${body}; the reason is in npm start's output: ` +
-      `its 'SQS message rejected' line with this messageId, or 'snapshot failed' for the tenant.`
+      `its 'SQS message rejected' or 'SQS message failed' line with this messageId, and 'snapshot failed' for the tenants it names.`
     );
   });
 }

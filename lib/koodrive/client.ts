@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { withoutTrailingSlashes } from '../config.ts';
 import type { AppCredentials, CredentialsProvider } from '../credentials.ts';
 import {
-  type AppError,
+  AppError,
   type AppErrorOptions,
   ConfigurationError,
   MalformedAllocationError,
@@ -140,6 +140,26 @@ export function parseHttpDate(value: string | undefined): number | undefined {
 }
 
 const CHECK_CREDENTIALS = "check appId, appSecret and userId in the secret, and the app's permissions.";
+/** A refusal whose message is about the request's time (X-Date), not its credentials. */
+const TIME_REFUSAL = /\b(?:time|date|clock|expired?)\b/i;
+const CHECK_CLOCK =
+  "KooDrive's message is about the request's time: X-Date must be within 15 minutes of KooDrive's clock and not ahead of it, and an offset over an hour is not corrected from KooDrive's Date header; check this machine's clock (NTP).";
+
+/**
+ * A retryable failure that used up the retries: its message says how many attempts were made, so that
+ * "KooDrive answered HTTP 500" reads as an outage that outlasted them, not as one refused request.
+ */
+function afterAttempts<E extends AppError>(error: E, attempts: number, why = ''): E {
+  if (attempts > 1) error.message = `${error.message} All ${attempts} attempts failed${why}.`;
+  return error;
+}
+
+/** What to check after a refusal: the clock when KooDrive's message speaks of time, else the credentials. */
+function refusalHint(upstream: { upstreamMessage?: string }): string {
+  return upstream.upstreamMessage !== undefined && TIME_REFUSAL.test(upstream.upstreamMessage)
+    ? CHECK_CLOCK
+    : CHECK_CREDENTIALS;
+}
 /** The Date header's one-second precision: offsets, and changes of the learned offset, below it are noise. */
 const DATE_PRECISION_MS = 1_000;
 
@@ -359,7 +379,7 @@ export function createKooDriveClient(options: KooDriveClientOptions): KooDriveCl
       return {
         kind: 'rejected',
         error: new UpstreamRejectedError(
-          `KooDrive refused the credentials of this tenant (HTTP ${status}): ${CHECK_CREDENTIALS}`,
+          `KooDrive refused the credentials of this tenant (HTTP ${status}): ${refusalHint(upstream)}`,
           upstream,
         ),
         status,
@@ -414,77 +434,86 @@ export function createKooDriveClient(options: KooDriveClientOptions): KooDriveCl
       let attempts = 0;
       let retries = 0;
       let lastError: AppError | undefined;
-      for (;;) {
-        let timeoutMs = options.timeoutMs;
-        if (deadline !== undefined) {
-          const left = deadline - now();
-          if (left < minAttemptMs) throw lastError ?? noTimeLeft(left);
-          timeoutMs = Math.min(timeoutMs, Math.floor(left));
-        }
-        const url = allocationUrlOf(credentials.baseUrl ?? options.defaultBaseUrl);
-        const clockOffsetMs = clockOffsets.get(url.host) ?? 0;
-        attempts += 1;
-        const started = now();
-        const result = await attemptOnce(
-          url,
-          credentials,
-          tenant.secretId,
-          traceId,
-          callOptions.language,
-          timeoutMs,
-          clockOffsetMs,
-        );
-        options.onAttempt?.({
-          tenantId: tenant.tenantId,
-          attempt: attempts,
-          outcome: result.kind,
-          ...(result.kind === 'ok' ? {} : { reason: result.error.code }),
-          durationMs: now() - started,
-        });
-        if (result.kind === 'ok') return { body: result.body, traceId, attempts, fetchedAt: new Date(now()) };
-        if (result.kind === 'error') throw result.error;
-        lastError = result.error;
-        if (result.kind === 'rejected') {
-          if (refusalRetried) {
-            throw new UpstreamRejectedError(
-              `KooDrive refused the credentials of this tenant (HTTP ${result.status}), also on a second try with the secret's latest value: ${CHECK_CREDENTIALS}`,
-              result.upstream,
-            );
+      try {
+        for (;;) {
+          let timeoutMs = options.timeoutMs;
+          if (deadline !== undefined) {
+            const left = deadline - now();
+            if (left < minAttemptMs) throw lastError ?? noTimeLeft(left);
+            timeoutMs = Math.min(timeoutMs, Math.floor(left));
           }
-          // The secret may have been rotated while this container was warm: try once more with a newer
-          // value (cached by another call, or read again, at most once per 30 s per secret)…
-          const newer = await options.credentials.refetchAfterRefusal(
-            tenant,
+          const url = allocationUrlOf(credentials.baseUrl ?? options.defaultBaseUrl);
+          const clockOffsetMs = clockOffsets.get(url.host) ?? 0;
+          attempts += 1;
+          const started = now();
+          const result = await attemptOnce(
+            url,
             credentials,
-            deadline === undefined ? {} : { deadline },
+            tenant.secretId,
+            traceId,
+            callOptions.language,
+            timeoutMs,
+            clockOffsetMs,
           );
-          // …or with the same one when the refusal taught a different clock offset (X-Date out of range).
-          const clockCorrected =
-            Math.abs((clockOffsets.get(url.host) ?? 0) - clockOffsetMs) >= DATE_PRECISION_MS;
-          // (30 s is credentials.ts's REFETCH_INTERVAL_MS, not imported: this module stays free of the SDK.)
-          if (newer === undefined && !clockCorrected) {
-            throw new UpstreamRejectedError(
-              `KooDrive refused the credentials of this tenant (HTTP ${result.status}); the secret was read again less than 30 s ago and is not read again before that: ${CHECK_CREDENTIALS}`,
-              result.upstream,
+          options.onAttempt?.({
+            tenantId: tenant.tenantId,
+            attempt: attempts,
+            outcome: result.kind,
+            ...(result.kind === 'ok' ? {} : { reason: result.error.code }),
+            durationMs: now() - started,
+          });
+          if (result.kind === 'ok')
+            return { body: result.body, traceId, attempts, fetchedAt: new Date(now()) };
+          if (result.kind === 'error') throw result.error;
+          lastError = result.error;
+          if (result.kind === 'rejected') {
+            if (refusalRetried) {
+              throw new UpstreamRejectedError(
+                `KooDrive refused the credentials of this tenant (HTTP ${result.status}), also on a second try with the secret's latest value: ${refusalHint(result.upstream)}`,
+                result.upstream,
+              );
+            }
+            // The secret may have been rotated while this container was warm: try once more with a newer
+            // value (cached by another call, or read again, at most once per 30 s per secret)…
+            const newer = await options.credentials.refetchAfterRefusal(
+              tenant,
+              credentials,
+              deadline === undefined ? {} : { deadline },
             );
+            // …or with the same one when the refusal taught a different clock offset (X-Date out of range).
+            const clockCorrected =
+              Math.abs((clockOffsets.get(url.host) ?? 0) - clockOffsetMs) >= DATE_PRECISION_MS;
+            // (30 s is credentials.ts's REFETCH_INTERVAL_MS, not imported: this module stays free of the SDK.)
+            if (newer === undefined && !clockCorrected) {
+              throw new UpstreamRejectedError(
+                `KooDrive refused the credentials of this tenant (HTTP ${result.status}); the secret was read again less than 30 s ago and is not read again before that: ${refusalHint(result.upstream)}`,
+                result.upstream,
+              );
+            }
+            credentials = newer ?? credentials;
+            refusalRetried = true;
+            continue;
           }
-          credentials = newer ?? credentials;
-          refusalRetried = true;
-          continue;
+          // Every attempt counts against KOODRIVE_MAX_ATTEMPTS, the retry after a refusal included; that
+          // retry itself is made even when the budget is spent (above), so a budget of 1 still lets a
+          // rotated secret be picked up.
+          retries += 1;
+          if (attempts >= options.maxAttempts) throw afterAttempts(result.error, attempts);
+          const ceiling = Math.min(maxDelayMs, baseDelayMs * 2 ** (retries - 1));
+          const delay = Math.max(
+            result.retryAfterMs === undefined ? 0 : Math.min(result.retryAfterMs, maxDelayMs),
+            random() * ceiling,
+          );
+          // A wait that would leave no time for the next attempt only delays the same answer.
+          if (deadline !== undefined && now() + delay + minAttemptMs > deadline) {
+            throw afterAttempts(result.error, attempts, ', with no time left in this invocation for another');
+          }
+          await sleep(delay);
         }
-        // Every attempt counts against KOODRIVE_MAX_ATTEMPTS, the retry after a refusal included; that
-        // retry itself is made even when the budget is spent (above), so a budget of 1 still lets a
-        // rotated secret be picked up.
-        retries += 1;
-        if (attempts >= options.maxAttempts) throw result.error;
-        const ceiling = Math.min(maxDelayMs, baseDelayMs * 2 ** (retries - 1));
-        const delay = Math.max(
-          result.retryAfterMs === undefined ? 0 : Math.min(result.retryAfterMs, maxDelayMs),
-          random() * ceiling,
-        );
-        // A wait that would leave no time for the next attempt only delays the same answer.
-        if (deadline !== undefined && now() + delay + minAttemptMs > deadline) throw result.error;
-        await sleep(delay);
+      } catch (error) {
+        // Once a request was sent, the error names it: the id KooDrive logged (for runs without an answer header).
+        if (attempts > 0 && error instanceof AppError) error.koodriveTraceId ??= traceId;
+        throw error;
       }
     },
   };

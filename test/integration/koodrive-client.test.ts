@@ -259,6 +259,61 @@ describe('KooDrive client', () => {
     }
   });
 
+  it('names the KooDrive call a failure came from (its X-Traceid), and no call when none was made', async () => {
+    simulator.enqueueFault({ status: 503 });
+    simulator.enqueueFault({ status: 503 });
+    const { instance } = client({ maxAttempts: 2 });
+    const failed = await instance.getSpaceAllocation(TENANT).catch((e: unknown) => e);
+    expect(failed).toBeInstanceOf(UpstreamError);
+    const sent = simulator.requests.map((request) => request.traceId);
+    expect(sent).toHaveLength(2);
+    expect(new Set(sent).size).toBe(1);
+    expect((failed as UpstreamError).koodriveTraceId).toBe(sent[0]);
+    // The secret could not be read: nothing was sent, so no call is named.
+    const unreadable = createKooDriveClient({
+      credentials: {
+        async get() {
+          throw new UpstreamError('no secret for this test');
+        },
+        async refetchAfterRefusal() {
+          return undefined;
+        },
+        clear() {},
+      },
+      defaultBaseUrl: simulator.url,
+      timeoutMs: 1_000,
+      maxAttempts: 2,
+    });
+    const early = await unreadable.getSpaceAllocation(TENANT).catch((e: unknown) => e);
+    expect((early as UpstreamError).koodriveTraceId).toBeUndefined();
+  });
+
+  it('points at the clock, not the credentials, when the refusal is about the request time', async () => {
+    const tooLate = {
+      error_code: 'APIGW.0303',
+      error_msg: 'time out of range: X-Date is later than the server time',
+    };
+    simulator.enqueueFault({ status: 401, body: tooLate });
+    simulator.enqueueFault({ status: 401, body: tooLate });
+    const { instance } = client();
+    const refused = await instance.getSpaceAllocation(TENANT).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(UpstreamRejectedError);
+    expect((refused as Error).message).toMatch(
+      /about the request's time: .*check this machine's clock \(NTP\)\.$/,
+    );
+    expect((refused as Error).message).not.toContain('appSecret');
+    simulator.enqueueFault({
+      status: 401,
+      body: { error_code: 'APIGW.0303', error_msg: 'Incorrect app authentication information' },
+    });
+    simulator.enqueueFault({
+      status: 401,
+      body: { error_code: 'APIGW.0303', error_msg: 'Incorrect app authentication information' },
+    });
+    const wrong = await instance.getSpaceAllocation(TENANT).catch((e: unknown) => e);
+    expect((wrong as Error).message).toMatch(/check appId, appSecret and userId/);
+  });
+
   it('refetches credentials once on a refused signature and reports the second refusal', async () => {
     const credentials = credentialsFrom({ ...APP, appSecret: 'old' }, { ...APP, appSecret: 'older' });
     const { instance } = client({ credentials });
@@ -413,7 +468,7 @@ describe('KooDrive client', () => {
     const error = await instance.getSpaceAllocation(TENANT).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(UpstreamError);
     expect(String((error as Error).message)).toMatch(
-      /could not be reached at 127\.0\.0\.1:\d+: ECONNREFUSED; nothing accepts connections there: check the host and port of KOODRIVE_BASE_URL or the secret's baseUrl\.$/,
+      /could not be reached at 127\.0\.0\.1:\d+: ECONNREFUSED; nothing accepts connections there: check the host and port of KOODRIVE_BASE_URL or the secret's baseUrl\. All 2 attempts failed\.$/,
     );
     expect(delays).toHaveLength(1);
   });

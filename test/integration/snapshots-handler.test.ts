@@ -244,6 +244,15 @@ describe('EventBridge scheduled event', () => {
     expect(logs).toMatch(
       /"message":"snapshot failed"[^\n]*"tenantId":"beta"[^\n]*"errorCode":"UPSTREAM_ERROR"/,
     );
+    // The vendor's words and the id KooDrive logged the call under, for the operator to quote.
+    const failedLine = JSON.parse(
+      logs.split('\n').find((line) => line.includes('"snapshot failed"')) ?? '{}',
+    ) as Record<string, unknown>;
+    expect(failedLine.upstreamMessage).toBe('space not found or abnormal');
+    expect(failedLine.koodriveTraceId).toBe(
+      koodrive.requests.find((request) => request.appId === APPS.beta.appId)?.traceId,
+    );
+    expect(String(failedLine.koodriveTraceId)).toHaveLength(58);
 
     // Lambda's retry: the same event again.
     koodrive.reset();
@@ -384,6 +393,13 @@ describe('SQS batch', () => {
     expect(await stored('beta')).toHaveLength(0);
     expect(logs).toMatch(
       /"message":"SQS message rejected"[^\n]*"messageId":"m3-unknown"[^\n]*Tenant 'zeta' is not configured/,
+    );
+    // A message whose snapshot failed names the tenants whose 'snapshot failed' lines say why.
+    expect(logs).toMatch(
+      /"message":"SQS message failed"[^\n]*"messageId":"m5-beta","failedTenants":\["beta"\]/,
+    );
+    expect(logs).toMatch(
+      /"message":"SQS message failed"[^\n]*"messageId":"m6-all","failedTenants":\["beta"\]/,
     );
 
     // SQS redelivers the failed messages; those that can now succeed do, without duplicates.
