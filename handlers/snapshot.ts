@@ -111,11 +111,17 @@ function logResult(logger: Logger, source: SnapshotSource, result: SnapshotResul
   if (result.status === 'stored') logger.info('snapshot stored', keys);
   else if (result.status === 'duplicate') logger.info('snapshot already stored', keys);
   else {
+    const stored = result.snapshot !== undefined;
+    const described = describeError(result.error);
+    // Stored, then its threshold step failed (EventBridge refused, or another delivery holds the events):
+    // an expected state that the redelivery finishes, not a bug, so its stack would only be noise.
+    if (stored) delete described.stack;
     logger.error('snapshot failed', {
       ...keys,
-      // Stored, then its threshold step failed: the events wait for the redelivery.
-      ...(result.snapshot === undefined ? {} : { snapshotStored: true }),
-      ...describeError(result.error),
+      ...(stored ? { snapshotStored: true } : {}),
+      // Every failure has a code: the contract's for ours, else the error's name (EventsNotPublishedError…).
+      errorCode: result.errorCode,
+      ...described,
     });
   }
 }
