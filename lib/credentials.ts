@@ -135,11 +135,15 @@ export function parseSecretString(secretId: string, secretString: string | undef
 function toCredentialsError(tenant: Tenant, error: unknown): AppError {
   if (error instanceof AppError) return error;
   const name = error instanceof Error ? error.name : 'UnknownError';
+  // The SDK names a lost or refused connection TimeoutError too; its code says which it was.
+  const code = error instanceof Error ? (error as Error & { code?: unknown }).code : undefined;
+  const connection = typeof code === 'string' && /^E[A-Z]+$/.test(code) && code !== 'ETIMEDOUT';
   const hint =
-    SDK_ERROR_HINTS[name] ??
+    (connection ? undefined : SDK_ERROR_HINTS[name]) ??
     'Secrets Manager could not be reached or failed; check the network path and the service health';
+  const shown = connection ? `${name} (${code}: the connection failed, not a slow answer)` : name;
   return new CredentialsUnavailableError(
-    `Secrets Manager could not be read for tenant '${tenant.tenantId}' (secret '${tenant.secretId}'): ${name}; ${hint}.`,
+    `Secrets Manager could not be read for tenant '${tenant.tenantId}' (secret '${tenant.secretId}'): ${shown}; ${hint}.`,
     { cause: error },
   );
 }

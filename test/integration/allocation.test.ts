@@ -252,6 +252,10 @@ describe('errors: every row of the contract table', () => {
     const unreachable = await call(coldHandler(), '/allocation');
     expect(unreachable.statusCode).toBe(503);
     expect(unreachable.json.code).toBe('CREDENTIALS_UNAVAILABLE');
+    // The SDK calls a reset connection TimeoutError; the detail says what it was.
+    expect(String(unreachable.json.detail)).toMatch(
+      /: TimeoutError \(ECONNRESET: the connection failed, not a slow answer\); Secrets Manager could not be reached/,
+    );
     expect(koodrive.requests).toHaveLength(0);
   });
 
