@@ -55,7 +55,14 @@ export function recordSnapshotOutcome(metrics: Metrics, status: 'stored' | 'dupl
   metrics.addMetric(name, MetricUnit.Count, 1);
 }
 
+/**
+ * One KooDrive attempt: its latency when it was answered successfully (a refused connection fails in a
+ * millisecond, and would make KooDrive look faster during an outage; failures count in UpstreamRetries
+ * and SnapshotFailures), and a retry when it was not the first.
+ */
 export function recordAttempt(metrics: Metrics, report: AttemptReport): void {
-  metrics.addMetric(METRIC_NAMES.upstreamLatency, MetricUnit.Milliseconds, report.durationMs);
+  if (report.outcome === 'ok') {
+    metrics.addMetric(METRIC_NAMES.upstreamLatency, MetricUnit.Milliseconds, report.durationMs);
+  }
   if (report.attempt > 1) metrics.addMetric(METRIC_NAMES.upstreamRetries, MetricUnit.Count, 1);
 }
