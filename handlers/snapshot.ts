@@ -48,13 +48,29 @@ export interface SnapshotHandlerDeps {
  */
 export const MAX_REQUESTED_FUTURE_MS = 5 * 60_000;
 
-/** A Snapshot Requested event dated in the future would store today's numbers under a time to come. */
+/**
+ * How old a Snapshot Requested event's `time` may be. KooDrive tells only the present, so an old time
+ * would file today's numbers as the allocation of long ago (and let any sender rewrite history). A day
+ * covers every legitimate delay: EventBridge retries for an hour, Lambda keeps an event for six.
+ */
+export const MAX_REQUESTED_AGE_MS = 24 * 3_600_000;
+
+/** A Snapshot Requested event's time must be about now: a snapshot is stored (keyed, expired) under it. */
 function checkRequestedTime(observedAt: string, now: number): void {
-  if (Date.parse(observedAt) <= now + MAX_REQUESTED_FUTURE_MS) return;
-  throw new InvalidRequestError(
-    `The Snapshot Requested event's time ${observedAt} is in the future (now ${new Date(now).toISOString()}); ` +
-      "a snapshot is stored under its event's time: send the event without Time (EventBridge sets it) or with the current time.",
-  );
+  const at = Date.parse(observedAt);
+  const fix = 'send the event without Time (EventBridge sets it) or with the current time.';
+  if (at > now + MAX_REQUESTED_FUTURE_MS) {
+    throw new InvalidRequestError(
+      `The Snapshot Requested event's time ${observedAt} is in the future (now ${new Date(now).toISOString()}); ` +
+        `a snapshot is stored under its event's time: ${fix}`,
+    );
+  }
+  if (at < now - MAX_REQUESTED_AGE_MS) {
+    throw new InvalidRequestError(
+      `The Snapshot Requested event's time ${observedAt} is more than a day old (now ${new Date(now).toISOString()}); ` +
+        `KooDrive reports only the present, which cannot be stored as the allocation of that time: ${fix}`,
+    );
+  }
 }
 
 /** What a scheduled or custom-event invocation answers when every tenant succeeded. */

@@ -355,6 +355,24 @@ describe('EventBridge Snapshot Requested event', () => {
     });
   });
 
+  it('refuses an event dated more than a day ago: it would file today’s numbers in the past', async () => {
+    const old = new Date(Date.now() - 25 * 3_600_000).toISOString();
+    const error = await coldHandler()({ ...requested(), time: old }, lambdaContext('snapshot')).catch(
+      (reason: unknown) => reason,
+    );
+    expect(error).toBeInstanceOf(InvalidRequestError);
+    expect(error instanceof Error && error.message).toContain(`time ${old} is more than a day old`);
+    expect(koodrive.requests).toHaveLength(0);
+    expect(await stored('acme')).toHaveLength(0);
+    // A retry hours later (EventBridge's hour, Lambda's six) is still taken.
+    const late = new Date(Date.now() - 7 * 3_600_000).toISOString();
+    await expect(
+      coldHandler()({ ...requested(), time: late }, lambdaContext('snapshot')),
+    ).resolves.toMatchObject({
+      stored: ['acme'],
+    });
+  });
+
   it('fails for a tenant that is not configured, storing nothing', async () => {
     const event = { ...requested(), detail: { tenantId: 'zeta' } };
     await expect(coldHandler()(event, lambdaContext('snapshot'))).rejects.toBeInstanceOf(UnknownTenantError);
