@@ -36,8 +36,9 @@ const INLINE_CONCURRENCY = 4;
  */
 export const INLINE_PAGE_BUDGET = 5_000_000;
 
-// Charts may be a minute old; the page itself is cheap and always fresh.
-const CHART_CACHE = 'max-age=60';
+// Charts may be a minute old, in the caller's own cache only: they are behind the authorizer, and a
+// shared cache (a CDN, a proxy) would hand one tenant's chart to whoever asks next.
+const CHART_CACHE = 'private, max-age=60';
 // Nothing in either document runs or loads from elsewhere; no frame-ancestors, so the page embeds.
 const SVG_POLICY = "default-src 'none'; style-src 'unsafe-inline'";
 const PAGE_POLICY =

@@ -114,7 +114,7 @@ describe('GET /tenants/{tenantId}/allocation/history.svg', () => {
     const response = await getSvg('acme');
     expect(response.statusCode).toBe(200);
     expect(response.headers['content-type']).toBe('image/svg+xml; charset=utf-8');
-    expect(response.headers['cache-control']).toBe('max-age=60');
+    expect(response.headers['cache-control']).toBe('private, max-age=60');
     expect(response.headers['x-trace-id']).toBe(response.requestId);
     expect(response.headers['content-security-policy']).toContain("default-src 'none'");
     expect(response.body).toMatch(/^<svg /);
