@@ -53,6 +53,13 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
+/**
+ * The largest size believed, in GB (a million exabytes): far past any tenant, yet sums of many stay
+ * finite and exact enough, and DynamoDB (numbers up to 1e126) can store them. A larger value is a
+ * broken answer, which would otherwise turn totals into Infinity and JSON `null`.
+ */
+export const MAX_CAPACITY_GB = 1e15;
+
 function readNumber(value: unknown, path: string): number {
   let parsed: number;
   if (typeof value === 'number') {
@@ -69,6 +76,16 @@ function readNumber(value: unknown, path: string): number {
   if (parsed < 0) throw new MalformedAllocationError(`${path} is ${show(value)}, a negative size`);
   // -0 would otherwise survive into sums and ratios.
   return parsed === 0 ? 0 : parsed;
+}
+
+function readCapacity(value: unknown, path: string): number {
+  const gb = readNumber(value, path);
+  if (gb > MAX_CAPACITY_GB) {
+    throw new MalformedAllocationError(
+      `${path} is ${show(value)} GB, more than any storage holds (at most ${MAX_CAPACITY_GB} GB)`,
+    );
+  }
+  return gb;
 }
 
 function readField(entry: Record<string, unknown>, field: string, path: string): unknown {
@@ -92,8 +109,8 @@ function readSpace(entry: unknown, path: string): SpaceAllocation {
   if (!Number.isSafeInteger(type)) {
     throw new MalformedAllocationError(`${path}.type is ${show(typeValue)}, too large for a space type`);
   }
-  const allocatedGB = readNumber(readField(entry, 'allocateCapacity', path), `${path}.allocateCapacity`);
-  const totalGB = readNumber(readField(entry, 'totalCapacity', path), `${path}.totalCapacity`);
+  const allocatedGB = readCapacity(readField(entry, 'allocateCapacity', path), `${path}.allocateCapacity`);
+  const totalGB = readCapacity(readField(entry, 'totalCapacity', path), `${path}.totalCapacity`);
   return space(type, allocatedGB, totalGB);
 }
 

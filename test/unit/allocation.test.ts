@@ -253,6 +253,11 @@ describe('normalizeAllocation: rejected answers', () => {
       'data.allocateCapacity is "-1.5", a negative size',
     ],
     [
+      'a size past any storage, whose sum would be Infinity',
+      { data: [{ ...good, totalCapacity: 1e308 }] },
+      'data[0].totalCapacity is 1e+308 GB, more than any storage holds (at most 1000000000000000 GB)',
+    ],
+    [
       'a boolean',
       { data: { ...good, allocateCapacity: true } },
       'data.allocateCapacity is true (a boolean), not a number',
