@@ -1,7 +1,8 @@
 /**
  * Shows how a KooDrive request is signed, to compare with what the vendor expects when it refuses a
  * signature. For the README writer — usage:
- *   KOODRIVE_APP_SECRET=… node_modules/.bin/node scripts/sign-debug.ts --url https://host/koodrive/ose/v1/space/allocation/get \
+ *   read -rs KOODRIVE_APP_SECRET && export KOODRIVE_APP_SECRET
+ *   node_modules/.bin/node scripts/sign-debug.ts --url https://host/koodrive/ose/v1/space/allocation/get \
  *     --app-id APPID --user-id USERID [--method GET] [--date 20240909T033325Z] [--body '{"a":1}']
  * (or pipe the secret on stdin). The secret is never read from the command line, where shell history
  * and `ps` would keep it, and the output never shows the secret or the signature.
