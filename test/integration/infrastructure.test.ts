@@ -261,6 +261,12 @@ describe('functions', () => {
     expect(dev.resources.IamRoleLambdaExecution).toBeUndefined();
   });
 
+  it('reserves no concurrency unless snapshotReservedConcurrency asks (an account must keep 100 unreserved)', () => {
+    for (const name of FUNCTIONS) {
+      expect(props(dev, `${logicalIdOf(name)}LambdaFunction`).ReservedConcurrentExecutions).toBeUndefined();
+    }
+  });
+
   it('keeps the HTTP functions under API Gateway’s 30 s and gives the snapshot function 300 s', () => {
     expect(props(dev, 'AllocationLambdaFunction').Timeout).toBe(29);
     expect(props(dev, 'HistoryLambdaFunction').Timeout).toBe(29);
