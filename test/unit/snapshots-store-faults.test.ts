@@ -3,6 +3,7 @@
  * else about the store is tested against dynalite in test/integration/snapshots-store.test.ts.
  */
 import {
+  BatchGetItemCommand,
   ProvisionedThroughputExceededException,
   PutItemCommand,
   type PutItemCommandInput,
@@ -89,6 +90,24 @@ describe('the DynamoDB store under throttling', () => {
       message: expect.stringContaining('grant dynamodb:PutItem on table'),
     });
     expect(await store.put(snapshot)).toBe('duplicate');
+  });
+
+  it('names dynamodb:BatchGetItem, as a read, when the already-stored check of a batch is denied', async () => {
+    dynamo.on(BatchGetItemCommand).rejects(
+      Object.assign(new Error('User is not authorized to perform: dynamodb:BatchGetItem'), {
+        name: 'AccessDeniedException',
+        $fault: 'client',
+        $metadata: { httpStatusCode: 400 },
+      }),
+    );
+    const failure = store.storedAmong(['acme', 'beta'], snapshot.observedAt);
+    await expect(failure).rejects.toMatchObject({
+      code: 'CONFIGURATION_ERROR',
+      message: expect.stringContaining(
+        "could not be read: the function's role may not use it so: grant dynamodb:BatchGetItem on table",
+      ),
+    });
+    await expect(failure).rejects.not.toMatchObject({ message: expect.stringContaining('UpdateItem') });
   });
 
   it('turns a throttled write into a failed tenant of the job, the others stored', async () => {
