@@ -212,4 +212,24 @@ describe('createCredentialsProvider', () => {
     await provider.get(TENANT).catch(() => undefined);
     expect(calls).toBe(2);
   });
+
+  it('calls a TimeoutError with code ETIMEDOUT a slow answer, not a failed connection', async () => {
+    const provider = createCredentialsProvider({
+      client: {
+        send: async () => {
+          throw Object.assign(new Error('Connection timed out after 3000 ms'), {
+            name: 'TimeoutError',
+            code: 'ETIMEDOUT',
+          });
+        },
+      } as never,
+      cacheSeconds: 300,
+    });
+    const error = await provider.get(TENANT).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(CredentialsUnavailableError);
+    expect((error as Error).message).toContain(
+      "tenant 'acme' (secret 'koodrive/acme'): TimeoutError; Secrets Manager could not be reached or failed",
+    );
+    expect((error as Error).message).not.toContain('connection failed');
+  });
 });
