@@ -314,6 +314,18 @@ describe('KooDrive client', () => {
     expect((wrong as Error).message).toMatch(/check appId, appSecret and userId/);
   });
 
+  it('points at the clock whatever the case of the words about time', async () => {
+    const expired = { error_code: 'APIGW.0303', error_msg: 'Request Time Expired' };
+    simulator.enqueueFault({ status: 401, body: expired });
+    simulator.enqueueFault({ status: 401, body: expired });
+    const refused = await client()
+      .instance.getSpaceAllocation(TENANT)
+      .catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(UpstreamRejectedError);
+    expect((refused as Error).message).toMatch(/check this machine's clock \(NTP\)\.$/);
+    expect((refused as Error).message).not.toContain('check appId, appSecret and userId');
+  });
+
   it('refetches credentials once on a refused signature and reports the second refusal', async () => {
     const credentials = credentialsFrom({ ...APP, appSecret: 'old' }, { ...APP, appSecret: 'older' });
     const { instance } = client({ credentials });
@@ -447,6 +459,25 @@ describe('KooDrive client', () => {
       expect(simulator.requests).toHaveLength(1);
     });
 
+    it('points at the clock there too when the refusal is about the request time', async () => {
+      simulator.enqueueFault({
+        status: 401,
+        body: {
+          error_code: 'APIGW.0303',
+          error_msg: 'time out of range: X-Date is later than the server time',
+        },
+      });
+      const credentials = credentialsFrom(APP);
+      credentials.refetchAllowed = false;
+      const { instance } = client({ credentials });
+      const error = await instance.getSpaceAllocation(TENANT).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(UpstreamRejectedError);
+      expect((error as Error).message).toMatch(
+        /read again less than 30 s ago and is not read again before that: KooDrive's message is about the request's time: .*check this machine's clock \(NTP\)\.$/,
+      );
+      expect(simulator.requests).toHaveLength(1);
+    });
+
     it('still retries with the same secret when the refusal corrected the clock', async () => {
       simulator.setClockOffsetMs(-90_000);
       const credentials = credentialsFrom(APP);
@@ -481,6 +512,16 @@ describe('KooDrive client', () => {
     ['ECONNRESET', /network path from the function/],
   ])('says what to check when KooDrive cannot be reached (%s)', (code, hint) => {
     expect(unreachableHint(code)).toMatch(hint);
+  });
+
+  it('reports the answer of a single attempt without counting attempts (KOODRIVE_MAX_ATTEMPTS 1)', async () => {
+    simulator.enqueueFault({ status: 503 });
+    const { instance, delays } = client({ maxAttempts: 1 });
+    const error = await instance.getSpaceAllocation(TENANT).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(UpstreamError);
+    expect((error as Error).message).toBe('KooDrive answered HTTP 503.');
+    expect(delays).toEqual([]);
+    expect(simulator.requests).toHaveLength(1);
   });
 
   it('reports each attempt without headers or secrets', async () => {
@@ -555,6 +596,8 @@ describe('KooDrive client', () => {
       );
       expect(credentials.reads).toHaveLength(1);
       expect(simulator.requests).toHaveLength(0);
+      // Nothing was sent, so no KooDrive call is named.
+      expect((error as UpstreamTimeoutError).koodriveTraceId).toBeUndefined();
     });
 
     it('reports the refusal, sending nothing more, when the refetch of the secret leaves less than an attempt needs', async () => {
@@ -574,6 +617,31 @@ describe('KooDrive client', () => {
       expect(credentials.reads).toEqual([{ refetch: false }, { refetch: true }]);
       // The newer secret was read but never tried: only the refused request reached KooDrive.
       expect(simulator.requests.map((r) => r.outcome)).toEqual(['rejected']);
+    });
+
+    it('says the invocation had no time left for another attempt when a later back-off would pass it', async () => {
+      for (let i = 0; i < 3; i++) simulator.enqueueFault({ status: 503 });
+      const { clock } = frozenClock();
+      // Back-offs of 50 ms then 100 ms (random() = 0.5); each attempt needs 100 ms. The first wait fits
+      // in the 240 ms (50 + 100 ≤ 240), the second does not (50 + 100 + 100 > 240).
+      const deadline = clock.now + 240;
+      const delays: number[] = [];
+      const { instance } = client({
+        now: () => clock.now,
+        sleep: async (ms) => {
+          delays.push(ms);
+          clock.now += ms;
+        },
+        baseDelayMs: 100,
+        minAttemptMs: 100,
+      });
+      const error = await instance.getSpaceAllocation(TENANT, { deadline }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(UpstreamError);
+      expect((error as Error).message).toBe(
+        'KooDrive answered HTTP 503. All 2 attempts failed, with no time left in this invocation for another.',
+      );
+      expect(delays).toEqual([50]);
+      expect(simulator.requests).toHaveLength(2);
     });
 
     it('leaves a call with time to spare alone', async () => {
