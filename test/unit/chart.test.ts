@@ -203,6 +203,24 @@ describe('renderAllocationChart', () => {
     expect(end?.y).toBeCloseTo(total[0]?.y ?? 0, 0);
   });
 
+  it('still marks a space that fills exactly at the end of the plot', () => {
+    // 100 GB a day up to 825 of 1,000 GB at the end of the range: full 1.75 days later, just where the
+    // plot ends (the range's end plus a quarter of its 7 days).
+    const items = [0, 1, 2, 3, 4].map((d) =>
+      item(TO.getTime() - (4 - d) * DAY, [{ type: 0, allocated: 425 + 100 * d, total: 1000 }]),
+    );
+    const svg = render({ items });
+    const marker = elements(svg, 'circle').find((c) => c['data-full'] === 'department');
+    expect(marker).toBeDefined();
+    expect(svg).toContain('<title>department full around 2026-11-29 22:00 UTC</title>');
+    // At the plot's right edge, where the own-threshold ticks end.
+    const plotEdge = Number(elements(svg, 'line').find((l) => l['data-own-threshold'] !== undefined)?.x2);
+    expect(Number(marker?.cx)).toBeCloseTo(plotEdge, 0);
+    expect(elements(svg, 'text').find((t) => t['data-full-label'] === 'department')?.text).toBe(
+      'department full ~29 Nov',
+    );
+  });
+
   it('writes when a space fills beside its marker, for a chart shown as an image (no hover)', () => {
     // Full a day after the last item (27 Nov 04:00): 28 Nov.
     const items = [0, 1, 2, 3, 4].map((d) =>
@@ -323,6 +341,46 @@ describe('renderAllocationChart', () => {
     expect(render()).not.toContain('data-over=');
   });
 
+  it('marks the totals too when all spaces together are over-allocated', () => {
+    // One space type, ending at 1,100 of 1,000 GB: the totals are over as well.
+    const items = week().map((i, h) =>
+      item(Date.parse(i.observedAt), [{ type: 0, allocated: 900 + (h / 168) * 200, total: 1000 }]),
+    );
+    const svg = render({ items });
+    checkWellFormedXml(svg);
+    const markers = elements(svg, 'circle').filter((c) => c['data-over'] !== undefined);
+    expect(markers.map((c) => c['data-over'])).toEqual(['department', 'totals']);
+    const last = coordinates(pathOf(svg, 'totals-allocated') ?? '').at(-1);
+    expect(Number(markers[1]?.cx)).toBeCloseTo(last?.x ?? 0, 0);
+    expect(Number(markers[1]?.cy)).toBeCloseTo(last?.y ?? 0, 0);
+    expect(svg).toContain('<title>totals over-allocated: 1,100 of 1,000 GB</title>');
+    expect(elements(svg, 'text').find((t) => t['data-over-label'] === 'totals')?.text).toBe('over');
+  });
+
+  it('calls a space allocated exactly to its total full, not over-allocated, and ranks over-allocation first', () => {
+    // department grows to exactly 1,000 of 1,000 GB; group ends over its total; personal is flat.
+    const items = week().map((i, h) =>
+      item(Date.parse(i.observedAt), [
+        { type: 0, allocated: 500 + (500 * h) / 168, total: 1000 },
+        { type: 1, allocated: 300, total: 500 },
+        { type: 2, allocated: 450, total: 400 },
+      ]),
+    );
+    const svg = render({ items });
+    const desc = descOf(svg);
+    // Over-allocated before full, though department comes first among the space types.
+    expect(desc).toMatch(
+      /^group: 450 of 400 GB allocated \(112\.5 %\), over-allocated; department: 1,000 of 1,000 GB allocated \(100 %\), full; totals: [^;]*full in about 2\.1 days; personal: [^;]*not growing\. /,
+    );
+    // Only group is marked over; department, exactly full, is not.
+    expect(
+      elements(svg, 'circle')
+        .filter((c) => c['data-over'] !== undefined)
+        .map((c) => c['data-over']),
+    ).toEqual(['group']);
+    expect(svg).not.toContain('department over-allocated');
+  });
+
   it('says beside the now line when the snapshots stopped, and tints the time since', () => {
     // Hourly snapshots until two days before the end of the range.
     const items = week().filter((_, h) => h <= 5 * 24);
@@ -347,6 +405,20 @@ describe('renderAllocationChart', () => {
       expect(fresh).not.toContain('data-stale');
       expect(descOf(fresh)).not.toContain('No snapshots since');
     }
+  });
+
+  it('puts the note that the snapshots stopped under the truncation notice, not over it', () => {
+    const items = week().filter((_, h) => h <= 5 * 24);
+    const svg = render({ items, truncated: true });
+    const texts = elements(svg, 'text');
+    const truncation = texts.find((t) => t.text?.startsWith('More snapshots than one chart reads'));
+    const stale = texts.find((t) => t['data-stale'] === 'true');
+    expect(stale?.text).toBe('no snapshots since 2026-11-26 04:00 UTC');
+    // A line of 11 px text below it.
+    expect(Number(stale?.y) - Number(truncation?.y)).toBeGreaterThanOrEqual(12);
+    // Without the notice, the note takes its line.
+    const alone = elements(render({ items }), 'text').find((t) => t['data-stale'] === 'true');
+    expect(Number(alone?.y)).toBe(Number(truncation?.y));
   });
 
   it("names each series at the right, level with its line's end, and moves names apart that would overlap", () => {
