@@ -369,6 +369,47 @@ describe('Allocation Threshold Crossed', () => {
     expect(bus.events).toHaveLength(0);
   });
 
+  it('logs the stack of an unexpected failure that came before the snapshot was stored', async () => {
+    const stores = lazySnapshotStore();
+    const handler = coldHandler(
+      {
+        getStore: (config) => ({
+          ...stores(config),
+          put: async () => {
+            throw new Error('the table broke in an unforeseen way');
+          },
+        }),
+      },
+      'ERROR',
+    );
+    koodrive.setData(APP.appId, allocated(50));
+    const capture = captureOutput();
+    let failure: unknown;
+    try {
+      failure = await handler(scheduledEvent('2026-11-28T08:00:00Z'), lambdaContext()).catch(
+        (e: unknown) => e,
+      );
+    } finally {
+      capture.stop();
+    }
+    expect(String(failure)).toMatch(
+      /failed for 1 of 1 tenant\(s\): thr \(Error\)\. 0 stored, 0 already stored/,
+    );
+    const failed = capture.lines
+      .flatMap((chunk) => chunk.split('\n'))
+      .filter((line) => line.startsWith('{'))
+      .map((line) => JSON.parse(line) as Record<string, unknown>)
+      .find((l) => l.message === 'snapshot failed');
+    expect(failed).toMatchObject({
+      tenantId: 'thr',
+      errorName: 'Error',
+      errorMessage: 'the table broke in an unforeseen way',
+    });
+    expect(failed).not.toHaveProperty('snapshotStored');
+    // Not an AppError and nothing stored: a bug to find, so its stack is on the line.
+    expect(failed?.stack).toMatch(/^Error: the table broke in an unforeseen way\n\s+at /);
+  });
+
   it('emits allocation gauges and snapshot counters in Embedded Metric Format', async () => {
     koodrive.setData(APP.appId, allocated(40));
     const capture = captureOutput();
