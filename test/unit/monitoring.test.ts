@@ -1,8 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import MonitoringPlugin, {
+  alarmTopic,
   type MonitoringSettings,
   monitoringResources,
   parseThresholds,
+  thresholdPercents,
 } from '../../serverless/monitoring.ts';
 
 const SETTINGS: MonitoringSettings = {
@@ -113,6 +115,14 @@ describe('monitoring resources', () => {
     );
   });
 
+  it('keeps two decimals of a percent, so thresholds a tenth of a percent apart stay two alarms', () => {
+    expect(thresholdPercents([0.8125])).toEqual(['81.25']);
+    expect(thresholdPercents([0.8125, 0.813])).toEqual(['81.25', '81.3']);
+    const close = monitoringResources({ ...SETTINGS, thresholds: '0.8125,0.813' });
+    expect(propsOf(close, 'AllocatedRatio81p25Alarm').Threshold).toBe(0.8125);
+    expect(propsOf(close, 'AllocatedRatio81p3Alarm').Threshold).toBe(0.813);
+  });
+
   it('refuses an alarm topic that is not an SNS topic ARN', () => {
     for (const topic of ['ops', 'arn:aws:sqs:eu-west-1:123456789012:ops', 'arn:aws:sns:eu-west-1:1234:ops']) {
       expect(() => monitoringResources({ ...SETTINGS, alarmTopicArn: topic }), topic).toThrow(
@@ -126,6 +136,15 @@ describe('monitoring resources', () => {
     expect(propsOf(fifo, 'SnapshotErrorsAlarm').AlarmActions).toEqual([
       'arn:aws-cn:sns:cn-north-1:123456789012:a.fifo',
     ]);
+  });
+
+  it('takes a dot in a topic name only as the .fifo ending, as SNS does', () => {
+    expect(alarmTopic('arn:aws:sns:eu-west-1:123456789012:ops.fifo')).toBe(
+      'arn:aws:sns:eu-west-1:123456789012:ops.fifo',
+    );
+    expect(() => alarmTopic('arn:aws:sns:eu-west-1:123456789012:ops.alarms')).toThrow(
+      /alarmTopicArn is 'arn:aws:sns:eu-west-1:123456789012:ops\.alarms': give the ARN of an SNS topic/,
+    );
   });
 
   it('names the dashboard by stage and region, since dashboards are global to the account', () => {
