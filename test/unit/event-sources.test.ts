@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { eventSourcePattern } from '../../serverless/event-sources.ts';
+import { eventBusTag, eventSourcePattern } from '../../serverless/event-sources.ts';
 
 describe('eventSourcePattern (the Snapshot Requested rule’s sources)', () => {
   it('keeps a list from the params block, matchers included', () => {
@@ -23,5 +23,16 @@ describe('eventSourcePattern (the Snapshot Requested rule’s sources)', () => {
     );
     expect(() => eventSourcePattern([null], 'snapshotRequestSources')).toThrow(/must list/);
     expect(() => eventSourcePattern(42, 'snapshotRequestSources')).toThrow(/comma-separated string/);
+  });
+});
+
+describe('eventBusTag (the event bus in the Snapshot Requested rule’s name)', () => {
+  it('reads the bus name without the spaces around it', () => {
+    expect(eventBusTag(' default ', 'eventBusName')).toBe('default');
+    expect(eventBusTag(' ops-bus ', 'eventBusName')).toBe(eventBusTag('ops-bus', 'eventBusName'));
+  });
+
+  it('refuses a name of spaces only, naming the parameter', () => {
+    expect(() => eventBusTag('  ', 'eventBusName')).toThrow(/^eventBusName is empty/);
   });
 });
