@@ -145,6 +145,14 @@ describe('normalizeAllocation: accepted answers', () => {
     expect(one.totals.allocatedRatio).toBe(one.spaces[0]?.allocatedRatio);
   });
 
+  it('accepts the largest size any storage holds, exactly 1e15 GB', () => {
+    const result = normalizeAllocation({
+      code: 0,
+      data: [{ type: 0, allocateCapacity: 1e15, totalCapacity: '1e15' }],
+    });
+    expect(result.spaces[0]).toMatchObject({ allocatedGB: 1e15, totalGB: 1e15, allocatedRatio: 1 });
+  });
+
   it('accepts an answer without code (the client checked it) and ignores extra fields', () => {
     const result = normalizeAllocation({
       data: { type: 1, allocateCapacity: 5, totalCapacity: 10, extra: 'x' },
@@ -256,6 +264,11 @@ describe('normalizeAllocation: rejected answers', () => {
       'a size past any storage, whose sum would be Infinity',
       { data: [{ ...good, totalCapacity: 1e308 }] },
       'data[0].totalCapacity is 1e+308 GB, more than any storage holds (at most 1000000000000000 GB)',
+    ],
+    [
+      'a size just past the largest',
+      { data: { ...good, allocateCapacity: '1.0000001e15' } },
+      'data.allocateCapacity is "1.0000001e15" GB, more than any storage holds (at most 1000000000000000 GB)',
     ],
     [
       'a boolean',
