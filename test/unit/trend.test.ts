@@ -247,6 +247,9 @@ describe('TrendAccumulator', () => {
       { ...good, spaces: [[0.5, 'department', ...(good.totals ?? [])]] },
       { ...good, spaces: [[0, 'department', ...(good.totals ?? []).map(() => Number.NaN)]] },
       { ...good, spaces: [...good.spaces, ...good.spaces] },
+      // A fit of no points: no state ever holds one.
+      { ...good, totals: [0, ...(good.totals ?? []).slice(1)] },
+      { ...good, spaces: [[0, 'department', 0, ...(good.totals ?? []).slice(1)]] },
       { ...good, spaces: Array.from({ length: 16 }, (_, i) => [i, 'unknown', ...(good.totals ?? [])]) },
     ]) {
       expect(TrendAccumulator.resume(bad), JSON.stringify(bad).slice(0, 80)).toBeUndefined();
