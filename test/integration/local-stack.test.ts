@@ -16,6 +16,7 @@ import { DEMO_TENANT_ID, LAB_TENANT_ID } from '../../local/demo.ts';
 import { parseTableSchemas, SERVERLESS_YML, startLocalDynamoDb } from '../../local/dynamodb.ts';
 import { invokeFunction, invokeUrl, sqsSnapshotEvent } from '../../local/invoke.ts';
 import { localPorts, offlineArgs, startLocalStack } from '../../local/start.ts';
+import { launchChromium } from '../browser/chromium.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const STARTUP_MS = 150_000;
@@ -210,6 +211,17 @@ async function busyPorts(ports: readonly number[]): Promise<number[]> {
   return ports.filter((_, i) => !free[i]);
 }
 
+/* The browser globals the page functions use (the project's TypeScript has no DOM library). */
+declare const document: {
+  readonly images: Iterable<{
+    readonly complete: boolean;
+    readonly naturalWidth: number;
+    readonly naturalHeight: number;
+    getAttribute(name: string): string | null;
+  }>;
+  querySelectorAll(selectors: string): Iterable<{ getAttribute(name: string): string | null }>;
+};
+
 describe('local stack (npm start)', () => {
   let stack: StartedStack | undefined;
   let apiUrl = '';
@@ -281,6 +293,45 @@ describe('local stack (npm start)', () => {
     expect(response.headers.get('content-type')).toMatch(/^text\/html/);
     await response.body?.cancel();
   });
+
+  it('shows every tenant’s chart on the dashboard, in headless Chromium, with each series drawn', async () => {
+    if (stack !== undefined) await firstSnapshotTaken(stack);
+    const browser = await launchChromium();
+    try {
+      const page = await browser.context.newPage();
+      const response = await page.goto(`${apiUrl}/dashboard`);
+      expect(response?.status()).toBe(200);
+      await page.waitForFunction(() => Array.from(document.images).every((image) => image.complete));
+      const images = await page.evaluate(() =>
+        Array.from(document.images, (image) => ({
+          src: image.getAttribute('src') ?? '',
+          width: image.naturalWidth,
+          height: image.naturalHeight,
+        })),
+      );
+      expect(images.map((image) => image.src.split('/')[1]).sort()).toEqual(
+        [DEMO_TENANT_ID, LAB_TENANT_ID].sort(),
+      );
+      for (const image of images) expect([image.width, image.height], image.src).toEqual([800, 400]);
+      for (const tenantId of [DEMO_TENANT_ID, LAB_TENANT_ID]) {
+        await page.goto(`${apiUrl}/tenants/${tenantId}/allocation/history.svg`);
+        const series = await page.evaluate(() =>
+          Array.from(document.querySelectorAll('path[data-series$="-allocated"]'), (path) => ({
+            name: path.getAttribute('data-series') ?? '',
+            d: path.getAttribute('d') ?? '',
+          })),
+        );
+        // demo reports the three space types (the documented array), lab one (the vendor's object example).
+        const spaces = tenantId === DEMO_TENANT_ID ? ['department', 'personal', 'group'] : ['department'];
+        expect(series.map((s) => s.name).sort(), tenantId).toEqual(
+          [...spaces, 'totals'].map((name) => `${name}-allocated`).sort(),
+        );
+        for (const s of series) expect(s.d, `${tenantId} ${s.name}`).toMatch(/^M\d/);
+      }
+    } finally {
+      await browser.close();
+    }
+  }, 60_000);
 
   it("answers any other path with the contract's NOT_FOUND problem, not the gateway's own 404", async () => {
     const response = await fetch(`${apiUrl}/quota`, { method: 'POST' });
