@@ -17,6 +17,7 @@ import {
   recordAllocation,
   recordAttempt,
   recordSnapshotOutcome,
+  recordTenantFailure,
 } from '../lib/metrics.ts';
 import { lazyRuntime, type Runtime } from '../lib/runtime.ts';
 import { parseSnapshotEvent, type SnapshotRequest, type SnapshotTrigger } from '../lib/snapshots/events.ts';
@@ -190,6 +191,7 @@ export function createSnapshotHandler(deps: SnapshotHandlerDeps) {
         }
         if (metrics === undefined) return;
         recordSnapshotOutcome(metrics, result.status);
+        if (result.status === 'failed') recordTenantFailure(result.tenantId);
         // Written before its threshold step failed: in the table all the same, so counted and graphed.
         if (result.status === 'failed' && result.snapshot !== undefined)
           recordSnapshotOutcome(metrics, 'stored');

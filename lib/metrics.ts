@@ -22,6 +22,16 @@ export const METRIC_NAMES = {
   thresholdEvents: 'ThresholdEventsPublished',
 } as const;
 
+/**
+ * A tenant's failed snapshot, counted per tenant as well (the service-wide SnapshotFailures only says
+ * that some tenant fails): the dashboard then shows which one, also while the others keep storing.
+ */
+export function recordTenantFailure(tenantId: string): void {
+  const document = new Metrics({ defaultDimensions: { Tenant: tenantId } });
+  document.addMetric(METRIC_NAMES.failures, MetricUnit.Count, 1);
+  document.publishStoredMetrics();
+}
+
 /** Per-tenant gauges, one EMF document per tenant and space type, so dashboards can split by both. */
 export function recordAllocation(allocation: Allocation): void {
   const rows = [

@@ -335,6 +335,15 @@ export function dashboardBody(settings: MonitoringSettings) {
           ['AWS/ApiGateway', 'Latency', 'ApiId', httpApi, { stat: 'p99' }],
         ],
       }),
+      // Which tenant fails: the snapshot-errors alarm says only that one does.
+      widget(0, 24, 'Snapshot failures per tenant', {
+        stat: 'Sum',
+        metrics: search(
+          `{${ns},service,Tenant} service="${settings.service}" MetricName="SnapshotFailures"`,
+          'Sum',
+          'failures',
+        ),
+      }),
     ],
   };
 }

@@ -429,4 +429,27 @@ describe('Allocation Threshold Crossed', () => {
     expect(documents.some((d) => 'ColdStart' in d)).toBe(true);
     expect(JSON.stringify(documents)).not.toContain(APP.appSecret);
   });
+
+  it('counts a failed snapshot for its tenant too, so the dashboard shows which tenant fails', async () => {
+    koodrive.enqueueFault({ status: 200, body: { code: 13000301, msg: 'space not found or abnormal' } });
+    const capture = captureOutput();
+    try {
+      await expect(coldHandler()(scheduledEvent('2026-11-28T06:15:00Z'), lambdaContext())).rejects.toThrow(
+        /failed for 1 of 1 tenant/,
+      );
+    } finally {
+      capture.stop();
+    }
+    const documents = capture.lines
+      .flatMap((chunk) => chunk.split('\n'))
+      .filter((line) => line.includes('"_aws"'))
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    const perTenant = documents.find((d) => d.Tenant === 'thr' && 'SnapshotFailures' in d);
+    expect(perTenant).toMatchObject({ SnapshotFailures: 1 });
+    expect(JSON.stringify(perTenant)).toContain('"Dimensions":[["service","Tenant"]]');
+    // The service-wide count the alarms and the dashboard's totals read is there as before.
+    expect(documents.find((d) => d.Tenant === undefined && 'SnapshotFailures' in d)).toMatchObject({
+      SnapshotFailures: 1,
+    });
+  });
 });

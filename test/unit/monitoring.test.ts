@@ -197,6 +197,16 @@ describe('monitoring resources', () => {
         expect(names.length % 2, `namespace, name and name/value pairs: ${JSON.stringify(row)}`).toBe(0);
       }
     }
+    const failures = parsed.widgets.find((w) => w.properties.title === 'Snapshot failures per tenant');
+    expect(failures?.properties.metrics).toEqual([
+      [
+        {
+          expression: `SEARCH('{KooDriveAllocation,service,Tenant} service="koodrive-allocation" MetricName="SnapshotFailures"', 'Sum', 900)`,
+          label: 'failures',
+          id: 'failures',
+        },
+      ],
+    ]);
     const calls = parsed.widgets.find((w) => w.properties.title === 'HTTP API calls, 4xx and 5xx');
     expect(calls?.properties.metrics).toEqual([
       ['AWS/ApiGateway', 'Count', 'ApiId', 'a1b2c3'],
