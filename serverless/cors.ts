@@ -4,7 +4,7 @@
  * API with a JWT, or SigV4 in the browser) may read the answers. Empty: no CORS at all, API Gateway's default.
  * Resolved offline, at package and print time; a malformed origin fails packaging with what to write.
  */
-import { stageParamName, type VariableSourceContext } from './plugin-support.ts';
+import { stageParamName, userErrorsOf, type VariableSourceContext } from './plugin-support.ts';
 
 export interface HttpApiCors {
   allowedOrigins: string[];
@@ -41,7 +41,7 @@ export function httpApiCors(origins: string): HttpApiCors | false {
     if (url === undefined || !scheme || url.origin !== origin) {
       throw new Error(
         `corsAllowedOrigins has '${origin}': give origins as a browser sends them, scheme, host and optional port, ` +
-          'with no path or trailing slash (e.g. https://dashboard.example.com); https only, except http://localhost; or * for any.',
+          'with no path or trailing slash (e.g. https://dashboard.example.com); https only, except http:// for a loopback host (localhost, 127.x, [::1]); or * for any.',
       );
     }
   }
@@ -95,11 +95,11 @@ export default class CorsPlugin {
 
   readonly configurationVariablesSources = {
     httpApiCors: {
-      resolve: async (context: VariableSourceContext) => {
+      resolve: userErrorsOf(async (context: VariableSourceContext) => {
         const name = stageParamName('httpApiCors', context, 'corsAllowedOrigins');
         const value = await context.resolveVariable(`param:${name}`);
         return { value: httpApiCors(typeof value === 'string' ? value : '') };
-      },
+      }),
     },
   };
 }

@@ -7,7 +7,7 @@
  * value that EventBridge refuses (a pattern's values must be arrays), failing the deploy.
  */
 import { createHash } from 'node:crypto';
-import { stageParamName, type VariableSourceContext } from './plugin-support.ts';
+import { stageParamName, userErrorsOf, type VariableSourceContext } from './plugin-support.ts';
 
 /** The source list for a parameter's value; throws, naming the parameter, what EventBridge would refuse. */
 export function eventSourcePattern(value: unknown, param: string): unknown[] {
@@ -57,16 +57,16 @@ export function eventBusTag(bus: unknown, param: string): string {
 export default class EventSourcesPlugin {
   readonly configurationVariablesSources = {
     eventSources: {
-      resolve: async (context: VariableSourceContext) => {
+      resolve: userErrorsOf(async (context: VariableSourceContext) => {
         const name = stageParamName('eventSources', context, 'snapshotRequestSources');
         return { value: eventSourcePattern(await context.resolveVariable(`param:${name}`), name) };
-      },
+      }),
     },
     eventBusTag: {
-      resolve: async (context: VariableSourceContext) => {
+      resolve: userErrorsOf(async (context: VariableSourceContext) => {
         const name = stageParamName('eventBusTag', context, 'eventBusName');
         return { value: eventBusTag(await context.resolveVariable(`param:${name}`), name) };
-      },
+      }),
     },
   };
 }

@@ -398,16 +398,13 @@ export default class MonitoringPlugin {
   constructor(serverless: ServerlessLike) {
     this.hooks = {
       'before:package:finalize': () => {
-        let settings: MonitoringSettings;
+        let resources: Record<string, Resource>;
         try {
-          settings = settingsFrom(serverless.service.custom?.monitoring);
+          resources = monitoringResources(settingsFrom(serverless.service.custom?.monitoring));
         } catch (error) {
           throw asUserError(error);
         }
-        Object.assign(
-          serverless.service.provider.compiledCloudFormationTemplate.Resources,
-          monitoringResources(settings),
-        );
+        Object.assign(serverless.service.provider.compiledCloudFormationTemplate.Resources, resources);
       },
     };
   }

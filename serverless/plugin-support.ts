@@ -15,8 +15,30 @@ export function stageParamName(source: string, context: VariableSourceContext, e
   return name;
 }
 
-/** `error`, named as osls's own user errors, which it prints as their message alone: a setting to fix, not a stack trace. */
+/**
+ * A user error as osls knows its own: it prints such an error as its message alone (a setting to fix,
+ * not a stack trace). osls tells them by the class's name — in a variable source, `constructor.name` —
+ * so this is a class of that name, not only an error renamed.
+ */
+class ServerlessError extends Error {
+  constructor(message: string, options?: { cause: unknown }) {
+    super(message, options);
+    this.name = 'ServerlessError';
+  }
+}
+
+/** `error` as a {@link ServerlessError}, its message kept; anything but an Error is returned unchanged. */
 export function asUserError(error: unknown): unknown {
-  if (error instanceof Error) error.name = 'ServerlessError';
-  return error;
+  return error instanceof Error ? new ServerlessError(error.message, { cause: error }) : error;
+}
+
+/** A variable source's `resolve` whose errors reach the user as {@link asUserError}s. */
+export function userErrorsOf<A extends unknown[], R>(resolve: (...args: A) => Promise<R>) {
+  return async (...args: A): Promise<R> => {
+    try {
+      return await resolve(...args);
+    } catch (error) {
+      throw asUserError(error);
+    }
+  };
 }

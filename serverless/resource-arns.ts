@@ -10,7 +10,7 @@
  * - `${eventBusArn:<param>}`: the ARN of the event bus named (or given by ARN) in that stage parameter.
  */
 import { parseSecretIdTemplate, parseTenants, TENANT_PLACEHOLDER } from '../lib/tenants.ts';
-import { asUserError, stageParamName, type VariableSourceContext } from './plugin-support.ts';
+import { asUserError, stageParamName, userErrorsOf, type VariableSourceContext } from './plugin-support.ts';
 
 /** A policy `Resource` entry: a literal ARN or a CloudFormation `Fn::Sub` filled in by the stack. */
 export type IamResource = string | { 'Fn::Sub': string };
@@ -168,7 +168,7 @@ export default class ResourceArnsPlugin {
 
   readonly configurationVariablesSources = {
     tenantSecretArns: {
-      resolve: async (context: VariableSourceContext) => {
+      resolve: userErrorsOf(async (context: VariableSourceContext) => {
         const template = await context.resolveVariable('param:secretIdTemplate');
         return {
           value: tenantSecretResources(
@@ -176,17 +176,17 @@ export default class ResourceArnsPlugin {
             typeof template === 'string' ? template : '',
           ),
         };
-      },
+      }),
     },
     eventBusArn: {
-      resolve: async (context: VariableSourceContext) => ({
+      resolve: userErrorsOf(async (context: VariableSourceContext) => ({
         value: eventBusResource(await readParam('eventBusArn', context)),
-      }),
+      })),
     },
     secretKeyArns: {
-      resolve: async (context: VariableSourceContext) => ({
+      resolve: userErrorsOf(async (context: VariableSourceContext) => ({
         value: secretKeyArns(await readParam('secretKeyArns', context)),
-      }),
+      })),
     },
   };
 }

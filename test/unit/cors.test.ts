@@ -56,6 +56,12 @@ describe('httpApiCors', () => {
     await expect(source.resolve({ address: 'not a name', resolveVariable })).rejects.toThrow(
       /needs the name of a stage parameter/,
     );
+    // osls prints a variable source's error without its stack only when its class is named ServerlessError.
+    const refused = await source
+      .resolve({ address: 'corsAllowedOrigins', resolveVariable: async () => 'dash.example.com' })
+      .catch((error: unknown) => error);
+    expect((refused as Error).constructor.name).toBe('ServerlessError');
+    expect((refused as Error).message).toMatch(/^corsAllowedOrigins has 'dash\.example\.com'/);
   });
 
   it('adds an unauthorized OPTIONS route for preflights to the $default function only when CORS is on', () => {
