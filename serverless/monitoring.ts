@@ -4,7 +4,7 @@
  * alarm without a hand-kept copy per item. Offline: it only adds resources to the compiled template.
  */
 
-import { asUserError } from './plugin-support.ts';
+import { asUserError, stageParamName, userErrorsOf, type VariableSourceContext } from './plugin-support.ts';
 import { ratioWindowSeconds, schedulePeriodSeconds, staleSnapshotSeconds } from './schedule.ts';
 
 /** What `custom.monitoring` in serverless.yml gives the plugin (already resolved by osls). */
@@ -394,6 +394,21 @@ function settingsFrom(custom: unknown): MonitoringSettings {
 /** The plugin osls loads from `plugins:`. */
 export default class MonitoringPlugin {
   readonly hooks: Record<string, () => void>;
+
+  /**
+   * `${checkedSchedule:<param>}`: the schedule expression of that stage parameter, checked before osls
+   * validates the configuration, whose own refusal ("unsupported string format") names no parameter.
+   */
+  readonly configurationVariablesSources = {
+    checkedSchedule: {
+      resolve: userErrorsOf(async (context: VariableSourceContext) => {
+        const name = stageParamName('checkedSchedule', context, 'snapshotSchedule');
+        const value = String(await context.resolveVariable(`param:${name}`));
+        schedulePeriodSeconds(value);
+        return { value: value.trim() };
+      }),
+    },
+  };
 
   constructor(serverless: ServerlessLike) {
     this.hooks = {

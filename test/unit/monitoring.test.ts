@@ -235,6 +235,23 @@ describe('monitoring resources', () => {
     );
   });
 
+  it('checks the schedule while resolving it, before osls refuses it without naming the parameter', async () => {
+    const source = new MonitoringPlugin({
+      service: { provider: { compiledCloudFormationTemplate: { Resources: {} } } },
+    }).configurationVariablesSources.checkedSchedule;
+    const from = (value: string) => ({
+      address: 'snapshotSchedule',
+      resolveVariable: async (variable: string) =>
+        variable === 'param:snapshotSchedule' ? value : undefined,
+    });
+    expect(await source.resolve(from(' rate(30 minutes) '))).toEqual({ value: 'rate(30 minutes)' });
+    const refused = await source.resolve(from('rate(2 minute)')).catch((error: unknown) => error);
+    expect((refused as Error).message).toMatch(
+      /^snapshotSchedule 'rate\(2 minute\)'.*write rate\(2 minutes\)/,
+    );
+    expect((refused as Error).constructor.name).toBe('ServerlessError');
+  });
+
   it('leaves out the no-snapshot alarm while the schedule is paused, and still checks the schedule', () => {
     for (const paused of [false, 'false']) {
       const template = { Resources: {} as Record<string, unknown> };
