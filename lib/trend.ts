@@ -45,7 +45,12 @@ export interface SeriesPoint {
 export function spaceSeriesKeys(items: readonly Allocation[]): Map<number, string> {
   const names = new Map<number, string>();
   for (const item of items) for (const space of item.spaces) names.set(space.type, space.typeName);
-  const unknownTypes = [...names].filter(([, name]) => name === 'unknown').length;
+  return seriesKeysOf(names);
+}
+
+/** The series key of each space type (by type number, in type order), from the types and their names. */
+function seriesKeysOf(names: ReadonlyMap<number, string>): Map<number, string> {
+  const unknownTypes = [...names.values()].filter((name) => name === 'unknown').length;
   const keys = new Map<number, string>();
   for (const [type, name] of [...names].sort(([a], [b]) => a - b)) {
     keys.set(type, name === 'unknown' && unknownTypes > 1 ? `unknown:${type}` : name);
@@ -182,11 +187,6 @@ export function fitTrend(fit: SeriesFit | undefined): TrendEntry {
   return { slopeGBPerDay: slope, daysUntilFull, points: count };
 }
 
-/** The forecast of one series (in any order). */
-export function trendOf(points: readonly SeriesPoint[]): TrendEntry {
-  return fitTrend(fitOf(points));
-}
-
 /** A space type's fit with its name, as a {@link TrendAccumulator} keeps it. */
 interface TypeFit {
   type: number;
@@ -308,12 +308,9 @@ export class TrendAccumulator {
 
   /** The trend of everything added: per space key (as {@link spaceSeriesKeys} names them), then `totals`. */
   trend(): Trend {
-    const byType = [...this.spaces.values()].sort((a, b) => a.type - b.type);
-    const unknownTypes = byType.filter((space) => space.typeName === 'unknown').length;
+    const keys = seriesKeysOf(new Map([...this.spaces].map(([type, space]) => [type, space.typeName])));
     const trend: Trend = {};
-    for (const { type, typeName, fit } of byType) {
-      trend[typeName === 'unknown' && unknownTypes > 1 ? `unknown:${type}` : typeName] = fitTrend(fit);
-    }
+    for (const [type, key] of keys) trend[key] = fitTrend(this.spaces.get(type)?.fit);
     trend[TOTALS_KEY] = fitTrend(this.totals);
     return trend;
   }
