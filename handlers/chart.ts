@@ -1,6 +1,11 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
-import { type InlineChart, renderDashboard } from '../lib/chart/dashboard.ts';
+import {
+  fullestFirst,
+  type InlineChart,
+  type NewestSnapshot,
+  renderDashboard,
+} from '../lib/chart/dashboard.ts';
 import { renderAllocationChart } from '../lib/chart/svg.ts';
 import { type Config, lazyConfig, withoutTrailingSlashes } from '../lib/config.ts';
 import { AppError, InvalidRequestError, NotFoundError } from '../lib/errors.ts';
@@ -10,6 +15,7 @@ import { createLogger } from '../lib/logger.ts';
 import { resolveHistoryQuery } from '../lib/snapshots/history-query.ts';
 import { mapWithConcurrency } from '../lib/snapshots/job.ts';
 import { type HistoryPage, lazySnapshotStore, type SnapshotStore } from '../lib/snapshots/store.ts';
+import { beginTableRead } from '../lib/snapshots/table-read.ts';
 import { parseTenantId } from '../lib/tenants.ts';
 import { computeTrend } from '../lib/trend.ts';
 import type { Allocation } from '../lib/types.ts';
@@ -30,6 +36,8 @@ const PAGE_SIZE = 2_000;
 const DASHBOARD_RANGE_MS = 7 * 86_400_000;
 /** Tenants whose charts are drawn at once for an inline dashboard (each reads its range as SLICES). */
 const INLINE_CONCURRENCY = 4;
+/** Tenants whose newest snapshot is read at once for the dashboard's "Fullest first" table (one small query each). */
+const NEWEST_CONCURRENCY = 8;
 /**
  * Inline charts stop before the page passes this many bytes: Lambda answers at most 6 MB, and a week of
  * 15-minute snapshots draws a chart of about 70 KB. Tenants past it keep their link.
@@ -151,6 +159,30 @@ async function drawChart(
   return { svg, snapshots: items.length, points: drawn.length, truncated };
 }
 
+/**
+ * A tenant's newest snapshot, over by `deadline` (epoch ms; undefined: no limit but the client's own):
+ * `store.latest` takes no deadline, so the answer is no longer awaited then (STORE_UNAVAILABLE, as for
+ * the charts' reads), and DynamoDB's failures are named as for them.
+ */
+async function latestBefore(
+  store: SnapshotStore,
+  table: string,
+  tenantId: string,
+  deadline: number | undefined,
+): Promise<Allocation | undefined> {
+  // Throws STORE_UNAVAILABLE at once when the deadline has passed already.
+  const read = beginTableRead(table, deadline);
+  const signal = read.sendOptions.abortSignal;
+  try {
+    return await new Promise<Allocation | undefined>((resolve, reject) => {
+      signal?.addEventListener('abort', () => reject(read.failure(signal.reason)), { once: true });
+      store.latest(tenantId).then(resolve, (error: unknown) => reject(read.failure(error)));
+    });
+  } finally {
+    read.end();
+  }
+}
+
 /** `inline` of the dashboard: absent, `0` or `false` for charts as links; `1` or `true` for charts in the page. */
 function parseInline(value: string | undefined): boolean {
   if (value === undefined || value === '' || value === '0' || value === 'false') return false;
@@ -168,7 +200,7 @@ function withHeaders(response: HttpResponse, headers: Record<string, string>): H
 /**
  * `GET /tenants/{tenantId}/allocation/history.svg?from=&to=` (a tenant's history as an SVG chart) and
  * `GET /dashboard[?inline=1]` (an HTML page with every configured tenant's chart of the last 7 days, as
- * images, or drawn inside the page).
+ * images, or drawn inside the page, fullest tenant first under a table of their newest snapshots).
  */
 export function createChartHandler(deps: ChartHandlerDeps) {
   const now = deps.now ?? (() => new Date());
@@ -220,12 +252,39 @@ export function createChartHandler(deps: ChartHandlerDeps) {
         const config = deps.getConfig();
         const to = now();
         const from = new Date(to.getTime() - DASHBOARD_RANGE_MS);
-        const tenantIds = config.tenants.all.map((tenant) => tenant.tenantId);
+        const store = deps.getStore(config);
+        // The "Fullest first" table, and the order of the charts: each tenant's newest snapshot. A read
+        // that fails or outlasts the request's deadline makes that tenant's row "unavailable" only.
+        const configured = config.tenants.all.map((tenant) => tenant.tenantId);
+        const newest = new Map(
+          await mapWithConcurrency(
+            configured,
+            NEWEST_CONCURRENCY,
+            async (tenantId): Promise<[string, NewestSnapshot]> => {
+              try {
+                const snapshot = await latestBefore(store, config.snapshotTable, tenantId, deadline);
+                return [tenantId, snapshot === undefined ? { state: 'none' } : { state: 'stored', snapshot }];
+              } catch (error) {
+                logger.warn('dashboard newest snapshot unavailable', {
+                  tenantId,
+                  error: error instanceof Error ? error.name : 'unknown',
+                  ...(error instanceof AppError ? { errorCode: error.code } : {}),
+                });
+                return [tenantId, { state: 'unavailable' }];
+              }
+            },
+          ),
+        );
+        Object.assign(completion, {
+          tenants: configured.length,
+          tenantsUnavailable: [...newest.values()].filter((entry) => entry.state === 'unavailable').length,
+        });
+        // Fullest first here too, so that the inline budget goes to the fullest tenants' charts.
+        const tenantIds = fullestFirst(configured, newest);
         let charts: Map<string, InlineChart> | undefined;
         if (inline) {
           // Every chart inside the page: one request, for callers that cannot let a browser sign the
           // chart requests (IAM). A tenant whose chart fails gets the reason, the others still draw.
-          const store = deps.getStore(config);
           const drawn = await mapWithConcurrency(tenantIds, INLINE_CONCURRENCY, async (tenantId) => {
             try {
               return { svg: (await drawChart(config, store, { tenantId, from, to, deadline })).svg };
@@ -261,7 +320,13 @@ export function createChartHandler(deps: ChartHandlerDeps) {
             chartsFailed: [...charts.values()].filter((chart) => 'error' in chart).length,
           });
         }
-        const html = renderDashboard({ tenantIds, from, to, ...(charts === undefined ? {} : { charts }) });
+        const html = renderDashboard({
+          tenantIds,
+          newest,
+          from,
+          to,
+          ...(charts === undefined ? {} : { charts }),
+        });
         return withHeaders(textResponse(200, html, 'text/html; charset=utf-8', traceId), {
           'content-security-policy': PAGE_POLICY,
           'referrer-policy': 'no-referrer',

@@ -3,11 +3,14 @@
  * with each tenant's allocation chart. Links are relative, so the page works under an API stage
  * path, a custom domain's base path, or inside another page's frame.
  */
-import { escapeXml } from './svg.ts';
+import type { Allocation } from '../types.ts';
+import { escapeXml, formatGB } from './svg.ts';
 
 export interface DashboardInput {
-  /** Tenant ids, in configuration order. */
+  /** Tenant ids (the page orders them fullest first, by {@link fullestFirst}). */
   tenantIds: readonly string[];
+  /** Each tenant's newest stored snapshot, as read; a tenant missing here shows as unavailable. */
+  newest: ReadonlyMap<string, NewestSnapshot>;
   /** The range every chart shows. */
   from: Date;
   to: Date;
@@ -23,6 +26,46 @@ export interface DashboardInput {
 
 /** A chart inside the page: its SVG document, or the reason it could not be drawn. */
 export type InlineChart = { svg: string } | { error: string };
+
+/** A tenant's newest stored snapshot (its totals and time), none stored yet, or a read that failed. */
+export type NewestSnapshot =
+  | { state: 'stored'; snapshot: Pick<Allocation, 'observedAt' | 'totals'> }
+  | { state: 'none' }
+  | { state: 'unavailable' };
+
+const UNAVAILABLE: NewestSnapshot = { state: 'unavailable' };
+
+/** Where a tenant sorts: a known ratio, then a null ratio (total 0), then no snapshot, then a failed read. */
+function rankOf(newest: NewestSnapshot): { group: number; ratio: number } {
+  if (newest.state === 'none') return { group: 2, ratio: 0 };
+  if (newest.state === 'unavailable') return { group: 3, ratio: 0 };
+  const ratio = newest.snapshot.totals.allocatedRatio;
+  return ratio === null || !Number.isFinite(ratio) ? { group: 1, ratio: 0 } : { group: 0, ratio };
+}
+
+/**
+ * The tenants fullest first: by the totals' allocatedRatio of the newest snapshot, highest first (so
+ * over-allocated on top); then those whose total is 0 (a null ratio), those with no snapshot yet, and
+ * those whose snapshot could not be read; ties by tenant id.
+ */
+export function fullestFirst(
+  tenantIds: readonly string[],
+  newest: ReadonlyMap<string, NewestSnapshot>,
+): string[] {
+  const ranked = tenantIds.map((tenantId) => ({ tenantId, ...rankOf(newest.get(tenantId) ?? UNAVAILABLE) }));
+  ranked.sort(
+    (a, b) =>
+      a.group - b.group ||
+      b.ratio - a.ratio ||
+      (a.tenantId < b.tenantId ? -1 : a.tenantId > b.tenantId ? 1 : 0),
+  );
+  return ranked.map((entry) => entry.tenantId);
+}
+
+/** The in-page anchor of a tenant's section (tenant ids are letters, digits, `_` and `-`). */
+function anchorOf(tenantId: string): string {
+  return `tenant-${tenantId}`;
+}
 
 /** An SVG document as an element of the HTML page (without an XML declaration, which HTML does not take). */
 function inlineSvg(svg: string): string {
@@ -44,6 +87,42 @@ function utc(date: Date): string {
   return `${date.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
 }
 
+const PERCENT = new Intl.NumberFormat('en-US', { minimumFractionDigits: 1, maximumFractionDigits: 1 });
+
+/** The "Fullest first" table: one row per tenant, in the order given, each linking to its chart. */
+function fullestTable(tenantIds: readonly string[], newest: ReadonlyMap<string, NewestSnapshot>): string {
+  const rows = tenantIds.map((tenantId) => {
+    const tenant = `<th scope="row"><a href="#${escapeXml(anchorOf(tenantId))}">${escapeXml(tenantId)}</a></th>`;
+    const entry = newest.get(tenantId) ?? UNAVAILABLE;
+    if (entry.state === 'none') return `<tr>${tenant}<td colspan="4">no snapshot yet</td></tr>`;
+    if (entry.state === 'unavailable')
+      return `<tr class="unavailable">${tenant}<td colspan="4">unavailable</td></tr>`;
+    const { totals, observedAt } = entry.snapshot;
+    const ratio =
+      totals.allocatedRatio === null || !Number.isFinite(totals.allocatedRatio)
+        ? 'no total'
+        : `${PERCENT.format(totals.allocatedRatio * 100)} %`;
+    const at = Date.parse(observedAt);
+    const time = Number.isNaN(at)
+      ? escapeXml(observedAt)
+      : `<time datetime="${escapeXml(new Date(at).toISOString())}">${escapeXml(utc(new Date(at)))}</time>`;
+    return `<tr>${tenant}<td class="num">${escapeXml(
+      `${formatGB(totals.allocatedGB)} of ${formatGB(totals.totalGB)} GB`,
+    )}</td><td class="num pct">${escapeXml(ratio)}</td>${totals.overAllocated ? '<td class="over">over-allocated</td>' : '<td></td>'}<td>${time}</td></tr>`;
+  });
+  // A region of its own: a long table scrolls inside it (the charts stay near the top), and on a
+  // phone it scrolls sideways rather than widening the page; focusable, so a keyboard can scroll it.
+  return `<div class="fullest" role="region" aria-labelledby="fullest-caption" tabindex="0">
+<table>
+<caption id="fullest-caption">Fullest first</caption>
+<thead><tr><th scope="col">Tenant</th><th scope="col" class="num">Allocated of total</th><th scope="col" class="num">Ratio</th><th scope="col">State</th><th scope="col">Newest snapshot</th></tr></thead>
+<tbody>
+${rows.join('\n')}
+</tbody>
+</table>
+</div>`;
+}
+
 const STYLE = `
 :root { color-scheme: light; }
 * { box-sizing: border-box; }
@@ -59,6 +138,17 @@ nav a { color: #0969da; margin-right: 14px; }
 figure { margin: 0; }
 img, figure > svg { display: block; width: 100%; height: auto; border: 0; }
 .chart-error { margin: 0; padding: 12px; border-left: 4px solid #cf222e; background: #fff8f8; }
+.fullest { max-height: 60vh; overflow: auto; margin: 0 0 20px; background: #fff; border: 1px solid #d8dee4; border-radius: 8px; }
+.fullest table { border-collapse: collapse; width: 100%; font-size: 0.9rem; }
+.fullest caption { text-align: left; font-weight: 600; font-size: 1.1rem; padding: 8px 12px 4px; }
+.fullest th, .fullest td { padding: 4px 12px; text-align: left; vertical-align: top; border-top: 1px solid #eaeef2; }
+.fullest thead th { position: sticky; top: 0; background: #f6f8fa; border-top: 0; border-bottom: 1px solid #d8dee4; }
+.fullest a { color: #0969da; }
+.fullest .num { text-align: right; font-variant-numeric: tabular-nums; }
+.fullest .pct { white-space: nowrap; }
+.fullest td.over { color: #cf222e; font-weight: 600; }
+.fullest .unavailable td { color: #57606a; font-style: italic; }
+@media (max-width: 480px) { body { padding: 12px 10px 24px; } .fullest table { font-size: 0.82rem; } .fullest th, .fullest td { padding: 4px 6px; } }
 footer { margin: 20px 0 0; color: #57606a; font-size: 0.85rem; }
 `.trim();
 
@@ -76,16 +166,18 @@ export function renderDashboard(input: DashboardInput): string {
     if ('svg' in inline) return `<figure>${inlineSvg(inline.svg)}</figure>`;
     return `<p class="chart-error" role="status">${escapeXml(inline.error)}</p>`;
   };
-  const sections = input.tenantIds.map((tenantId, index) => {
-    const id = `tenant-${index + 1}`;
+  const tenantIds = fullestFirst(input.tenantIds, input.newest);
+  const sections = tenantIds.map((tenantId) => {
+    // Two namespaces: `tenant-<id>` for the section (the table's links), `heading-<id>` for its heading.
+    const id = `heading-${tenantId}`;
     const chart = chartPath(tenantId, range);
     const name = escapeXml(tenantId);
     // A chart names its tenant in its own heading: the section's heading is then for screen readers
     // and the page's outline only. Where no chart is drawn, it shows.
     const inline = input.charts?.get(tenantId);
     const shown = inline === undefined || 'svg' in inline;
-    return `<section aria-labelledby="${id}" data-tenant="${name}">
-<h2 id="${id}"${shown ? ' class="chart-shown"' : ''}>${name}</h2>
+    return `<section id="${escapeXml(anchorOf(tenantId))}" aria-labelledby="${escapeXml(id)}" data-tenant="${name}">
+<h2 id="${escapeXml(id)}"${shown ? ' class="chart-shown"' : ''}>${name}</h2>
 <nav aria-label="${escapeXml(`Links for ${tenantId}`)}"><a href="${escapeXml(chart)}">Chart (SVG)</a><a href="${escapeXml(historyPath(tenantId, range))}">History (JSON)</a><a href="tenants/${escapeXml(encodeURIComponent(tenantId))}/allocation">Current allocation (JSON)</a></nav>
 ${figure(tenantId, chart)}
 </section>`;
@@ -94,6 +186,7 @@ ${figure(tenantId, chart)}
     sections.length === 0
       ? '<section><p>No tenant is configured (KOODRIVE_TENANTS).</p></section>'
       : sections.join('\n');
+  const table = tenantIds.length === 0 ? '' : `${fullestTable(tenantIds, input.newest)}\n`;
   return `<!doctype html>
 <html lang="en">
 <head>
@@ -108,9 +201,9 @@ ${STYLE}
 <body>
 <header>
 <h1>KooDrive allocation</h1>
-<p>Allocated and total space of each tenant from ${escapeXml(utc(input.from))} to ${escapeXml(utc(input.to))}. Solid lines are allocated space, faint lines the total, dashed lines the forecast; dotted lines mark the allocation thresholds of all spaces together, the ticks at the right edge of a chart those of each space type.</p>
+<p>Allocated and total space of each tenant from ${escapeXml(utc(input.from))} to ${escapeXml(utc(input.to))}. Solid lines are allocated space, faint lines the total, dashed lines the forecast; dotted lines mark the allocation thresholds of all spaces together, the ticks at the right edge of a chart those of each space type. The table lists the tenants fullest first, by the share of their total space allocated in their newest snapshot; the charts follow its order.</p>
 </header>
-<main>
+${table}<main>
 ${body}
 </main>
 <footer><p>Generated ${escapeXml(utc(input.to))}. Times in UTC.</p></footer>

@@ -270,6 +270,94 @@ describe('GET /dashboard', () => {
   });
 });
 
+describe('GET /dashboard: the "Fullest first" table', () => {
+  /** The table's body rows, each as its cells' text (tags removed). */
+  function rows(html: string): string[][] {
+    const body = /<tbody>([\s\S]*?)<\/tbody>/.exec(html)?.[1] ?? '';
+    return [...body.matchAll(/<tr[^>]*>([\s\S]*?)<\/tr>/g)].map(([, row = '']) =>
+      [...row.matchAll(/<t[hd][^>]*>([\s\S]*?)<\/t[hd]>/g)].map(([, cell = '']) =>
+        cell.replace(/<[^>]+>/g, ''),
+      ),
+    );
+  }
+
+  function sectionOrder(html: string): string[] {
+    return [...html.matchAll(/<section id="tenant-([^"]+)"/g)].map(([, tenantId = '']) => tenantId);
+  }
+
+  async function dashboard(getStore: () => SnapshotStore, context = lambdaContext()) {
+    const chart = createChartHandler({
+      logger: createLogger('chart-test'),
+      getConfig: () =>
+        loadConfig({
+          KOODRIVE_TENANTS: 'acme=koodrive/acme,beta=koodrive/beta,big=koodrive/big,quiet=koodrive/quiet',
+          SNAPSHOT_TABLE: TABLE,
+        }),
+      getStore,
+      now: () => NOW,
+    });
+    const response = await chart(httpEvent('/dashboard', { routeKey: 'GET /dashboard' }), context);
+    return { ...response, body: String(response.body) };
+  }
+
+  it("lists the tenants by their newest snapshot's allocated ratio, highest first, and orders the charts so", async () => {
+    const response = await dashboard(() => store);
+    expect(response.statusCode).toBe(200);
+    // Configured acme, beta, big, quiet; newest totals: acme 950 of 1,500 GB, big 550, beta 350, quiet none.
+    expect(rows(response.body)).toEqual([
+      ['acme', '950 of 1,500 GB', '63.3 %', '', '2026-11-28 04:00 UTC'],
+      ['big', '550 of 1,500 GB', '36.7 %', '', '2026-11-28 04:00 UTC'],
+      ['beta', '350 of 1,500 GB', '23.3 %', '', '2026-11-28 04:00 UTC'],
+      ['quiet', 'no snapshot yet'],
+    ]);
+    expect(sectionOrder(response.body)).toEqual(['acme', 'big', 'beta', 'quiet']);
+    expect(response.headers['content-security-policy']).toContain("default-src 'none'");
+  });
+
+  it('says "unavailable" for a tenant whose read fails, and still shows every other row and chart', async () => {
+    const failing: SnapshotStore = {
+      ...store,
+      latest: (tenantId) =>
+        tenantId === 'big'
+          ? Promise.reject(
+              new StoreUnavailableError("The snapshot table 'chart-snapshots' could not be read: throttled."),
+            )
+          : store.latest(tenantId),
+    };
+    const response = await dashboard(() => failing);
+    expect(response.statusCode).toBe(200);
+    expect(rows(response.body)).toEqual([
+      ['acme', '950 of 1,500 GB', '63.3 %', '', '2026-11-28 04:00 UTC'],
+      ['beta', '350 of 1,500 GB', '23.3 %', '', '2026-11-28 04:00 UTC'],
+      ['quiet', 'no snapshot yet'],
+      ['big', 'unavailable'],
+    ]);
+    expect(sectionOrder(response.body)).toEqual(['acme', 'beta', 'quiet', 'big']);
+    // Its chart is still there: it is read on its own.
+    expect(response.body).toContain('<img src="tenants/big/allocation/history.svg?from=');
+  });
+
+  it('answers before the invocation ends when a read never does, that tenant "unavailable"', async () => {
+    const hanging: SnapshotStore = {
+      ...store,
+      latest: (tenantId) => (tenantId === 'acme' ? new Promise(() => undefined) : store.latest(tenantId)),
+    };
+    // 1.5 s left: the deadline is 0.5 s away (the handler keeps a second to answer).
+    const ends = Date.now() + 1_500;
+    const context = { ...lambdaContext(), getRemainingTimeInMillis: () => ends - Date.now() };
+    const started = Date.now();
+    const response = await dashboard(() => hanging, context);
+    expect(Date.now() - started).toBeLessThan(1_500);
+    expect(response.statusCode).toBe(200);
+    expect(rows(response.body).map(([tenantId, state]) => [tenantId, state])).toEqual([
+      ['big', '550 of 1,500 GB'],
+      ['beta', '350 of 1,500 GB'],
+      ['quiet', 'no snapshot yet'],
+      ['acme', 'unavailable'],
+    ]);
+  });
+});
+
 describe('GET /dashboard?inline=1', () => {
   async function dashboard(
     query: Record<string, string>,

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { MAX_CHART_POINTS, thinForChart } from '../../handlers/chart.ts';
-import { chartPath, renderDashboard } from '../../lib/chart/dashboard.ts';
+import { chartPath, fullestFirst, type NewestSnapshot, renderDashboard } from '../../lib/chart/dashboard.ts';
 import {
   type AllocationChartInput,
   escapeXml,
@@ -738,9 +738,24 @@ describe('chart helpers', () => {
   });
 });
 
+/** A newest snapshot of `allocated` of `total` GB (one department space) at `at`. */
+function stored(allocated: number, total: number, at = '2026-11-28T04:00:00.000Z'): NewestSnapshot {
+  const normalized = normalizeAllocation({
+    code: 0,
+    data: [{ type: 0, allocateCapacity: allocated, totalCapacity: total }],
+  });
+  return { state: 'stored', snapshot: { observedAt: at, totals: normalized.totals } };
+}
+
+/** Every tenant with the same modest snapshot, in configuration order. */
+function newestOf(tenantIds: readonly string[]): Map<string, NewestSnapshot> {
+  return new Map(tenantIds.map((tenantId) => [tenantId, stored(100, 1000)]));
+}
+
 describe('renderDashboard', () => {
   it('lists every tenant with a heading, links and an <img> of its chart, with relative URLs', () => {
-    const html = renderDashboard({ tenantIds: ['acme', 'beta_2'], from: FROM, to: TO });
+    const tenantIds = ['acme', 'beta_2'];
+    const html = renderDashboard({ tenantIds, newest: newestOf(tenantIds), from: FROM, to: TO });
     expect(html.startsWith('<!doctype html>')).toBe(true);
     expect(html.match(/<h2 /g)).toHaveLength(2);
     expect(html).toContain('>acme</h2>');
@@ -756,12 +771,13 @@ describe('renderDashboard', () => {
   });
 
   it('lays the charts out in as many columns as fit, one on a phone', () => {
-    const html = renderDashboard({ tenantIds: ['acme', 'beta_2'], from: FROM, to: TO });
+    const tenantIds = ['acme', 'beta_2'];
+    const html = renderDashboard({ tenantIds, newest: newestOf(tenantIds), from: FROM, to: TO });
     expect(html).toMatch(
       /main \{[^}]*display: grid; grid-template-columns: repeat\(auto-fill, minmax\(min\(600px, 100%\), 1fr\)\)/,
     );
-    // Nothing caps the page at one chart's width.
-    expect(html).not.toMatch(/max-width: \d+px/);
+    // Nothing caps the page at one chart's width (a media query's max-width is no cap).
+    expect(html).not.toMatch(/[;{] max-width: \d+px/);
     expect(html).toMatch(/img, figure > svg \{[^}]*width: 100%; height: auto/);
   });
 
@@ -771,17 +787,119 @@ describe('renderDashboard', () => {
       ['acme', { svg }],
       ['beta_2', { error: 'STORE_UNAVAILABLE: the snapshot table could not be read' }],
     ]);
-    const inline = renderDashboard({ tenantIds: ['acme', 'beta_2'], from: FROM, to: TO, charts });
-    expect(inline).toContain('<h2 id="tenant-1" class="chart-shown">acme</h2>');
-    expect(inline).toContain('<h2 id="tenant-2">beta_2</h2>');
+    const tenantIds = ['acme', 'beta_2'];
+    const inline = renderDashboard({ tenantIds, newest: newestOf(tenantIds), from: FROM, to: TO, charts });
+    expect(inline).toContain('<h2 id="heading-acme" class="chart-shown">acme</h2>');
+    expect(inline).toContain('<h2 id="heading-beta_2">beta_2</h2>');
     expect(inline).toMatch(/\.chart-shown \{ position: absolute; width: 1px; height: 1px; overflow: hidden;/);
-    // Charts loaded as images name their tenant too.
-    const images = renderDashboard({ tenantIds: ['acme'], from: FROM, to: TO });
-    expect(images).toContain('<h2 id="tenant-1" class="chart-shown">acme</h2>');
-    expect(images.match(/>acme</g)).toHaveLength(1);
+    // Charts loaded as images name their tenant too (in their section; the table links to it).
+    const images = renderDashboard({ tenantIds: ['acme'], newest: newestOf(['acme']), from: FROM, to: TO });
+    expect(images).toContain('<h2 id="heading-acme" class="chart-shown">acme</h2>');
+    expect(images.match(/>acme</g)).toHaveLength(2);
+    expect(images).toContain('<a href="#tenant-acme">acme</a>');
   });
 
   it('says so when no tenant is configured', () => {
-    expect(renderDashboard({ tenantIds: [], from: FROM, to: TO })).toContain('No tenant is configured');
+    const html = renderDashboard({ tenantIds: [], newest: new Map(), from: FROM, to: TO });
+    expect(html).toContain('No tenant is configured');
+    expect(html).not.toContain('<table');
+  });
+});
+
+describe('the dashboard\'s "Fullest first" table', () => {
+  // In configuration order; every case of the ordering at once.
+  const tenantIds = ['calm', 'tie-b', 'fresh', 'down', 'over', 'zero', 'tie-a', 'zero-over'];
+  const newest = new Map<string, NewestSnapshot>([
+    ['calm', stored(2_500, 10_000)],
+    ['tie-b', stored(8_000, 10_000)],
+    ['fresh', { state: 'none' }],
+    ['down', { state: 'unavailable' }],
+    ['over', stored(12_345.5, 10_000, '2026-11-28T03:45:00.000Z')],
+    // Total 0: a null ratio, over-allocated when anything is allocated.
+    ['zero', stored(0, 0)],
+    ['tie-a', stored(4_000, 5_000)],
+    ['zero-over', stored(5, 0)],
+  ]);
+  const expected = ['over', 'tie-a', 'tie-b', 'calm', 'zero', 'zero-over', 'fresh', 'down'];
+
+  /** The table's body rows, each as its cells' text (tags removed). */
+  function rows(html: string): string[][] {
+    const body = /<tbody>([\s\S]*?)<\/tbody>/.exec(html)?.[1] ?? '';
+    return [...body.matchAll(/<tr[^>]*>([\s\S]*?)<\/tr>/g)].map(([, row = '']) =>
+      [...row.matchAll(/<t[hd][^>]*>([\s\S]*?)<\/t[hd]>/g)].map(([, cell = '']) =>
+        cell.replace(/<[^>]+>/g, ''),
+      ),
+    );
+  }
+
+  it('orders by the ratio, highest first; then a null ratio, no snapshot and a failed read; ties by id', () => {
+    expect(fullestFirst(tenantIds, newest)).toEqual(expected);
+    // A tenant the reads did not answer for counts as unavailable.
+    expect(fullestFirst(['b', 'a', 'c'], new Map([['c', stored(1, 10)]]))).toEqual(['c', 'a', 'b']);
+  });
+
+  it('gives each tenant a row, in that order: GB of total, the ratio, over-allocation and the time in UTC', () => {
+    const html = renderDashboard({ tenantIds, newest, from: FROM, to: TO });
+    expect(rows(html)).toEqual([
+      ['over', '12,346 of 10,000 GB', '123.5 %', 'over-allocated', '2026-11-28 03:45 UTC'],
+      ['tie-a', '4,000 of 5,000 GB', '80.0 %', '', '2026-11-28 04:00 UTC'],
+      ['tie-b', '8,000 of 10,000 GB', '80.0 %', '', '2026-11-28 04:00 UTC'],
+      ['calm', '2,500 of 10,000 GB', '25.0 %', '', '2026-11-28 04:00 UTC'],
+      ['zero', '0 of 0 GB', 'no total', '', '2026-11-28 04:00 UTC'],
+      ['zero-over', '5 of 0 GB', 'no total', 'over-allocated', '2026-11-28 04:00 UTC'],
+      ['fresh', 'no snapshot yet'],
+      ['down', 'unavailable'],
+    ]);
+    expect(html).toContain('<time datetime="2026-11-28T03:45:00.000Z">2026-11-28 03:45 UTC</time>');
+  });
+
+  it('links each row to its chart, and the charts follow the same order', () => {
+    const html = renderDashboard({ tenantIds, newest, from: FROM, to: TO });
+    const links = [...html.matchAll(/<th scope="row"><a href="#([^"]+)">([^<]+)<\/a><\/th>/g)];
+    expect(links.map(([, anchor]) => anchor)).toEqual(expected.map((t) => `tenant-${t}`));
+    expect(links.map(([, , name]) => name)).toEqual(expected);
+    const sections = [
+      ...html.matchAll(/<section id="([^"]+)" aria-labelledby="([^"]+)" data-tenant="([^"]+)">/g),
+    ];
+    expect(sections.map(([, id]) => id)).toEqual(expected.map((t) => `tenant-${t}`));
+    expect(sections.map(([, , labelledBy]) => labelledBy)).toEqual(expected.map((t) => `heading-${t}`));
+    // Ids are unique on the page: the sections', their headings' and the table's own.
+    const ids = [...html.matchAll(/\sid="([^"]+)"/g)].map(([, id]) => id);
+    expect(new Set(ids).size).toBe(ids.length);
+  });
+
+  it('is a real table, named, with header cells for columns and rows, above the charts', () => {
+    const html = renderDashboard({ tenantIds, newest, from: FROM, to: TO });
+    expect(html).toContain(
+      '<div class="fullest" role="region" aria-labelledby="fullest-caption" tabindex="0">\n<table>\n<caption id="fullest-caption">Fullest first</caption>',
+    );
+    expect(html.match(/<th scope="col"/g)).toHaveLength(5);
+    expect(html.match(/<th scope="row">/g)).toHaveLength(tenantIds.length);
+    expect(html.indexOf('<table>')).toBeLessThan(html.indexOf('<main>'));
+    // A long table scrolls inside its box, and sideways on a phone, rather than widening the page.
+    expect(html).toMatch(/\.fullest \{ max-height: 60vh; overflow: auto;/);
+    expect(html).not.toMatch(/<script/i);
+  });
+
+  it('comes first with charts inside the page too', () => {
+    const charts = new Map(
+      tenantIds.map((t) => [t, { svg: `<svg xmlns="http://www.w3.org/2000/svg" data-of="${t}"/>` }]),
+    );
+    const html = renderDashboard({ tenantIds, newest, from: FROM, to: TO, charts });
+    expect(html.indexOf('<caption')).toBeLessThan(html.indexOf('<figure>'));
+    expect([...html.matchAll(/data-of="([^"]+)"/g)].map(([, t]) => t)).toEqual(expected);
+  });
+
+  it('escapes the tenant id in the link, the anchor and the text', () => {
+    const odd = 'a"<b>&';
+    const html = renderDashboard({
+      tenantIds: [odd],
+      newest: new Map([[odd, stored(1, 2)]]),
+      from: FROM,
+      to: TO,
+    });
+    expect(html).toContain('<a href="#tenant-a&quot;&lt;b&gt;&amp;">a&quot;&lt;b&gt;&amp;</a>');
+    expect(html).toContain('<section id="tenant-a&quot;&lt;b&gt;&amp;"');
+    expect(html).not.toContain('<b>');
   });
 });
