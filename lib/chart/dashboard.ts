@@ -87,7 +87,14 @@ function utc(date: Date): string {
   return `${date.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
 }
 
-const PERCENT = new Intl.NumberFormat('en-US', { minimumFractionDigits: 1, maximumFractionDigits: 1 });
+/**
+ * `68.1 %`, `1,234.5 %`: one decimal, thousands grouped. Not Intl.NumberFormat: building one at import
+ * loads ICU's number data, ~10 ms on every cold start of the chart function.
+ */
+function percentText(ratio: number): string {
+  const [whole = '0', fraction = '0'] = (ratio * 100).toFixed(1).split('.');
+  return `${whole.replace(/\B(?=(\d{3})+(?!\d))/g, ',')}.${fraction} %`;
+}
 
 /** The "Fullest first" table: one row per tenant, in the order given, each linking to its chart. */
 function fullestTable(tenantIds: readonly string[], newest: ReadonlyMap<string, NewestSnapshot>): string {
@@ -101,7 +108,7 @@ function fullestTable(tenantIds: readonly string[], newest: ReadonlyMap<string, 
     const ratio =
       totals.allocatedRatio === null || !Number.isFinite(totals.allocatedRatio)
         ? 'no total'
-        : `${PERCENT.format(totals.allocatedRatio * 100)} %`;
+        : percentText(totals.allocatedRatio);
     const at = Date.parse(observedAt);
     const time = Number.isNaN(at)
       ? escapeXml(observedAt)

@@ -851,6 +851,14 @@ describe('the dashboard\'s "Fullest first" table', () => {
       ['down', 'unavailable'],
     ]);
     expect(html).toContain('<time datetime="2026-11-28T03:45:00.000Z">2026-11-28 03:45 UTC</time>');
+    // Thousands grouped in a ratio too (over-allocated a dozen times).
+    const huge = renderDashboard({
+      tenantIds: ['x'],
+      newest: new Map([['x', stored(123_455, 10)]]),
+      from: FROM,
+      to: TO,
+    });
+    expect(rows(huge)[0]?.[2]).toBe('1,234,550.0 %');
   });
 
   it('links each row to its chart, and the charts follow the same order', () => {
