@@ -41,7 +41,9 @@ const APPS = {
 } satisfies Record<string, SimulatorApp>;
 const TENANT_IDS = Object.keys(APPS);
 const SCHEDULED_AT = '2026-11-28T04:00:00.000Z';
-const REQUESTED_AT = '2026-11-28T09:17:42.000Z';
+// A Snapshot Requested event must be dated within the last day (KooDrive tells only the present): the
+// fixture's event, re-dated ten minutes before the run, to the second as EventBridge writes it.
+const REQUESTED_AT = new Date(Math.floor((Date.now() - 600_000) / 1000) * 1000).toISOString();
 const SECRETS = Object.values(APPS).map((app) => app.appSecret);
 
 let koodrive: KooDriveSimulator;
@@ -52,7 +54,7 @@ let tableName: string;
 const savedEnv = { ...process.env };
 
 const scheduled = () => structuredClone(scheduledFixture);
-const requested = () => structuredClone(requestedFixture);
+const requested = () => ({ ...structuredClone(requestedFixture), time: REQUESTED_AT.replace('.000Z', 'Z') });
 
 /** An SQS batch built from the fixture's first record: one message per [messageId, body, SentTimestamp]. */
 function sqsBatch(messages: [string, string, number][]) {
