@@ -87,11 +87,14 @@ async function stored(tenantId: string) {
     tableName,
     retentionDays: 400,
     cursorKey: 'k',
+    // Expiry judged at the fixtures' date, so that their snapshots never age out of the suite.
+    now: () => Date.parse(SCHEDULED_AT),
   });
   const page = await store.query({
     tenantId,
     from: new Date('2026-01-01T00:00:00Z'),
-    to: new Date('2027-01-01T00:00:00Z'),
+    // Through tomorrow: Snapshot Requested events are dated at the run.
+    to: new Date(Date.now() + 86_400_000),
     limit: 1000,
   });
   return page.items;
