@@ -103,6 +103,27 @@ beforeEach(async () => {
 
 const details = () => bus.events.map((event) => event.detail as ThresholdCrossing);
 
+/**
+ * Runs one invocation with its output captured: what it threw (or undefined), its JSON lines (log lines
+ * and EMF documents alike) and, of those, the EMF documents.
+ */
+async function captured(run: () => Promise<unknown>) {
+  const capture = captureOutput();
+  let failure: unknown;
+  try {
+    await run();
+  } catch (error) {
+    failure = error;
+  } finally {
+    capture.stop();
+  }
+  const lines = capture.lines
+    .flatMap((chunk) => chunk.split('\n'))
+    .filter((line) => line.startsWith('{'))
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
+  return { failure, lines, documents: lines.filter((line) => '_aws' in line) };
+}
+
 describe('Allocation Threshold Crossed', () => {
   it('publishes one event per crossing, up and down, and none for a redelivered event', async () => {
     const handler = coldHandler();
@@ -183,18 +204,10 @@ describe('Allocation Threshold Crossed', () => {
     expect(details()).toHaveLength(2);
     // The 06:15 run failed at the time and is redriven now: stored for history, but its change from
     // 06:00 was already announced by 06:30.
-    const capture = captureOutput();
-    try {
-      await handler(scheduledEvent('2026-11-28T06:15:00Z'), lambdaContext());
-    } finally {
-      capture.stop();
-    }
+    const { lines } = await captured(() => handler(scheduledEvent('2026-11-28T06:15:00Z'), lambdaContext()));
     expect(details()).toHaveLength(2);
     // The log says why there was no event: "why no alert?" at 3 a.m.
-    const stored = capture.lines
-      .flatMap((chunk) => chunk.split('\n'))
-      .filter((line) => line.includes('"snapshot stored"'))
-      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    const stored = lines.filter((line) => line.message === 'snapshot stored');
     expect(stored).toEqual([
       expect.objectContaining({
         observedAt: '2026-11-28T06:15:00.000Z',
@@ -330,22 +343,12 @@ describe('Allocation Threshold Crossed', () => {
     await handler(scheduledEvent('2026-11-28T07:00:00Z'), lambdaContext());
     koodrive.setData(APP.appId, allocated(95));
     bus.failNext(1);
-    const capture = captureOutput();
-    let failure: unknown;
-    try {
-      failure = await handler(scheduledEvent('2026-11-28T07:15:00Z'), lambdaContext()).catch(
-        (e: unknown) => e,
-      );
-    } finally {
-      capture.stop();
-    }
+    const { failure, lines, documents } = await captured(() =>
+      handler(scheduledEvent('2026-11-28T07:15:00Z'), lambdaContext()),
+    );
     expect(String(failure)).toMatch(
       /failed for 1 of 1 tenant\(s\): thr \(\w+\)\. 1 stored \(1 of them failed only to publish their threshold events\), 0 already stored/,
     );
-    const lines = capture.lines.flatMap((chunk) => chunk.split('\n')).filter((line) => line.startsWith('{'));
-    const documents = lines
-      .filter((line) => line.includes('"_aws"'))
-      .map((line) => JSON.parse(line) as Record<string, unknown>);
     // The snapshot is in the table: the alarms on writes and ratios must see it, outage or not.
     expect(documents.find((d) => 'SnapshotsWritten' in d)).toMatchObject({
       SnapshotsWritten: 1,
@@ -355,9 +358,7 @@ describe('Allocation Threshold Crossed', () => {
       AllocatedGB: 95,
       AllocatedRatio: 0.95,
     });
-    const failed = lines
-      .map((line) => JSON.parse(line) as Record<string, unknown>)
-      .find((l) => l.message === 'snapshot failed');
+    const failed = lines.find((line) => line.message === 'snapshot failed');
     expect(failed).toMatchObject({
       tenantId: 'thr',
       snapshotStored: true,
@@ -383,23 +384,13 @@ describe('Allocation Threshold Crossed', () => {
       'ERROR',
     );
     koodrive.setData(APP.appId, allocated(50));
-    const capture = captureOutput();
-    let failure: unknown;
-    try {
-      failure = await handler(scheduledEvent('2026-11-28T08:00:00Z'), lambdaContext()).catch(
-        (e: unknown) => e,
-      );
-    } finally {
-      capture.stop();
-    }
+    const { failure, lines } = await captured(() =>
+      handler(scheduledEvent('2026-11-28T08:00:00Z'), lambdaContext()),
+    );
     expect(String(failure)).toMatch(
       /failed for 1 of 1 tenant\(s\): thr \(Error\)\. 0 stored, 0 already stored/,
     );
-    const failed = capture.lines
-      .flatMap((chunk) => chunk.split('\n'))
-      .filter((line) => line.startsWith('{'))
-      .map((line) => JSON.parse(line) as Record<string, unknown>)
-      .find((l) => l.message === 'snapshot failed');
+    const failed = lines.find((line) => line.message === 'snapshot failed');
     expect(failed).toMatchObject({
       tenantId: 'thr',
       errorName: 'Error',
@@ -412,16 +403,10 @@ describe('Allocation Threshold Crossed', () => {
 
   it('emits allocation gauges and snapshot counters in Embedded Metric Format', async () => {
     koodrive.setData(APP.appId, allocated(40));
-    const capture = captureOutput();
-    try {
-      await coldHandler()(scheduledEvent('2026-11-28T06:00:00Z'), lambdaContext());
-    } finally {
-      capture.stop();
-    }
-    const documents = capture.lines
-      .flatMap((chunk) => chunk.split('\n'))
-      .filter((line) => line.includes('"_aws"'))
-      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    const { failure, documents } = await captured(() =>
+      coldHandler()(scheduledEvent('2026-11-28T06:00:00Z'), lambdaContext()),
+    );
+    expect(failure).toBeUndefined();
     const gauge = documents.find((d) => d.Tenant === 'thr' && d.SpaceType === 'department');
     expect(gauge).toMatchObject({ AllocatedGB: 40, TotalGB: 100, AllocatedRatio: 0.4 });
     const counters = documents.find((d) => 'SnapshotsWritten' in d);
@@ -432,18 +417,10 @@ describe('Allocation Threshold Crossed', () => {
 
   it('counts a failed snapshot for its tenant too, so the dashboard shows which tenant fails', async () => {
     koodrive.enqueueFault({ status: 200, body: { code: 13000301, msg: 'space not found or abnormal' } });
-    const capture = captureOutput();
-    try {
-      await expect(coldHandler()(scheduledEvent('2026-11-28T06:15:00Z'), lambdaContext())).rejects.toThrow(
-        /failed for 1 of 1 tenant/,
-      );
-    } finally {
-      capture.stop();
-    }
-    const documents = capture.lines
-      .flatMap((chunk) => chunk.split('\n'))
-      .filter((line) => line.includes('"_aws"'))
-      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    const { failure, documents } = await captured(() =>
+      coldHandler()(scheduledEvent('2026-11-28T06:15:00Z'), lambdaContext()),
+    );
+    expect(String(failure)).toMatch(/failed for 1 of 1 tenant/);
     const perTenant = documents.find((d) => d.Tenant === 'thr' && 'SnapshotFailures' in d);
     expect(perTenant).toMatchObject({ SnapshotFailures: 1 });
     expect(JSON.stringify(perTenant)).toContain('"Dimensions":[["service","Tenant"]]');
