@@ -15,7 +15,6 @@ import { createLogger } from '../lib/logger.ts';
 import { resolveHistoryQuery } from '../lib/snapshots/history-query.ts';
 import { mapWithConcurrency } from '../lib/snapshots/job.ts';
 import { type HistoryPage, lazySnapshotStore, type SnapshotStore } from '../lib/snapshots/store.ts';
-import { beginTableRead } from '../lib/snapshots/table-read.ts';
 import { parseTenantId } from '../lib/tenants.ts';
 import { computeTrend } from '../lib/trend.ts';
 import type { Allocation } from '../lib/types.ts';
@@ -159,30 +158,6 @@ async function drawChart(
   return { svg, snapshots: items.length, points: drawn.length, truncated };
 }
 
-/**
- * A tenant's newest snapshot, over by `deadline` (epoch ms; undefined: no limit but the client's own):
- * `store.latest` takes no deadline, so the answer is no longer awaited then (STORE_UNAVAILABLE, as for
- * the charts' reads), and DynamoDB's failures are named as for them.
- */
-async function latestBefore(
-  store: SnapshotStore,
-  table: string,
-  tenantId: string,
-  deadline: number | undefined,
-): Promise<Allocation | undefined> {
-  // Throws STORE_UNAVAILABLE at once when the deadline has passed already.
-  const read = beginTableRead(table, deadline);
-  const signal = read.sendOptions.abortSignal;
-  try {
-    return await new Promise<Allocation | undefined>((resolve, reject) => {
-      signal?.addEventListener('abort', () => reject(read.failure(signal.reason)), { once: true });
-      store.latest(tenantId).then(resolve, (error: unknown) => reject(read.failure(error)));
-    });
-  } finally {
-    read.end();
-  }
-}
-
 /** `inline` of the dashboard: absent, `0` or `false` for charts as links; `1` or `true` for charts in the page. */
 function parseInline(value: string | undefined): boolean {
   if (value === undefined || value === '' || value === '0' || value === 'false') return false;
@@ -262,7 +237,7 @@ export function createChartHandler(deps: ChartHandlerDeps) {
             NEWEST_CONCURRENCY,
             async (tenantId): Promise<[string, NewestSnapshot]> => {
               try {
-                const snapshot = await latestBefore(store, config.snapshotTable, tenantId, deadline);
+                const snapshot = await store.latest(tenantId, deadline === undefined ? {} : { deadline });
                 return [tenantId, snapshot === undefined ? { state: 'none' } : { state: 'stored', snapshot }];
               } catch (error) {
                 logger.warn('dashboard newest snapshot unavailable', {

@@ -15,6 +15,7 @@ import {
   PutItemCommand,
   QueryCommand,
   type QueryCommandInput,
+  type QueryCommandOutput,
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
 import { AWS_REQUEST_HANDLER } from '../aws/request-handler.ts';
@@ -189,8 +190,11 @@ export interface SnapshotStore {
    * an unreadable table a StoreUnavailableError (503) or a ConfigurationError (no table, no permission).
    */
   query(query: HistoryQuery): Promise<HistoryPage>;
-  /** The tenant's newest snapshot, expired or not (strongly consistent); undefined when there is none. Not the head. */
-  latest(tenantId: string): Promise<Allocation | undefined>;
+  /**
+   * The tenant's newest snapshot, expired or not (strongly consistent); undefined when there is none. Not
+   * the head. With a `deadline` (epoch ms), a call still running then is aborted: STORE_UNAVAILABLE.
+   */
+  latest(tenantId: string, options?: { deadline?: number }): Promise<Allocation | undefined>;
 }
 
 export interface DynamoSnapshotStoreOptions {
@@ -713,20 +717,29 @@ export function createDynamoSnapshotStore(options: DynamoSnapshotStoreOptions): 
       return { items, nextCursor };
     },
 
-    async latest(tenantId) {
-      const out = await client.send(
-        new QueryCommand({
-          TableName: tableName,
-          // Snapshots only: the threshold head sorts after every instant.
-          KeyConditionExpression: '#t = :t AND #o < :head',
-          ProjectionExpression: ALLOCATION_PROJECTION,
-          ExpressionAttributeNames: { ...ALLOCATION_NAMES },
-          ExpressionAttributeValues: { ':t': { S: tenantId }, ':head': { S: THRESHOLD_HEAD_KEY } },
-          ScanIndexForward: false,
-          ConsistentRead: true,
-          Limit: 1,
-        }),
-      );
+    async latest(tenantId, options = {}) {
+      const read = beginTableRead(tableName, options.deadline);
+      let out: QueryCommandOutput;
+      try {
+        out = await client.send(
+          new QueryCommand({
+            TableName: tableName,
+            // Snapshots only: the threshold head sorts after every instant.
+            KeyConditionExpression: '#t = :t AND #o < :head',
+            ProjectionExpression: ALLOCATION_PROJECTION,
+            ExpressionAttributeNames: { ...ALLOCATION_NAMES },
+            ExpressionAttributeValues: { ':t': { S: tenantId }, ':head': { S: THRESHOLD_HEAD_KEY } },
+            ScanIndexForward: false,
+            ConsistentRead: true,
+            Limit: 1,
+          }),
+          read.sendOptions,
+        );
+      } catch (error) {
+        throw read.failure(error);
+      } finally {
+        read.end();
+      }
       const [item] = out.Items ?? [];
       return item === undefined ? undefined : itemToAllocation(item);
     },
