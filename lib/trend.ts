@@ -108,7 +108,7 @@ export function allocationSeries(items: readonly Allocation[]): Map<string, Seri
  * swamp the sums (the raw normal equations lose most digits to cancellation) and a flat series' slope is
  * exactly 0. One pass, in any order, and resumable: a history read in pages carries it in its cursor.
  */
-export interface SeriesFit {
+interface SeriesFit {
   points: number;
   /** The first point added: epoch ms and allocated GB. */
   originAt: number;
@@ -126,7 +126,7 @@ export interface SeriesFit {
 }
 
 /** Adds a point to a fit (a new fit for the first one); mutates and returns `fit`. */
-export function addPoint(fit: SeriesFit | undefined, point: SeriesPoint): SeriesFit {
+function addPoint(fit: SeriesFit | undefined, point: SeriesPoint): SeriesFit {
   if (fit === undefined) {
     return {
       points: 1,
@@ -174,7 +174,7 @@ function fitSlope(fit: SeriesFit | undefined): number | null {
 }
 
 /** The forecast of a fit (see {@link TrendEntry}). */
-export function fitTrend(fit: SeriesFit | undefined): TrendEntry {
+function fitTrend(fit: SeriesFit | undefined): TrendEntry {
   const count = fit?.points ?? 0;
   const slope = count < MIN_TREND_POINTS ? null : fitSlope(fit);
   if (fit === undefined || slope === null) return { slopeGBPerDay: null, daysUntilFull: null, points: count };
