@@ -4,7 +4,7 @@
  * path, a custom domain's base path, or inside another page's frame.
  */
 import type { Allocation } from '../types.ts';
-import { escapeXml, formatGB } from './svg.ts';
+import { escapeXml, formatGB, groupThousands } from './svg.ts';
 
 export interface DashboardInput {
   /** Tenant ids (the page orders them fullest first, by {@link fullestFirst}). */
@@ -93,7 +93,7 @@ function utc(date: Date): string {
  */
 function percentText(ratio: number): string {
   const [whole = '0', fraction = '0'] = (ratio * 100).toFixed(1).split('.');
-  return `${whole.replace(/\B(?=(\d{3})+(?!\d))/g, ',')}.${fraction} %`;
+  return `${groupThousands(whole)}.${fraction} %`;
 }
 
 /** The "Fullest first" table: one row per tenant, in the order given, each linking to its chart. */

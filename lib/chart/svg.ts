@@ -100,7 +100,8 @@ function round1(value: number): string {
   return String(rounded === 0 ? 0 : rounded);
 }
 
-function groupThousands(digits: string): string {
+/** `1234567` → `1,234,567` (digits only). */
+export function groupThousands(digits: string): string {
   return digits.replace(/\B(?=(\d{3})+(?!\d))/g, ',');
 }
 
