@@ -4,7 +4,7 @@
  * path, a custom domain's base path, or inside another page's frame.
  */
 import type { Allocation } from '../types.ts';
-import { escapeXml, formatGB, groupThousands } from './svg.ts';
+import { escapeXml, formatGB, formatInstant, groupThousands } from './svg.ts';
 
 export interface DashboardInput {
   /** Tenant ids (the page orders them fullest first, by {@link fullestFirst}). */
@@ -83,10 +83,6 @@ function historyPath(tenantId: string, range: { from: Date; to: Date }): string 
   return `tenants/${encodeURIComponent(tenantId)}/allocation/history?${query.toString()}`;
 }
 
-function utc(date: Date): string {
-  return `${date.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
-}
-
 /**
  * `68.1 %`, `1,234.5 %`: one decimal, thousands grouped. Not Intl.NumberFormat: building one at import
  * loads ICU's number data, ~10 ms on every cold start of the chart function.
@@ -112,7 +108,7 @@ function fullestTable(tenantIds: readonly string[], newest: ReadonlyMap<string, 
     const at = Date.parse(observedAt);
     const time = Number.isNaN(at)
       ? escapeXml(observedAt)
-      : `<time datetime="${escapeXml(new Date(at).toISOString())}">${escapeXml(utc(new Date(at)))}</time>`;
+      : `<time datetime="${escapeXml(new Date(at).toISOString())}">${escapeXml(formatInstant(at))}</time>`;
     return `<tr>${tenant}<td class="num">${escapeXml(
       `${formatGB(totals.allocatedGB)} of ${formatGB(totals.totalGB)} GB`,
     )}</td><td class="num pct">${escapeXml(ratio)}</td>${totals.overAllocated ? '<td class="over">over-allocated</td>' : '<td></td>'}<td>${time}</td></tr>`;
@@ -167,7 +163,7 @@ export function renderDashboard(input: DashboardInput): string {
   const figure = (tenantId: string, chart: string): string => {
     const inline = input.charts?.get(tenantId);
     if (inline === undefined) {
-      return `<figure><img src="${escapeXml(chart)}" width="${width}" height="${height}" alt="${escapeXml(`Chart of the space allocated and total for tenant ${tenantId}, per space type and in total, from ${utc(input.from)} to ${utc(input.to)}, with a forecast.`)}" loading="lazy" decoding="async"></figure>`;
+      return `<figure><img src="${escapeXml(chart)}" width="${width}" height="${height}" alt="${escapeXml(`Chart of the space allocated and total for tenant ${tenantId}, per space type and in total, from ${formatInstant(input.from.getTime())} to ${formatInstant(input.to.getTime())}, with a forecast.`)}" loading="lazy" decoding="async"></figure>`;
     }
     // The chart's own title and description name it for screen readers.
     if ('svg' in inline) return `<figure>${inlineSvg(inline.svg)}</figure>`;
@@ -208,12 +204,12 @@ ${STYLE}
 <body>
 <header>
 <h1>KooDrive allocation</h1>
-<p>Allocated and total space of each tenant from ${escapeXml(utc(input.from))} to ${escapeXml(utc(input.to))}. Solid lines are allocated space, faint lines the total, dashed lines the forecast; dotted lines mark the allocation thresholds of all spaces together, the ticks at the right edge of a chart those of each space type. The table lists the tenants fullest first, by the share of their total space allocated in their newest snapshot; the charts follow its order.</p>
+<p>Allocated and total space of each tenant from ${escapeXml(formatInstant(input.from.getTime()))} to ${escapeXml(formatInstant(input.to.getTime()))}. Solid lines are allocated space, faint lines the total, dashed lines the forecast; dotted lines mark the allocation thresholds of all spaces together, the ticks at the right edge of a chart those of each space type. The table lists the tenants fullest first, by the share of their total space allocated in their newest snapshot; the charts follow its order.</p>
 </header>
 ${table}<main>
 ${body}
 </main>
-<footer><p>Generated ${escapeXml(utc(input.to))}. Times in UTC.</p></footer>
+<footer><p>Generated ${escapeXml(formatInstant(input.to.getTime()))}. Times in UTC.</p></footer>
 </body>
 </html>
 `;

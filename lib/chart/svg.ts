@@ -132,7 +132,7 @@ function pad2(value: number): string {
 }
 
 /** `2026-11-28 04:00 UTC`: unambiguous in a sentence. */
-function formatInstant(ms: number): string {
+export function formatInstant(ms: number): string {
   const d = new Date(ms);
   return `${d.getUTCFullYear()}-${pad2(d.getUTCMonth() + 1)}-${pad2(d.getUTCDate())} ${pad2(d.getUTCHours())}:${pad2(d.getUTCMinutes())} UTC`;
 }
