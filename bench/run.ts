@@ -234,9 +234,13 @@ interface Context {
   missing: string[];
   notes: string[];
   env: (extra?: Record<string, string>) => Record<string, string>;
-  /** serverless.yml's NODE_OPTIONS and GLIBC_TUNABLES: every process running a project bundle gets them. */
+  /**
+   * serverless.yml's NODE_OPTIONS, GLIBC_TUNABLES, AWS_LAMBDA_EXEC_WRAPPER and V8_FLAGS: every process running
+   * a project bundle gets them, and starts through the wrapper.
+   */
   runtimeEnv: Record<string, string>;
   measured: Partial<{
+    projectNodeArgs: string[];
     warmProjectP50: number;
     fanoutWallMs: number;
     itemBytes: number;
@@ -327,6 +331,8 @@ async function measureColdStart(ctx: Context, allocEnv: Record<string, string>):
   const wall = (key: string) => (samples.get(key) ?? []).map((s) => s.wallMs);
   const inside = (key: string) =>
     (samples.get(key) ?? []).map((s) => num(s.result, 'importMs') + num(s.result, 'firstRequestMs'));
+  const reported = samples.get('project')?.[0]?.result.execArgv;
+  if (Array.isArray(reported)) ctx.measured.projectNodeArgs = reported.map(String);
   const project = wall('project');
   const peer = wall('peer');
   const baseline = wall('baseline');
@@ -1243,6 +1249,9 @@ export async function runBenchmark(argv: readonly string[]): Promise<BenchResult
       mode: options.quick ? 'quick' : 'full',
       machine: describeMachine(nodeVersion()),
       params: { ...params },
+      ...(ctx.measured.projectNodeArgs === undefined
+        ? {}
+        : { projectNodeArgs: ctx.measured.projectNodeArgs }),
       figures: ctx.figures,
       missed: ctx.figures
         .filter((f) => f.target !== undefined && !f.target.met)

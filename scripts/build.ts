@@ -1,9 +1,10 @@
 /**
  * Bundles every `handlers/*.ts` into `dist/<name>/index.mjs` (one self-contained ESM file per Lambda function,
- * AWS SDK included) with an external source map and an esbuild metafile, then prints the bundle sizes.
+ * AWS SDK included) with an external source map and an esbuild metafile, then prints the bundle sizes; and
+ * puts the runtime's start script (runtime/exec-wrapper.sh) at `dist/exec-wrapper.sh`, executable.
  * Type checking is left to `tsc --noEmit`; this only transpiles and bundles.
  */
-import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
@@ -102,6 +103,22 @@ export function formatSizes(sizes: readonly BundleSize[]): string {
     .join('\n');
 }
 
+/** The script every function starts through (serverless.yml's AWS_LAMBDA_EXEC_WRAPPER). */
+export const EXEC_WRAPPER = path.join(root, 'runtime', 'exec-wrapper.sh');
+
+/**
+ * {@link EXEC_WRAPPER} copied to `<outDir>/exec-wrapper.sh` and made executable there: packaging keeps the
+ * mode it finds, and a checkout may have lost it (Windows, `core.fileMode=false`); a function whose
+ * wrapper cannot be executed does not start.
+ */
+export async function copyExecWrapper(outDir: string = distDir): Promise<string> {
+  const target = path.join(outDir, 'exec-wrapper.sh');
+  await mkdir(outDir, { recursive: true });
+  await copyFile(EXEC_WRAPPER, target);
+  await chmod(target, 0o755);
+  return target;
+}
+
 /** `npm run build`: every handler into a clean dist/, sizes printed through `log`. */
 export async function buildAll(log: (line: string) => void = console.log): Promise<void> {
   const names = await listHandlers();
@@ -113,6 +130,7 @@ export async function buildAll(log: (line: string) => void = console.log): Promi
   // A clean dist/ so a removed handler leaves no stale bundle behind.
   await rm(distDir, { recursive: true, force: true });
   const sizes = await Promise.all(names.map((name) => buildHandler(name)));
+  await copyExecWrapper();
   log(formatSizes(sizes));
   log(`build: ${sizes.length} bundle(s) in dist/ in ${Math.round(performance.now() - started)} ms`);
 }

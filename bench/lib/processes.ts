@@ -27,7 +27,8 @@ export interface SpawnOptions {
 /**
  * Runs `node [nodeArgs] <script> [args]` with only the given environment; resolves with the wall time
  * from spawn to exit and the probe's `result` message. A probe that fails, exits without a result or
- * runs past the timeout rejects with its stderr.
+ * runs past the timeout rejects with its stderr. With AWS_LAMBDA_EXEC_WRAPPER in the environment, node
+ * starts through that script as Lambda's runtime starts it: `<wrapper> node [nodeArgs] <script> [args]`.
  */
 export function runNode(
   script: string | undefined,
@@ -38,7 +39,8 @@ export function runNode(
     const argv = [...(options.nodeArgs ?? []), ...(script === undefined ? [] : [script]), ...args];
     // Logs of the measured code go nowhere, as fast as possible; results come over IPC.
     const started = process.hrtime.bigint();
-    const child = spawn(nodeBinary(), argv, {
+    const wrapper = options.env.AWS_LAMBDA_EXEC_WRAPPER;
+    const child = spawn(wrapper ?? nodeBinary(), wrapper === undefined ? argv : [nodeBinary(), ...argv], {
       env: options.env,
       stdio: ['ignore', options.countStdout === true ? 'pipe' : 'ignore', 'pipe', 'ipc'],
     });

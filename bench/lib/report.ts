@@ -35,6 +35,8 @@ export interface BenchResults {
   missing: string[];
   cost?: CostNote;
   notes: string[];
+  /** node's flags in a process running a project bundle, as that process reported them (cold start group). */
+  projectNodeArgs?: string[];
 }
 
 /** Builds a figure, checking the median against the target if there is one. */
@@ -151,6 +153,9 @@ export function formatMarkdown(results: BenchResults): string {
     `- Machine: ${m.cpuModel}, ${m.cores} cores, ${(m.memoryBytes / 1024 ** 3).toFixed(1)} GiB memory, ` +
       `${m.platform} ${m.arch}`,
     `- Node: ${m.node}`,
+    ...(results.projectNodeArgs === undefined
+      ? []
+      : [`- Project processes ran as: \`node ${results.projectNodeArgs.join(' ')}\``]),
     `- Parameters: ${Object.entries(results.params)
       .map(([k, v]) => `${k}=${v}`)
       .join(', ')}`,

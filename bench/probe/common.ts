@@ -61,7 +61,8 @@ export function ask(message: Record<string, unknown>): Promise<unknown> {
 
 /** Reports the result and exits at once: open keep-alive sockets must not keep a probe alive. */
 export async function finish(result: Record<string, unknown>): Promise<never> {
-  await send({ type: 'result', ...result });
+  // The flags node runs with: proof that a project process started as deployed (exec wrapper, V8_FLAGS).
+  await send({ type: 'result', execArgv: process.execArgv, ...result });
   process.exit(0);
 }
 

@@ -6,6 +6,7 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deployedRuntimeEnv, readDeployedRuntimeEnv } from '../../bench/lib/deployed-env.ts';
 import { itemSize, numberSize } from '../../bench/lib/item-size.ts';
@@ -13,6 +14,8 @@ import type { BenchResults } from '../../bench/lib/report.ts';
 import { pairedRatios, summarize } from '../../bench/lib/stats.ts';
 import { runBenchmark } from '../../bench/run.ts';
 import { listHandlers } from '../../scripts/build.ts';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 /** Figures that do not depend on which handlers exist. */
 const FIXED_FIGURES = [
@@ -123,6 +126,17 @@ describe('npm run bench -- --quick', () => {
     expect(results.missed).toHaveLength(missed);
   });
 
+  it('runs the project as deployed: through the exec wrapper, with its V8 flags before Lambda’s', async () => {
+    const { V8_FLAGS: flags = '' } = await readDeployedRuntimeEnv();
+    expect(flags).not.toBe('');
+    const args = results.projectNodeArgs ?? [];
+    expect(args.slice(0, flags.split(' ').length)).toEqual(flags.split(' '));
+    expect(args).toContain('--expose-gc');
+    expect(await readFile(path.join(outDir, 'latest.md'), 'utf8')).toContain(
+      `- Project processes ran as: \`node ${args.join(' ')}\``,
+    );
+  });
+
   it('counts one secret read per tenant, as the warm cache promises', () => {
     const reads = results.figures.find((f) => f.id === 'secrets.project.readsPerTenant');
     expect(reads?.stat.max).toBe(1);
@@ -155,8 +169,24 @@ describe('the benchmark’s arithmetic', () => {
   });
 
   it('runs the project with the runtime variables serverless.yml deploys, params resolved', async () => {
-    // The repository's own: glibc's defaults and no NODE_OPTIONS, so nothing to add.
-    expect(await readDeployedRuntimeEnv()).toEqual({});
+    // The repository's own: glibc's defaults and no NODE_OPTIONS; node started through the built wrapper,
+    // which adds the default V8 flags.
+    expect(await readDeployedRuntimeEnv()).toEqual({
+      AWS_LAMBDA_EXEC_WRAPPER: path.join(ROOT, 'dist', 'exec-wrapper.sh'),
+      V8_FLAGS: '--single-threaded --max-opt=2',
+    });
+    const wrapped = (flags: string, wrapper = '/var/task/dist/w.sh') =>
+      `params:\n  default:\n    flags: "${flags}"\nprovider:\n  environment:\n    AWS_LAMBDA_EXEC_WRAPPER: ${wrapper}\n    V8_FLAGS: \${checkedV8Flags:flags}\n`;
+    expect(deployedRuntimeEnv(wrapped(' --a  --b=1'), '/repo')).toEqual({
+      AWS_LAMBDA_EXEC_WRAPPER: '/repo/dist/w.sh',
+      V8_FLAGS: '--a --b=1',
+    });
+    expect(deployedRuntimeEnv(wrapped(''), '/repo')).toEqual({ AWS_LAMBDA_EXEC_WRAPPER: '/repo/dist/w.sh' });
+    expect(() => deployedRuntimeEnv(wrapped('rm -rf'))).toThrow(/flags holds 'rm', '-rf'/);
+    // A wrapper from a layer (/opt) is not in the repository: the benchmark says so rather than skip it.
+    expect(() => deployedRuntimeEnv(wrapped('', '/opt/otel-handler'))).toThrow(
+      /AWS_LAMBDA_EXEC_WRAPPER \/opt\/otel-handler is outside the function's package/,
+    );
     const yml = (glibc: string) =>
       `params:\n  default:\n    glibc: "${glibc}"\nprovider:\n  environment:\n    GLIBC_TUNABLES: \${param:glibc}\n    KOODRIVE_TENANTS: x\n`;
     expect(deployedRuntimeEnv(yml('glibc.malloc.trim_threshold=1'))).toEqual({

@@ -140,22 +140,30 @@ function actionsOf(pkg: Packaged, roleId: string): string[] {
     .sort();
 }
 
-/** File names in a zip archive, from its central directory. */
-function zipEntries(zip: Buffer): string[] {
+/** File names in a zip archive and their Unix modes (the external attributes' upper half), from its central directory. */
+function zipModes(zip: Buffer): Map<string, number> {
   const eocd = zip.lastIndexOf(Buffer.from([0x50, 0x4b, 0x05, 0x06]));
   if (eocd < 0) throw new Error('not a zip archive');
   const count = zip.readUInt16LE(eocd + 10);
   let offset = zip.readUInt32LE(eocd + 16);
-  const names: string[] = [];
+  const modes = new Map<string, number>();
   for (let i = 0; i < count; i++) {
     if (zip.readUInt32LE(offset) !== 0x02014b50) throw new Error('bad central directory entry');
     const nameLength = zip.readUInt16LE(offset + 28);
     const extraLength = zip.readUInt16LE(offset + 30);
     const commentLength = zip.readUInt16LE(offset + 32);
-    names.push(zip.toString('utf8', offset + 46, offset + 46 + nameLength));
+    modes.set(
+      zip.toString('utf8', offset + 46, offset + 46 + nameLength),
+      zip.readUInt32LE(offset + 38) >>> 16,
+    );
     offset += 46 + nameLength + extraLength + commentLength;
   }
-  return names.sort();
+  return modes;
+}
+
+/** File names in a zip archive, sorted. */
+function zipEntries(zip: Buffer): string[] {
+  return [...zipModes(zip).keys()].sort();
 }
 
 /** Every logical id a template refers to with Ref, Fn::GetAtt or a Fn::Sub `${…}`. */
@@ -301,10 +309,31 @@ describe('functions', () => {
     expect(variables.HISTORY_CURSOR_KEY).toBe('prod-cursor-key-0123456789abcdef');
   });
 
-  it('package only their own bundle and its source map', async () => {
+  it('package only their own bundle, its source map and the start script', async () => {
     for (const name of FUNCTIONS) {
       const zip = await readFile(path.join(dev.dir, `${name}.zip`));
-      expect(zipEntries(zip)).toEqual([`dist/${name}/index.mjs`, `dist/${name}/index.mjs.map`]);
+      expect(zipEntries(zip)).toEqual(
+        [`dist/${name}/index.mjs`, `dist/${name}/index.mjs.map`, 'dist/exec-wrapper.sh'].sort(),
+      );
+    }
+  });
+
+  it('start node through the packaged, executable wrapper, with the default V8 flags', async () => {
+    for (const name of FUNCTIONS) {
+      const variables = record(
+        record(props(dev, `${logicalIdOf(name)}LambdaFunction`).Environment, 'Environment').Variables,
+        'Variables',
+      );
+      expect(variables.V8_FLAGS).toBe('--single-threaded --max-opt=2');
+      const wrapper = String(variables.AWS_LAMBDA_EXEC_WRAPPER);
+      // Lambda unpacks the zip at /var/task: the variable must name an entry of this function's own zip.
+      expect(wrapper).toMatch(/^\/var\/task\//);
+      const modes = zipModes(await readFile(path.join(dev.dir, `${name}.zip`)));
+      const mode = modes.get(wrapper.slice('/var/task/'.length));
+      expect(mode, `${name}: ${wrapper} in the zip`).toBeDefined();
+      // A regular file its owner, and so Lambda's runtime, may execute; the bundle needs no such bit.
+      expect((mode ?? 0) & 0o170100).toBe(0o100100);
+      expect((modes.get(`dist/${name}/index.mjs`) ?? 0) & 0o111).toBe(0);
     }
   });
 
@@ -538,6 +567,23 @@ describe('IAM', () => {
       `The stack deploys to us-east-1, but these ARNs are in another region: ${SECRET_ARN}, ${ALARM_TOPIC}.`,
     );
     expect(failure).toContain('deploy with --region <theirs> (or AWS_REGION)');
+    expect(failure).not.toMatch(/^\s+at /m);
+  }, 120_000);
+
+  it('refuses, when packaging, V8 flags node would not start with, instead of functions that never start', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'koodrive-package-'));
+    dirs.push(dir);
+    const failure = await packageStage(dir, [
+      '--stage',
+      'prod',
+      '--param',
+      'v8Flags=--max-opt=2 --singlethreaded',
+    ]).then(
+      () => undefined,
+      (error: { stdout?: string; stderr?: string }) => `${error.stdout ?? ''}${error.stderr ?? ''}`,
+    );
+    expect(failure).toContain("v8Flags '--max-opt=2 --singlethreaded': node");
+    expect(failure).toContain('bad option: --singlethreaded');
     expect(failure).not.toMatch(/^\s+at /m);
   }, 120_000);
 
