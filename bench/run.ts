@@ -682,7 +682,7 @@ async function measureMemory(
       `${growth('peer').toFixed(1)} MiB for the peer, ${growth('bare').toFixed(1)} MiB for a bare fetch loop and ${growth('bareHttp').toFixed(1)} MiB for a bare node:http loop, while the V8 heap ` +
       `used after GC changes by ${heap('project').toFixed(2)} / ${heap('peer').toFixed(2)} / ${heap('bare').toFixed(2)} / ${heap('bareHttp').toFixed(2)} MiB: ` +
       (Math.abs(heap('project')) < 1
-        ? 'that growth is the runtime settling (node binary pages touched as the optimizing compiler starts, young generation grown, JIT code; without GLIBC_TUNABLES also compiler memory malloc keeps), not retained data; the project’s own share is its growth above the bare node:http loop’s.'
+        ? 'that growth is the runtime settling (young generation grown, JIT code; in processes without the project’s V8 flags also node binary pages touched as the optimizing compiler starts and compiler memory that malloc keeps for the compiler threads), not retained data; the project’s own share is its growth above the bare node:http loop’s.'
         : 'the project’s heap grew by a MiB or more: look for retained data.'),
   );
 }
@@ -1134,7 +1134,7 @@ export async function runBenchmark(argv: readonly string[]): Promise<BenchResult
       notes: [
         'Peer: bench/peer/allocation.ts, one file with @middy/core, @aws-sdk/client-secrets-manager, native fetch and the signature computed inline; built with the esbuild settings of scripts/build.ts.',
         'Probes run in fresh node processes (the pinned Node 24) with only the benchmark environment; the KooDrive simulator runs in a process of its own (latency 0 unless stated), Secrets Manager and dynalite in the benchmark process.',
-        'Processes that run a project bundle get the runtime variables serverless.yml gives the functions (NODE_OPTIONS, GLIBC_TUNABLES); the peer and the bare loops run without them.',
+        'Processes that run a project bundle get the runtime variables serverless.yml gives the functions (NODE_OPTIONS, GLIBC_TUNABLES, V8_FLAGS) and start through its exec wrapper, as Lambda starts them; the peer and the bare loops run without them.',
         `Every measured process gets the V8 flags Lambda's Node.js bootstrap gives a ${MEMORY_MB} MB function (${LAMBDA_ARGS.join(' ')}); the memory group uses those of a ${SMALL_MEMORY_MB} MB function, the size its target names.`,
         'Warm latency: each round is one process per variant; after an untimed warm-up the timed invocations are sequential. Memory: separate processes, full GC before each RSS and heap reading.',
         'Snapshot fan-out: each run is a fresh process (15 minutes apart, a warm container would have re-read the secrets anyway); the floor runs the same tenants with only a secret read, one signed call and one PutItem each, against the same services, to show what those services cost on this machine.',
