@@ -18,7 +18,7 @@ export function parseV8Flags(value: unknown, param = 'v8Flags'): string[] {
   const bad = flags.filter((flag) => !FLAG.test(flag));
   if (bad.length > 0) {
     throw new Error(
-      `${param} holds ${bad.map((flag) => `'${flag}'`).join(', ')}: give node command-line flags separated by spaces, each --name or --name=value (e.g. --single-threaded --max-opt=2), or leave it empty for none.`,
+      `${param} holds ${bad.map((flag) => `'${flag}'`).join(', ')}: give node command-line flags separated by spaces, each --name or --name=value (e.g. --no-concurrent-recompilation --max-opt=2), or leave it empty for none.`,
     );
   }
   return flags;

@@ -173,7 +173,7 @@ describe('the benchmark’s arithmetic', () => {
     // which adds the default V8 flags.
     expect(await readDeployedRuntimeEnv()).toEqual({
       AWS_LAMBDA_EXEC_WRAPPER: path.join(ROOT, 'dist', 'exec-wrapper.sh'),
-      V8_FLAGS: '--single-threaded --max-opt=2',
+      V8_FLAGS: '--no-concurrent-recompilation --max-opt=2',
     });
     const wrapped = (flags: string, wrapper = '/var/task/dist/w.sh') =>
       `params:\n  default:\n    flags: "${flags}"\nprovider:\n  environment:\n    AWS_LAMBDA_EXEC_WRAPPER: ${wrapper}\n    V8_FLAGS: \${checkedV8Flags:flags}\n`;

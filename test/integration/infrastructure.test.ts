@@ -324,7 +324,7 @@ describe('functions', () => {
         record(props(dev, `${logicalIdOf(name)}LambdaFunction`).Environment, 'Environment').Variables,
         'Variables',
       );
-      expect(variables.V8_FLAGS).toBe('--single-threaded --max-opt=2');
+      expect(variables.V8_FLAGS).toBe('--no-concurrent-recompilation --max-opt=2');
       const wrapper = String(variables.AWS_LAMBDA_EXEC_WRAPPER);
       // Lambda unpacks the zip at /var/task: the variable must name an entry of this function's own zip.
       expect(wrapper).toMatch(/^\/var\/task\//);
