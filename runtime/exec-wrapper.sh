@@ -1,4 +1,4 @@
-#!/bin/sh
+#!/bin/bash
 # Lambda starts the Node.js runtime through this script (AWS_LAMBDA_EXEC_WRAPPER, set in serverless.yml),
 # passing it the runtime's own command line: the node binary, node's flags, the runtime's entry point.
 # It runs that same command with V8_FLAGS placed right after the binary: V8 flags that NODE_OPTIONS

@@ -4,7 +4,7 @@
  * puts the runtime's start script (runtime/exec-wrapper.sh) at `dist/exec-wrapper.sh`, executable.
  * Type checking is left to `tsc --noEmit`; this only transpiles and bundles.
  */
-import { chmod, copyFile, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
@@ -107,14 +107,19 @@ export function formatSizes(sizes: readonly BundleSize[]): string {
 export const EXEC_WRAPPER = path.join(root, 'runtime', 'exec-wrapper.sh');
 
 /**
- * {@link EXEC_WRAPPER} copied to `<outDir>/exec-wrapper.sh` and made executable there: packaging keeps the
- * mode it finds, and a checkout may have lost it (Windows, `core.fileMode=false`); a function whose
- * wrapper cannot be executed does not start.
+ * {@link EXEC_WRAPPER} copied to `<outDir>/exec-wrapper.sh` with LF line ends and made executable there:
+ * packaging keeps the mode it finds, and a checkout may have lost it or the line ends (Windows,
+ * `core.fileMode=false`, `core.autocrlf`); a function whose wrapper cannot be executed does not start.
  */
-export async function copyExecWrapper(outDir: string = distDir): Promise<string> {
+export async function copyExecWrapper(
+  outDir: string = distDir,
+  source: string = EXEC_WRAPPER,
+): Promise<string> {
   const target = path.join(outDir, 'exec-wrapper.sh');
   await mkdir(outDir, { recursive: true });
-  await copyFile(EXEC_WRAPPER, target);
+  // Line ends as Linux reads them, whatever the checkout did to them: a shebang line ending in CR names
+  // no interpreter, and the function would not start.
+  await writeFile(target, (await readFile(source, 'utf8')).replace(/\r\n/g, '\n'));
   await chmod(target, 0o755);
   return target;
 }

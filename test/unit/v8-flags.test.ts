@@ -15,8 +15,8 @@ describe('v8Flags', () => {
     expect(parseV8Flags('   ')).toEqual([]);
     expect(parseV8Flags(undefined)).toEqual([]);
     expect(parseV8Flags(' --single-threaded   --max-opt=2 ')).toEqual(['--single-threaded', '--max-opt=2']);
-    expect(parseV8Flags('--max-semi-space-size=1\t--stack-trace-limit=50')).toEqual([
-      '--max-semi-space-size=1',
+    expect(parseV8Flags('--max-lazy\t--stack-trace-limit=50')).toEqual([
+      '--max-lazy',
       '--stack-trace-limit=50',
     ]);
   });
@@ -31,13 +31,52 @@ describe('v8Flags', () => {
     }
   });
 
-  it('accepts the flags node starts with, and quotes node’s refusal of others', () => {
+  it('refuses options that make node do something else than run the runtime, which would fail every start', () => {
+    for (const flag of [
+      '--version',
+      '--help',
+      '--v8-options',
+      '--eval=0',
+      '--print=1',
+      '--check',
+      '--input-type=module',
+      '--test',
+      '--test-only',
+      '--watch',
+      '--watch-path=x',
+      '--run=x',
+      '--interactive',
+    ]) {
+      expect(() => parseV8Flags(`--max-opt=2 ${flag}`, 'flags'), flag).toThrow(
+        `flags holds '${flag}': node would not run the Lambda runtime with it, and every cold start would fail.`,
+      );
+    }
+    // Tuning flags whose names merely start alike pass.
+    expect(parseV8Flags('--print-bytecode-filter=x --checkpoint-x')).toEqual([
+      '--print-bytecode-filter=x',
+      '--checkpoint-x',
+    ]);
+  });
+
+  it('refuses the heap sizes Lambda’s runtime sets after them from memorySize, which would be ignored', () => {
+    for (const flag of ['--max-old-space-size=100', '--max-semi-space-size=1']) {
+      expect(() => parseV8Flags(flag), flag).toThrow(
+        `v8Flags holds '${flag}': Lambda's runtime sets it from the function's memory, after these flags, so it would be ignored. Change memorySize instead.`,
+      );
+    }
+  });
+
+  it('accepts the flags with which node runs a script after the runtime’s own flags, and quotes node’s refusal of others', () => {
     expect(() => checkNodeAccepts(['--no-concurrent-recompilation', '--max-opt=2'])).not.toThrow();
     expect(() => checkNodeAccepts([])).not.toThrow();
     expect(() => checkNodeAccepts(['--singlethreaded'], 'v8Flags')).toThrow(
-      /^v8Flags '--singlethreaded': node v\d+\.\d+\.\d+ refuses to start with it \(.*bad option: --singlethreaded\)\. A function started so would fail at every cold start/,
+      /^v8Flags '--singlethreaded': node v\d+\.\d+\.\d+ does not run the runtime with it \(.*bad option: --singlethreaded\)\. A function started so would fail at every cold start/,
     );
     expect(() => checkNodeAccepts(['--max-opt=two'])).toThrow(/illegal value for flag --max-opt=two/);
+    // A binary that exits 0 without running the script is a refusal too.
+    expect(() => checkNodeAccepts(['--x'], 'v8Flags', '/bin/true')).toThrow(
+      "v8Flags '--x': node /bin/true does not run the runtime with it (it did not run its script).",
+    );
   });
 
   it('resolves checkedV8Flags:<param> to the checked flags, one space apart, as an osls user error otherwise', async () => {
