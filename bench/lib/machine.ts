@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { lambdaBootstrapArgs } from '../../serverless/v8-flags.ts';
 
 /** The repository root (bench/lib/../..). */
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -38,17 +39,12 @@ export function describeMachine(nodeVersion: string): MachineDescription {
 }
 
 /**
- * The V8 flags AWS Lambda's Node.js bootstrap passes for a function of `memoryMb` (new space a tenth of
- * the memory, half of it per semi-space; old space the rest; GC exposed), so heap sizing matches Lambda
- * rather than this machine's memory.
+ * The flags AWS Lambda's Node.js bootstrap passes for a function of `memoryMb`, so heap sizing matches
+ * Lambda rather than this machine's memory.
  */
 export function lambdaNodeArgs(memoryMb: number): string[] {
-  const newSpace = Math.floor(memoryMb / 10);
   return [
-    '--expose-gc',
-    '--max-http-header-size=81920',
-    `--max-semi-space-size=${Math.floor(newSpace / 2)}`,
-    `--max-old-space-size=${memoryMb - newSpace}`,
+    ...lambdaBootstrapArgs(memoryMb),
     // For "what if" runs (e.g. BENCH_EXTRA_NODE_ARGS=--max-semi-space-size=1): later flags win.
     ...(process.env.BENCH_EXTRA_NODE_ARGS ?? '').split(' ').filter((flag) => flag !== ''),
   ];

@@ -13,7 +13,9 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseServerlessYml, SERVERLESS_YML } from '../../local/dynamodb.ts';
 import { copyExecWrapper, EXEC_WRAPPER } from '../../scripts/build.ts';
-import { LAMBDA_NODE_ARGS } from '../../serverless/v8-flags.ts';
+import { lambdaBootstrapArgs } from '../../serverless/v8-flags.ts';
+
+const LAMBDA_NODE_ARGS = lambdaBootstrapArgs(256);
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const BUILT = path.join(ROOT, 'dist', 'exec-wrapper.sh');

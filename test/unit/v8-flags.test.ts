@@ -1,6 +1,10 @@
 /** The `v8Flags` stage parameter: words node takes on its command line, checked before anything deploys. */
 import { describe, expect, it } from 'vitest';
-import V8FlagsPlugin, { checkNodeAccepts, parseV8Flags } from '../../serverless/v8-flags.ts';
+import V8FlagsPlugin, {
+  checkNodeAccepts,
+  lambdaBootstrapArgs,
+  parseV8Flags,
+} from '../../serverless/v8-flags.ts';
 
 function resolve(params: Record<string, unknown>, address = 'v8Flags') {
   return new V8FlagsPlugin().configurationVariablesSources.checkedV8Flags.resolve({
@@ -8,6 +12,22 @@ function resolve(params: Record<string, unknown>, address = 'v8Flags') {
     resolveVariable: async (variable: string) => params[variable.replace(/^param:/, '')],
   });
 }
+
+describe('Lambda’s own node flags', () => {
+  it('size the heap from the function’s memory: a tenth new space, half of it per semi-space, the rest old space', () => {
+    expect(lambdaBootstrapArgs(256)).toEqual([
+      '--expose-gc',
+      '--max-http-header-size',
+      '81920',
+      '--max-semi-space-size=12',
+      '--max-old-space-size=231',
+    ]);
+    expect(lambdaBootstrapArgs(128).slice(-2)).toEqual([
+      '--max-semi-space-size=6',
+      '--max-old-space-size=116',
+    ]);
+  });
+});
 
 describe('v8Flags', () => {
   it('splits flags on any run of spaces, and takes empty for none', () => {
