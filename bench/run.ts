@@ -767,6 +767,8 @@ async function measureSnapshotFanOut(
   const floors: number[] = [];
   const callFloors: number[] = [];
   const calls = { put: 0, query: 0, other: 0, secrets: 0, logBytes: 0, stored: 0 };
+  /** Peak RSS of each project run, MiB. */
+  const peaks: number[] = [];
   const runProject = async (time: string) => {
     deps.secrets.reset();
     deps.dynamo.reset();
@@ -782,6 +784,7 @@ async function measureSnapshotFanOut(
     if (stored !== tenants.length)
       throw new Error(`snapshot run stored ${stored} of ${tenants.length} tenants`);
     walls.push(num(outcome.result, 'wallMs'));
+    peaks.push(num(outcome.result, 'maxRssBytes') / MB);
     const counts = deps.dynamo.counts();
     calls.put += (counts.PutItem ?? 0) + (counts.BatchWriteItem ?? 0);
     // A BatchGetItem reads one consistent read unit per key: the run asks it about every tenant once.
@@ -836,6 +839,14 @@ async function measureSnapshotFanOut(
       label: `scheduled run wall time (${setting})`,
       unit: 'ms',
       stat: summarize(walls),
+    }),
+    figure({
+      id: 'snapshot.peakRss',
+      group,
+      label: `scheduled run peak RSS (${p.snapshotTenants} tenants; ${MEMORY_MB} MB Lambda flags)`,
+      unit: 'MiB',
+      stat: summarize(peaks),
+      target: { op: '<=', limit: MEMORY_MB },
     }),
     figure({
       id: 'snapshot.ideal',

@@ -61,8 +61,14 @@ export function ask(message: Record<string, unknown>): Promise<unknown> {
 
 /** Reports the result and exits at once: open keep-alive sockets must not keep a probe alive. */
 export async function finish(result: Record<string, unknown>): Promise<never> {
-  // The flags node runs with: proof that a project process started as deployed (exec wrapper, V8_FLAGS).
-  await send({ type: 'result', execArgv: process.execArgv, ...result });
+  // The flags node runs with: proof that a project process started as deployed (exec wrapper, V8_FLAGS);
+  // and the process's peak resident memory, what a function's memorySize must hold.
+  await send({
+    type: 'result',
+    execArgv: process.execArgv,
+    maxRssBytes: process.resourceUsage().maxRSS * 1024,
+    ...result,
+  });
   process.exit(0);
 }
 

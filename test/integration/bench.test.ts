@@ -58,6 +58,7 @@ const FIXED_FIGURES = [
   'secrets.project.readsPerTenant',
   'secrets.peer.readsPerTenant',
   'snapshot.wall',
+  'snapshot.peakRss',
   'snapshot.ideal',
   'snapshot.floor',
   'snapshot.ratio',
