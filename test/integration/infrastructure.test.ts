@@ -88,6 +88,16 @@ async function packageStage(dir: string, args: string[]): Promise<Packaged> {
   return { dir, template, resources: record(template.Resources, 'Resources') };
 }
 
+/** What osls printed when packaging with `args` failed (into a fresh directory); undefined if it packaged. */
+async function packagingFailure(args: string[]): Promise<string | undefined> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'koodrive-package-'));
+  dirs.push(dir);
+  return packageStage(dir, args).then(
+    () => undefined,
+    (error: { stdout?: string; stderr?: string }) => `${error.stdout ?? ''}${error.stderr ?? ''}`,
+  );
+}
+
 function resource(pkg: Packaged, logicalId: string): Json {
   return record(pkg.resources[logicalId], `resource ${logicalId}`);
 }
@@ -337,6 +347,18 @@ describe('functions', () => {
     }
   });
 
+  it('refuses, when packaging, V8 flags node would not start with, instead of functions that never start', async () => {
+    const failure = await packagingFailure([
+      '--stage',
+      'prod',
+      '--param',
+      'v8Flags=--max-opt=2 --singlethreaded',
+    ]);
+    expect(failure).toContain("v8Flags '--max-opt=2 --singlethreaded': node");
+    expect(failure).toContain('bad option: --singlethreaded');
+    expect(failure).not.toMatch(/^\s+at /m);
+  }, 120_000);
+
   it('keep their logs for the configured number of days', () => {
     for (const name of FUNCTIONS) {
       expect(props(dev, `${logicalIdOf(name)}LogGroup`).RetentionInDays).toBe(30);
@@ -548,9 +570,7 @@ describe('IAM', () => {
   });
 
   it('refuses, when packaging, a secret, bus or alarm topic in another region than the stack’s', async () => {
-    const dir = await mkdtemp(path.join(tmpdir(), 'koodrive-package-'));
-    dirs.push(dir);
-    const failure = await packageStage(dir, [
+    const failure = await packagingFailure([
       '--stage',
       'prod',
       '--region',
@@ -559,31 +579,11 @@ describe('IAM', () => {
       `tenants=acme=${SECRET_ARN},beta`,
       '--param',
       `alarmTopicArn=${ALARM_TOPIC}`,
-    ]).then(
-      () => undefined,
-      (error: { stdout?: string; stderr?: string }) => `${error.stdout ?? ''}${error.stderr ?? ''}`,
-    );
+    ]);
     expect(failure).toContain(
       `The stack deploys to us-east-1, but these ARNs are in another region: ${SECRET_ARN}, ${ALARM_TOPIC}.`,
     );
     expect(failure).toContain('deploy with --region <theirs> (or AWS_REGION)');
-    expect(failure).not.toMatch(/^\s+at /m);
-  }, 120_000);
-
-  it('refuses, when packaging, V8 flags node would not start with, instead of functions that never start', async () => {
-    const dir = await mkdtemp(path.join(tmpdir(), 'koodrive-package-'));
-    dirs.push(dir);
-    const failure = await packageStage(dir, [
-      '--stage',
-      'prod',
-      '--param',
-      'v8Flags=--max-opt=2 --singlethreaded',
-    ]).then(
-      () => undefined,
-      (error: { stdout?: string; stderr?: string }) => `${error.stdout ?? ''}${error.stderr ?? ''}`,
-    );
-    expect(failure).toContain("v8Flags '--max-opt=2 --singlethreaded': node");
-    expect(failure).toContain('bad option: --singlethreaded');
     expect(failure).not.toMatch(/^\s+at /m);
   }, 120_000);
 
