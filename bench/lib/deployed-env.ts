@@ -7,10 +7,10 @@
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseServerlessYml, SERVERLESS_YML } from '../../local/dynamodb.ts';
 import { parseV8Flags } from '../../serverless/v8-flags.ts';
 import { isRecord } from '../probe/common.ts';
+import { ROOT } from './machine.ts';
 
 export const RUNTIME_VARIABLES = [
   'NODE_OPTIONS',
@@ -18,8 +18,6 @@ export const RUNTIME_VARIABLES = [
   'AWS_LAMBDA_EXEC_WRAPPER',
   'V8_FLAGS',
 ] as const;
-
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 /** Where a deployed function's package is unpacked: the wrapper's path there maps to the repository's. */
 const LAMBDA_TASK_ROOT = '/var/task/';
