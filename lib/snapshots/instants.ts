@@ -5,15 +5,18 @@
 import { InvalidRequestError } from '../errors.ts';
 
 const CANONICAL = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
-// Extended ISO 8601 with a time and a zone designator; the fraction may be longer than milliseconds.
+// Extended ISO 8601 with a time and a zone designator; the fraction may have any number of digits
+// (ISO 8601 sets no limit; MAX_INSTANT_LENGTH bounds the whole value).
 const INSTANT =
-  /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?([Zz]|[+-]\d{2}(?::?\d{2})?)$/;
+  /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d+))?)?([Zz]|[+-]\d{2}(?::?\d{2})?)$/;
 // A '+' sent unencoded in a query string arrives as a space: `…T05:00:00 01:00`. `[^ T]*T` (with the
 // `i` flag, also not `t`) can match in one way only, so the match is linear in the input's length.
 const DECODED_PLUS = /^([^ T]*T[^ ]*) (\d{2}(?::?\d{2})?)$/i;
 /**
- * The longest instant accepted: `2026-11-28T04:00:00.123456789+01:00` has 35 characters. Longer input
- * is refused before any pattern runs on it.
+ * The longest value read as an instant: room for nanoseconds and an offset
+ * (`2026-11-28T04:00:00.123456789+01:00` has 35 characters) and a few digits more. Fraction digits past
+ * the millisecond only round it, so nothing useful is longer; longer input is refused, as too long,
+ * before any pattern runs on it.
  */
 export const MAX_INSTANT_LENGTH = 40;
 
@@ -57,7 +60,7 @@ export function parseInstant(value: string, name: string, rounding: 'floor' | 'c
   const shown = `'${value.slice(0, 80)}'`;
   if (value.length > MAX_INSTANT_LENGTH) {
     throw new InvalidRequestError(
-      `${name} is ${value.length > 80 ? `${shown.slice(0, -1)}…'` : shown} (${value.length} characters), longer than any ISO 8601 instant (at most ${MAX_INSTANT_LENGTH}); write it like ${EXAMPLE}.`,
+      `${name} is ${value.length > 80 ? `${shown.slice(0, -1)}…'` : shown} (${value.length} characters), too long: an instant may have at most ${MAX_INSTANT_LENGTH} characters (leave out fraction digits past the millisecond); write it like ${EXAMPLE}.`,
     );
   }
   const text = value.replace(DECODED_PLUS, '$1+$2');

@@ -88,13 +88,31 @@ describe('parseInstant', () => {
     expect(message.length).toBeLessThan(400);
   });
 
-  it('refuses an over-long value with its length, before any pattern runs on it', () => {
+  it('reads a fraction of any number of digits, rounding past the millisecond', () => {
+    expect(parseInstant('2026-11-28T03:00:00.123456789012Z', 'to').toISOString()).toBe(
+      '2026-11-28T03:00:00.123Z',
+    );
+    expect(parseInstant('2026-11-28T03:00:00.123456789012Z', 'from', 'ceil').toISOString()).toBe(
+      '2026-11-28T03:00:00.124Z',
+    );
+    // 40 characters, the most read: nineteen fraction digits.
+    const nineteen = `2026-11-28T03:00:00.${'0'.repeat(18)}1Z`;
+    expect(nineteen).toHaveLength(40);
+    expect(parseInstant(nineteen, 'to').toISOString()).toBe('2026-11-28T03:00:00.000Z');
+    expect(parseInstant(nineteen, 'from', 'ceil').toISOString()).toBe('2026-11-28T03:00:00.001Z');
+    expect(parseInstant('2026-11-28T04:00:00.1234567890123+01:00', 'to').toISOString()).toBe(
+      '2026-11-28T03:00:00.123Z',
+    );
+  });
+
+  it('refuses an over-long value as too long, with its length, before any pattern runs on it', () => {
     const longest = '2026-11-28T04:00:00.123456789+01:00';
     expect(parseInstant(longest, 'from').toISOString()).toBe('2026-11-28T03:00:00.123Z');
     const message = parseError(`2026-11-28T04:00:00.${'1'.repeat(40)}Z`).message;
     expect(message).toMatch(
-      /^from is '2026-11-28T04:00:00\.1+Z' \(61 characters\), longer than any ISO 8601 instant \(at most 40\)/,
+      /^from is '2026-11-28T04:00:00\.1+Z' \(61 characters\), too long: an instant may have at most 40 characters \(leave out fraction digits past the millisecond\)/,
     );
+    expect(message).not.toContain('not an ISO 8601 instant');
     expect(message).toContain('2026-11-28T04:00:00Z');
   });
 
@@ -109,7 +127,7 @@ describe('parseInstant', () => {
     ];
     for (const value of hostile) {
       expect(parseError(value).message).toContain(
-        `(${value.length} characters), longer than any ISO 8601 instant`,
+        `(${value.length} characters), too long: an instant may have at most 40 characters`,
       );
     }
   });
