@@ -89,7 +89,8 @@ export function parseInstant(value: string, name: string, rounding: 'floor' | 'c
     day > daysInMonth(year, month) ||
     hour > 23 ||
     minute > 59 ||
-    second > 59
+    // 60 is a leap second (RFC 3339 allows it); read as POSIX time reads it, the next minute's :00.
+    second > 60
   ) {
     throw new InvalidRequestError(
       `${name} is ${shown}: that date or time of day does not exist; write it like ${EXAMPLE}.`,
@@ -111,7 +112,8 @@ export function parseInstant(value: string, name: string, rounding: 'floor' | 'c
   let ms = Number(digits.slice(0, 3).padEnd(3, '0'));
   if (rounding === 'ceil' && /[1-9]/.test(digits.slice(3))) ms += 1;
   const date = new Date(0);
-  // setUTCFullYear, not Date.UTC: Date.UTC maps years 0–99 to 1900–1999.
+  // setUTCFullYear, not Date.UTC: Date.UTC maps years 0–99 to 1900–1999. Second 60 rolls over into the
+  // next minute, as in Date.UTC.
   date.setUTCFullYear(year, month - 1, day);
   date.setUTCHours(hour, minute, second, ms);
   const instant = new Date(date.getTime() - offsetMinutes * 60_000);

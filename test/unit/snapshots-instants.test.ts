@@ -69,9 +69,18 @@ describe('parseInstant', () => {
     '2026-00-10T00:00:00Z',
     '2026-11-28T24:00:00Z',
     '2026-11-28T23:60:00Z',
-    '2026-11-28T23:59:60Z',
+    '2026-11-28T23:59:61Z',
   ])('refuses %s, a time that does not exist', (text) => {
     expect(parseError(text).message).toContain('does not exist');
+  });
+
+  it('reads a leap second as POSIX time does: the next minute, at :00', () => {
+    expect(parseInstant('2016-12-31T23:59:60Z', 'to').toISOString()).toBe('2017-01-01T00:00:00.000Z');
+    expect(parseInstant('2016-12-31T23:59:60.5Z', 'to').toISOString()).toBe('2017-01-01T00:00:00.500Z');
+    expect(parseInstant('2017-01-01T08:59:60+09:00', 'to').toISOString()).toBe('2017-01-01T00:00:00.000Z');
+    expect(parseInstant('2016-12-31T23:59:60.9999Z', 'from', 'ceil').toISOString()).toBe(
+      '2017-01-01T00:00:01.000Z',
+    );
   });
 
   it('refuses offsets that are not offsets, and instants outside 1970–9999', () => {
