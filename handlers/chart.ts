@@ -73,6 +73,9 @@ export async function readHistory(
 ): Promise<{ items: Allocation[]; truncated: boolean }> {
   const fromMs = query.from.getTime();
   const toMs = query.to.getTime();
+  // A range inside one millisecond (from=…00.0005Z&to=…00.0009Z) rounds to from > to: no snapshot key
+  // lies in it, and DynamoDB refuses a BETWEEN with reversed bounds.
+  if (fromMs > toMs) return { items: [], truncated: false };
   const span = toMs - fromMs;
   // Slices meet without overlap: each ends a millisecond before the next begins (both ends inclusive).
   const slices: { from: Date; to: Date }[] = [];

@@ -4,7 +4,13 @@
  */
 import { InvalidRequestError } from '../errors.ts';
 import { decodeCursor } from './cursor.ts';
-import { MIN_INSTANT_MS, parseInstant } from './instants.ts';
+import {
+  compareExactInstants,
+  type ExactInstant,
+  MIN_INSTANT_MS,
+  parseExactInstant,
+  roundInstant,
+} from './instants.ts';
 
 export const DEFAULT_HISTORY_DAYS = 7;
 export const DEFAULT_HISTORY_LIMIT = 500;
@@ -79,22 +85,28 @@ export function resolveHistoryQuery(
   const limit = parseLimit(given(params.limit));
   const cursorRange = cursor === undefined ? undefined : decodeCursor(options.cursorKey, cursor);
 
+  // Parsed to every digit given: the order check below compares the instants as written, not as
+  // rounded to milliseconds (from 00.0005 to 00.0005 is a range, though no millisecond lies in it).
+  const toExact = toText === undefined ? undefined : parseExactInstant(toText, 'to');
   const to =
-    toText !== undefined
-      ? parseInstant(toText, 'to', 'floor')
+    toExact !== undefined
+      ? roundInstant(toExact, 'floor')
       : cursorRange !== undefined
         ? new Date(cursorRange.to)
         : new Date(Math.floor(options.now.getTime()));
+  const fromExact = fromText === undefined ? undefined : parseExactInstant(fromText, 'from');
   const from =
-    fromText !== undefined
-      ? parseInstant(fromText, 'from', 'ceil')
+    fromExact !== undefined
+      ? roundInstant(fromExact, 'ceil')
       : cursorRange !== undefined
         ? new Date(cursorRange.from)
         : new Date(Math.max(MIN_INSTANT_MS, to.getTime() - DEFAULT_HISTORY_DAYS * DAY_MS));
-  if (from.getTime() > to.getTime()) {
+  const asWritten = (exact: ExactInstant | undefined, rounded: Date) =>
+    exact ?? { floorMs: rounded.getTime(), beyondMs: '' };
+  if (compareExactInstants(asWritten(fromExact, from), asWritten(toExact, to)) > 0) {
     const toOrigin = toText === undefined && cursorRange === undefined ? ' (to defaults to now)' : '';
     throw new InvalidRequestError(
-      `from (${from.toISOString()}) is later than to (${to.toISOString()})${toOrigin}: from must not be after to.`,
+      `from (${fromText ?? from.toISOString()}) is later than to (${toText ?? to.toISOString()})${toOrigin}: from must not be after to.`,
     );
   }
   return { from, to, limit, ...(cursor === undefined ? {} : { cursor }) };

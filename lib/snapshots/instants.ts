@@ -52,11 +52,24 @@ function isLeapYear(year: number): boolean {
 }
 
 /**
- * Parses an ISO 8601 instant that names its time zone (`Z` or an offset). Digits beyond milliseconds
- * round down, or up with `rounding: 'ceil'` (an inclusive lower bound must not admit an earlier item).
+ * An instant as written, to full precision: the millisecond it falls in, and the fraction digits past
+ * the millisecond (trailing zeros dropped, so equal instants have equal digits).
+ */
+export interface ExactInstant {
+  /** The parameter it was given as, and its text, for messages. */
+  name: string;
+  value: string;
+  /** Epoch milliseconds, rounded down; not range-checked (see {@link roundInstant}). */
+  floorMs: number;
+  /** The digits past the millisecond, '' when there are none. */
+  beyondMs: string;
+}
+
+/**
+ * Parses an ISO 8601 instant that names its time zone (`Z` or an offset), keeping every digit.
  * A mistake is an InvalidRequestError naming `name` and saying what a valid value looks like.
  */
-export function parseInstant(value: string, name: string, rounding: 'floor' | 'ceil' = 'floor'): Date {
+export function parseExactInstant(value: string, name: string): ExactInstant {
   const shown = `'${value.slice(0, 80)}'`;
   if (value.length > MAX_INSTANT_LENGTH) {
     throw new InvalidRequestError(
@@ -109,18 +122,49 @@ export function parseInstant(value: string, name: string, rounding: 'floor' | 'c
     offsetMinutes = (zone.startsWith('-') ? -1 : 1) * (offsetHours * 60 + offsetMins);
   }
   const digits = fraction ?? '';
-  let ms = Number(digits.slice(0, 3).padEnd(3, '0'));
-  if (rounding === 'ceil' && /[1-9]/.test(digits.slice(3))) ms += 1;
   const date = new Date(0);
   // setUTCFullYear, not Date.UTC: Date.UTC maps years 0–99 to 1900–1999. Second 60 rolls over into the
   // next minute, as in Date.UTC.
   date.setUTCFullYear(year, month - 1, day);
-  date.setUTCHours(hour, minute, second, ms);
-  const instant = new Date(date.getTime() - offsetMinutes * 60_000);
-  if (instant.getTime() < MIN_INSTANT_MS || instant.getTime() > MAX_INSTANT_MS) {
+  date.setUTCHours(hour, minute, second, Number(digits.slice(0, 3).padEnd(3, '0')));
+  return {
+    name,
+    value,
+    floorMs: date.getTime() - offsetMinutes * 60_000,
+    beyondMs: digits.slice(3).replace(/0+$/, ''),
+  };
+}
+
+/**
+ * The millisecond of an exact instant: digits past it round down, or up with `rounding: 'ceil'` (an
+ * inclusive lower bound must not admit an earlier item). Outside 1970–9999 (after rounding) is an
+ * InvalidRequestError naming the parameter.
+ */
+export function roundInstant(exact: ExactInstant, rounding: 'floor' | 'ceil'): Date {
+  const ms = exact.floorMs + (rounding === 'ceil' && exact.beyondMs !== '' ? 1 : 0);
+  if (ms < MIN_INSTANT_MS || ms > MAX_INSTANT_MS) {
     throw new InvalidRequestError(
-      `${name} is ${shown}: it must lie between 1970-01-01T00:00:00Z and 9999-12-31T23:59:59Z.`,
+      `${exact.name} is '${exact.value}': it must lie between 1970-01-01T00:00:00Z and 9999-12-31T23:59:59Z.`,
     );
   }
-  return instant;
+  return new Date(ms);
+}
+
+/** Orders two exact instants as written (negative: `a` is earlier), with no rounding. */
+export function compareExactInstants(
+  a: Pick<ExactInstant, 'floorMs' | 'beyondMs'>,
+  b: Pick<ExactInstant, 'floorMs' | 'beyondMs'>,
+): number {
+  if (a.floorMs !== b.floorMs) return a.floorMs < b.floorMs ? -1 : 1;
+  // Decimal digits of the same place value, trailing zeros dropped: string order is numeric order.
+  return a.beyondMs === b.beyondMs ? 0 : a.beyondMs < b.beyondMs ? -1 : 1;
+}
+
+/**
+ * Parses an ISO 8601 instant that names its time zone (`Z` or an offset). Digits beyond milliseconds
+ * round down, or up with `rounding: 'ceil'` (an inclusive lower bound must not admit an earlier item).
+ * A mistake is an InvalidRequestError naming `name` and saying what a valid value looks like.
+ */
+export function parseInstant(value: string, name: string, rounding: 'floor' | 'ceil' = 'floor'): Date {
+  return roundInstant(parseExactInstant(value, name), rounding);
 }

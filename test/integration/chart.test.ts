@@ -176,6 +176,26 @@ describe('GET /tenants/{tenantId}/allocation/history.svg', () => {
     expect(response.body).toContain('No snapshots in this range');
   });
 
+  it('answers a range inside one millisecond (from = to past the millisecond) with an empty chart', async () => {
+    // acme has a snapshot at 04:00:00.000, just before the range.
+    for (const to of ['2026-11-28T04:00:00.0005Z', '2026-11-28T04:00:00.0009Z']) {
+      const response = await getSvg('acme', { from: '2026-11-28T04:00:00.0005Z', to });
+      expect(response.statusCode).toBe(200);
+      expect(response.headers['content-type']).toBe('image/svg+xml; charset=utf-8');
+      expect(response.body).toContain('No snapshots in this range');
+    }
+    const reversed = await getSvg('acme', {
+      from: '2026-11-28T04:00:00.0009Z',
+      to: '2026-11-28T04:00:00.0005Z',
+    });
+    expect(reversed.statusCode).toBe(400);
+    expect(problem(reversed).detail).toBe(
+      'from (2026-11-28T04:00:00.0009Z) is later than to (2026-11-28T04:00:00.0005Z): from must not be after to.',
+    );
+    const query = { tenantId: 'acme', from: new Date(LAST + 1), to: new Date(LAST) };
+    expect(await readHistory(store, query)).toEqual({ items: [], truncated: false });
+  });
+
   it("shows only the tenant's own snapshots", async () => {
     const response = await getSvg('beta');
     expect(descOf(response.body)).toContain('3 snapshots');

@@ -315,6 +315,49 @@ describe('GET /tenants/{tenantId}/allocation/history', () => {
     expect(answer.json).toMatchObject({ items: [], nextCursor: null });
   });
 
+  it('answers a range inside one millisecond (from = to past the millisecond) with an empty page', async () => {
+    // Snapshots on both sides of 03:00:00.0005: neither lies in the range.
+    await put('acme', '2026-11-28T03:00:00.000Z', 1);
+    await put('acme', '2026-11-28T03:00:00.001Z', 2);
+    for (const [from, to] of [
+      ['2026-11-28T03:00:00.0005Z', '2026-11-28T03:00:00.0005Z'],
+      ['2026-11-28T03:00:00.0005Z', '2026-11-28T03:00:00.0009Z'],
+      ['2026-11-28T03:00:00.000500Z', '2026-11-28T04:00:00.0005+01:00'],
+    ] as const) {
+      const answer = await get('acme', { from, to });
+      expect(answer.statusCode).toBe(200);
+      expect(answer.headers['content-type']).toBe('application/json');
+      expect(answer.json).toEqual({
+        tenantId: 'acme',
+        from: '2026-11-28T03:00:00.001Z',
+        to: '2026-11-28T03:00:00.000Z',
+        items: [],
+        nextCursor: null,
+        trend: { totals: { slopeGBPerDay: null, daysUntilFull: null, points: 0 } },
+      });
+    }
+    // Only the instants as written decide the order; the message quotes them.
+    expectProblem(
+      await get('acme', { from: '2026-11-28T03:00:00.0009Z', to: '2026-11-28T03:00:00.0005Z' }),
+      400,
+      'INVALID_REQUEST',
+      'from (2026-11-28T03:00:00.0009Z) is later than to (2026-11-28T03:00:00.0005Z): from must not be after to.',
+    );
+    // Such a range never has a next page, so a cursor with it is one of another range.
+    const cursor = encodeCursor(CURSOR_KEY, {
+      tenantId: 'acme',
+      from: '2026-11-28T02:00:00.000Z',
+      to: '2026-11-28T03:00:00.000Z',
+      lastKey: { tenantId: 'acme', observedAt: '2026-11-28T02:30:00.000Z' },
+    });
+    expectProblem(
+      await get('acme', { from: '2026-11-28T03:00:00.0005Z', to: '2026-11-28T03:00:00.0005Z', cursor }),
+      400,
+      'INVALID_REQUEST',
+      'pass the same from and to with it, or leave them out',
+    );
+  });
+
   it("works as the module's own handler, with DynamoDB's endpoint from AWS_ENDPOINT_URL_DYNAMODB", async () => {
     Object.assign(process.env, env, {
       AWS_ENDPOINT_URL_DYNAMODB: dynamo.url,
@@ -338,7 +381,7 @@ describe('history: refusals', () => {
     [{ from: '2026-02-30T00:00:00Z' }, /does not exist/],
     [
       { from: '2026-11-28T00:00:00Z', to: '2026-11-27T00:00:00Z' },
-      /^from \(2026-11-28T00:00:00.000Z\) is later than to/,
+      /^from \(2026-11-28T00:00:00Z\) is later than to \(2026-11-27T00:00:00Z\)/,
     ],
     [{ from: '2026-12-01T00:00:00Z' }, /\(to defaults to now\)/],
     [{ limit: '0' }, /^limit is '0': it must be a whole number from 1 to 1000/],

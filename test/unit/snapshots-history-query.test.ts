@@ -53,9 +53,39 @@ describe('resolveHistoryQuery', () => {
 
   it('refuses from after to, saying where to came from', () => {
     expect(refusal({ from: '2026-11-02T00:00:00Z', to: '2026-11-01T00:00:00Z' })).toBe(
-      'from (2026-11-02T00:00:00.000Z) is later than to (2026-11-01T00:00:00.000Z): from must not be after to.',
+      'from (2026-11-02T00:00:00Z) is later than to (2026-11-01T00:00:00Z): from must not be after to.',
     );
-    expect(refusal({ from: '2026-12-01T00:00:00Z' })).toContain('(to defaults to now)');
+    expect(refusal({ from: '2026-12-01T00:00:00Z' })).toBe(
+      'from (2026-12-01T00:00:00Z) is later than to (2026-11-28T04:00:00.250Z) (to defaults to now): from must not be after to.',
+    );
+  });
+
+  it('compares from and to as written, every digit, not as rounded to milliseconds', () => {
+    // No millisecond lies in these ranges (from rounds up, to down), but they are ranges all the same.
+    expect(resolve({ from: '2026-11-28T03:00:00.0005Z', to: '2026-11-28T03:00:00.0005Z' })).toEqual({
+      from: '2026-11-28T03:00:00.001Z',
+      to: '2026-11-28T03:00:00.000Z',
+      limit: 500,
+    });
+    expect(resolve({ from: '2026-11-28T03:00:00.0005Z', to: '2026-11-28T03:00:00.0009Z' })).toMatchObject({
+      from: '2026-11-28T03:00:00.001Z',
+      to: '2026-11-28T03:00:00.000Z',
+    });
+    // Trailing zeros and offsets change nothing; the default to (now) has no digits past the millisecond.
+    expect(resolve({ from: '2026-11-28T04:00:00.00050Z', to: '2026-11-28T05:00:00.0005000+01:00' }).to).toBe(
+      '2026-11-28T04:00:00.000Z',
+    );
+    expect(resolve({ from: '2026-11-28T04:00:00.2500Z' }).from).toBe('2026-11-28T04:00:00.250Z');
+    // The message quotes the values as the caller wrote them.
+    expect(refusal({ from: '2026-11-28T03:00:00.0009Z', to: '2026-11-28T03:00:00.0005Z' })).toBe(
+      'from (2026-11-28T03:00:00.0009Z) is later than to (2026-11-28T03:00:00.0005Z): from must not be after to.',
+    );
+    expect(refusal({ from: '2026-11-28T03:00:00.00051Z', to: '2026-11-28T03:00:00.0005Z' })).toMatch(
+      /^from \(2026-11-28T03:00:00.00051Z\) is later than to/,
+    );
+    expect(refusal({ from: '2026-11-28T04:00:00.2501Z' })).toMatch(
+      /^from \(2026-11-28T04:00:00.2501Z\) is later than to \(2026-11-28T04:00:00.250Z\) \(to defaults to now\)/,
+    );
   });
 
   it.each(['0', '1001', '-1', '1.5', 'abc', '10e2', ' 5', '0x10'])('refuses limit=%s', (limit) => {
