@@ -358,6 +358,19 @@ describe('GET /tenants/{tenantId}/allocation/history', () => {
     );
   });
 
+  it('reads a fraction of any length and a leap second', async () => {
+    await put('acme', '2026-11-28T03:00:00.123Z', 1);
+    await put('acme', '2026-11-28T03:00:00.000Z', 2);
+    const long = await get('acme', { to: '2026-11-28T03:00:00.123456789012Z' });
+    expect(long.statusCode).toBe(200);
+    expect(long.json.to).toBe('2026-11-28T03:00:00.123Z');
+    expect(long.json.items).toHaveLength(2);
+    const leap = await get('acme', { from: '2026-11-28T02:59:60Z', to: '2026-11-28T03:00:00Z' });
+    expect(leap.statusCode).toBe(200);
+    expect(leap.json).toMatchObject({ from: '2026-11-28T03:00:00.000Z', to: '2026-11-28T03:00:00.000Z' });
+    expect(leap.json.items).toHaveLength(1);
+  });
+
   it("works as the module's own handler, with DynamoDB's endpoint from AWS_ENDPOINT_URL_DYNAMODB", async () => {
     Object.assign(process.env, env, {
       AWS_ENDPOINT_URL_DYNAMODB: dynamo.url,
