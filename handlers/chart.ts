@@ -198,7 +198,7 @@ export function createChartHandler(deps: ChartHandlerDeps) {
         // The JSON history's own rules and messages for from/to; limit and cursor do not apply here.
         const { from, to } = resolveHistoryQuery(
           { from: params.from, to: params.to },
-          { now: now(), cursorKey: config.cursorKey },
+          { now: now(), cursorKey: config.cursorKey, rawQueryString: event.rawQueryString },
         );
         const { svg, ...read } = await drawChart(config, deps.getStore(config), {
           tenantId: tenant.tenantId,

@@ -56,7 +56,7 @@ export function createHistoryHandler(deps: HistoryHandlerDeps) {
       const params = event.queryStringParameters ?? {};
       const query = resolveHistoryQuery(
         { from: params.from, to: params.to, limit: params.limit, cursor: params.cursor },
-        { now: now(), cursorKey: config.cursorKey },
+        { now: now(), cursorKey: config.cursorKey, rawQueryString: event.rawQueryString },
       );
       if (query.from.getTime() > query.to.getTime()) {
         // A range inside one millisecond (from=…00.0005Z&to=…00.0009Z): valid, but no snapshot key lies

@@ -36,16 +36,39 @@ const given = (value: string | undefined): string | undefined =>
   value === undefined || value === '' ? undefined : value;
 
 /**
- * API Gateway (payload 2.0) joins a parameter given more than once with commas (`?limit=5&limit=6`
- * arrives as `5,6`). Said plainly, rather than as "not a number" or "longer than any instant". An
- * instant's fraction may itself use a comma (`…:00,5Z`), so for instants the test is two parts that
- * each start like a date.
+ * How many times each parameter name occurs in a raw query string, names decoded as API Gateway and
+ * URLSearchParams decode them (`+` is a space, `%XY` a byte of UTF-8).
  */
-function refuseRepeated(name: string, text: string, looksLikeOne: (part: string) => boolean): void {
+function countNames(rawQueryString: string): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const [name] of new URLSearchParams(rawQueryString)) counts.set(name, (counts.get(name) ?? 0) + 1);
+  return counts;
+}
+
+/**
+ * API Gateway (payload 2.0) joins a parameter given more than once with commas (`?limit=5&limit=6`
+ * arrives as `5,6`). Said plainly, rather than as "not a number" or "longer than any instant". The
+ * event's `rawQueryString` says how many times the name was given, so a single value that holds a comma
+ * of its own (`…:00,5Z`, a decimal comma; `limit=1,000`) is judged as the one value it is. Only for an
+ * event without it (built by hand) is the comma-joined value guessed at: two or more parts that each
+ * look like a value (for instants, that each start like a date).
+ */
+function refuseRepeated(
+  name: string,
+  text: string,
+  looksLikeOne: (part: string) => boolean,
+  counts: Map<string, number> | undefined,
+): void {
   const parts = text.split(',');
-  if (parts.length > 1 && parts.filter(looksLikeOne).length > 1) {
+  const times =
+    counts !== undefined
+      ? (counts.get(name) ?? 1)
+      : parts.length > 1 && parts.filter(looksLikeOne).length > 1
+        ? parts.length
+        : 1;
+  if (times > 1) {
     throw new InvalidRequestError(
-      `${name} was given ${parts.length} times ('${text.slice(0, 100)}'): give it once.`,
+      `${name} was given ${times} times ('${text.slice(0, 100)}'): give it once.`,
     );
   }
 }
@@ -53,9 +76,9 @@ const looksLikeInstant = (part: string) => /^\s*\d{4}-/.test(part);
 const looksLikeLimit = (part: string) => /^\s*\d+\s*$/.test(part);
 const looksLikeCursor = (part: string) => part.length > 0;
 
-function parseLimit(text: string | undefined): number {
+function parseLimit(text: string | undefined, counts: Map<string, number> | undefined): number {
   if (text === undefined) return DEFAULT_HISTORY_LIMIT;
-  refuseRepeated('limit', text, looksLikeLimit);
+  refuseRepeated('limit', text, looksLikeLimit, counts);
   // Leading zeros are harmless (`0010` is 10); at most four significant digits keep Number() exact.
   const value = /^0*\d{1,4}$/.test(text) ? Number(text) : Number.NaN;
   if (!(value >= 1 && value <= MAX_HISTORY_LIMIT)) {
@@ -73,16 +96,22 @@ function parseLimit(text: string | undefined): number {
  */
 export function resolveHistoryQuery(
   params: HistoryParams,
-  options: { now: Date; cursorKey: string },
+  options: {
+    now: Date;
+    cursorKey: string;
+    /** The event's `rawQueryString`, to count repeated parameters by; absent in hand-made events. */
+    rawQueryString?: string | undefined;
+  },
 ): ResolvedHistoryQuery {
   const cursor = given(params.cursor);
   const fromText = given(params.from);
   const toText = given(params.to);
-  if (fromText !== undefined) refuseRepeated('from', fromText, looksLikeInstant);
-  if (toText !== undefined) refuseRepeated('to', toText, looksLikeInstant);
+  const counts = options.rawQueryString === undefined ? undefined : countNames(options.rawQueryString);
+  if (fromText !== undefined) refuseRepeated('from', fromText, looksLikeInstant, counts);
+  if (toText !== undefined) refuseRepeated('to', toText, looksLikeInstant, counts);
   // A cursor is base64url: it never holds a comma of its own.
-  if (cursor !== undefined) refuseRepeated('cursor', cursor, looksLikeCursor);
-  const limit = parseLimit(given(params.limit));
+  if (cursor !== undefined) refuseRepeated('cursor', cursor, looksLikeCursor, counts);
+  const limit = parseLimit(given(params.limit), counts);
   const cursorRange = cursor === undefined ? undefined : decodeCursor(options.cursorKey, cursor);
 
   // Parsed to every digit given: the order check below compares the instants as written, not as

@@ -34,10 +34,8 @@ function route(path: string): { routeKey: string; pathParameters?: Record<string
 export async function startLocalApi(handler: LambdaHttpHandler): Promise<LocalApi> {
   const server: Server = createServer((request, response) => {
     const url = new URL(request.url ?? '/', 'http://127.0.0.1');
-    const query: Record<string, string> = {};
-    // API Gateway joins repeated parameters with commas.
-    for (const [name, value] of url.searchParams)
-      query[name] = name in query ? `${query[name]},${value}` : value;
+    // The query string as the browser sent it: httpEvent decodes it as API Gateway does.
+    const query = url.search.slice(1);
     const event = httpEvent(url.pathname, { method: request.method ?? 'GET', query, ...route(url.pathname) });
     handler(event, lambdaContext('koodrive-allocation-test-chart'))
       .then((answer) => {

@@ -64,7 +64,7 @@ function handler() {
   });
 }
 
-async function getSvg(tenantId: string, query: Record<string, string> = {}) {
+async function getSvg(tenantId: string, query: Record<string, string | readonly string[]> | string = {}) {
   const context = lambdaContext('koodrive-allocation-test-chart');
   const response = await handler()(
     httpEvent(`/tenants/${tenantId}/allocation/history.svg`, {
@@ -194,6 +194,21 @@ describe('GET /tenants/{tenantId}/allocation/history.svg', () => {
     );
     const query = { tenantId: 'acme', from: new Date(LAST + 1), to: new Date(LAST) };
     expect(await readHistory(store, query)).toEqual({ items: [], truncated: false });
+  });
+
+  it('takes a value with a comma of its own as one value, and refuses a parameter given twice', async () => {
+    // 2026-11-28T00:00:00,0001-04:00 is 04:00:00.000Z: acme's last snapshot.
+    const decimalComma = await getSvg(
+      'acme',
+      'from=2026-11-28T00:00:00-04:00&to=2026-11-28T00:00:00,0001-04:00',
+    );
+    expect(decimalComma.statusCode).toBe(200);
+    expect(descOf(decimalComma.body)).toContain('1 snapshot;');
+    const twice = await getSvg('acme', { to: ['2026-11-28T00:00:00Z', '2026-11-27T00:00:00Z'] });
+    expect(twice.statusCode).toBe(400);
+    expect(problem(twice).detail).toBe(
+      "to was given 2 times ('2026-11-28T00:00:00Z,2026-11-27T00:00:00Z'): give it once.",
+    );
   });
 
   it("shows only the tenant's own snapshots", async () => {

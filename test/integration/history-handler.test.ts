@@ -51,7 +51,7 @@ interface Answer {
 
 async function get(
   tenantId: string,
-  query: Record<string, string> = {},
+  query: Record<string, string | readonly string[]> | string = {},
   options: {
     handler?: ReturnType<typeof coldHandler>;
     path?: string;
@@ -407,6 +407,31 @@ describe('history: refusals', () => {
     ],
   ])('400 INVALID_REQUEST for %j', async (query, detail) => {
     expectProblem(await get('acme', query), 400, 'INVALID_REQUEST', detail);
+  });
+
+  it('400 for a parameter given twice, counted in rawQueryString as API Gateway sends it', async () => {
+    expectProblem(
+      await get('acme', { limit: ['5', '6'] }),
+      400,
+      'INVALID_REQUEST',
+      "limit was given 2 times ('5,6'): give it once.",
+    );
+    expectProblem(
+      await get('acme', 'from=2026-11-27T00:00:00Z&%66rom=2026-11-26T00:00:00Z'),
+      400,
+      'INVALID_REQUEST',
+      "from was given 2 times ('2026-11-27T00:00:00Z,2026-11-26T00:00:00Z'): give it once.",
+    );
+    // One value with a comma of its own is judged as that value.
+    expectProblem(
+      await get('acme', 'limit=1,000'),
+      400,
+      'INVALID_REQUEST',
+      "limit is '1,000': it must be a whole number from 1 to 1000 (default 500).",
+    );
+    const decimalComma = await get('acme', 'to=2026-11-28T00:00:00,1234-05:00');
+    expect(decimalComma.statusCode).toBe(200);
+    expect(decimalComma.json.to).toBe('2026-11-28T05:00:00.123Z');
   });
 
   it("400 for a cursor of another tenant's history, or of another range", async () => {

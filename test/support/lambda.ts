@@ -1,18 +1,35 @@
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 
-/** An API Gateway HTTP API (payload 2.0) event as API Gateway sends it. */
+/**
+ * An API Gateway HTTP API (payload 2.0) event as API Gateway sends it. `query` is either parameters
+ * (an array for a name given more than once) or a raw query string as a client sent it. As API Gateway
+ * does, the event carries the query string raw in `rawQueryString` and decoded in
+ * `queryStringParameters`, where a name given more than once has its values joined with commas.
+ */
 export function httpEvent(
   path: string,
   options: {
     method?: string;
     routeKey?: string;
     pathParameters?: Record<string, string>;
-    query?: Record<string, string>;
+    query?: Record<string, string | readonly string[]> | string;
   } = {},
 ): APIGatewayProxyEventV2 {
   const method = options.method ?? 'GET';
-  const query = options.query ?? {};
-  const rawQueryString = new URLSearchParams(query).toString();
+  const pairs: [string, string][] =
+    typeof options.query === 'string'
+      ? [...new URLSearchParams(options.query)]
+      : Object.entries(options.query ?? {}).flatMap(([name, value]) =>
+          (typeof value === 'string' ? [value] : value).map((one): [string, string] => [name, one]),
+        );
+  const rawQueryString =
+    typeof options.query === 'string' ? options.query : new URLSearchParams(pairs).toString();
+  const joined = new Map<string, string>();
+  for (const [name, value] of pairs) {
+    const earlier = joined.get(name);
+    joined.set(name, earlier === undefined ? value : `${earlier},${value}`);
+  }
+  const query = Object.fromEntries(joined);
   return {
     version: '2.0',
     routeKey: options.routeKey ?? `${method} ${path}`,

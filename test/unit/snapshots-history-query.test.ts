@@ -112,7 +112,7 @@ describe('resolveHistoryQuery', () => {
     expect(refusal({ limit: '00000' })).toMatch(/^limit is '00000': it must be a whole number from 1/);
   });
 
-  it('says a parameter was given twice (API Gateway joins repeats with commas)', () => {
+  it('without a rawQueryString, guesses a repeat from the comma-joined value (API Gateway joins repeats with commas)', () => {
     expect(refusal({ from: '2026-11-28T00:00:00Z,2026-11-27T00:00:00Z' })).toBe(
       "from was given 2 times ('2026-11-28T00:00:00Z,2026-11-27T00:00:00Z'): give it once.",
     );
@@ -125,6 +125,39 @@ describe('resolveHistoryQuery', () => {
     expect(resolve({ from: '2026-11-01T00:00:00,5Z', to: '2026-11-02T00:00:00Z' }).from).toBe(
       '2026-11-01T00:00:00.500Z',
     );
+  });
+
+  it("counts repeats in the event's rawQueryString, so a value with a comma of its own is one value", () => {
+    const withRaw = (params: HistoryParams, rawQueryString: string) => {
+      try {
+        const query = resolveHistoryQuery(params, { ...options, rawQueryString });
+        return { ...query, from: query.from.toISOString(), to: query.to.toISOString() };
+      } catch (error) {
+        if (error instanceof InvalidRequestError) return error.message;
+        throw error;
+      }
+    };
+    // A decimal comma, then an offset: one value, though its parts look like two instants to the guess.
+    expect(
+      withRaw({ to: '2026-11-28T00:00:00,1234-05:00' }, 'to=2026-11-28T00:00:00,1234-05:00'),
+    ).toMatchObject({
+      to: '2026-11-28T05:00:00.123Z',
+    });
+    expect(withRaw({ limit: '1,000' }, 'limit=1%2C000')).toBe(
+      "limit is '1,000': it must be a whole number from 1 to 1000 (default 500).",
+    );
+    // Given twice: names decoded (percent-encoding, '+' as a space) before they are counted.
+    expect(withRaw({ limit: '5,6' }, 'limit=5&limit=6')).toBe(
+      "limit was given 2 times ('5,6'): give it once.",
+    );
+    expect(withRaw({ limit: '5,6' }, 'lim%69t=5&limit=6')).toMatch(/^limit was given 2 times/);
+    expect(withRaw({ limit: '6' }, 'limit+=5&limit=6')).toMatchObject({ limit: 6 });
+    expect(withRaw({ from: '2026-11-28T00:00:00Z,' }, 'from=2026-11-28T00:00:00Z&from=')).toMatch(
+      /^from was given 2 times/,
+    );
+    expect(withRaw({ cursor: 'abc,def' }, 'cursor=abc&cursor=def&to=')).toMatch(/^cursor was given 2 times/);
+    // Without a rawQueryString (an event built by hand), the guess from the comma-joined value stays.
+    expect(refusal({ to: '2026-11-28T00:00:00,1234-05:00' })).toMatch(/^to was given 2 times/);
   });
 
   it('names the parameter that is not an instant', () => {
