@@ -88,6 +88,32 @@ function readCapacity(value: unknown, path: string): number {
   return gb;
 }
 
+/**
+ * A space type: any whole number, in either encoding. Types other than 0, 1 and 2 (negative ones too)
+ * are kept, as `unknown` with their number, since the vendor documents no list (API.md).
+ */
+function readType(value: unknown, path: string): number {
+  const expected = 'a space type is a whole number';
+  let parsed: number;
+  if (typeof value === 'number') {
+    parsed = value;
+  } else if (typeof value === 'string' && NUMERIC_STRING.test(value)) {
+    parsed = Number(value);
+  } else {
+    const shown = typeof value === 'string' ? show(value) : describeValue(value);
+    throw new MalformedAllocationError(`${path} is ${shown}, not a number: ${expected}`);
+  }
+  if (!Number.isInteger(parsed)) {
+    throw new MalformedAllocationError(`${path} is ${show(value)}, not a whole number: ${expected}`);
+  }
+  if (!Number.isSafeInteger(parsed)) {
+    const size = parsed > 0 ? 'too large' : 'too far below 0';
+    throw new MalformedAllocationError(`${path} is ${show(value)}, ${size} for a space type`);
+  }
+  // '-0' is type 0, and is stored and shown as 0.
+  return parsed === 0 ? 0 : parsed;
+}
+
 function readField(entry: Record<string, unknown>, field: string, path: string): unknown {
   if (!Object.hasOwn(entry, field) || entry[field] === undefined) {
     throw new MalformedAllocationError(`${path}.${field} is missing`);
@@ -101,14 +127,7 @@ function readSpace(entry: unknown, path: string): SpaceAllocation {
       `${path} is ${describeKind(entry)}, not an object with type and capacities`,
     );
   }
-  const typeValue = readField(entry, 'type', path);
-  const type = readNumber(typeValue, `${path}.type`);
-  if (!Number.isInteger(type)) {
-    throw new MalformedAllocationError(`${path}.type is ${show(typeValue)}, not a whole number`);
-  }
-  if (!Number.isSafeInteger(type)) {
-    throw new MalformedAllocationError(`${path}.type is ${show(typeValue)}, too large for a space type`);
-  }
+  const type = readType(readField(entry, 'type', path), `${path}.type`);
   const allocatedGB = readCapacity(readField(entry, 'allocateCapacity', path), `${path}.allocateCapacity`);
   const totalGB = readCapacity(readField(entry, 'totalCapacity', path), `${path}.totalCapacity`);
   return space(type, allocatedGB, totalGB);

@@ -272,7 +272,8 @@ function readSpaces(item: Record<string, AttributeValue>, where: () => string): 
     const path = () => `${where()}: spaces[${index}]`;
     const map = list[index]?.M;
     if (map === undefined) throw new MalformedSnapshotItemError(`${path()} is not a map`);
-    const type = readNumber(map, 'type', path);
+    // Any whole number, negative too: KooDrive's undocumented types are kept as `unknown` (allocation.ts).
+    const type = Number(map.type?.N ?? Number.NaN);
     if (!Number.isSafeInteger(type))
       throw new MalformedSnapshotItemError(`${path()}.type is not a whole number`);
     spaces[index] = {

@@ -306,6 +306,25 @@ describe('errors: every row of the contract table', () => {
     expect(String(response.json.detail)).toContain('allocateCapacity');
   });
 
+  it('keeps a space type KooDrive does not document, a negative one too, as unknown with its number', async () => {
+    koodrive.setData('acme-app', [
+      { type: 0, allocateCapacity: 3, totalCapacity: 4 },
+      { type: -1, allocateCapacity: 1, totalCapacity: 2 },
+    ]);
+    const response = await call(coldHandler(), '/allocation');
+    expect(response.statusCode).toBe(200);
+    expect(response.json.spaces).toEqual([
+      expect.objectContaining({ type: -1, typeName: 'unknown', allocatedGB: 1, totalGB: 2 }),
+      expect.objectContaining({ type: 0, typeName: 'department', allocatedGB: 3, totalGB: 4 }),
+    ]);
+    koodrive.setData('acme-app', [{ type: 'group', allocateCapacity: 1, totalCapacity: 2 }]);
+    const refused = await call(coldHandler(), '/allocation');
+    expect(refused.statusCode).toBe(502);
+    expect(String(refused.json.detail)).toContain(
+      'data[0].type is "group", not a number: a space type is a whole number',
+    );
+  });
+
   it('502 UPSTREAM_ERROR when KooDrive lists no space types (data: [])', async () => {
     koodrive.setData('acme-app', []);
     const response = await call(coldHandler(), '/allocation');

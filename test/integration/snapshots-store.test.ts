@@ -194,6 +194,22 @@ describe('query', () => {
     expect(JSON.stringify(page)).not.toContain('traceId');
   });
 
+  it('reads back a space type KooDrive does not document, a negative one too', async () => {
+    const { spaces, totals } = normalizeAllocation({
+      code: 0,
+      data: [
+        { type: -1, allocateCapacity: 1, totalCapacity: 2 },
+        { type: 0, allocateCapacity: 3, totalCapacity: 4 },
+      ],
+    });
+    const written = { ...snapshot('acme', iso(T0)), spaces, totals };
+    expect(await store.put(written)).toBe('stored');
+    const page = await store.query({ tenantId: 'acme', from: new Date(T0), to: new Date(T0), limit: 10 });
+    expect(page.items[0]?.spaces).toEqual(spaces);
+    expect(page.items[0]?.spaces[0]).toMatchObject({ type: -1, typeName: 'unknown' });
+    expect((await store.latest('acme'))?.spaces).toEqual(spaces);
+  });
+
   it('reads only what an Allocation needs: DynamoDB sends no trace id, source, expiry or pending events', async () => {
     await store.put(
       snapshot('acme', iso(T0), 1000, {

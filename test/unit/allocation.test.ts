@@ -29,6 +29,7 @@ describe('spaceTypeName', () => {
     [2, 'group'],
     [3, 'unknown'],
     [99, 'unknown'],
+    [-1, 'unknown'],
   ] as const)('%i → %s', (type, name) => {
     expect(spaceTypeName(type)).toBe(name);
   });
@@ -89,6 +90,43 @@ describe('normalizeAllocation: accepted answers', () => {
       allocatedRatio: 41 / 64,
       overAllocated: false,
     });
+  });
+
+  it('keeps a negative type as unknown with its number, as any other undocumented type', () => {
+    const result = normalizeAllocation({
+      code: 0,
+      data: [
+        { type: -1, allocateCapacity: 1, totalCapacity: 2 },
+        { type: '-7', allocateCapacity: '1', totalCapacity: '4' },
+      ],
+    });
+    expect(result.spaces).toEqual([
+      {
+        type: -7,
+        typeName: 'unknown',
+        allocatedGB: 1,
+        totalGB: 4,
+        unallocatedGB: 3,
+        allocatedRatio: 0.25,
+        overAllocated: false,
+      },
+      {
+        type: -1,
+        typeName: 'unknown',
+        allocatedGB: 1,
+        totalGB: 2,
+        unallocatedGB: 1,
+        allocatedRatio: 0.5,
+        overAllocated: false,
+      },
+    ]);
+    expect(result.totals).toMatchObject({ allocatedGB: 2, totalGB: 6 });
+    const zero = normalizeAllocation({
+      code: 0,
+      data: { type: '-0', allocateCapacity: 1, totalCapacity: 2 },
+    });
+    expect(Object.is(zero.spaces[0]?.type, 0)).toBe(true);
+    expect(zero.spaces[0]?.typeName).toBe('department');
   });
 
   it('gives no ratio for a vanishing total whose ratio would be Infinity (not a number JSON or EMF can carry)', () => {
@@ -281,12 +319,40 @@ describe('normalizeAllocation: rejected answers', () => {
       { data: { ...good, totalCapacity: { value: 1 } } },
       'data.totalCapacity is {"value":1} (an object), not a number',
     ],
-    ['a fractional type', { data: { ...good, type: '1.5' } }, 'data.type is "1.5", not a whole number'],
-    ['a negative type', { data: { ...good, type: -1 } }, 'data.type is -1, a negative size'],
+    [
+      'a fractional type',
+      { data: { ...good, type: '1.5' } },
+      'data.type is "1.5", not a whole number: a space type is a whole number',
+    ],
+    [
+      'a fractional negative type',
+      { data: [{ ...good, type: -0.5 }] },
+      'data[0].type is -0.5, not a whole number: a space type is a whole number',
+    ],
+    [
+      'a type that is not a number',
+      { data: { ...good, type: 'personal' } },
+      'data.type is "personal", not a number: a space type is a whole number',
+    ],
+    [
+      'a type that is an object',
+      { data: { ...good, type: { id: 1 } } },
+      'data.type is {"id":1} (an object), not a number: a space type is a whole number',
+    ],
+    [
+      'a type that is null',
+      { data: { ...good, type: null } },
+      'data.type is null, not a number: a space type is a whole number',
+    ],
     [
       'a huge type',
       { data: { ...good, type: 1e20 } },
       'data.type is 100000000000000000000, too large for a space type',
+    ],
+    [
+      'a hugely negative type',
+      { data: { ...good, type: '-1e20' } },
+      'data.type is "-1e20", too far below 0 for a space type',
     ],
     [
       'a duplicate type',
@@ -316,7 +382,9 @@ describe('normalizeAllocation: rejected answers', () => {
     const error = errorOf(() =>
       normalizeAllocation({ code: 0, data: { type: signature, allocateCapacity: 1, totalCapacity: 2 } }),
     );
-    expect(error.message).toBe(`${PREFIX}data.type is "[redacted]", not a number`);
+    expect(error.message).toBe(
+      `${PREFIX}data.type is "[redacted]", not a number: a space type is a whole number`,
+    );
     expect(error.message).not.toContain('a3f1a3f1');
     const body = `Authorization: SDK-HMAC-SHA256 Access=app, SignedHeaders=host, Signature=${signature}`;
     const notJson = errorOf(() => parseKooDriveBody(body));
@@ -363,7 +431,7 @@ interface GeneratedBody {
 }
 
 const validBodyArb: fc.Arbitrary<GeneratedBody> = fc
-  .uniqueArray(fc.record({ type: fc.nat({ max: 50 }), allocated: sizeArb, total: sizeArb }), {
+  .uniqueArray(fc.record({ type: fc.integer({ min: -50, max: 50 }), allocated: sizeArb, total: sizeArb }), {
     selector: (entry) => entry.type,
     minLength: 1,
     maxLength: 8,
@@ -477,7 +545,9 @@ describe('normalizeAllocation: properties', () => {
           field: fc.constantFrom('type', 'allocateCapacity', 'totalCapacity'),
           junk: junkArb,
         }),
-      );
+      )
+      // A negative whole number is junk as a size but a valid (unknown) space type.
+      .filter(({ field, junk }) => !(field === 'type' && (junk === -1 || junk === '-2')));
     fc.assert(
       fc.property(caseArb, ({ generated, index, field, junk }) => {
         const body = structuredClone(generated.body);
