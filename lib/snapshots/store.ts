@@ -244,8 +244,15 @@ export function expiresAtFor(observedAt: string, retentionDays: number): number 
   return Math.floor(Date.parse(observedAt) / 1000) + retentionDays * SECONDS_PER_DAY;
 }
 
+/**
+ * DynamoDB holds numbers of magnitude 1e-130 to about 1e126, and 0: a nonzero one closer to 0 is refused
+ * ("Number underflow"), and with it the whole write, so every snapshot of a tenant whose answer has
+ * one (a size of "1e-200" GB) would fail. A size that small is 0 for any purpose, so it is stored as 0.
+ */
+const SMALLEST_DYNAMODB_NUMBER = 1e-130;
+
 function toNumberAttribute(value: number): AttributeValue {
-  return { N: String(value) };
+  return { N: String(Math.abs(value) < SMALLEST_DYNAMODB_NUMBER ? 0 : value) };
 }
 
 function readString(item: Record<string, AttributeValue>, name: string): string {

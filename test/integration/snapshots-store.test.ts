@@ -210,6 +210,25 @@ describe('query', () => {
     expect((await store.latest('acme'))?.spaces).toEqual(spaces);
   });
 
+  it('stores a size closer to 0 than DynamoDB can hold (1e-130) as 0, instead of failing the write', async () => {
+    const { spaces, totals } = normalizeAllocation({
+      code: 0,
+      data: [
+        { type: 0, allocateCapacity: '1e-200', totalCapacity: '2' },
+        { type: 1, allocateCapacity: '1e-130', totalCapacity: '5e-324' },
+        { type: 2, allocateCapacity: '9.99e-131', totalCapacity: '1e15' },
+      ],
+    });
+    expect(spaces[0]?.allocatedGB).toBe(1e-200);
+    expect(await store.put({ ...snapshot('acme', iso(T0)), spaces, totals })).toBe('stored');
+    const page = await store.query({ tenantId: 'acme', from: new Date(T0), to: new Date(T0), limit: 10 });
+    expect(page.items[0]?.spaces.map((space) => [space.allocatedGB, space.totalGB])).toEqual([
+      [0, 2],
+      [1e-130, 0],
+      [0, 1e15],
+    ]);
+  });
+
   it('reads only what an Allocation needs: DynamoDB sends no trace id, source, expiry or pending events', async () => {
     await store.put(
       snapshot('acme', iso(T0), 1000, {
