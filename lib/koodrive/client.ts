@@ -195,22 +195,46 @@ export function redactUpstreamText(text: string, appSecret: string, maxLength: n
   return redacted.length > maxLength ? `${redacted.slice(0, maxLength)}…` : redacted;
 }
 
+interface Envelope {
+  /** A string or finite number code, as text: the only kind reported as `upstreamCode`. */
+  code?: string;
+  /**
+   * A code field that is there but is no code: `null`, or what it is (`{"a":1} (an object)`), for the
+   * detail to say so.
+   */
+  unusableCode?: string;
+  message?: string;
+}
+
 /** KooDrive's (or its gateway's) error code and message, redacted and capped: the one place they are read. */
-function envelopeOf(
-  record: Record<string, unknown> | undefined,
-  appSecret: string,
-): { code?: string; message?: string } {
+function envelopeOf(record: Record<string, unknown> | undefined, appSecret: string): Envelope {
   if (record === undefined) return {};
   const code = record.error_code ?? record.code;
   const message = record.error_msg ?? record.msg;
   return {
-    ...(code === undefined || code === null
-      ? {}
-      : { code: redactUpstreamText(String(code), appSecret, MAX_UPSTREAM_CODE_LENGTH) }),
+    ...readCode(code, appSecret),
     ...(typeof message === 'string'
       ? { message: redactUpstreamText(message, appSecret, MAX_UPSTREAM_MESSAGE_LENGTH) }
       : {}),
   };
+}
+
+function readCode(code: unknown, appSecret: string): Pick<Envelope, 'code' | 'unusableCode'> {
+  if (code === undefined) return {};
+  if (typeof code === 'string' || (typeof code === 'number' && Number.isFinite(code))) {
+    return { code: redactUpstreamText(String(code), appSecret, MAX_UPSTREAM_CODE_LENGTH) };
+  }
+  if (code === null) return { unusableCode: 'null' };
+  // Shown as JSON, not String(): an object's is "[object Object]". A number here is one JSON.parse made
+  // Infinity (past 1e308), which JSON.stringify would show as null.
+  const kind = Array.isArray(code) ? 'an array' : typeof code === 'object' ? 'an object' : `a ${typeof code}`;
+  let text: string;
+  try {
+    text = typeof code === 'number' ? String(code) : (JSON.stringify(code) ?? String(code));
+  } catch {
+    text = String(code);
+  }
+  return { unusableCode: `${redactUpstreamText(text, appSecret, MAX_UPSTREAM_CODE_LENGTH)} (${kind})` };
 }
 
 /** The system error (ECONNREFUSED, ENOTFOUND…), which some layers wrap in `cause` or an AggregateError. */
@@ -372,8 +396,16 @@ export function createKooDriveClient(options: KooDriveClientOptions): KooDriveCl
       ...(envelope.message === undefined ? {} : { upstreamMessage: envelope.message }),
     };
 
-    // A refused signature: 401, or 400 that carries no KooDrive error code (or a gateway one).
-    const gatewayRefusal = envelope.code === undefined || envelope.code.startsWith('APIGW.');
+    // A refused signature: 401, or 400 that carries no KooDrive error code (or a gateway one). A null
+    // code counts as none, as it always has; a code of another kind (an object) as a code.
+    const gatewayRefusal =
+      (envelope.code === undefined && (envelope.unusableCode ?? 'null') === 'null') ||
+      envelope.code?.startsWith('APIGW.') === true;
+    // What the detail says of a code that is not reported as upstreamCode (null is said only where it matters).
+    const codeNote =
+      envelope.unusableCode === undefined || envelope.unusableCode === 'null'
+        ? ''
+        : ` (its \`code\` is ${envelope.unusableCode}, not a string or a finite number)`;
     if (status === 401 || (status === 400 && gatewayRefusal)) {
       learnClockOffset(url.host, response, sentAt, receivedAt);
       return {
@@ -390,12 +422,15 @@ export function createKooDriveClient(options: KooDriveClientOptions): KooDriveCl
       const retryAfter = Number(response.headers['retry-after']);
       return {
         kind: 'retryable',
-        error: new UpstreamError(`KooDrive answered HTTP ${status}.`, upstream),
+        error: new UpstreamError(`KooDrive answered HTTP ${status}${codeNote}.`, upstream),
         ...(Number.isFinite(retryAfter) && retryAfter > 0 ? { retryAfterMs: retryAfter * 1000 } : {}),
       };
     }
     if (status < 200 || status >= 300) {
-      return { kind: 'error', error: new UpstreamError(`KooDrive answered HTTP ${status}.`, upstream) };
+      return {
+        kind: 'error',
+        error: new UpstreamError(`KooDrive answered HTTP ${status}${codeNote}.`, upstream),
+      };
     }
     if (record === undefined) {
       return {
@@ -405,8 +440,25 @@ export function createKooDriveClient(options: KooDriveClientOptions): KooDriveCl
     }
     // Without a code the answer is not KooDrive's envelope at all: report the shape, not an
     // "error code" and a message that would read like KooDrive's verdict.
-    if (envelope.code === undefined) {
+    if (envelope.code === undefined && envelope.unusableCode === undefined) {
       return { kind: 'error', error: new MalformedAllocationError('the answer has no `code` field') };
+    }
+    if (envelope.unusableCode === 'null') {
+      return {
+        kind: 'error',
+        error: new MalformedAllocationError(
+          "the answer's `code` is null, neither 0 (success) nor an error code",
+        ),
+      };
+    }
+    if (envelope.unusableCode !== undefined) {
+      return {
+        kind: 'error',
+        error: new UpstreamError(
+          `KooDrive answered an error whose \`code\` is ${envelope.unusableCode}, not a string or a finite number${envelope.message === undefined ? '' : `: ${envelope.message}`}`,
+          upstream,
+        ),
+      };
     }
     return {
       kind: 'error',

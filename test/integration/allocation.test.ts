@@ -348,6 +348,55 @@ describe('errors: every row of the contract table', () => {
     expect(koodrive.requests).toHaveLength(1);
   });
 
+  it('502 UPSTREAM_ERROR for a code that is not a string or number, which is not reported as upstreamCode', async () => {
+    koodrive.enqueueFault({
+      status: 200,
+      body: { code: { id: 13000201 }, msg: 'inner server invoke failure' },
+    });
+    const response = await call(coldHandler(), '/allocation');
+    expect(response.statusCode).toBe(502);
+    expect(response.json).toMatchObject({
+      code: 'UPSTREAM_ERROR',
+      detail:
+        'KooDrive answered an error whose `code` is {"id":13000201} (an object), not a string or a finite number: inner server invoke failure',
+      upstreamMessage: 'inner server invoke failure',
+    });
+    expect(response.json).not.toHaveProperty('upstreamCode');
+    expect(JSON.stringify(response.json)).not.toContain('[object Object]');
+
+    koodrive.enqueueFault({ status: 404, body: { code: [13000301], msg: 'space not found or abnormal' } });
+    const http = await call(coldHandler(), '/allocation');
+    expect(http.json).toMatchObject({
+      code: 'UPSTREAM_ERROR',
+      detail:
+        'KooDrive answered HTTP 404 (its `code` is [13000301] (an array), not a string or a finite number).',
+    });
+    expect(http.json).not.toHaveProperty('upstreamCode');
+    koodrive.enqueueFault({ status: 200, body: '{"code":1e999,"msg":"overflow"}' });
+    const infinite = await call(coldHandler(), '/allocation');
+    expect(infinite.json.detail).toBe(
+      'KooDrive answered an error whose `code` is Infinity (a number), not a string or a finite number: overflow',
+    );
+    expect(infinite.json).not.toHaveProperty('upstreamCode');
+    // A number is a code: reported as text.
+    koodrive.enqueueFault({ status: 200, body: { code: 13000201, msg: 'inner server invoke failure' } });
+    expect((await call(coldHandler(), '/allocation')).json).toMatchObject({ upstreamCode: '13000201' });
+  });
+
+  it('502 UPSTREAM_ERROR for an HTTP 200 whose code is null, saying so rather than that it is missing', async () => {
+    koodrive.enqueueFault({
+      status: 200,
+      body: { code: null, msg: 'ok', data: { type: 0, allocateCapacity: 1, totalCapacity: 2 } },
+    });
+    const response = await call(coldHandler(), '/allocation');
+    expect(response.statusCode).toBe(502);
+    expect(response.json.code).toBe('UPSTREAM_ERROR');
+    expect(response.json.detail).toBe(
+      "KooDrive answered in an unexpected shape: the answer's `code` is null, neither 0 (success) nor an error code",
+    );
+    expect(response.json).not.toHaveProperty('upstreamCode');
+  });
+
   it('502 UPSTREAM_ERROR for a body that is not JSON', async () => {
     koodrive.enqueueFault({ status: 200, body: '<html>maintenance</html>' });
     const response = await call(coldHandler(), '/allocation');
