@@ -181,7 +181,7 @@ export function createSnapshotHandler(deps: SnapshotHandlerDeps) {
         : {
             thresholds: {
               thresholds: runtime.config.thresholds,
-              publish: (crossings) => publisher.publishThresholdCrossings(crossings),
+              publish: (crossings, options) => publisher.publishThresholdCrossings(crossings, options),
             },
           }),
       onResult: (result) => {

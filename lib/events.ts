@@ -16,12 +16,24 @@ export interface PublishOutcome {
   reason?: string;
 }
 
+export interface PublishOptions {
+  /**
+   * Asked before each PutEvents call: false leaves that call's entries, and the rest, unpublished
+   * (returned as failed). The snapshot job stops when its publishing lease could run out during a call.
+   */
+  mayCall?: () => boolean;
+}
+
 export interface EventPublisher {
   /**
    * Publishes every crossing, ten per call; never rejects: what EventBridge did not accept (a refused
-   * entry, or every entry of a call that failed) is returned, so the caller keeps exactly that pending.
+   * entry, or every entry of a call that failed or was not made) is returned, so the caller keeps
+   * exactly that pending.
    */
-  publishThresholdCrossings(crossings: readonly ThresholdCrossing[]): Promise<PublishOutcome>;
+  publishThresholdCrossings(
+    crossings: readonly ThresholdCrossing[],
+    options?: PublishOptions,
+  ): Promise<PublishOutcome>;
 }
 
 /**
@@ -40,11 +52,16 @@ export function createEventPublisher(options: {
 }): EventPublisher {
   let client = options.client;
   return {
-    async publishThresholdCrossings(crossings) {
+    async publishThresholdCrossings(crossings, publishOptions = {}) {
       if (options.busName === '' || crossings.length === 0) return { published: [], failed: [] };
       client ??= createEventBridgeClient();
       const outcome: PublishOutcome = { published: [], failed: [] };
       for (let start = 0; start < crossings.length; start += BATCH_SIZE) {
+        if (publishOptions.mayCall?.() === false) {
+          outcome.reason ??= 'stopped before a PutEvents call: the publishing lease could run out during it';
+          outcome.failed.push(...crossings.slice(start));
+          break;
+        }
         const batch = crossings.slice(start, start + BATCH_SIZE);
         const entries: PutEventsRequestEntry[] = batch.map((crossing) => ({
           EventBusName: options.busName,

@@ -3,8 +3,9 @@
  * tenant is tried whatever happens to the others, a few at a time, and each outcome is reported.
  */
 import type { FetchedAllocation } from '../allocation.ts';
+import { AWS_REQUEST_HANDLER } from '../aws/request-handler.ts';
 import { AppError } from '../errors.ts';
-import type { PublishOutcome } from '../events.ts';
+import type { PublishOptions, PublishOutcome } from '../events.ts';
 import type { Tenant } from '../tenants.ts';
 import { findThresholdCrossings, type ThresholdCrossing } from '../thresholds.ts';
 import type { Allocation } from '../types.ts';
@@ -47,6 +48,7 @@ type ThresholdStoreMethod =
   | 'replacePendingEvents'
   | 'thresholdHead'
   | 'advanceThresholdHead'
+  | 'forgetOwed'
   | 'snapshotState'
   | 'headMovedOnFrom';
 type ThresholdStore = Pick<SnapshotStore, ThresholdStoreMethod>;
@@ -54,8 +56,8 @@ type ThresholdStore = Pick<SnapshotStore, ThresholdStoreMethod>;
 /** Threshold events: which ratios matter and how to publish a crossing. */
 export interface ThresholdWatch {
   thresholds: readonly number[];
-  /** Publishes what it can; what was not accepted comes back in `failed` (it never rejects). */
-  publish: (crossings: readonly ThresholdCrossing[]) => Promise<PublishOutcome>;
+  /** Publishes what it can; what was not accepted (or not tried) comes back in `failed` (it never rejects). */
+  publish: (crossings: readonly ThresholdCrossing[], options?: PublishOptions) => Promise<PublishOutcome>;
 }
 
 export interface SnapshotJobDeps {
@@ -139,12 +141,22 @@ export function createLimiter(limit: number): <R>(task: () => Promise<R>) => Pro
  */
 export const PUBLISH_LEASE_MS = 60_000;
 
-/** Another invocation is publishing this snapshot's threshold events right now; retrying later is safe. */
+/**
+ * The lease time a PutEvents call needs left before it starts: the EventBridge client's longest call
+ * (connection and request time limits, one try) and a margin for clocks of different hosts. A holder
+ * that stalled (a slow DynamoDB) stops publishing rather than overlap whoever takes the events over
+ * once the lease has run out: that is what keeps one crossing from being published by two holders.
+ */
+export const PUBLISH_CALL_BUDGET_MS =
+  AWS_REQUEST_HANDLER.connectionTimeout + AWS_REQUEST_HANDLER.requestTimeout + 3_000;
+
+/** Another invocation is publishing (or took over) this snapshot's threshold events; retrying later is safe. */
 export class EventsInProgressError extends Error {
   constructor(tenantId: string, observedAt: string, leaseUntil: number) {
     super(
-      `The threshold events of tenant '${tenantId}' at ${observedAt} are being published by another delivery ` +
-        `of the same event (held until ${new Date(leaseUntil).toISOString()}); a retry after that finishes them if it did not.`,
+      `The threshold events of tenant '${tenantId}' at ${observedAt} are being published by another invocation ` +
+        `(a delivery of the same event, or a later snapshot's run; held until ${new Date(leaseUntil).toISOString()}); ` +
+        'a retry after that finishes them if it did not.',
     );
     this.name = 'EventsInProgressError';
   }
@@ -162,7 +174,7 @@ export class EventsNotPublishedError extends Error {
     super(
       `${failed} of ${total} threshold events of tenant '${tenantId}' at ${observedAt} were not published` +
         `${reason === undefined ? '' : ` (${reason})`}; they stay pending on the snapshot and go out, alone, ` +
-        'when the event is delivered again.',
+        "when the event is delivered again or with the tenant's next snapshot.",
     );
     this.name = 'EventsNotPublishedError';
   }
@@ -194,16 +206,32 @@ function thresholdsOf(deps: SnapshotJobDeps): Thresholds | undefined {
 }
 
 /**
- * Publishes events this invocation holds under `leaseUntil`, then keeps pending exactly those EventBridge
- * did not accept (so a redelivery never repeats an accepted one). Rejects when some were not accepted.
+ * Publishes events this invocation holds under `leaseUntil` (each call only with
+ * {@link PUBLISH_CALL_BUDGET_MS} of the lease left), then keeps pending exactly those EventBridge did not
+ * accept (so a redelivery never repeats an accepted one), and takes the snapshot off the head's owed
+ * list once nothing is pending. Rejects when some were not accepted.
  */
 async function publishHeld(
   t: Thresholds,
   held: { tenantId: string; observedAt: string; events: ThresholdCrossing[]; leaseUntil: number },
 ): Promise<ThresholdCrossing[]> {
   if (held.events.length === 0) return [];
-  const outcome = await t.watch.publish(held.events);
-  await t.store.settlePendingEvents(held.tenantId, held.observedAt, outcome.failed, held.leaseUntil);
+  const outcome = await t.watch.publish(held.events, {
+    mayCall: () => t.now() + PUBLISH_CALL_BUDGET_MS <= held.leaseUntil,
+  });
+  const settled = await t.store.settlePendingEvents(
+    held.tenantId,
+    held.observedAt,
+    outcome.failed,
+    held.leaseUntil,
+  );
+  if (settled && outcome.failed.length === 0) {
+    // A failure here leaves a stale entry, which costs the next run one claim that finds nothing.
+    await t.store.forgetOwed(held.tenantId, [held.observedAt]).catch(() => undefined);
+  }
+  // The lease ran out before the settle (this invocation was held up): another delivery may have taken
+  // the events over, and what this one did not publish is that one's to publish.
+  if (!settled) throw new EventsInProgressError(held.tenantId, held.observedAt, held.leaseUntil);
   if (outcome.failed.length > 0) {
     throw new EventsNotPublishedError(
       held.tenantId,
@@ -229,7 +257,33 @@ async function baselineFor(t: Thresholds, tenantId: string): Promise<Baseline | 
   const newest = await t.store.latest(tenantId);
   return newest === undefined
     ? undefined
-    : { observedAt: newest.observedAt, allocation: newest, isHead: false };
+    : { observedAt: newest.observedAt, allocation: newest, isHead: false, owed: [] };
+}
+
+/**
+ * Publishes the events of the snapshots on the head's owed list (other than `self`, which its own
+ * run handles), oldest first: events whose own snapshot's deliveries gave up (retries spent during an
+ * EventBridge outage) go out with a later snapshot. Each is claimed under a lease like a redelivery
+ * would; one held by another invocation is left to it. Rejects on the first that cannot be published
+ * (the rest wait for the next run).
+ */
+async function publishOwed(
+  t: Thresholds,
+  tenantId: string,
+  owed: readonly string[],
+  self: string,
+): Promise<ThresholdCrossing[]> {
+  const published: ThresholdCrossing[] = [];
+  for (const observedAt of owed) {
+    if (observedAt === self) continue;
+    const now = t.now();
+    const claim = await t.store.claimPendingEvents(tenantId, observedAt, now + PUBLISH_LEASE_MS, now);
+    if (claim.state === 'none') await t.store.forgetOwed(tenantId, [observedAt]);
+    if (claim.state !== 'claimed') continue;
+    const events = claim.events;
+    published.push(...(await publishHeld(t, { tenantId, observedAt, events, leaseUntil: claim.leaseUntil })));
+  }
+  return published;
 }
 
 /** What a snapshot's threshold events came to: those published, or why there are none. */
@@ -284,7 +338,9 @@ async function advanceAndPublish(
       }
     }
     const from = head?.isHead ? head.observedAt : undefined;
-    if (await t.store.advanceThresholdHead(tenantId, from, current)) {
+    // With events to publish, the move also puts this snapshot on the head's owed list: if its own
+    // deliveries cannot publish them, a later snapshot's run does.
+    if (await t.store.advanceThresholdHead(tenantId, from, current, events.length > 0)) {
       return { published: await publishHeld(t, { tenantId, observedAt, events, leaseUntil }) };
     }
     const seen = await t.store.thresholdHead(tenantId);
@@ -350,6 +406,17 @@ async function finishHeadMove(t: Thresholds, stored: StoredSnapshotState): Promi
   );
 }
 
+/** {@link publishOwed} with the head as it is now; nothing without threshold events. */
+async function publishOwedOnHead(
+  t: Thresholds | undefined,
+  tenantId: string,
+  self: string,
+): Promise<ThresholdCrossing[]> {
+  if (t === undefined) return [];
+  const head = await t.store.thresholdHead(tenantId);
+  return head === undefined ? [] : publishOwed(t, tenantId, head.owed, self);
+}
+
 /** The result's fields for what the threshold events came to. */
 function reportOf(announced: Announced): Pick<SnapshotResult, 'published' | 'behindThresholdHead'> {
   return {
@@ -382,6 +449,7 @@ async function snapshotOne(
     // cheaper than a KooDrive call. The conditional put below stays the guarantee.
     if (knownStored ?? (await deps.store.has(tenant.tenantId, observedAt))) {
       const announced = await finishPending(t, tenant.tenantId, observedAt);
+      announced.published.push(...(await publishOwedOnHead(t, tenant.tenantId, observedAt)));
       return { ...base, status: 'duplicate', fetched: false, ...reportOf(announced) };
     }
     const [answer, baseline] = await Promise.all([
@@ -439,6 +507,13 @@ async function snapshotOne(
       // Another delivery stored it first: finish its events if it could not.
       announced = await finishPending(t, tenant.tenantId, observedAt);
     }
+    // What earlier snapshots still owe; a stored snapshot takes the list from the head read as its
+    // baseline (no extra read).
+    announced.published.push(
+      ...(status === 'stored' && t !== undefined
+        ? await publishOwed(t, tenant.tenantId, baseline?.owed ?? [], observedAt)
+        : await publishOwedOnHead(t, tenant.tenantId, observedAt)),
+    );
     return {
       ...base,
       status,

@@ -83,6 +83,13 @@ export const THRESHOLD_HEAD_KEY = '~threshold-head';
 export interface ThresholdHead {
   observedAt: string;
   allocation: Allocation;
+  /**
+   * The snapshots (observedAt, oldest first) whose threshold events were pending when the head moved to
+   * them and are not yet known to be published. Every run that reads the head finishes them (see
+   * {@link SnapshotStore.forgetOwed}), so events a snapshot's own deliveries could not publish (an
+   * EventBridge outage longer than its retries) go out with a later snapshot instead of never.
+   */
+  owed: string[];
 }
 
 /** Who may publish a stored snapshot's pending threshold events (see {@link SnapshotStore.claimPendingEvents}). */
@@ -181,10 +188,18 @@ export interface SnapshotStore {
   /** The tenant's threshold head (strongly consistent); undefined when it has none yet. */
   thresholdHead(tenantId: string): Promise<ThresholdHead | undefined>;
   /**
-   * Moves the tenant's threshold head to `to`, if it is still at `from` (undefined: if there is none).
-   * False when another invocation moved it first.
+   * Moves the tenant's threshold head to `to`, if it is still at `from` (undefined: if there is none),
+   * adding `to` to the head's {@link ThresholdHead.owed} when `owes` (its events are pending). False
+   * when another invocation moved it first.
    */
-  advanceThresholdHead(tenantId: string, from: string | undefined, to: Allocation): Promise<boolean>;
+  advanceThresholdHead(
+    tenantId: string,
+    from: string | undefined,
+    to: Allocation,
+    owes?: boolean,
+  ): Promise<boolean>;
+  /** Takes these snapshots out of the head's {@link ThresholdHead.owed} (their events are published). */
+  forgetOwed(tenantId: string, observedAts: readonly string[]): Promise<void>;
   /**
    * One page of a tenant's snapshots in [from, to], oldest first; a bad cursor is an InvalidRequestError,
    * an unreadable table a StoreUnavailableError (503) or a ConfigurationError (no table, no permission).
@@ -409,6 +424,9 @@ function explainingFailures(
   return { send: send as DynamoDBClient['send'] };
 }
 
+/** Tries of a claim whose condition failed while the events were found pending and free. */
+const CLAIM_ROUNDS = 3;
+
 /** The snapshot store on a DynamoDB table keyed by tenantId (HASH) and observedAt (RANGE). */
 export function createDynamoSnapshotStore(options: DynamoSnapshotStoreOptions): SnapshotStore {
   const client = explainingFailures(options.client ?? createDynamoClient(), options.tableName);
@@ -506,41 +524,46 @@ export function createDynamoSnapshotStore(options: DynamoSnapshotStoreOptions): 
     },
 
     async claimPendingEvents(tenantId, observedAt, leaseUntil, nowMs) {
-      const out = await unlessConditionFails(
-        client.send(
-          new UpdateItemCommand({
-            TableName: tableName,
-            Key: keyOf(tenantId, observedAt),
-            UpdateExpression: 'SET #l = :until',
-            ConditionExpression: 'attribute_exists(#p) AND (attribute_not_exists(#l) OR #l < :now)',
-            ExpressionAttributeNames: { '#p': 'pendingEvents', '#l': 'pendingLease' },
-            ExpressionAttributeValues: {
-              ':until': toNumberAttribute(leaseUntil),
-              ':now': toNumberAttribute(nowMs),
-            },
-            ReturnValues: 'ALL_NEW',
-          }),
-        ),
-      );
-      if (out !== undefined) {
-        const claimed = out.Attributes ?? {};
-        const events = readPendingEvents(claimed);
-        return events.length === 0
-          ? { state: 'none' }
-          : {
-              state: 'claimed',
-              events,
-              leaseUntil,
-              against: claimed.pendingAgainst?.S,
-              snapshot: itemToAllocation(claimed),
-            };
+      for (let round = 0; round < CLAIM_ROUNDS; round++) {
+        const out = await unlessConditionFails(
+          client.send(
+            new UpdateItemCommand({
+              TableName: tableName,
+              Key: keyOf(tenantId, observedAt),
+              UpdateExpression: 'SET #l = :until',
+              ConditionExpression: 'attribute_exists(#p) AND (attribute_not_exists(#l) OR #l < :now)',
+              ExpressionAttributeNames: { '#p': 'pendingEvents', '#l': 'pendingLease' },
+              ExpressionAttributeValues: {
+                ':until': toNumberAttribute(leaseUntil),
+                ':now': toNumberAttribute(nowMs),
+              },
+              ReturnValues: 'ALL_NEW',
+            }),
+          ),
+        );
+        if (out !== undefined) {
+          const claimed = out.Attributes ?? {};
+          const events = readPendingEvents(claimed);
+          return events.length === 0
+            ? { state: 'none' }
+            : {
+                state: 'claimed',
+                events,
+                leaseUntil,
+                against: claimed.pendingAgainst?.S,
+                snapshot: itemToAllocation(claimed),
+              };
+        }
+        // Nothing pending, or held: one consistent read tells which.
+        const item = await itemAt(tenantId, observedAt, ['pendingEvents', 'pendingLease']);
+        if (item?.pendingEvents === undefined) return { state: 'none' };
+        const heldUntil = Number(item.pendingLease?.N);
+        if (Number.isFinite(heldUntil) && heldUntil >= nowMs) return { state: 'held', leaseUntil: heldUntil };
+        // Pending and free: the holder settled (keeping refused events) or its lease ran out between the
+        // update and the read. Those events are owed: claim again rather than report nothing pending.
       }
-      // Nothing pending, or held: one consistent read tells which.
-      const item = await itemAt(tenantId, observedAt, ['pendingEvents', 'pendingLease']);
-      const heldUntil = Number(item?.pendingLease?.N);
-      return item?.pendingEvents === undefined || !Number.isFinite(heldUntil)
-        ? { state: 'none' }
-        : { state: 'held', leaseUntil: heldUntil };
+      // Free each time it was read, taken each time it was claimed: someone is at it; back off.
+      return { state: 'held', leaseUntil: nowMs };
     },
 
     async settlePendingEvents(tenantId, observedAt, remaining, leaseUntil) {
@@ -642,26 +665,52 @@ export function createDynamoSnapshotStore(options: DynamoSnapshotStoreOptions): 
       const { spaces, totals } = deriveAllocation(
         readSpaces(item, () => `threshold head of tenant '${tenantId}'`),
       );
-      return { observedAt, allocation: { tenantId, observedAt, spaces, totals } };
+      const owed = (item.owed?.SS ?? []).filter((entry) => typeof entry === 'string').sort();
+      return { observedAt, allocation: { tenantId, observedAt, spaces, totals }, owed };
     },
 
-    async advanceThresholdHead(tenantId, from, to) {
+    async advanceThresholdHead(tenantId, from, to, owes = false) {
       const written = await unlessConditionFails(
         client.send(
-          new PutItemCommand({
+          // An update, not a put: the head's `owed` set stays as it is, and only grows by this move.
+          new UpdateItemCommand({
             TableName: tableName,
-            Item: {
-              ...keyOf(tenantId, THRESHOLD_HEAD_KEY),
-              last: { S: to.observedAt },
-              spaces: spacesAttribute(to),
-            },
+            Key: keyOf(tenantId, THRESHOLD_HEAD_KEY),
+            UpdateExpression: `SET #last = :to, #s = :spaces${owes ? ' ADD #owed :owed' : ''}`,
             ConditionExpression: from === undefined ? 'attribute_not_exists(#o)' : '#last = :from',
-            ExpressionAttributeNames: from === undefined ? { '#o': NAMES['#o'] } : { '#last': 'last' },
-            ...(from === undefined ? {} : { ExpressionAttributeValues: { ':from': { S: from } } }),
+            ExpressionAttributeNames: {
+              '#last': 'last',
+              '#s': 'spaces',
+              ...(from === undefined ? { '#o': NAMES['#o'] } : {}),
+              ...(owes ? { '#owed': 'owed' } : {}),
+            },
+            ExpressionAttributeValues: {
+              ':to': { S: to.observedAt },
+              ':spaces': spacesAttribute(to),
+              ...(from === undefined ? {} : { ':from': { S: from } }),
+              ...(owes ? { ':owed': { SS: [to.observedAt] } } : {}),
+            },
           }),
         ),
       );
       return written !== undefined;
+    },
+
+    async forgetOwed(tenantId, observedAts) {
+      if (observedAts.length === 0) return;
+      await unlessConditionFails(
+        client.send(
+          new UpdateItemCommand({
+            TableName: tableName,
+            Key: keyOf(tenantId, THRESHOLD_HEAD_KEY),
+            UpdateExpression: 'DELETE #owed :done',
+            // Never creates a head: an update of a missing item would write one with no state.
+            ConditionExpression: 'attribute_exists(#o)',
+            ExpressionAttributeNames: { '#owed': 'owed', '#o': NAMES['#o'] },
+            ExpressionAttributeValues: { ':done': { SS: [...new Set(observedAts)] } },
+          }),
+        ),
+      );
     },
 
     async query({ tenantId, from, to, limit, cursor, carry, deadline }) {

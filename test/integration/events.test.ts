@@ -81,6 +81,22 @@ describe('event publisher, through the real EventBridge client', () => {
     expect(bus.events).toHaveLength(15);
   });
 
+  it('makes no further call once told not to (a lease running short), and names what it did not try', async () => {
+    const many = Array.from({ length: 25 }, (_, i) => crossing(i / 100));
+    let asked = 0;
+    const outcome = await createEventPublisher({ busName: 'ops', client }).publishThresholdCrossings(many, {
+      mayCall: () => {
+        asked += 1;
+        return asked === 1;
+      },
+    });
+    expect(asked).toBe(2);
+    expect(outcome.published).toEqual(many.slice(0, 10));
+    expect(outcome.failed).toEqual(many.slice(10));
+    expect(outcome.reason).toMatch(/publishing lease could run out/);
+    expect(bus.events).toHaveLength(10);
+  });
+
   it('tries a PutEvents once with its own client: a retry of a call whose answer was lost would publish twice', async () => {
     const saved = process.env.AWS_ENDPOINT_URL_EVENTBRIDGE;
     process.env.AWS_ENDPOINT_URL_EVENTBRIDGE = bus.url;

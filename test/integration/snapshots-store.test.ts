@@ -469,6 +469,33 @@ describe('threshold head', () => {
   });
 });
 
+describe("the threshold head's owed list", () => {
+  it('grows by a move that owes events, keeps its entries through later moves, and loses them when forgotten', async () => {
+    const [first, second, third] = [
+      snapshot('acme', iso(T0), 100),
+      snapshot('acme', iso(T0 + MINUTE), 3000),
+      snapshot('acme', iso(T0 + 2 * MINUTE), 200),
+    ];
+    if (first === undefined || second === undefined || third === undefined) throw new Error('unreachable');
+    expect(await store.advanceThresholdHead('acme', undefined, first, true)).toBe(true);
+    expect(await store.advanceThresholdHead('acme', first.observedAt, second)).toBe(true);
+    // A move that failed its condition adds nothing.
+    expect(await store.advanceThresholdHead('acme', first.observedAt, third, true)).toBe(false);
+    expect(await store.advanceThresholdHead('acme', second.observedAt, third, true)).toBe(true);
+    const head = await store.thresholdHead('acme');
+    expect(head?.observedAt).toBe(third.observedAt);
+    expect(head?.allocation.totals).toEqual(third.totals);
+    expect(head?.owed).toEqual([first.observedAt, third.observedAt]);
+    await store.forgetOwed('acme', [third.observedAt, first.observedAt]);
+    expect((await store.thresholdHead('acme'))?.owed).toEqual([]);
+    // Forgetting again, or for a tenant with no head, changes nothing and creates no head.
+    await store.forgetOwed('acme', [first.observedAt]);
+    await store.forgetOwed('beta', [first.observedAt]);
+    expect((await store.thresholdHead('acme'))?.observedAt).toBe(third.observedAt);
+    expect(await store.thresholdHead('beta')).toBeUndefined();
+  });
+});
+
 describe('what a snapshot was compared with', () => {
   it('is read back with the snapshot and its pending events, and kept once they are published', async () => {
     const at = iso(T0 + MINUTE);

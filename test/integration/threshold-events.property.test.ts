@@ -85,6 +85,7 @@ const CRASH_METHODS = [
   'claimPendingEvents',
   'replacePendingEvents',
   'settlePendingEvents',
+  'forgetOwed',
 ] as const;
 type CrashMethod = (typeof CRASH_METHODS)[number];
 
@@ -470,6 +471,7 @@ function crashingStore(world: Pick<World, 'current' | 'stored'>, store: Snapshot
       guarded('replacePendingEvents', () => store.replacePendingEvents(...args)),
     settlePendingEvents: (...args) =>
       guarded('settlePendingEvents', () => store.settlePendingEvents(...args)),
+    forgetOwed: (...args) => guarded('forgetOwed', () => store.forgetOwed(...args)),
   };
 }
 

@@ -2,9 +2,11 @@
  * Threshold events end to end: the snapshot function on the KooDrive simulator, the local Secrets
  * Manager, dynalite and a local EventBridge endpoint, each reached by the real SDK clients.
  */
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createSnapshotHandler, type SnapshotHandlerDeps } from '../../handlers/snapshot.ts';
+import { loadConfig } from '../../lib/config.ts';
 import { createEventPublisher, THRESHOLD_CROSSED } from '../../lib/events.ts';
 import { createLogger } from '../../lib/logger.ts';
 import { createMetrics } from '../../lib/metrics.ts';
@@ -179,6 +181,181 @@ describe('Allocation Threshold Crossed', () => {
     ]);
     await handler(scheduledEvent('2026-11-28T05:15:00Z'), lambdaContext());
     expect(bus.events).toHaveLength(2);
+  });
+
+  it('publishes with the next snapshot the events whose own deliveries all failed (retries spent), once', async () => {
+    const handler = coldHandler();
+    koodrive.setData(APP.appId, allocated(50));
+    await handler(scheduledEvent('2026-11-28T04:00:00Z'), lambdaContext());
+    koodrive.setData(APP.appId, allocated(85));
+    // EventBridge down for the event and both of Lambda's retries: the event goes to the failure queue.
+    bus.failNext(3);
+    for (let attempt = 0; attempt < 3; attempt++) {
+      await expect(handler(scheduledEvent('2026-11-28T04:15:00Z'), lambdaContext())).rejects.toThrow(
+        /failed for 1 of 1/,
+      );
+    }
+    expect(bus.events).toHaveLength(0);
+    const store = lazySnapshotStore()(loadConfig(process.env));
+    expect((await store.thresholdHead('thr'))?.owed).toEqual(['2026-11-28T04:15:00.000Z']);
+
+    // The next scheduled run: its own snapshot crosses nothing; the owed crossing goes out now.
+    koodrive.setData(APP.appId, allocated(86));
+    await handler(scheduledEvent('2026-11-28T04:30:00Z'), lambdaContext());
+    expect(details().map((d) => `${d.spaceType}:${d.threshold}:${d.direction}:${d.observedAt}`)).toEqual([
+      'department:0.8:up:2026-11-28T04:15:00.000Z',
+    ]);
+    expect(await store.pendingEvents('thr', '2026-11-28T04:15:00.000Z')).toEqual([]);
+    expect((await store.thresholdHead('thr'))?.owed).toEqual([]);
+    // Later runs, and the failed event redriven after all, publish nothing more.
+    await handler(scheduledEvent('2026-11-28T04:45:00Z'), lambdaContext());
+    await handler(scheduledEvent('2026-11-28T04:15:00Z'), lambdaContext());
+    expect(bus.events).toHaveLength(1);
+  });
+
+  it('leaves owed events to the invocation holding them, and a redelivery after its lease publishes them', async () => {
+    let clock = Date.parse('2026-11-28T06:40:00Z');
+    koodrive.setData(APP.appId, allocated(50));
+    await coldHandler({ now: () => clock })(sqsAt('2026-11-28T06:00:00Z'), lambdaContext());
+    // The 06:10 request's invocation dies while publishing: its events stay held under its lease.
+    koodrive.setData(APP.appId, allocated(95));
+    const logger = createLogger('threshold-test');
+    const dying = createSnapshotHandler({
+      logger,
+      now: () => clock,
+      getRuntime: lazyRuntime({ logger }),
+      getStore: lazySnapshotStore(),
+      getPublisher: () => ({
+        publishThresholdCrossings: () => Promise.reject(new Error('the invocation ended here')),
+      }),
+    });
+    expect(await dying(sqsAt('2026-11-28T06:10:00Z'), lambdaContext())).toEqual({
+      batchItemFailures: [{ itemIdentifier: 'msg-0' }],
+    });
+    // Within that lease, the next snapshot leaves them alone (the holder may still be publishing).
+    const handler = coldHandler({ now: () => clock });
+    koodrive.setData(APP.appId, allocated(96));
+    expect(await handler(sqsAt('2026-11-28T06:20:00Z'), lambdaContext())).toEqual({ batchItemFailures: [] });
+    expect(bus.events).toHaveLength(0);
+    // The lease has run out: a redelivery of the 06:20 request (its own snapshot stored) publishes them.
+    clock += 61_000;
+    expect(await handler(sqsAt('2026-11-28T06:20:00Z'), lambdaContext())).toEqual({ batchItemFailures: [] });
+    expect(details().map((d) => `${d.threshold}:${d.observedAt}`)).toEqual([
+      '0.8:2026-11-28T06:10:00.000Z',
+      '0.9:2026-11-28T06:10:00.000Z',
+    ]);
+    // The 06:10 request's own redelivery finds nothing left to publish.
+    expect(await handler(sqsAt('2026-11-28T06:10:00Z'), lambdaContext())).toEqual({ batchItemFailures: [] });
+    expect(bus.events).toHaveLength(2);
+  });
+
+  it('stops publishing when its lease ran out while it was held up; the delivery that took over publishes once', async () => {
+    let clock = Date.parse('2026-11-28T10:20:00Z');
+    koodrive.setData(APP.appId, allocated(50));
+    await coldHandler({ now: () => clock })(scheduledEvent('2026-11-28T10:00:00Z'), lambdaContext());
+    koodrive.setData(APP.appId, allocated(85));
+    // Delivery A stores the snapshot and its events, then is held up (a slow DynamoDB) past its lease.
+    const stores = lazySnapshotStore();
+    let holdA: (() => void) | undefined;
+    const aHeld = new Promise<void>((reached) => {
+      holdA = reached;
+    });
+    let releaseA = () => {};
+    const aReleased = new Promise<void>((release) => {
+      releaseA = release;
+    });
+    const a = coldHandler({
+      now: () => clock,
+      getStore: (config) => {
+        const store = stores(config);
+        return {
+          ...store,
+          advanceThresholdHead: async (...args) => {
+            holdA?.();
+            holdA = undefined;
+            await aReleased;
+            return store.advanceThresholdHead(...args);
+          },
+        };
+      },
+    });
+    const event = scheduledEvent('2026-11-28T10:15:00Z');
+    const aRun = a(event, lambdaContext()).then(
+      () => 'ok',
+      (error: unknown) => String(error),
+    );
+    await aHeld;
+    // A minute later Lambda delivers the same event again (B): the lease has run out, B takes over.
+    clock += 61_000;
+    await coldHandler({ now: () => clock })(event, lambdaContext());
+    expect(details().map((d) => `${d.threshold}:${d.observedAt}`)).toEqual(['0.8:2026-11-28T10:15:00.000Z']);
+    releaseA();
+    expect(await aRun).toMatch(/EventsInProgressError/);
+    expect(bus.events).toHaveLength(1);
+  });
+
+  it('claims events a holder gave back while the claim was refused, instead of reporting none pending', async () => {
+    koodrive.setData(APP.appId, allocated(50));
+    await coldHandler()(sqsAt('2026-11-28T11:00:00Z'), lambdaContext());
+    koodrive.setData(APP.appId, allocated(85));
+    const batch = sqsAt('2026-11-28T11:10:00Z');
+    // A: EventBridge is slow, then refuses; A keeps the events pending and gives its lease up.
+    let aPublishing = () => {};
+    const aAtPublish = new Promise<void>((reached) => {
+      aPublishing = reached;
+    });
+    let refuse = () => {};
+    const refused = new Promise<void>((release) => {
+      refuse = release;
+    });
+    const logger = createLogger('threshold-test');
+    const a = createSnapshotHandler({
+      logger,
+      getRuntime: lazyRuntime({ logger }),
+      getStore: lazySnapshotStore(),
+      getPublisher: () => ({
+        async publishThresholdCrossings(crossings) {
+          aPublishing();
+          await refused;
+          return { published: [], failed: [...crossings], reason: 'EventBridge refused an entry (test)' };
+        },
+      }),
+    });
+    // B: the same message again. Its claim is refused while A holds the lease, and the read that
+    // follows comes only after A gave the events back.
+    let bAtRead = () => {};
+    const bRefused = new Promise<void>((reached) => {
+      bAtRead = reached;
+    });
+    let letBRead = () => {};
+    const bMayRead = new Promise<void>((release) => {
+      letBRead = release;
+    });
+    const delayedClient: Pick<DynamoDBClient, 'send'> = {
+      send: (async (command: { input?: { UpdateExpression?: string } }, options?: unknown) => {
+        try {
+          return await dynamo.client.send(command as never, options as never);
+        } catch (error) {
+          if (command.input?.UpdateExpression === 'SET #l = :until') {
+            bAtRead();
+            await bMayRead;
+          }
+          throw error;
+        }
+      }) as DynamoDBClient['send'],
+    };
+    const b = coldHandler({ getStore: lazySnapshotStore({ client: delayedClient }) });
+    const aRun = a(batch, lambdaContext());
+    await aAtPublish;
+    const bRun = b(batch, lambdaContext());
+    await bRefused;
+    refuse();
+    expect(await aRun).toEqual({ batchItemFailures: [{ itemIdentifier: 'msg-0' }] });
+    letBRead();
+    expect(await bRun).toEqual({ batchItemFailures: [] });
+    expect(details().map((d) => `${d.threshold}:${d.observedAt}`)).toEqual(['0.8:2026-11-28T11:10:00.000Z']);
+    const store = lazySnapshotStore()(loadConfig(process.env));
+    expect(await store.pendingEvents('thr', '2026-11-28T11:10:00.000Z')).toEqual([]);
   });
 
   it('publishes a crossing once when one batch holds several requests of the tenant, in any order', async () => {
