@@ -278,7 +278,8 @@ async function publishOwed(
     if (observedAt === self) continue;
     const now = t.now();
     const claim = await t.store.claimPendingEvents(tenantId, observedAt, now + PUBLISH_LEASE_MS, now);
-    if (claim.state === 'none') await t.store.forgetOwed(tenantId, [observedAt]);
+    // Published already (the entry outlived its events): a failure to forget it costs one more claim.
+    if (claim.state === 'none') await t.store.forgetOwed(tenantId, [observedAt]).catch(() => undefined);
     if (claim.state !== 'claimed') continue;
     const events = claim.events;
     published.push(...(await publishHeld(t, { tenantId, observedAt, events, leaseUntil: claim.leaseUntil })));
