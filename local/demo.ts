@@ -4,16 +4,6 @@
  */
 import type { SimulatorApp } from './koodrive-simulator.ts';
 
-/** Default ports of the local stack's servers. */
-export const LOCAL_PORTS = {
-  api: 3000,
-  lambda: 3002,
-  koodrive: 8787,
-  secretsManager: 4584,
-  dynamodb: 8000,
-  eventBridge: 4010,
-} as const;
-
 export const DEMO_TENANT_ID = 'demo';
 export const DEMO_SECRET_ID = 'koodrive/demo';
 

@@ -12,7 +12,7 @@
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { LOCAL_PORTS } from './demo.ts';
+import { localPorts } from './ports.ts';
 
 /** The service name in `serverless.yml`; Lambda function names are `<service>-<stage>-<function>`. */
 export const SERVICE = 'koodrive-allocation';
@@ -188,7 +188,14 @@ async function main(): Promise<number> {
     console.error(USAGE);
     return 2;
   }
-  const port = Number(process.env.LOCAL_LAMBDA_PORT ?? LOCAL_PORTS.lambda);
+  let port: number;
+  try {
+    // Read as `npm start` reads it: empty means the default, anything but a port number is refused.
+    port = localPorts({ LOCAL_LAMBDA_PORT: process.env.LOCAL_LAMBDA_PORT }).lambda;
+  } catch (error) {
+    console.error(error instanceof Error ? error.message : String(error));
+    return 2;
+  }
   const url = invokeUrl(port);
   let result: InvokeResult;
   try {

@@ -6,28 +6,24 @@
  *
  * Real services: `KOODRIVE_TENANTS` set in the shell uses real Secrets Manager (the shell's AWS credentials) instead
  * of the local one; `KOODRIVE_BASE_URL` set uses that KooDrive instead of the simulator. Ports: `LOCAL_API_PORT`,
- * `LOCAL_LAMBDA_PORT`, `LOCAL_KOODRIVE_PORT`, `LOCAL_SECRETS_MANAGER_PORT`, `LOCAL_DYNAMODB_PORT`; data directory:
- * `LOCAL_DATA_DIR` (default `.local-data`). With `--build` (as `npm start` runs it), the bundles are built once
+ * `LOCAL_LAMBDA_PORT`, `LOCAL_KOODRIVE_PORT`, `LOCAL_SECRETS_MANAGER_PORT`, `LOCAL_DYNAMODB_PORT`,
+ * `LOCAL_EVENTBRIDGE_PORT` (local/ports.ts); data directory: `LOCAL_DATA_DIR` (default `.local-data`, one stack
+ * at a time). With `--build` (as `npm start` runs it), the bundles are built once
  * the ports are known to be free.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdir, readFile, unlink, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { connect, createServer } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { buildAll } from '../scripts/build.ts';
-import {
-  DEMO_APP,
-  DEMO_TENANTS,
-  DEMO_TENANTS_SETTING,
-  demoDataAt,
-  demoSecretString,
-  LOCAL_PORTS,
-} from './demo.ts';
+import { DEMO_APP, DEMO_TENANTS, DEMO_TENANTS_SETTING, demoDataAt, demoSecretString } from './demo.ts';
 import { startLocalDynamoDb } from './dynamodb.ts';
 import { startLocalEventBridge } from './eventbridge.ts';
 import { describeResult, invokeFunction, invokeUrl, LOCAL_STAGE, SERVICE, scheduledEvent } from './invoke.ts';
 import { startKooDriveSimulator } from './koodrive-simulator.ts';
+import { type LocalStackPorts, localPorts } from './ports.ts';
 import { startLocalSecretsManager } from './secrets-manager.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -39,6 +35,8 @@ export const LOCAL_TABLE_NAME = `${SERVICE}-${LOCAL_STAGE}-snapshots`;
 const STARTUP_TIMEOUT_MS = 120_000;
 const STOP_GRACE_MS = 10_000;
 const MINUTE_MS = 60_000;
+/** How often the stack checks that the process that started it is still there. */
+const PARENT_CHECK_MS = 1_000;
 
 type Env = Record<string, string | undefined>;
 
@@ -54,38 +52,6 @@ const PARAMS_FROM_ENV = {
   ALLOCATION_THRESHOLDS: 'allocationThresholds',
   EVENT_BUS_NAME: 'publishEventBus',
 } as const;
-
-/** Ports of the local stack, each overridable by its variable. */
-export interface LocalStackPorts {
-  api: number;
-  lambda: number;
-  koodrive: number;
-  secretsManager: number;
-  dynamodb: number;
-  eventBridge: number;
-}
-
-function port(env: Env, name: string, fallback: number): number {
-  const text = env[name];
-  if (text === undefined || text.trim() === '') return fallback;
-  const value = Number(text);
-  if (!Number.isInteger(value) || value < 0 || value > 65_535) {
-    throw new Error(`${name} is '${text}': it must be a port number from 0 to 65535.`);
-  }
-  return value;
-}
-
-/** The ports from `LOCAL_*_PORT` variables, defaults from `LOCAL_PORTS`. */
-export function localPorts(env: Env): LocalStackPorts {
-  return {
-    api: port(env, 'LOCAL_API_PORT', LOCAL_PORTS.api),
-    lambda: port(env, 'LOCAL_LAMBDA_PORT', LOCAL_PORTS.lambda),
-    koodrive: port(env, 'LOCAL_KOODRIVE_PORT', LOCAL_PORTS.koodrive),
-    secretsManager: port(env, 'LOCAL_SECRETS_MANAGER_PORT', LOCAL_PORTS.secretsManager),
-    dynamodb: port(env, 'LOCAL_DYNAMODB_PORT', LOCAL_PORTS.dynamodb),
-    eventBridge: port(env, 'LOCAL_EVENTBRIDGE_PORT', LOCAL_PORTS.eventBridge),
-  };
-}
 
 function isSet(env: Env, name: string): boolean {
   return (env[name] ?? '').trim() !== '';
@@ -218,6 +184,46 @@ async function assertPortFree(port: number, variable: string): Promise<void> {
   });
 }
 
+/** Whether a process with this id runs (one of another user's counts: signalling it is refused). */
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return error instanceof Error && 'code' in error && error.code === 'EPERM';
+  }
+}
+
+/**
+ * Takes the data folder for this stack (a file holding its process id): two stacks on one folder would share
+ * dynalite's database, which only one process can open; the second would fail deep inside dynalite with
+ * "Database is closed". A file left by a stack that no longer runs is taken over. Resolves to its release.
+ */
+export async function claimDataDir(dataDir: string): Promise<() => Promise<void>> {
+  await mkdir(dataDir, { recursive: true });
+  const lock = path.join(dataDir, 'local-stack.pid');
+  const own = String(process.pid);
+  for (let round = 0; ; round++) {
+    try {
+      await writeFile(lock, own, { flag: 'wx' });
+      break;
+    } catch (error) {
+      if (!(error instanceof Error && 'code' in error && error.code === 'EEXIST') || round > 0) throw error;
+    }
+    const holder = Number((await readFile(lock, 'utf8').catch(() => '')).trim());
+    if (Number.isInteger(holder) && holder > 0 && holder !== process.pid && isRunning(holder)) {
+      throw new Error(
+        `The data folder ${shownPath(dataDir)} is in use by another local stack (process ${holder}): stop that one, ` +
+          `or give this one a folder of its own with LOCAL_DATA_DIR (and its own ports). If no stack runs, delete ${shownPath(lock)}.`,
+      );
+    }
+    await unlink(lock).catch(() => undefined);
+  }
+  return async () => {
+    if ((await readFile(lock, 'utf8').catch(() => '')) === own) await unlink(lock).catch(() => undefined);
+  };
+}
+
 /** Starts everything; on a failure part-way, stops what had started and rethrows. */
 export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
   const env = options.env ?? process.env;
@@ -256,6 +262,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     if (!realKooDrive) wanted.push([ports.koodrive, 'LOCAL_KOODRIVE_PORT']);
     if (!realSecrets) wanted.push([ports.secretsManager, 'LOCAL_SECRETS_MANAGER_PORT']);
     for (const [port, variable] of wanted) await assertPortFree(port, variable);
+    // Before the build too: a second stack on the same folder would rebuild the first one's bundles.
+    cleanups.push(await claimDataDir(dataDir));
     await options.build?.();
 
     let koodriveUrl = env.KOODRIVE_BASE_URL?.trim() ?? '';
@@ -460,15 +468,21 @@ async function main(): Promise<void> {
   const stack = await startLocalStack(process.argv.includes('--build') ? { build: () => buildAll() } : {});
   console.log(`\n${stack.banner}\n`);
   let signals = 0;
-  const shutdown = (signal: NodeJS.Signals) => {
+  const shutdown = (why: string) => {
     signals += 1;
     // A second Ctrl-C changes nothing: stopping already ends in SIGKILL after a grace period.
     if (signals > 1) return;
-    console.log(`local stack: ${signal}, stopping…`);
+    console.log(`local stack: ${why}, stopping…`);
     void stopAndReport(stack).then(() => process.exit(0));
   };
   // SIGHUP: the terminal closed or the SSH session dropped. Offline, in its own session, gets no SIGHUP of its own.
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, shutdown);
+  // `npm start` runs this under `sh -c`, which a SIGTERM to npm (a process manager, `timeout`, `kill`) ends
+  // without passing the signal on: the parent going away is the same request to stop.
+  const parent = process.ppid;
+  setInterval(() => {
+    if (process.ppid !== parent) shutdown(`the process that started it (${parent}) ended`);
+  }, PARENT_CHECK_MS).unref();
   // serverless offline ending on its own (a crash) ends the stack too.
   void stack.offlineExited.then(async (code) => {
     if (signals > 0) return;

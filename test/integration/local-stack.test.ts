@@ -15,7 +15,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DEMO_TENANT_ID, LAB_TENANT_ID } from '../../local/demo.ts';
 import { parseTableSchemas, SERVERLESS_YML, startLocalDynamoDb } from '../../local/dynamodb.ts';
 import { invokeFunction, invokeUrl, sqsSnapshotEvent } from '../../local/invoke.ts';
-import { localPorts, offlineArgs, startLocalStack } from '../../local/start.ts';
+import { localPorts } from '../../local/ports.ts';
+import { claimDataDir, offlineArgs, startLocalStack } from '../../local/start.ts';
 import { launchChromium } from '../browser/chromium.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -76,7 +77,7 @@ function exited(child: ChildProcess): Promise<{ code: number | null; signal: Nod
 /** `npm run snapshot:local -- <args>` against the Lambda port: its exit code, what it printed, its answer. */
 async function runSnapshotLocal(
   args: readonly string[],
-  lambdaPort: number,
+  lambdaPort: number | string,
 ): Promise<{ code: number | null; stdout: string; stderr: string; json: unknown }> {
   const child = spawn(process.execPath, [path.join(ROOT, 'local', 'invoke.ts'), ...args], {
     cwd: ROOT,
@@ -126,7 +127,7 @@ function portVariables(ports: readonly number[]): Record<string, string> {
   return Object.fromEntries(names.map((name, index) => [`LOCAL_${name}_PORT`, String(ports[index] ?? 0)]));
 }
 
-async function startStack(): Promise<StartedStack> {
+async function startStack(options: { viaShell?: boolean } = {}): Promise<StartedStack> {
   const missing = ['allocation', 'history', 'chart', 'snapshot'].filter(
     (name) => !existsSync(path.join(ROOT, 'dist', name, 'index.mjs')),
   );
@@ -143,11 +144,15 @@ async function startStack(): Promise<StartedStack> {
   delete env.KOODRIVE_TENANTS;
   delete env.KOODRIVE_BASE_URL;
 
-  const child = spawn(process.execPath, [path.join(ROOT, 'local', 'start.ts')], {
-    cwd: ROOT,
-    env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const start = path.join(ROOT, 'local', 'start.ts');
+  // viaShell: under `sh -c` as npm runs scripts (the `; exit` keeps the shell from exec'ing node).
+  const child = options.viaShell
+    ? spawn('/bin/sh', ['-c', `"${process.execPath}" "${start}"; exit $?`], {
+        cwd: ROOT,
+        env,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      })
+    : spawn(process.execPath, [start], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   const stack: StartedStack = { child, ports, env, dataDir, output: '' };
   child.stdout?.on('data', (chunk: Buffer) => {
     stack.output += chunk.toString('utf8');
@@ -353,6 +358,36 @@ describe('local stack (npm start)', () => {
     expect(Array.isArray(items) ? items.length : items).toBe(1);
   });
 
+  it('refuses a second stack on the same data folder before building anything, naming the folder and the way out', async () => {
+    const dataDir = stack?.dataDir ?? '';
+    let built = false;
+    const env = { ...portVariables(await freePorts(6)), LOCAL_DATA_DIR: dataDir };
+    await expect(
+      startLocalStack({
+        env,
+        log: () => undefined,
+        build: async () => {
+          built = true;
+        },
+      }),
+    ).rejects.toThrow(
+      new RegExp(
+        `data folder .* is in use by another local stack \\(process ${stack?.child.pid}\\).*LOCAL_DATA_DIR`,
+      ),
+    );
+    expect(built).toBe(false);
+    // The running stack keeps its folder.
+    expect((await readFile(path.join(dataDir, 'local-stack.pid'), 'utf8')).trim()).toBe(
+      String(stack?.child.pid),
+    );
+  });
+
+  it('snapshot:local reads LOCAL_LAMBDA_PORT as npm start does: empty is the default, a non-port is refused', async () => {
+    const refused = await runSnapshotLocal(['--sqs', DEMO_TENANT_ID], 'abc');
+    expect([refused.code, refused.stdout]).toEqual([2, '']);
+    expect(refused.stderr).toContain("LOCAL_LAMBDA_PORT is 'abc': it must be a port number from 0 to 65535.");
+  });
+
   it('snapshot:local -- --sqs exits 1 on a failed message, names it and says where the reason is', async () => {
     const unknown = await runSnapshotLocal(['--sqs', 'nope'], lambdaPort);
     const ids =
@@ -416,6 +451,29 @@ describe('local stack, ended otherwise than by Ctrl-C', () => {
   );
 
   it(
+    'stops everything when the shell npm started it from ends without passing a SIGTERM on',
+    async () => {
+      stack = await startStack({ viaShell: true });
+      await firstSnapshotTaken(stack);
+      const { child, ports } = stack;
+      const ended = exited(child);
+      child.kill('SIGTERM');
+      await ended;
+      let busy = await busyPorts(ports);
+      for (let i = 0; i < 75 && busy.length > 0; i++) {
+        await new Promise((r) => setTimeout(r, 200));
+        busy = await busyPorts(ports);
+      }
+      expect(busy).toEqual([]);
+      expect(stack.output).toMatch(/local stack: the process that started it \(\d+\) ended, stopping/);
+      for (let i = 0; i < 50 && !stack.output.includes('every port is free'); i++)
+        await new Promise((r) => setTimeout(r, 100));
+      expect(stack.output).toContain('local stack: stopped; every port is free.');
+    },
+    STOP_TEST_MS,
+  );
+
+  it(
     'stops serverless offline when start.ts is killed outright',
     async () => {
       stack = await startStack();
@@ -447,6 +505,23 @@ describe('local stack settings', () => {
       eventBridge: 4010,
     });
     expect(() => localPorts({ LOCAL_LAMBDA_PORT: 'x' })).toThrow(/LOCAL_LAMBDA_PORT/);
+  });
+
+  it('takes over a data folder whose stack no longer runs, and gives it back on stop', async () => {
+    const dataDir = await mkdtemp(path.join(tmpdir(), 'koodrive-claim-'));
+    try {
+      // The id of a process that has ended: what a stack killed outright leaves behind.
+      const gone = spawn(process.execPath, ['-e', '0']);
+      await exited(gone);
+      const lock = path.join(dataDir, 'local-stack.pid');
+      await writeFile(lock, String(gone.pid));
+      const release = await claimDataDir(dataDir);
+      expect(await readFile(lock, 'utf8')).toBe(String(process.pid));
+      await release();
+      expect(existsSync(lock)).toBe(false);
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
   });
 
   it('names the variable of a busy port before starting anything', async () => {
