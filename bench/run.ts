@@ -128,6 +128,20 @@ const MB = 1024 * 1024;
 /** Every measured process runs with the flags Lambda gives a function of MEMORY_MB. */
 const LAMBDA_ARGS = lambdaNodeArgs(MEMORY_MB);
 
+export const USAGE = `npm run bench -- [options]   (node bench/run.ts [options])
+  --quick             a short run (results to a temp dir unless --out)
+  --only GROUPS       some groups only, comma-separated: ${GROUPS.join(',')} (writes partial.*)
+  --out DIR           where latest.* (or partial.*) go; default bench/results
+  --dist DIR          the bundles to measure; default dist/ (npm run bench builds it first)
+  --build             build the bundles into the run's own folder instead
+  --profile DIR       write V8 CPU profiles of the measured processes (do not compare those timings)
+  --keep-work         keep the run's temp folder
+  --quiet             no progress lines, no table
+  --help              this text`;
+
+/** A mistake on the command line: said with the usage, without a stack. */
+class UsageError extends Error {}
+
 function isGroup(value: string): value is Group {
   return GROUPS.some((group) => group === value);
 }
@@ -147,7 +161,7 @@ function parseOptions(argv: readonly string[]): Options {
     const flag = argv[i];
     const value = () => {
       const next = argv[++i];
-      if (next === undefined) throw new Error(`${flag} needs a value`);
+      if (next === undefined) throw new UsageError(`${flag} needs a value`);
       return next;
     };
     if (flag === '--quick') options.quick = true;
@@ -161,9 +175,9 @@ function parseOptions(argv: readonly string[]): Options {
       const groups = value().split(',');
       const unknown = groups.filter((g) => !isGroup(g));
       if (unknown.length > 0)
-        throw new Error(`--only: unknown group(s) ${unknown.join(', ')}; use ${GROUPS.join(',')}`);
+        throw new UsageError(`--only: unknown group(s) ${unknown.join(', ')}; use ${GROUPS.join(',')}`);
       options.only = new Set(groups.filter(isGroup));
-    } else throw new Error(`unknown option ${flag}`);
+    } else throw new UsageError(`unknown option ${flag}`);
   }
   return options;
 }
@@ -1298,10 +1312,20 @@ export async function runBenchmark(argv: readonly string[]): Promise<BenchResult
 }
 
 if (process.argv[1] !== undefined && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  try {
-    await runBenchmark(process.argv.slice(2));
-  } catch (error) {
-    log(`failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
-    process.exitCode = 1;
+  const argv = process.argv.slice(2);
+  if (argv.includes('--help') || argv.includes('-h')) {
+    console.log(USAGE);
+  } else {
+    try {
+      await runBenchmark(argv);
+    } catch (error) {
+      if (error instanceof UsageError) {
+        process.stderr.write(`bench: ${error.message}\n\n${USAGE}\n`);
+        process.exitCode = 2;
+      } else {
+        log(`failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+        process.exitCode = 1;
+      }
+    }
   }
 }

@@ -3,6 +3,7 @@
  * dir must produce every figure with numeric values. No timing is asserted: this machine's speed is
  * not the project's behaviour.
  */
+import { spawnSync } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -14,6 +15,8 @@ import type { BenchResults } from '../../bench/lib/report.ts';
 import { pairedRatios, summarize } from '../../bench/lib/stats.ts';
 import { runBenchmark } from '../../bench/run.ts';
 import { listHandlers } from '../../scripts/build.ts';
+
+const RUN_TS = fileURLToPath(new URL('../../bench/run.ts', import.meta.url));
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -155,6 +158,36 @@ describe('npm run bench -- --quick', () => {
     expect(md).toContain(results.machine.cpuModel);
     expect(md).toContain('## Cost per tenant per month');
     expect(md).toContain('| cold start | project / peer (wall) |');
+  });
+});
+
+describe('the benchmark’s command line', () => {
+  const bench = (...args: string[]) =>
+    spawnSync(process.execPath, ['--experimental-strip-types', '--no-warnings', RUN_TS, ...args], {
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+
+  it('prints its usage for --help, groups included, and measures nothing', () => {
+    const help = bench('--help');
+    expect(help.status).toBe(0);
+    expect(help.stdout).toContain('--only GROUPS');
+    expect(help.stdout).toContain('size,cold,init,warm,memory,secrets,snapshot,history');
+    expect(help.stderr).toBe('');
+  });
+
+  it('refuses a mistake with what was wrong and the usage, exit 2, no stack trace', () => {
+    for (const [args, said] of [
+      [['--only', 'bogus'], '--only: unknown group(s) bogus'],
+      [['--frobnicate'], 'unknown option --frobnicate'],
+      [['--out'], '--out needs a value'],
+    ] as const) {
+      const refused = bench(...args);
+      expect(refused.status).toBe(2);
+      expect(refused.stderr).toContain(`bench: ${said}`);
+      expect(refused.stderr).toContain('--help');
+      expect(refused.stderr).not.toMatch(/\n\s+at /);
+    }
   });
 });
 
