@@ -189,6 +189,16 @@ export function createSnapshotHandler(deps: SnapshotHandlerDeps) {
         if (result.published !== undefined) {
           logger.info('threshold events published', { tenantId: result.tenantId, events: result.published });
         }
+        // Events an earlier snapshot still owes (EventBridge still refusing, say): the next run tries again.
+        for (const owed of result.owedFailures ?? []) {
+          const { stack: _stack, ...described } = describeError(owed.error);
+          logger.warn('threshold events still owed', {
+            tenantId: result.tenantId,
+            owedBy: owed.observedAt,
+            errorCode: owed.errorCode,
+            ...described,
+          });
+        }
         if (metrics === undefined) return;
         recordSnapshotOutcome(metrics, result.status);
         if (result.status === 'failed') recordTenantFailure(result.tenantId);

@@ -28,8 +28,16 @@ export interface SnapshotResult {
    * event's redelivery). It is in the table either way, so it counts for metrics and alarms.
    */
   snapshot?: Snapshot;
-  /** Threshold events published by this run for this snapshot (also ones left pending by an earlier run). */
+  /**
+   * Threshold events published by this run: this snapshot's (also ones left pending by an earlier run),
+   * and those earlier snapshots still owed (see {@link ThresholdHead.owed}).
+   */
   published?: ThresholdCrossing[];
+  /**
+   * Earlier snapshots whose owed events this run could not publish (they stay owed; every later run
+   * tries again). They do not fail this snapshot.
+   */
+  owedFailures?: OwedFailure[];
   /**
    * The snapshot lies behind the tenant's threshold head (at this time), so by design it published no
    * threshold event: the head's own move announced the change. For the logs: "why no alert?".
@@ -38,6 +46,13 @@ export interface SnapshotResult {
   /** For status 'failed': the error, and its code (an AppError code, else the error's name). */
   error?: unknown;
   errorCode?: string;
+}
+
+/** An earlier snapshot whose owed threshold events a run could not publish. */
+export interface OwedFailure {
+  observedAt: string;
+  error: unknown;
+  errorCode: string;
 }
 
 /** What the store must offer for threshold events (all of it, or there are none). */
@@ -141,14 +156,17 @@ export function createLimiter(limit: number): <R>(task: () => Promise<R>) => Pro
  */
 export const PUBLISH_LEASE_MS = 60_000;
 
+/** The longest one try of an AWS call may take (connection and request time limits). */
+const AWS_TRY_MS = AWS_REQUEST_HANDLER.connectionTimeout + AWS_REQUEST_HANDLER.requestTimeout;
+
 /**
- * The lease time a PutEvents call needs left before it starts: the EventBridge client's longest call
- * (connection and request time limits, one try) and a margin for clocks of different hosts. A holder
- * that stalled (a slow DynamoDB) stops publishing rather than overlap whoever takes the events over
- * once the lease has run out: that is what keeps one crossing from being published by two holders.
+ * The lease time a PutEvents call needs left before it starts: the call (one try), then the write that
+ * settles its events (the DynamoDB client's three tries and their backoff), and a margin for clocks of
+ * different hosts. A holder that stalled (a slow DynamoDB) stops publishing rather than overlap whoever
+ * takes the events over once the lease has run out: that is what keeps one crossing from being
+ * published by two holders.
  */
-export const PUBLISH_CALL_BUDGET_MS =
-  AWS_REQUEST_HANDLER.connectionTimeout + AWS_REQUEST_HANDLER.requestTimeout + 3_000;
+export const PUBLISH_CALL_BUDGET_MS = AWS_TRY_MS + (3 * AWS_TRY_MS + 1_000) + 3_000;
 
 /** Another invocation is publishing (or took over) this snapshot's threshold events; retrying later is safe. */
 export class EventsInProgressError extends Error {
@@ -197,6 +215,7 @@ function thresholdsOf(deps: SnapshotJobDeps): Thresholds | undefined {
     store.replacePendingEvents === undefined ||
     store.thresholdHead === undefined ||
     store.advanceThresholdHead === undefined ||
+    store.forgetOwed === undefined ||
     store.snapshotState === undefined ||
     store.headMovedOnFrom === undefined
   ) {
@@ -260,31 +279,43 @@ async function baselineFor(t: Thresholds, tenantId: string): Promise<Baseline | 
     : { observedAt: newest.observedAt, allocation: newest, isHead: false, owed: [] };
 }
 
+/** What publishing the head's owed list came to. */
+interface OwedOutcome {
+  published: ThresholdCrossing[];
+  /** Snapshots whose owed events could not be published now; every later run tries them again. */
+  failures: OwedFailure[];
+}
+
 /**
  * Publishes the events of the snapshots on the head's owed list (other than `self`, which its own
  * run handles), oldest first: events whose own snapshot's deliveries gave up (retries spent during an
  * EventBridge outage) go out with a later snapshot. Each is claimed under a lease like a redelivery
- * would; one held by another invocation is left to it. Rejects on the first that cannot be published
- * (the rest wait for the next run).
+ * would; one held by another invocation is left to it. Never rejects: a failure is reported, and does
+ * not fail the snapshot whose run found it (every later run tries again).
  */
 async function publishOwed(
-  t: Thresholds,
+  t: Thresholds | undefined,
   tenantId: string,
   owed: readonly string[],
   self: string,
-): Promise<ThresholdCrossing[]> {
-  const published: ThresholdCrossing[] = [];
+): Promise<OwedOutcome> {
+  const outcome: OwedOutcome = { published: [], failures: [] };
+  if (t === undefined) return outcome;
   for (const observedAt of owed) {
     if (observedAt === self) continue;
-    const now = t.now();
-    const claim = await t.store.claimPendingEvents(tenantId, observedAt, now + PUBLISH_LEASE_MS, now);
-    // Published already (the entry outlived its events): a failure to forget it costs one more claim.
-    if (claim.state === 'none') await t.store.forgetOwed(tenantId, [observedAt]).catch(() => undefined);
-    if (claim.state !== 'claimed') continue;
-    const events = claim.events;
-    published.push(...(await publishHeld(t, { tenantId, observedAt, events, leaseUntil: claim.leaseUntil })));
+    try {
+      const now = t.now();
+      const claim = await t.store.claimPendingEvents(tenantId, observedAt, now + PUBLISH_LEASE_MS, now);
+      // Published already (the entry outlived its events): a failure to forget it costs one more claim.
+      if (claim.state === 'none') await t.store.forgetOwed(tenantId, [observedAt]).catch(() => undefined);
+      if (claim.state !== 'claimed') continue;
+      const { events, leaseUntil } = claim;
+      outcome.published.push(...(await publishHeld(t, { tenantId, observedAt, events, leaseUntil })));
+    } catch (error) {
+      outcome.failures.push({ observedAt, error, errorCode: errorCodeOf(error) });
+    }
   }
-  return published;
+  return outcome;
 }
 
 /** What a snapshot's threshold events came to: those published, or why there are none. */
@@ -302,16 +333,22 @@ const HEAD_ROUNDS = 5;
  * along the head's history: each move is a conditional write from the head it was computed against, so
  * of two invocations comparing with the same head, one moves it and the other compares again with the
  * new head (or, now behind it, owes nothing). `start.head` is the head as last seen (undefined: none),
- * `start.against` the one `start.events` were computed against, held under `leaseUntil` when any.
+ * `start.against` the one `start.events` were computed against, held under `leaseUntil` when any, and
+ * `start.comparedWith` what the stored snapshot records it was compared with, as read.
  */
 async function advanceAndPublish(
   t: Thresholds,
   current: Allocation,
-  start: { head: Baseline | undefined; against: string | undefined; events: ThresholdCrossing[] },
+  start: {
+    head: Baseline | undefined;
+    against: string | undefined;
+    events: ThresholdCrossing[];
+    comparedWith: string | undefined;
+  },
   leaseUntil: number,
 ): Promise<Announced> {
   const { tenantId, observedAt } = current;
-  let { head, against, events } = start;
+  let { head, against, events, comparedWith } = start;
   for (let round = 0; round < HEAD_ROUNDS; round++) {
     if (head?.isHead) {
       // An earlier delivery of this snapshot moved the head here and stopped before publishing.
@@ -333,9 +370,17 @@ async function advanceAndPublish(
         // The head moved since the events were computed (another snapshot in between): compare again.
         events = findThresholdCrossings(head.allocation, current, t.watch.thresholds);
         against = head.observedAt;
-        if (!(await t.store.replacePendingEvents(tenantId, observedAt, events, against, leaseUntil))) {
-          throw new EventsInProgressError(tenantId, observedAt, leaseUntil);
-        }
+        const replaced = await t.store.replacePendingEvents(
+          tenantId,
+          observedAt,
+          events,
+          against,
+          leaseUntil,
+          comparedWith,
+        );
+        // Another invocation holds the events, or compared this snapshot again first (its retry sees how).
+        if (!replaced) throw new EventsInProgressError(tenantId, observedAt, leaseUntil);
+        comparedWith = against;
       }
     }
     const from = head?.isHead ? head.observedAt : undefined;
@@ -378,6 +423,7 @@ async function finishPending(
       head: seen === undefined ? undefined : { ...seen, isHead: true },
       against: claim.against,
       events: claim.events,
+      comparedWith: claim.comparedWith,
     },
     claim.leaseUntil,
   );
@@ -402,6 +448,7 @@ async function finishHeadMove(t: Thresholds, stored: StoredSnapshotState): Promi
       head: seen === undefined ? undefined : { ...seen, isHead: true },
       against: stored.comparedWith,
       events: [],
+      comparedWith: stored.comparedWith,
     },
     t.now() + PUBLISH_LEASE_MS,
   );
@@ -412,17 +459,22 @@ async function publishOwedOnHead(
   t: Thresholds | undefined,
   tenantId: string,
   self: string,
-): Promise<ThresholdCrossing[]> {
-  if (t === undefined) return [];
-  const head = await t.store.thresholdHead(tenantId);
-  return head === undefined ? [] : publishOwed(t, tenantId, head.owed, self);
+): Promise<OwedOutcome> {
+  if (t === undefined) return { published: [], failures: [] };
+  const head = await t.store.thresholdHead(tenantId).catch(() => undefined);
+  return publishOwed(t, tenantId, head?.owed ?? [], self);
 }
 
-/** The result's fields for what the threshold events came to. */
-function reportOf(announced: Announced): Pick<SnapshotResult, 'published' | 'behindThresholdHead'> {
+/** The result's fields for what the threshold events came to: this snapshot's, and those owed by earlier ones. */
+function reportOf(
+  announced: Announced,
+  owed: OwedOutcome,
+): Pick<SnapshotResult, 'published' | 'behindThresholdHead' | 'owedFailures'> {
+  const published = [...announced.published, ...owed.published];
   return {
-    ...(announced.published.length > 0 ? { published: announced.published } : {}),
+    ...(published.length > 0 ? { published } : {}),
     ...(announced.behindHead === undefined ? {} : { behindThresholdHead: announced.behindHead }),
+    ...(owed.failures.length > 0 ? { owedFailures: owed.failures } : {}),
   };
 }
 
@@ -450,8 +502,8 @@ async function snapshotOne(
     // cheaper than a KooDrive call. The conditional put below stays the guarantee.
     if (knownStored ?? (await deps.store.has(tenant.tenantId, observedAt))) {
       const announced = await finishPending(t, tenant.tenantId, observedAt);
-      announced.published.push(...(await publishOwedOnHead(t, tenant.tenantId, observedAt)));
-      return { ...base, status: 'duplicate', fetched: false, ...reportOf(announced) };
+      const owed = await publishOwedOnHead(t, tenant.tenantId, observedAt);
+      return { ...base, status: 'duplicate', fetched: false, ...reportOf(announced, owed) };
     }
     const [answer, baseline] = await Promise.all([
       (async () => {
@@ -501,7 +553,12 @@ async function snapshotOne(
       announced = await advanceAndPublish(
         t,
         snapshot,
-        { head: baseline, against: baseline?.isHead ? baseline.observedAt : undefined, events: crossings },
+        {
+          head: baseline,
+          against: baseline?.isHead ? baseline.observedAt : undefined,
+          events: crossings,
+          comparedWith: snapshot.comparedWith,
+        },
         leaseUntil,
       );
     } else if (status === 'duplicate') {
@@ -510,11 +567,10 @@ async function snapshotOne(
     }
     // What earlier snapshots still owe; a stored snapshot takes the list from the head read as its
     // baseline (no extra read).
-    announced.published.push(
-      ...(status === 'stored' && t !== undefined
+    const owed =
+      status === 'stored'
         ? await publishOwed(t, tenant.tenantId, baseline?.owed ?? [], observedAt)
-        : await publishOwedOnHead(t, tenant.tenantId, observedAt)),
-    );
+        : await publishOwedOnHead(t, tenant.tenantId, observedAt);
     return {
       ...base,
       status,
@@ -522,7 +578,7 @@ async function snapshotOne(
       traceId: fetched.traceId,
       attempts: fetched.attempts,
       ...(status === 'stored' ? { snapshot } : {}),
-      ...reportOf(announced),
+      ...reportOf(announced, owed),
     };
   } catch (error) {
     return {

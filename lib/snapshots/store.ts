@@ -100,6 +100,8 @@ export type PendingClaim =
       leaseUntil: number;
       /** The head the events were computed against (see {@link Snapshot.pendingAgainst}). */
       against: string | undefined;
+      /** What the snapshot records it was compared with (see {@link Snapshot.comparedWith}). */
+      comparedWith: string | undefined;
       /** The snapshot that owes them. */
       snapshot: Allocation;
     }
@@ -159,7 +161,9 @@ export interface SnapshotStore {
   /**
    * After publishing under the lease `leaseUntil`: keeps pending exactly the events in `remaining`
    * (none: all published) and gives the lease up. False when the lease was lost meanwhile (another
-   * invocation took the events over): nothing is changed then.
+   * invocation took the events over): nothing is changed then. True also when the item already is as
+   * asked and free (the write went through but its answer was lost, and the SDK's retry found the lease
+   * gone).
    */
   settlePendingEvents(
     tenantId: string,
@@ -169,7 +173,9 @@ export interface SnapshotStore {
   ): Promise<boolean>;
   /**
    * Replaces the pending events (none: removes them and the lease), computed again against the head at
-   * `against`, holding them until `leaseUntil`. False when another invocation holds them.
+   * `against`, holding them until `leaseUntil`, if the snapshot still records `comparedWith` as what it
+   * was compared with (the state the caller read). False when another invocation holds the events, or
+   * compared the snapshot again first (and so owes, or has published, what this caller computed).
    */
   replacePendingEvents(
     tenantId: string,
@@ -177,6 +183,7 @@ export interface SnapshotStore {
     events: readonly ThresholdCrossing[],
     against: string | undefined,
     leaseUntil: number,
+    comparedWith: string | undefined,
   ): Promise<boolean>;
   /** The stored snapshot, its pending events and what it was compared with (strongly consistent). */
   snapshotState(tenantId: string, observedAt: string): Promise<StoredSnapshotState | undefined>;
@@ -551,6 +558,7 @@ export function createDynamoSnapshotStore(options: DynamoSnapshotStoreOptions): 
                 events,
                 leaseUntil,
                 against: claimed.pendingAgainst?.S,
+                comparedWith: claimed.comparedWith?.S,
                 snapshot: itemToAllocation(claimed),
               };
         }
@@ -588,10 +596,16 @@ export function createDynamoSnapshotStore(options: DynamoSnapshotStoreOptions): 
           }),
         ),
       );
-      return written !== undefined;
+      if (written !== undefined) return true;
+      const item = await itemAt(tenantId, observedAt, ['pendingEvents', 'pendingLease']);
+      return (
+        item !== undefined &&
+        item.pendingLease === undefined &&
+        (item.pendingEvents?.S ?? '[]') === JSON.stringify(remaining)
+      );
     },
 
-    async replacePendingEvents(tenantId, observedAt, events, against, leaseUntil) {
+    async replacePendingEvents(tenantId, observedAt, events, against, leaseUntil, comparedWith) {
       const none = events.length === 0;
       const written = await unlessConditionFails(
         client.send(
@@ -602,19 +616,25 @@ export function createDynamoSnapshotStore(options: DynamoSnapshotStoreOptions): 
             UpdateExpression: none
               ? `${against === undefined ? '' : 'SET #c = :against '}REMOVE #p, #l, #a`
               : `SET #p = :events, #l = :until${against === undefined ? ' REMOVE #a' : ', #a = :against, #c = :against'}`,
-            // Only this invocation's events: held by no one, or by this very lease.
-            ConditionExpression: 'attribute_exists(#o) AND (attribute_not_exists(#l) OR #l = :until)',
+            // Only this invocation's events: held by no one, or by this very lease; and only from the state
+            // the caller compared from. Without the second part, a delivery that read the snapshot before
+            // another one compared it again, published and settled (no lease left) would write the same
+            // events pending once more, and publish them a second time.
+            ConditionExpression: `attribute_exists(#o) AND (attribute_not_exists(#l) OR #l = :until) AND ${
+              comparedWith === undefined ? 'attribute_not_exists(#c)' : '#c = :compared'
+            }`,
             ExpressionAttributeNames: {
               '#o': NAMES['#o'],
               '#p': 'pendingEvents',
               '#l': 'pendingLease',
               '#a': 'pendingAgainst',
-              ...(against === undefined ? {} : { '#c': 'comparedWith' }),
+              '#c': 'comparedWith',
             },
             ExpressionAttributeValues: {
               ':until': toNumberAttribute(leaseUntil),
               ...(none ? {} : { ':events': { S: JSON.stringify(events) } }),
               ...(against === undefined ? {} : { ':against': { S: against } }),
+              ...(comparedWith === undefined ? {} : { ':compared': { S: comparedWith } }),
             },
           }),
         ),
@@ -665,7 +685,7 @@ export function createDynamoSnapshotStore(options: DynamoSnapshotStoreOptions): 
       const { spaces, totals } = deriveAllocation(
         readSpaces(item, () => `threshold head of tenant '${tenantId}'`),
       );
-      const owed = (item.owed?.SS ?? []).filter((entry) => typeof entry === 'string').sort();
+      const owed = [...(item.owed?.SS ?? [])].sort();
       return { observedAt, allocation: { tenantId, observedAt, spaces, totals }, owed };
     },
 

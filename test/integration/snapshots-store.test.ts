@@ -523,9 +523,22 @@ describe('what a snapshot was compared with', () => {
     expect(state?.allocation.observedAt).toBe(at);
     expect(await store.settlePendingEvents('acme', at, [], T0 + MINUTE)).toBe(true);
     expect(await store.snapshotState('acme', at)).toMatchObject({ pendingEvents: [], comparedWith: iso(T0) });
-    // Compared again with a newer head: that is what it compares with now.
-    expect(await store.replacePendingEvents('acme', at, [], iso(T0 + 30_000), T0 + MINUTE)).toBe(true);
+    // Compared again with a newer head: that is what it compares with now. Only from the state read:
+    // a caller that read another comparedWith (someone compared it again meanwhile) changes nothing.
+    expect(
+      await store.replacePendingEvents('acme', at, [crossing], iso(T0 + 30_000), T0 + MINUTE, iso(T0 - 1)),
+    ).toBe(false);
+    expect(await store.replacePendingEvents('acme', at, [], iso(T0 + 30_000), T0 + MINUTE, iso(T0))).toBe(
+      true,
+    );
     expect((await store.snapshotState('acme', at))?.comparedWith).toBe(iso(T0 + 30_000));
+    expect(
+      await store.replacePendingEvents('acme', at, [crossing], iso(T0 + 40_000), T0 + MINUTE, iso(T0)),
+    ).toBe(false);
+    expect(await store.snapshotState('acme', at)).toMatchObject({
+      pendingEvents: [],
+      comparedWith: iso(T0 + 30_000),
+    });
     expect(await store.snapshotState('acme', iso(T0 + 5 * MINUTE))).toBeUndefined();
   });
 
@@ -583,6 +596,8 @@ describe('pending threshold events', () => {
     expect(claim).toMatchObject({ state: 'claimed', events: [crossing(0.9)], leaseUntil: T0 + 70_000 });
     expect(await store.settlePendingEvents('acme', at, [], T0 + 70_000)).toBe(true);
     expect(await store.pendingEvents('acme', at)).toEqual([]);
+    // The same settle again (its first answer lost, the SDK retrying): the item is as asked, so it is done.
+    expect(await store.settlePendingEvents('acme', at, [], T0 + 70_000)).toBe(true);
     expect(await store.claimPendingEvents('acme', at, T0 + 80_000, T0 + 3_000)).toEqual({ state: 'none' });
   });
 
@@ -591,17 +606,21 @@ describe('pending threshold events', () => {
       snapshot('acme', at, 100, { pendingEvents: [crossing(0.8)], pendingLeaseUntil: T0 + 1_000 }),
     );
     // Another holder's lease: refused.
-    expect(await store.replacePendingEvents('acme', at, [crossing(0.9)], 'x', T0 + 5_000)).toBe(false);
-    expect(await store.replacePendingEvents('acme', at, [crossing(0.9)], iso(T0 - MINUTE), T0 + 1_000)).toBe(
-      true,
+    expect(await store.replacePendingEvents('acme', at, [crossing(0.9)], 'x', T0 + 5_000, undefined)).toBe(
+      false,
     );
+    expect(
+      await store.replacePendingEvents('acme', at, [crossing(0.9)], iso(T0 - MINUTE), T0 + 1_000, undefined),
+    ).toBe(true);
     expect(await store.pendingEvents('acme', at)).toEqual([crossing(0.9)]);
     expect(await store.claimPendingEvents('acme', at, T0 + 9_000, T0 + 2_000)).toMatchObject({
       state: 'claimed',
       against: iso(T0 - MINUTE),
     });
     // None left: the events, the lease and what they were computed against go.
-    expect(await store.replacePendingEvents('acme', at, [], undefined, T0 + 9_000)).toBe(true);
+    expect(await store.replacePendingEvents('acme', at, [], undefined, T0 + 9_000, iso(T0 - MINUTE))).toBe(
+      true,
+    );
     expect(await store.pendingEvents('acme', at)).toEqual([]);
     expect(await store.claimPendingEvents('acme', at, T0 + 20_000, T0 + 10_000)).toEqual({ state: 'none' });
   });

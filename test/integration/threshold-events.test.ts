@@ -213,6 +213,35 @@ describe('Allocation Threshold Crossed', () => {
     expect(bus.events).toHaveLength(1);
   });
 
+  it('does not fail a later snapshot for events an earlier one still owes; it says so, and the next run publishes them', async () => {
+    const handler = coldHandler({}, 'WARN');
+    koodrive.setData(APP.appId, allocated(50));
+    await handler(scheduledEvent('2026-11-28T05:00:00Z'), lambdaContext());
+    koodrive.setData(APP.appId, allocated(85));
+    bus.failNext(3);
+    for (let attempt = 0; attempt < 3; attempt++) {
+      await expect(handler(scheduledEvent('2026-11-28T05:15:00Z'), lambdaContext())).rejects.toThrow(
+        /failed for 1 of 1/,
+      );
+    }
+    // EventBridge still down for the next run: its own snapshot is stored and the run succeeds.
+    koodrive.setData(APP.appId, allocated(86));
+    bus.failNext(1);
+    const run = await captured(() => handler(scheduledEvent('2026-11-28T05:30:00Z'), lambdaContext()));
+    expect(run.failure).toBeUndefined();
+    expect(run.lines.filter((line) => line.message === 'threshold events still owed')).toEqual([
+      expect.objectContaining({
+        level: 'WARN',
+        tenantId: 'thr',
+        owedBy: '2026-11-28T05:15:00.000Z',
+        errorCode: 'EventsNotPublishedError',
+      }),
+    ]);
+    expect(bus.events).toHaveLength(0);
+    await handler(scheduledEvent('2026-11-28T05:45:00Z'), lambdaContext());
+    expect(details().map((d) => `${d.threshold}:${d.observedAt}`)).toEqual(['0.8:2026-11-28T05:15:00.000Z']);
+  });
+
   it('leaves owed events to the invocation holding them, and a redelivery after its lease publishes them', async () => {
     let clock = Date.parse('2026-11-28T06:40:00Z');
     koodrive.setData(APP.appId, allocated(50));
@@ -292,6 +321,67 @@ describe('Allocation Threshold Crossed', () => {
     releaseA();
     expect(await aRun).toMatch(/EventsInProgressError/);
     expect(bus.events).toHaveLength(1);
+  });
+
+  it('publishes a crossing once when two deliveries compare a stored snapshot again at the same time', async () => {
+    const stores = lazySnapshotStore();
+    // H1 12:00 at 85 %; S 12:30 at 86 % (no crossing against H1) is stored, then its run dies before
+    // moving the head; H2 12:15 at 70 %, delivered late, moves the head H1 → H2 (0.8 down).
+    koodrive.setData(APP.appId, allocated(85));
+    await coldHandler()(scheduledEvent('2026-11-28T12:00:00Z'), lambdaContext());
+    koodrive.setData(APP.appId, allocated(86));
+    const dying = coldHandler({
+      getStore: (config) => ({
+        ...stores(config),
+        advanceThresholdHead: () => Promise.reject(new Error('the invocation ended here')),
+      }),
+    });
+    await expect(dying(scheduledEvent('2026-11-28T12:30:00Z'), lambdaContext())).rejects.toThrow(
+      /failed for 1/,
+    );
+    koodrive.setData(APP.appId, allocated(70));
+    await coldHandler()(sqsAt('2026-11-28T12:15:00Z'), lambdaContext());
+    expect(details().map((d) => `${d.threshold}:${d.direction}:${d.observedAt}`)).toEqual([
+      '0.8:down:2026-11-28T12:15:00.000Z',
+    ]);
+    // Two redeliveries of S: each reads S and the head, and compares S again with H2 (0.8 up). C is held
+    // just before it writes that comparison, until B has written, published and settled it.
+    let cAtReplace = () => {};
+    const cReady = new Promise<void>((reached) => {
+      cAtReplace = reached;
+    });
+    let releaseC = () => {};
+    const cReleased = new Promise<void>((release) => {
+      releaseC = release;
+    });
+    const c = coldHandler({
+      getStore: (config) => {
+        const store = stores(config);
+        return {
+          ...store,
+          replacePendingEvents: async (...args) => {
+            cAtReplace();
+            await cReleased;
+            return store.replacePendingEvents(...args);
+          },
+        };
+      },
+    });
+    const cRun = c(scheduledEvent('2026-11-28T12:30:00Z'), lambdaContext()).then(
+      () => 'ok',
+      (error: unknown) => String(error),
+    );
+    await cReady;
+    await coldHandler()(scheduledEvent('2026-11-28T12:30:00Z'), lambdaContext());
+    releaseC();
+    expect(await cRun).toMatch(/EventsInProgressError/);
+    expect(details().map((d) => `${d.threshold}:${d.direction}:${d.observedAt}`)).toEqual([
+      '0.8:down:2026-11-28T12:15:00.000Z',
+      '0.8:up:2026-11-28T12:30:00.000Z',
+    ]);
+    // C's retry finds nothing left to do.
+    await coldHandler()(scheduledEvent('2026-11-28T12:30:00Z'), lambdaContext());
+    expect(bus.events).toHaveLength(2);
   });
 
   it('claims events a holder gave back while the claim was refused, instead of reporting none pending', async () => {
