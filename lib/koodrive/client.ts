@@ -191,7 +191,15 @@ const MAX_UPSTREAM_CODE_LENGTH = 64;
  * worst case, the AppSecret into `detail`, `upstreamMessage` and ERROR logs. Error path only.
  */
 export function redactUpstreamText(text: string, appSecret: string, maxLength: number): string {
-  const redacted = redactRequestEchoes(appSecret === '' ? text : text.replaceAll(appSecret, REDACTED));
+  let clean = text;
+  if (appSecret !== '') {
+    clean = clean.replaceAll(appSecret, REDACTED);
+    // The secret as JSON text shows it (quotes, backslashes and control characters escaped): how it
+    // appears in a value shown as JSON, such as an object-valued `code`.
+    const escaped = JSON.stringify(appSecret).slice(1, -1);
+    if (escaped !== appSecret) clean = clean.replaceAll(escaped, REDACTED);
+  }
+  const redacted = redactRequestEchoes(clean);
   return redacted.length > maxLength ? `${redacted.slice(0, maxLength)}…` : redacted;
 }
 

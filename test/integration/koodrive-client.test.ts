@@ -404,6 +404,24 @@ describe('KooDrive client', () => {
       }
     });
 
+    it('redacts a secret with characters JSON escapes, also inside a code shown as JSON', async () => {
+      const appSecret = 'se"cret\\with\tescapes-271828';
+      const gateway = await echoing(200, () => ({ code: { echo: appSecret }, msg: `for ${appSecret}` }));
+      try {
+        const { instance } = client({
+          defaultBaseUrl: gateway.url,
+          credentials: credentialsFrom({ ...APP, appSecret }),
+        });
+        const error = await instance.getSpaceAllocation(TENANT).catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(UpstreamError);
+        const shown = leaks(error);
+        expect(shown).not.toContain('cret');
+        expect((error as UpstreamError).message).toContain('{"echo":"[redacted]"} (an object)');
+      } finally {
+        await gateway.close();
+      }
+    });
+
     it('caps a long message after redacting it', async () => {
       const gateway = await echoing(200, (authorization) => ({
         code: 13000101,
