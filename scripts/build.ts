@@ -5,7 +5,7 @@
  * Type checking is left to `tsc --noEmit`; this only transpiles and bundles.
  */
 import { chmod, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { builtinModules } from 'node:module';
+import { isBuiltin } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
@@ -21,8 +21,6 @@ export const REQUIRE_BANNER = [
   'const require = __createRequire(import.meta.url);',
 ].join('\n');
 
-const BUILTINS = new Set(builtinModules.map((name) => name.replace(/^node:/, '')));
-
 /**
  * Node's built-in modules loaded as CommonJS (`require`) instead of through ESM `import`. An ESM import
  * of a built-in builds its module namespace, which reads every export: for `node:http` that includes
@@ -36,13 +34,16 @@ export const BUILTINS_THROUGH_REQUIRE: Plugin = {
   name: 'builtins-through-require',
   setup(b) {
     b.onResolve({ filter: /^(node:)?[a-z][a-z0-9_/]*$/ }, (args) => {
-      const name = args.path.replace(/^node:/, '');
-      // A require() call is already what we want; the module below makes one.
-      if (args.kind === 'require-call' || !BUILTINS.has(name)) return undefined;
-      return { path: name, namespace: 'node-builtin' };
+      // A require() call is already what we want (the module below makes one). isBuiltin knows that
+      // `test` or `sqlite` without the prefix are npm packages, not node:test or node:sqlite.
+      if (args.kind === 'require-call' || !isBuiltin(args.path)) return undefined;
+      return {
+        path: args.path.startsWith('node:') ? args.path : `node:${args.path}`,
+        namespace: 'node-builtin',
+      };
     });
     b.onLoad({ filter: /.*/, namespace: 'node-builtin' }, (args) => ({
-      contents: `module.exports = require(${JSON.stringify(`node:${args.path}`)});`,
+      contents: `module.exports = require(${JSON.stringify(args.path)});`,
       loader: 'js',
     }));
   },

@@ -75,6 +75,18 @@ describe('built-ins through require', () => {
     });
   });
 
+  it('leaves a package named like a prefix-only built-in (sqlite, not node:sqlite) to npm resolution', async () => {
+    await expect(
+      build({
+        ...FUNCTION_BUILD_OPTIONS,
+        stdin: { contents: "import 'sqlite';", resolveDir: dir },
+        outfile: path.join(dir, 'sqlite-probe', 'index.mjs'),
+        write: false,
+        logLevel: 'silent',
+      }),
+    ).rejects.toThrow(/Could not resolve "sqlite"/);
+  });
+
   it('an unbundled ESM import of node:http does load undici (what the build avoids)', async () => {
     const probe = path.join(dir, 'esm-probe.mjs');
     await writeFile(
