@@ -27,6 +27,7 @@ import { startLocalDynamoDb } from '../local/dynamodb.ts';
 import { startLocalEventBridge } from '../local/eventbridge.ts';
 import type { SimulatorApp } from '../local/koodrive-simulator.ts';
 import { startLocalSecretsManager } from '../local/secrets-manager.ts';
+import { buildAll } from '../scripts/build.ts';
 import { buildPeer, buildProbes, buildProject } from './lib/build.ts';
 import { computeCost } from './lib/cost.ts';
 import { startCountingProxy } from './lib/counting-proxy.ts';
@@ -106,7 +107,8 @@ export const QUICK_PARAMS: BenchParams = {
 interface Options {
   quick: boolean;
   outDir: string | undefined;
-  distDir: string;
+  /** The bundles to measure; undefined: `npm run build` into dist/ first, then those. */
+  distDir: string | undefined;
   build: boolean;
   only: Set<Group>;
   keepWork: boolean;
@@ -132,7 +134,7 @@ export const USAGE = `npm run bench -- [options]   (node bench/run.ts [options])
   --quick             a short run (results to a temp dir unless --out)
   --only GROUPS       some groups only, comma-separated: ${GROUPS.join(',')} (writes partial.*)
   --out DIR           where latest.* (or partial.*) go; default bench/results
-  --dist DIR          the bundles to measure; default dist/ (npm run bench builds it first)
+  --dist DIR          the bundles to measure, as they are; default: build dist/ first, then those
   --build             build the bundles into the run's own folder instead
   --profile DIR       write V8 CPU profiles of the measured processes (do not compare those timings)
   --keep-work         keep the run's temp folder
@@ -150,7 +152,7 @@ function parseOptions(argv: readonly string[]): Options {
   const options: Options = {
     quick: false,
     outDir: undefined,
-    distDir: path.join(ROOT, 'dist'),
+    distDir: undefined,
     build: false,
     only: new Set(GROUPS),
     keepWork: false,
@@ -800,12 +802,16 @@ async function measureSnapshotFanOut(
     walls.push(num(outcome.result, 'wallMs'));
     peaks.push(num(outcome.result, 'maxRssBytes') / MB);
     const counts = deps.dynamo.counts();
-    calls.put += (counts.PutItem ?? 0) + (counts.BatchWriteItem ?? 0);
+    // Writes: the snapshot (PutItem) and the threshold head's move (UpdateItem).
+    calls.put += (counts.PutItem ?? 0) + (counts.BatchWriteItem ?? 0) + (counts.UpdateItem ?? 0);
     // A BatchGetItem reads one consistent read unit per key: the run asks it about every tenant once.
     calls.query +=
       (counts.Query ?? 0) + (counts.GetItem ?? 0) + ((counts.BatchGetItem ?? 0) > 0 ? tenants.length : 0);
     calls.other += Object.entries(counts)
-      .filter(([op]) => !['PutItem', 'BatchWriteItem', 'Query', 'GetItem', 'BatchGetItem'].includes(op))
+      .filter(
+        ([op]) =>
+          !['PutItem', 'BatchWriteItem', 'UpdateItem', 'Query', 'GetItem', 'BatchGetItem'].includes(op),
+      )
       .reduce((sum, [, n]) => sum + n, 0);
     calls.secrets += deps.secrets.getSecretValueCalls();
     calls.logBytes += outcome.stdoutBytes;
@@ -1117,13 +1123,14 @@ export async function runBenchmark(argv: readonly string[]): Promise<BenchResult
       log(`building the functions into ${distDir} with scripts/build.ts`);
       await buildProject(distDir);
     } else {
-      if (!existsSync(path.join(options.distDir, 'allocation', 'index.mjs'))) {
-        throw new Error(
-          `${options.distDir}/allocation/index.mjs is missing: run npm run build first, or pass --build`,
-        );
+      // After the options were read, so that --help or a mistake builds nothing.
+      if (options.distDir === undefined) await buildAll(log);
+      const from = options.distDir ?? path.join(ROOT, 'dist');
+      if (!existsSync(path.join(from, 'allocation', 'index.mjs'))) {
+        throw new Error(`${from}/allocation/index.mjs is missing: run npm run build first, or pass --build`);
       }
       // A private copy: another `npm run build` in the same checkout must not pull the bundles away mid-run.
-      await cp(options.distDir, distDir, { recursive: true });
+      await cp(from, distDir, { recursive: true });
     }
     log('building the peer and the probes');
     const peerBundle = await buildPeer(path.join(work, 'peer'));

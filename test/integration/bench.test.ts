@@ -141,6 +141,10 @@ describe('npm run bench -- --quick', () => {
     );
   });
 
+  it('counts both writes of a snapshot for the cost note: the item and the threshold head’s move', () => {
+    expect(results.cost?.inputs.writesPerSnapshot).toBe(2);
+  });
+
   it('counts one secret read per tenant, as the warm cache promises', () => {
     const reads = results.figures.find((f) => f.id === 'secrets.project.readsPerTenant');
     expect(reads?.stat.max).toBe(1);
