@@ -744,6 +744,12 @@ export function createDynamoSnapshotStore(options: DynamoSnapshotStoreOptions): 
         startKey = { tenantId: { S: tenantId }, observedAt: { S: state.lastKey.observedAt } };
         carried = state.carry;
       }
+      if (from.getTime() > to.getTime()) {
+        // A range inside one millisecond (from=…00.0005Z&to=…00.0009Z, rounded outwards to the keys'
+        // milliseconds): valid, but no key lies in it, and DynamoDB refuses a BETWEEN with reversed bounds.
+        carry?.(carried, []);
+        return { items: [], nextCursor: null };
+      }
       const nowSeconds = Math.floor(now() / 1000);
       // One item more than the page: if it exists there is a next page, and no caller gets a last empty one.
       const wanted = limit + 1;
