@@ -13,17 +13,48 @@
  * not injected: that window is documented as at-least-once, and has a test of its own (repeats carry
  * the same crossingId).
  *
- * The invariants, once every failed delivery was retried until it succeeded:
- *   1. each delivered time is stored exactly once, with KooDrive's numbers of that time;
+ * Some deliveries are abandoned: a unit may give up after its faulty attempts (Lambda stops after 3
+ * attempts, SQS after maxReceiveCount), and a delivery still failing then is never retried. Where it
+ * stopped decides what it leaves: before the put, nothing (the time is skipped, as if never taken);
+ * after the put but before the head moved, a snapshot off the head's chain (the next snapshot is
+ * compared with the old head, so a crossing still crossed is reported by that one, from the old head's
+ * ratio; the pending events computed against the old head stay on it, nobody's); after the head moved,
+ * a snapshot on the chain whose events are owed (the head lists it, and later runs publish them).
+ * Whenever something was abandoned, the plan ends with two closing runs of the next time, clean: the
+ * tenant's next snapshot a second after the last attempt (possibly within the 60 s lease of an
+ * invocation that died holding owed events, which it must leave alone), then the same event a lease
+ * later. A second property draws in-order plans where most faulty deliveries give up after attempts
+ * that fail, for more abandoned cases per run.
+ *
+ * The head chain the oracle follows (README: "the announcements form one chain"): the snapshot the
+ * first head move was compared with (the newest one stored before it, standing in for a head not yet
+ * written), then each snapshot the head moved to, as the harness sees those conditional writes reach
+ * DynamoDB. Whether an abandoned attempt got past the head's move depends on where it crashed, so the
+ * chain is observed, and checked against the model: it moves forward only, through stored snapshots,
+ * and ends on the newest one; every delivery of a time not behind the head that succeeded, or failed
+ * only at publishing (no crash, a lease after every earlier attempt), moved the head there; and in
+ * in-order plans with nothing abandoned it is every delivered time, in order (so the oracle is then
+ * computed from the plan alone, as before abandonment was modelled).
+ *
+ * The invariants, once every failed delivery not abandoned was retried until it succeeded (and the
+ * closing runs ran):
+ *   1. each time delivered successfully is stored exactly once, with KooDrive's numbers of that time
+ *      (a time whose every delivery was abandoned: at most once);
  *   2. no crossingId is published twice;
- *   3. in-order plans: the events published are exactly the crossings an independent oracle computes
- *      from consecutive stored snapshots (per space type and for the totals, up when
- *      previous < t <= ratio, down when ratio < t <= previous: lib/thresholds.ts and the README's
- *      "from below to at or above");
- *   4. nothing stays pending (no events, no publishing lease) on any snapshot;
- * and for every plan, the README's chain (each event's previousRatio is on the side the previous
- * announcement left, from the first stored snapshot to the newest one), each event describing stored
- * snapshots, and nothing published for a time first delivered after a newer one had been stored.
+ *   3. the events published are exactly the crossings an independent oracle computes from consecutive
+ *      snapshots of the head chain (per space type and for the totals, up when previous < t <= ratio,
+ *      down when ratio < t <= previous: lib/thresholds.ts and the README's "from below to at or
+ *      above"). With abandoned deliveries this is the liveness part: the crossings of snapshots whose
+ *      own deliveries gave up after the head moved to them are published, once, by later runs. It is
+ *      checked for late plans too;
+ *   4. nothing stays pending (no events, no publishing lease) but on snapshots off the chain stored by
+ *      abandoned deliveries, and after the closing runs the head lists nothing as owed;
+ * liveness as soon as it is due: after any delivery that succeeded with EventBridge healthy a lease
+ * after every earlier attempt, no snapshot the head moved to has events pending, and the head lists as
+ * owed at most that delivery's own times (a stale entry a run skips for itself); and for every plan, the
+ * README's side chain (each event's previousRatio is on the side the previous announcement left, from
+ * the head chain's first snapshot to the newest one), each event describing stored snapshots, and
+ * nothing published for a time first delivered after a newer one had been delivered successfully.
  *
  * What the property found in the product (fixed since) is kept below as plain examples, minimal.
  */
@@ -66,6 +97,8 @@ const LEASE_WAIT_MS = 61_000;
 const SHORT_WAIT_MS = 1_000;
 /** Fast-check's runs; a fixed seed keeps CI deterministic (set THRESHOLD_PROPERTY_SEED to explore). */
 const NUM_RUNS = Number(process.env.THRESHOLD_PROPERTY_RUNS ?? 40);
+/** The liveness property's runs (in-order plans with abandoned deliveries): half as many. */
+const ABANDONING_RUNS = Math.max(1, Math.round(NUM_RUNS / 2));
 const SEED = Number(process.env.THRESHOLD_PROPERTY_SEED ?? 20261128);
 
 // ---------------------------------------------------------------------------------------------------
@@ -122,6 +155,11 @@ interface Unit {
   faults: Attempt[];
   /** Late plans: a failed attempt is retried only after this many more units (0: at once). */
   defer: number;
+  /**
+   * Its retries run out with its faults (Lambda gives up after 3 attempts, SQS after maxReceiveCount):
+   * a delivery still failing after its last faulty attempt is abandoned, never retried.
+   */
+  abandon: boolean;
 }
 
 interface Plan {
@@ -129,6 +167,11 @@ interface Plan {
   /** False: every time is first delivered after the older ones, and a failure is retried at once. */
   late: boolean;
   units: Unit[];
+  /**
+   * KooDrive's numbers at the time after the last one (`levels.length`): when some delivery was
+   * abandoned, that time's schedule run comes after the plan (the tenant's next snapshot), clean.
+   */
+  closing: Level;
 }
 
 const CLEAN: Attempt = { crash: null, publish: 'none', mask: 0, wait: 'lease' };
@@ -202,14 +245,31 @@ const faultsArb = fc.oneof(
   { weight: 3, arbitrary: fc.array(attemptArb, { minLength: 1, maxLength: 2 }) },
 );
 const viaArb = fc.constantFrom('schedule' as const, 'sqs' as const);
+/** Half the units give up after their faults (only a unit with faults can fail). */
+const abandonArb = fc.boolean();
 
 /** Builds the units: first deliveries in time order (batched), redeliveries after them, late moves. */
 function buildPlan(raw: {
   levels: Level[];
   late: boolean;
-  firsts: { via: 'schedule' | 'sqs'; join: boolean; reverse: boolean; faults: Attempt[]; defer: number }[];
-  extras: { time: number; slot: number; via: 'schedule' | 'sqs'; faults: Attempt[]; defer: number }[];
+  firsts: {
+    via: 'schedule' | 'sqs';
+    join: boolean;
+    reverse: boolean;
+    faults: Attempt[];
+    defer: number;
+    abandon: boolean;
+  }[];
+  extras: {
+    time: number;
+    slot: number;
+    via: 'schedule' | 'sqs';
+    faults: Attempt[];
+    defer: number;
+    abandon: boolean;
+  }[];
   moves: { unit: number; by: number }[];
+  closing: Level;
 }): Plan {
   const units: Unit[] = [];
   const reversed = new Set<Unit>();
@@ -227,6 +287,7 @@ function buildPlan(raw: {
       times: [time],
       faults: spec.faults,
       defer: raw.late ? spec.defer : 0,
+      abandon: spec.abandon,
     };
     units.push(unit);
     if (spec.reverse) reversed.add(unit);
@@ -236,7 +297,9 @@ function buildPlan(raw: {
   if (!raw.late) {
     // A failed target does not stop the newer ones of its batch, which then overtake it (it becomes a
     // late one, README): in-order plans keep their faults to events of one time.
-    for (const unit of units) if (unit.times.length > 1) unit.faults = [];
+    for (const unit of units) {
+      if (unit.times.length > 1) Object.assign(unit, { faults: [], abandon: false });
+    }
   } else {
     // A unit first delivered after newer ones: a late retry, a redriven or back-dated event.
     for (const move of raw.moves) {
@@ -255,9 +318,10 @@ function buildPlan(raw: {
       times: [time],
       faults: extra.faults,
       defer: raw.late ? extra.defer : 0,
+      abandon: extra.abandon,
     });
   }
-  return { levels: raw.levels, late: raw.late, units };
+  return { levels: raw.levels, late: raw.late, units, closing: raw.closing };
 }
 
 const planArb: fc.Arbitrary<Plan> = levelsArb
@@ -272,6 +336,7 @@ const planArb: fc.Arbitrary<Plan> = levelsArb
           reverse: fc.boolean(),
           faults: faultsArb,
           defer: fc.nat({ max: 3 }),
+          abandon: abandonArb,
         }),
         { minLength: levels.length, maxLength: levels.length },
       ),
@@ -282,12 +347,82 @@ const planArb: fc.Arbitrary<Plan> = levelsArb
           via: viaArb,
           faults: faultsArb,
           defer: fc.nat({ max: 2 }),
+          abandon: abandonArb,
         }),
         { maxLength: 3 },
       ),
       moves: fc.array(fc.record({ unit: fc.nat({ max: 6 }), by: fc.integer({ min: 1, max: 3 }) }), {
         maxLength: 2,
       }),
+      closing: levelArb,
+    }),
+  )
+  .map(buildPlan);
+
+/**
+ * An attempt that fails: a crash at a call a first delivery makes (before the head moves, or after), or
+ * EventBridge refusing or failing (which fails a run that has crossings of its own to publish).
+ */
+const failingAttemptArb: fc.Arbitrary<Attempt> = fc
+  .record({
+    crash: fc.option(
+      fc.record({
+        method: fc.constantFrom<CrashMethod>(
+          'put',
+          'advanceThresholdHead',
+          'settlePendingEvents',
+          'claimPendingEvents',
+          'forgetOwed',
+        ),
+        when: fc.constantFrom('before' as const, 'after' as const),
+        nth: fc.constant(0),
+      }),
+      { freq: 2 },
+    ),
+    publish: fc.constantFrom<PublishFault>('none', 'refuse-all', 'refuse-some', 'call-fails'),
+    mask: fc.nat({ max: 511 }),
+    wait: fc.constantFrom('short' as const, 'lease' as const),
+  })
+  .filter((attempt) => attempt.crash !== null || attempt.publish !== 'none');
+
+/**
+ * In-order plans where most deliveries with faults give up after them: for the liveness part, each
+ * snapshot's crossings published by a later run once its own deliveries are abandoned. No late moves or
+ * deferred retries; redeliveries of a time (`extras`) may still come after newer times.
+ */
+const abandoningPlanArb: fc.Arbitrary<Plan> = levelsArb
+  .chain((levels) =>
+    fc.record({
+      levels: fc.constant(levels),
+      late: fc.constant(false),
+      firsts: fc.array(
+        fc.record({
+          via: viaArb,
+          // Fewer batches: an in-order batch of several times runs without faults.
+          join: fc.constantFrom(false, false, true),
+          reverse: fc.boolean(),
+          faults: fc.oneof(
+            { weight: 1, arbitrary: fc.constant<Attempt[]>([]) },
+            { weight: 3, arbitrary: fc.array(failingAttemptArb, { minLength: 1, maxLength: 2 }) },
+          ),
+          defer: fc.constant(0),
+          abandon: fc.constantFrom(true, true, false),
+        }),
+        { minLength: levels.length, maxLength: levels.length },
+      ),
+      extras: fc.array(
+        fc.record({
+          time: fc.nat({ max: levels.length - 1 }),
+          slot: fc.nat({ max: 2 * levels.length }),
+          via: viaArb,
+          faults: faultsArb,
+          defer: fc.constant(0),
+          abandon: fc.boolean(),
+        }),
+        { maxLength: 2 },
+      ),
+      moves: fc.constant<{ unit: number; by: number }[]>([]),
+      closing: levelArb,
     }),
   )
   .map(buildPlan);
@@ -408,6 +543,16 @@ interface World {
   clock: number;
   /** Times (ISO) in the order their snapshots were stored. */
   stored: string[];
+  /** The attempt that stored each time (ISO). */
+  storedAt: Map<string, number>;
+  /** The threshold head's moves as they reached DynamoDB: to which time (ISO), at which attempt. */
+  headMoves: { observedAt: string; step: number }[];
+  /** Every attempt: when, what it delivered and met, which of its times failed. */
+  attempts: { step: number; times: readonly number[]; attempt: Attempt; failed: number[] }[];
+  /** Times whose delivery was abandoned (its retries ran out), in that order. */
+  abandoned: number[];
+  /** The closing run's time, when it ran (`levels.length`). */
+  closingTime: number | undefined;
   current: Invocation | undefined;
   /** A warm container, until an invocation dies in it. */
   container: Handler | undefined;
@@ -430,7 +575,10 @@ function invocationOf(world: Pick<World, 'current'>): Invocation {
  * stops. Reads made while KooDrive answers (the head and the newest snapshot, before the put) are not
  * crash points: a dead invocation must have nothing left running beside it.
  */
-function crashingStore(world: Pick<World, 'current' | 'stored'>, store: SnapshotStore): SnapshotStore {
+function crashingStore(
+  world: Pick<World, 'current' | 'stored' | 'storedAt' | 'headMoves' | 'step'>,
+  store: SnapshotStore,
+): SnapshotStore {
   const guarded = async <T>(method: CrashMethod, call: () => Promise<T>): Promise<T> => {
     const invocation = invocationOf(world);
     const nth = invocation.calls.get(method) ?? 0;
@@ -458,13 +606,20 @@ function crashingStore(world: Pick<World, 'current' | 'stored'>, store: Snapshot
     put: async (snapshot) => {
       const outcome = await guarded('put', async () => {
         const written = await store.put(snapshot);
-        if (written === 'stored') world.stored.push(snapshot.observedAt);
+        if (written === 'stored') {
+          world.stored.push(snapshot.observedAt);
+          world.storedAt.set(snapshot.observedAt, world.step);
+        }
         return written;
       });
       return outcome;
     },
     advanceThresholdHead: (...args) =>
-      guarded('advanceThresholdHead', () => store.advanceThresholdHead(...args)),
+      guarded('advanceThresholdHead', async () => {
+        const moved = await store.advanceThresholdHead(...args);
+        if (moved) world.headMoves.push({ observedAt: args[2].observedAt, step: world.step });
+        return moved;
+      }),
     pendingEvents: (...args) => guarded('pendingEvents', () => store.pendingEvents(...args)),
     claimPendingEvents: (...args) => guarded('claimPendingEvents', () => store.claimPendingEvents(...args)),
     replacePendingEvents: (...args) =>
@@ -544,6 +699,11 @@ async function newWorld(): Promise<World> {
     table,
     clock: Date.now(),
     stored: [],
+    storedAt: new Map(),
+    headMoves: [],
+    attempts: [],
+    abandoned: [],
+    closingTime: undefined,
     current: undefined,
     container: undefined,
     anomalies: [],
@@ -638,10 +798,14 @@ async function deliver(
   for (const time of times) {
     if (!failed.includes(time) && !world.firstSucceeded.has(time)) world.firstSucceeded.set(time, world.step);
   }
+  world.attempts.push({ step: world.step, times, attempt, failed });
   return failed;
 }
 
-/** Runs the plan, then retries every failed delivery until it succeeds (a bounded number of times). */
+/**
+ * Runs the plan, then retries every failed delivery until it succeeds (a bounded number of times),
+ * except those abandoned; after any abandoned delivery, the closing runs.
+ */
 async function runPlan(world: World, plan: Plan): Promise<void> {
   interface Retry {
     unit: Unit;
@@ -657,7 +821,12 @@ async function runPlan(world: World, plan: Plan): Promise<void> {
       const attempt = retry.unit.faults[retry.attempts] ?? CLEAN;
       const failed = await deliver(world, plan.levels, retry.unit.via, retry.times, attempt);
       retry.attempts += 1;
+      if (failed.length === 0 && isClean(attempt)) await checkNothingOwed(world, retry.times);
       if (failed.length === 0) return;
+      if (retry.unit.abandon && retry.attempts >= retry.unit.faults.length) {
+        world.abandoned.push(...failed);
+        return;
+      }
       if (retry.attempts >= attemptsAllowed(retry.unit)) {
         throw new Error(
           `times ${failed.join(', ')} still failed after ${retry.attempts} deliveries (${retry.attempts - retry.unit.faults.length} of them without injected faults)`,
@@ -682,6 +851,55 @@ async function runPlan(world: World, plan: Plan): Promise<void> {
     }
   }
   for (const retry of deferred.splice(0)) await run(retry, false);
+  if (world.abandoned.length > 0) await closePlan(world, plan);
+}
+
+const isClean = (attempt: Attempt) =>
+  attempt.crash === null && attempt.publish === 'none' && attempt.wait === 'lease';
+
+/**
+ * Liveness, as soon as it is due: after a delivery that succeeded with EventBridge healthy, a lease after
+ * every earlier attempt (so no crashed holder's lease is left), every snapshot the head moved to has
+ * published its events, and the head lists nothing as owed but (a stale entry, harmless) the times of
+ * this very delivery, which skips its own entries. Only snapshots the head never moved to may keep
+ * events pending (stored by a delivery that stopped before moving the head, never finished).
+ */
+async function checkNothingOwed(world: World, times: readonly number[]): Promise<void> {
+  const { snapshots, owed } = await readTable(world);
+  const moves = new Set(world.headMoves.map((move) => move.observedAt));
+  expect(
+    snapshots.filter((s) => s.pending && moves.has(s.observedAt)).map((s) => s.observedAt),
+    `liveness: events still pending after a clean delivery of ${times.map(isoOf).join(', ')} (attempt ${world.step})`,
+  ).toEqual([]);
+  expect(
+    owed.filter((time) => !times.map(isoOf).includes(time)),
+    `liveness: still owed after a clean delivery of ${times.map(isoOf).join(', ')} (attempt ${world.step})`,
+  ).toEqual([]);
+}
+
+/** KooDrive's numbers per time, the closing run's included once it ran. */
+const levelsOf = (world: World, plan: Plan): Level[] =>
+  world.closingTime === undefined ? plan.levels : [...plan.levels, plan.closing];
+
+/**
+ * After abandoned deliveries: the tenant's next snapshot, EventBridge healthy, a second after the last
+ * attempt (so possibly within the lease of an invocation that died holding owed events, which it must
+ * leave alone), then the same event again a lease later. Both succeed: events earlier snapshots owe
+ * never fail a later snapshot.
+ */
+async function closePlan(world: World, plan: Plan): Promise<void> {
+  const time = plan.levels.length;
+  world.closingTime = time;
+  const levels = levelsOf(world, plan);
+  expect(
+    await deliver(world, levels, 'schedule', [time], { ...CLEAN, wait: 'short' }),
+    `the next snapshot (${isoOf(time)}) after abandoned deliveries of ${world.abandoned.map(isoOf).join(', ')}`,
+  ).toEqual([]);
+  expect(
+    await deliver(world, levels, 'schedule', [time], CLEAN),
+    `the same event again, a lease later (${isoOf(time)})`,
+  ).toEqual([]);
+  await checkNothingOwed(world, [time]);
 }
 
 interface StoredItem {
@@ -690,8 +908,8 @@ interface StoredItem {
   pending: boolean;
 }
 
-/** The tenant's snapshots, read back from the table (strongly consistent), without the threshold head. */
-async function readTable(world: World): Promise<{ snapshots: StoredItem[] }> {
+/** The tenant's snapshots, read back from the table (strongly consistent), and the head's owed list. */
+async function readTable(world: World): Promise<{ snapshots: StoredItem[]; owed: string[] }> {
   const items: Record<string, AttributeValue>[] = [];
   let start: Record<string, AttributeValue> | undefined;
   do {
@@ -719,7 +937,8 @@ async function readTable(world: World): Promise<{ snapshots: StoredItem[] }> {
         pending: item.pendingEvents !== undefined || item.pendingLease !== undefined,
       };
     });
-  return { snapshots };
+  const head = items.find((item) => item.observedAt?.S === THRESHOLD_HEAD_KEY);
+  return { snapshots, owed: [...(head?.owed?.SS ?? [])].sort() };
 }
 
 function published(): ThresholdCrossing[] {
@@ -731,23 +950,51 @@ function published(): ThresholdCrossing[] {
 
 const sideOf = (ratio: number, threshold: number) => (ratio >= threshold ? 'at or above' : 'below');
 
-/** The invariants, after the plan ran and every failed delivery succeeded. */
-async function checkInvariants(world: World, plan: Plan): Promise<void> {
-  const { snapshots } = await readTable(world);
-  const delivered = [...new Set(plan.units.flatMap((unit) => unit.times))].sort((a, b) => a - b);
-  const levelAt = new Map(delivered.map((time) => [isoOf(time), plan.levels[time]]));
+/**
+ * The head's chain as it went (README): the snapshot the first head move was compared with (the newest
+ * one stored before it, standing in for a head not written yet), then each snapshot the head moved to.
+ * Checked against the model below; the oracle of crossings runs along it.
+ */
+function headChain(world: World): string[] {
+  const moves = world.headMoves.map((move) => move.observedAt);
+  const first = moves[0];
+  if (first === undefined) return [];
+  const before = world.stored.slice(0, world.stored.indexOf(first)).sort();
+  const base = before.at(-1);
+  return base === undefined ? moves : [base, ...moves];
+}
 
-  // 1. Each delivered time stored exactly once, with KooDrive's numbers of that time.
+/** The invariants, after the plan ran, every failed delivery not abandoned succeeded, and the closing runs. */
+async function checkInvariants(world: World, plan: Plan): Promise<void> {
+  const { snapshots, owed } = await readTable(world);
+  const levels = levelsOf(world, plan);
+  const delivered = [
+    ...new Set([
+      ...plan.units.flatMap((unit) => unit.times),
+      ...(world.closingTime === undefined ? [] : [world.closingTime]),
+    ]),
+  ].sort((a, b) => a - b);
+  const levelAt = new Map(delivered.map((time) => [isoOf(time), levels[time]]));
+  const succeeded = delivered.filter((time) => world.firstSucceeded.has(time));
+  const storedTimes = snapshots.map((s) => s.observedAt);
+  const abandoned = world.abandoned.length > 0;
+  if (!abandoned) expect(succeeded, 'internal: every delivery succeeded in the end').toEqual(delivered);
+
+  // 1. Each time delivered successfully stored exactly once, with KooDrive's numbers of that time; a
+  // time whose every delivery was abandoned is stored at most once (when one of them got to the put).
+  expect(storedTimes, '1: the stored times are the writes seen, once each').toEqual([...world.stored].sort());
   expect(
-    snapshots.map((s) => s.observedAt),
-    '1: the stored times are the delivered ones, once each',
-  ).toEqual(delivered.map(isoOf));
+    succeeded.map(isoOf).filter((time) => !storedTimes.includes(time)),
+    '1: times delivered successfully but not stored',
+  ).toEqual([]);
   for (const snapshot of snapshots) {
+    expect(levelAt.has(snapshot.observedAt), `1: ${snapshot.observedAt} stored but never delivered`).toBe(
+      true,
+    );
     expect(snapshot.level, `1: the numbers stored at ${snapshot.observedAt}`).toEqual(
       levelAt.get(snapshot.observedAt),
     );
   }
-  expect(world.stored, '1: each snapshot was written once (conditional put)').toHaveLength(delivered.length);
   // README: a snapshot found stored is not fetched again (the harness answers each fetch once).
   expect(world.anomalies, 'KooDrive calls for snapshots already stored').toEqual([]);
 
@@ -759,26 +1006,69 @@ async function checkInvariants(world: World, plan: Plan): Promise<void> {
     '2: crossingIds published more than once',
   ).toEqual([]);
 
-  // 4. Nothing left pending.
+  // The head's chain: forward only, through stored snapshots, ending on the newest one; a time whose
+  // delivery succeeded while it was newer than the head is on it (the head moved there, README: "every
+  // snapshot that is not behind moves the head"); in-order plans with nothing abandoned: every time.
+  const moves = world.headMoves.map((move) => move.observedAt);
+  const heads = headChain(world);
   expect(
-    snapshots.filter((s) => s.pending).map((s) => s.observedAt),
+    moves.filter((time, index) => index > 0 && time <= (moves[index - 1] ?? '')),
+    `the head moved backwards or in place: [${moves.join(', ')}]`,
+  ).toEqual([]);
+  expect(
+    heads.filter((time) => !storedTimes.includes(time)),
+    'the head chain holds only stored snapshots',
+  ).toEqual([]);
+  expect(heads.at(-1), 'the head is on the newest stored snapshot').toBe(storedTimes.at(-1));
+  for (const { step, times, attempt, failed } of world.attempts) {
+    // A delivery that succeeded, or failed only at publishing (no crash, no lease of a dead holder left).
+    const pastTheMove = times.filter(
+      (time) => !failed.includes(time) || (attempt.crash === null && attempt.wait === 'lease'),
+    );
+    for (const time of pastTheMove) {
+      // Behind: the head was past it, or (no head yet) a newer snapshot, standing in for one, was stored.
+      const headBefore = world.headMoves.filter((move) => move.step < step).at(-1)?.observedAt;
+      const newerStored = [...world.storedAt].some(([stored, at]) => stored > isoOf(time) && at < step);
+      if (headBefore === undefined ? newerStored : headBefore > isoOf(time)) continue;
+      expect(
+        world.headMoves.filter((move) => move.step <= step).map((move) => move.observedAt),
+        `${isoOf(time)}, not behind the head, delivered at attempt ${step} (${failed.includes(time) ? 'failed at publishing' : 'succeeded'}): the head moved there`,
+      ).toContain(isoOf(time));
+    }
+  }
+  if (!plan.late && !abandoned) {
+    expect(heads, 'in-order plans: the head moved to every time, in order').toEqual(delivered.map(isoOf));
+  }
+  // Not on the head chain and never delivered successfully: stored by a delivery abandoned before the head
+  // moved to it. Its pending events (computed against the head then) are nobody's: the next snapshot was
+  // compared with the head, which never moved there.
+  const orphans = new Set(
+    storedTimes.filter(
+      (time) => !moves.includes(time) && !succeeded.some((succeededTime) => isoOf(succeededTime) === time),
+    ),
+  );
+
+  // 4. Nothing left pending (no events, no publishing lease) but on orphans, nothing left owed.
+  expect(
+    snapshots.filter((s) => s.pending && !orphans.has(s.observedAt)).map((s) => s.observedAt),
     '4: snapshots with events or a lease left pending',
   ).toEqual([]);
+  if (abandoned) expect(owed, '4: snapshots the head still lists as owed after the closing runs').toEqual([]);
 
-  // 3. In-order plans: exactly the crossings between consecutive stored snapshots.
-  if (!plan.late) {
-    const expected = delivered.slice(1).flatMap((time, index) => {
-      const previous = plan.levels[delivered[index] ?? 0];
-      const current = plan.levels[time];
-      return previous === undefined || current === undefined
-        ? []
-        : oracleCrossings(previous, current, isoOf(time));
-    });
-    expect(
-      events.map(describeCrossing).sort(),
-      '3: the published crossings against the oracle of consecutive snapshots',
-    ).toEqual(expected.sort());
-  }
+  // 3. Exactly the crossings between consecutive snapshots of the head chain (in-order plans with
+  // nothing abandoned: of every delivered time, as checked above); after abandoned deliveries and the
+  // closing runs, also those of snapshots whose own deliveries gave up after the head moved to them.
+  const expected = heads.slice(1).flatMap((time, index) => {
+    const previous = levelAt.get(heads[index] ?? '');
+    const current = levelAt.get(time);
+    return previous === undefined || current === undefined ? [] : oracleCrossings(previous, current, time);
+  });
+  expect(
+    events.map(describeCrossing).sort(),
+    `3: the published crossings against the oracle along the head chain [${heads.join(', ')}]${
+      abandoned ? `, abandoned: ${world.abandoned.map(isoOf).join(', ')}` : ''
+    }`,
+  ).toEqual(expected.sort());
 
   // Every plan: each event describes stored snapshots, the previous one older than its own.
   for (const event of events) {
@@ -795,12 +1085,13 @@ async function checkInvariants(world: World, plan: Plan): Promise<void> {
     );
   }
 
-  // Every plan: nothing published for a time first delivered after a newer one had been stored
-  // (README: a snapshot behind the head, a late retry or a back-dated event, owes nothing).
+  // Every plan: nothing published for a time first delivered after a newer one had been stored and
+  // delivered successfully, so the head was there or past it (README: a snapshot behind the head, a late
+  // retry or a back-dated event, owes nothing).
   for (const time of delivered) {
     const first = world.firstDelivered.get(time) ?? 0;
     const overtakenBy = delivered.filter(
-      (newer) => newer > time && (world.firstSucceeded.get(newer) ?? 0) < first,
+      (newer) => newer > time && (world.firstSucceeded.get(newer) ?? Number.POSITIVE_INFINITY) < first,
     );
     if (overtakenBy.length === 0) continue;
     expect(
@@ -809,10 +1100,10 @@ async function checkInvariants(world: World, plan: Plan): Promise<void> {
     ).toEqual([]);
   }
 
-  // Every plan: the announcements form one chain per space and threshold (README), from the first
-  // stored snapshot's side to the newest snapshot's.
-  const firstStored = levelAt.get(world.stored[0] ?? '');
-  const newest = levelAt.get(isoOf(delivered.at(-1) ?? 0));
+  // Every plan: the announcements form one chain per space and threshold (README), from the side of the
+  // head chain's first snapshot to the newest snapshot's.
+  const firstStored = levelAt.get(heads[0] ?? '');
+  const newest = levelAt.get(storedTimes.at(-1) ?? '');
   if (firstStored === undefined || newest === undefined) throw new Error('internal: nothing stored');
   for (const start of watched(firstStored)) {
     const end = watched(newest).find((w) => w.key === start.key);
@@ -824,13 +1115,13 @@ async function checkInvariants(world: World, plan: Plan): Promise<void> {
       for (const event of chain) {
         expect(
           sideOf(event.previousRatio, threshold),
-          `chain of ${start.key} at ${threshold}, from ${world.stored[0]} (${start.ratio}): ${describeCrossing(event)} does not start where the previous announcement left; the chain: [${chain.map(describeCrossing).join('; ')}]`,
+          `chain of ${start.key} at ${threshold}, from ${heads[0]} (${start.ratio}): ${describeCrossing(event)} does not start where the previous announcement left; the chain: [${chain.map(describeCrossing).join('; ')}]`,
         ).toBe(side);
         side = sideOf(event.ratio, threshold);
       }
       expect(
         side,
-        `chain of ${start.key} at ${threshold}, from ${world.stored[0]} (${start.ratio}), ends on the newest snapshot's side (${end?.ratio}): [${chain.map(describeCrossing).join('; ')}]`,
+        `chain of ${start.key} at ${threshold}, from ${heads[0]} (${start.ratio}), ends on the newest snapshot's side (${end?.ratio}): [${chain.map(describeCrossing).join('; ')}]`,
       ).toBe(sideOf(end?.ratio ?? Number.NaN, threshold));
     }
   }
@@ -840,7 +1131,7 @@ async function checkInvariants(world: World, plan: Plan): Promise<void> {
 // The property
 
 describe('Allocation Threshold Crossed under random histories (property)', () => {
-  it('publishes each crossing exactly once whatever is redelivered, late, refused or crashed', async () => {
+  it('publishes each crossing exactly once whatever is redelivered, late, refused, crashed or abandoned', async () => {
     await fc.assert(
       fc.asyncProperty(planArb, async (plan) => {
         const world = await newWorld();
@@ -849,6 +1140,21 @@ describe('Allocation Threshold Crossed under random histories (property)', () =>
       }),
       {
         numRuns: NUM_RUNS,
+        seed: SEED,
+        plugins: [fc.interruptAfterTimeLimit(45_000, { failOnInterrupt: true })],
+      },
+    );
+  }, 90_000);
+
+  it('publishes the crossings of snapshots whose deliveries gave up with the next snapshot, once (in-order plans)', async () => {
+    await fc.assert(
+      fc.asyncProperty(abandoningPlanArb, async (plan) => {
+        const world = await newWorld();
+        await runPlan(world, plan);
+        await checkInvariants(world, plan);
+      }),
+      {
+        numRuns: ABANDONING_RUNS,
         seed: SEED,
         plugins: [fc.interruptAfterTimeLimit(45_000, { failOnInterrupt: true })],
       },
