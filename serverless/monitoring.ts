@@ -46,6 +46,16 @@ function lambdaLogicalId(functionName: string): string {
   return `${pascal(functionName)}LambdaFunction`;
 }
 
+/** What the messages of each failure queue are, and what to do with them (the alarm's description). */
+const QUEUE_ADVICE: Record<string, string> = {
+  SnapshotDeadLetterQueue:
+    'SQS snapshot requests that failed for good. Read them, fix the cause, then redrive them to SnapshotQueue (each stores a snapshot of now).',
+  ScheduleFailureQueue:
+    "Lambda's records of snapshot runs that failed after their retries (requestPayload: the event; responsePayload: the error). Read them and fix the cause; nothing to replay (the next run takes a fresh snapshot and publishes threshold events still owed), so delete them once read.",
+  EventDeadLetterQueue:
+    'Snapshot Requested events EventBridge could not deliver to the function. Read them, send again what is still wanted (aws events put-events), then delete them.',
+};
+
 export function parseThresholds(text: string): number[] {
   const values = text
     .split(',')
@@ -170,7 +180,7 @@ export function monitoringResources(settings: MonitoringSettings): Record<string
     resources[`${queue}MessagesAlarm`] = alarm(
       settings,
       `${queue}-messages`,
-      `Messages are waiting in ${queue}: snapshot requests that failed for good. Inspect, fix, then redrive them.`,
+      `Messages are waiting in ${queue}: ${QUEUE_ADVICE[queue] ?? 'requests that failed for good. Read them, fix the cause, then redrive or delete them.'} The alarm stays on while any message waits (14 days), so a later failure raises nothing new: clear the queue once handled.`,
       {
         Namespace: 'AWS/SQS',
         MetricName: 'ApproximateNumberOfMessagesVisible',
@@ -224,7 +234,7 @@ export function monitoringResources(settings: MonitoringSettings): Record<string
     resources[`AllocatedRatio${percent.replace('.', 'p')}Alarm`] = alarm(
       settings,
       `allocated-ratio-${percent}`,
-      `A tenant's allocated space reached ${percent} % of its total (the Allocation Threshold Crossed event names the tenant and space type).`,
+      `A tenant's allocated space reached ${percent} % of its total (the Allocation Threshold Crossed event names the tenant and space type). One alarm for every tenant (the highest ratio): while one tenant stays above, another crossing raises nothing new here; route the events for an alert per tenant.`,
       {
         Metrics: [
           {

@@ -61,7 +61,9 @@ export function schedulePeriodSeconds(expression: string): number | undefined {
 
 /**
  * The "no snapshot stored" alarm's window in seconds: the `staleSnapshotSeconds` setting, or with `auto` two
- * periods of the schedule (at least one period and a run's length, 300 s). Throws when the alarm would fire between two scheduled runs or CloudWatch would refuse it.
+ * periods of the schedule and a run's length (300 s): one missed run leaves a gap of two periods between
+ * stored snapshots, which must not page (it would go to ALARM and back within a minute or two); two
+ * missed runs do. Throws when the alarm would fire between two scheduled runs or CloudWatch would refuse it.
  */
 export function staleSnapshotSeconds(setting: string, schedule: string): number {
   const period = schedulePeriodSeconds(schedule);
@@ -72,13 +74,13 @@ export function staleSnapshotSeconds(setting: string, schedule: string): number 
         `snapshotSchedule '${schedule}' is a cron expression, so the "no snapshot stored" alarm cannot derive its window: set staleSnapshotSeconds to twice the longest gap between two runs, in seconds (e.g. 7200 for hourly runs).`,
       );
     }
-    if (2 * period > MAX_ALARM_WINDOW_SECONDS) {
+    const window = 2 * period + RUN_MARGIN_SECONDS;
+    if (window > MAX_ALARM_WINDOW_SECONDS) {
       throw new Error(
-        `snapshotSchedule '${schedule}' is too rare for the "no snapshot stored" alarm: its window (two periods, ${2 * period} s) exceeds CloudWatch's ${MAX_ALARM_WINDOW_SECONDS} s; schedule at least every 3 days.`,
+        `snapshotSchedule '${schedule}' is too rare for the "no snapshot stored" alarm: its window (two periods and ${RUN_MARGIN_SECONDS} s, ${window} s) exceeds CloudWatch's ${MAX_ALARM_WINDOW_SECONDS} s; schedule at least every 3 days.`,
       );
     }
-    // A schedule of a few minutes: two periods would not cover one period and a run's length.
-    return Math.max(2 * period, period + RUN_MARGIN_SECONDS);
+    return window;
   }
   const value = Number(text);
   if (!Number.isInteger(value) || value < 60 || value % 60 !== 0) {
@@ -93,7 +95,7 @@ export function staleSnapshotSeconds(setting: string, schedule: string): number 
   }
   if (period !== undefined && value < period + RUN_MARGIN_SECONDS) {
     throw new Error(
-      `staleSnapshotSeconds ${value} leaves no room for one period of snapshotSchedule '${schedule}' (${period} s) and a run's length: the alarm would fire between two runs. Use auto (${Math.max(2 * period, period + RUN_MARGIN_SECONDS)} s) or at least ${period + RUN_MARGIN_SECONDS}.`,
+      `staleSnapshotSeconds ${value} leaves no room for one period of snapshotSchedule '${schedule}' (${period} s) and a run's length: the alarm would fire between two runs. Use auto (${2 * period + RUN_MARGIN_SECONDS} s) or at least ${period + RUN_MARGIN_SECONDS}.`,
     );
   }
   return value;

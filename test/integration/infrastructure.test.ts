@@ -670,16 +670,17 @@ describe('snapshot triggers', () => {
     expect(target.Input).toBeUndefined();
   });
 
-  it('alarms when two periods of the schedule pass without a snapshot, and judges ratios over as long, whatever the schedule', () => {
+  it('alarms when two runs of the schedule store nothing (not one), and judges ratios over as long, whatever the schedule', () => {
+    // Two periods and 5 minutes: one missed run leaves a gap of two periods, which stays quiet.
     const period = (pkg: Packaged) =>
       JSON.stringify(props(pkg, 'NoSnapshotStoredAlarm').Metrics).match(/"Period":(\d+)/)?.[1];
-    expect(period(dev)).toBe('1800');
-    expect(period(prod)).toBe('7200');
+    expect(period(dev)).toBe('2100');
+    expect(period(prod)).toBe('7500');
     // The ratio alarms look at a window that holds one run's metrics too.
     const ratio = (pkg: Packaged) =>
       JSON.stringify(props(pkg, 'AllocatedRatio90Alarm').Metrics).match(/"Period":(\d+)/)?.[1];
-    expect(ratio(dev)).toBe('1800');
-    expect(ratio(prod)).toBe('7200');
+    expect(ratio(dev)).toBe('2100');
+    expect(ratio(prod)).toBe('7500');
     const schedule = ofType(prod, 'AWS::Events::Rule')
       .map(([, r]) => record(r.Properties, 'rule'))
       .find((r) => r.ScheduleExpression !== undefined);

@@ -64,13 +64,18 @@ describe('monitoring resources', () => {
     });
   });
 
-  it('alarms on messages in every dead-letter queue', () => {
+  it('alarms on messages in every dead-letter queue, saying what each holds and what to do', () => {
     for (const queue of SETTINGS.deadLetterQueues) {
       expect(propsOf(resources, `${queue}MessagesAlarm`)).toMatchObject({
         MetricName: 'ApproximateNumberOfMessagesVisible',
         Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [queue, 'QueueName'] } }],
+        AlarmDescription: expect.stringContaining('clear the queue once handled'),
       });
     }
+    const advice = (queue: string) => String(propsOf(resources, `${queue}MessagesAlarm`).AlarmDescription);
+    expect(advice('SnapshotDeadLetterQueue')).toContain('redrive them to SnapshotQueue');
+    expect(advice('ScheduleFailureQueue')).toContain('nothing to replay');
+    expect(advice('EventDeadLetterQueue')).toContain('aws events put-events');
   });
 
   it('alarms when no snapshot was stored for two schedule periods, missing data counting as none', () => {
@@ -284,8 +289,8 @@ describe('monitoring resources', () => {
     plugin.hooks['before:package:finalize']?.();
     expect(Object.keys(template.Resources)).toContain('AllocationDashboard');
     expect(Object.keys(template.Resources)).toContain('AllocatedRatio90Alarm');
-    // The stale-snapshot window follows the schedule: two hourly periods.
-    expect(JSON.stringify(template.Resources.NoSnapshotStoredAlarm)).toContain('"Period":7200');
-    expect(JSON.stringify(template.Resources.AllocatedRatio90Alarm)).toContain('"Period":7200');
+    // The stale-snapshot window follows the schedule: two hourly periods and a run's length.
+    expect(JSON.stringify(template.Resources.NoSnapshotStoredAlarm)).toContain('"Period":7500');
+    expect(JSON.stringify(template.Resources.AllocatedRatio90Alarm)).toContain('"Period":7500');
   });
 });

@@ -45,13 +45,12 @@ describe('schedulePeriodSeconds', () => {
 });
 
 describe('staleSnapshotSeconds', () => {
-  it('is two periods of a rate schedule by default', () => {
-    expect(staleSnapshotSeconds('auto', 'rate(15 minutes)')).toBe(1800);
-    // Every minute: two periods (120 s) would page between a run's start and its end.
-    expect(staleSnapshotSeconds('auto', 'rate(1 minute)')).toBe(360);
-    expect(staleSnapshotSeconds('auto', 'rate(5 minutes)')).toBe(600);
-    expect(staleSnapshotSeconds('', 'rate(1 hour)')).toBe(7200);
-    expect(staleSnapshotSeconds('auto', 'rate(3 days)')).toBe(518_400);
+  it('is two periods of a rate schedule and a run’s length by default: one missed run does not page, two do', () => {
+    expect(staleSnapshotSeconds('auto', 'rate(15 minutes)')).toBe(2100);
+    expect(staleSnapshotSeconds('auto', 'rate(1 minute)')).toBe(420);
+    expect(staleSnapshotSeconds('auto', 'rate(5 minutes)')).toBe(900);
+    expect(staleSnapshotSeconds('', 'rate(1 hour)')).toBe(7500);
+    expect(staleSnapshotSeconds('auto', 'rate(3 days)')).toBe(518_700);
   });
 
   it('keeps a number that covers a period and a run', () => {
@@ -62,7 +61,7 @@ describe('staleSnapshotSeconds', () => {
 
   it('refuses a window the alarm would breach between two runs', () => {
     expect(() => staleSnapshotSeconds('900', 'rate(15 minutes)')).toThrow(
-      /the alarm would fire between two runs\. Use auto \(1800 s\) or at least 1200/,
+      /the alarm would fire between two runs\. Use auto \(2100 s\) or at least 1200/,
     );
   });
 
