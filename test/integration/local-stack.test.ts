@@ -210,6 +210,16 @@ async function firstSnapshotTaken(stack: StartedStack): Promise<void> {
     await new Promise((r) => setTimeout(r, 100));
 }
 
+/** The ports still listened on once all are free or `ms` have passed (polled every 200 ms). */
+async function portsStillBusyAfter(ports: readonly number[], ms: number): Promise<number[]> {
+  let busy = await busyPorts(ports);
+  for (let waited = 0; waited < ms && busy.length > 0; waited += 200) {
+    await new Promise((r) => setTimeout(r, 200));
+    busy = await busyPorts(ports);
+  }
+  return busy;
+}
+
 /** The ports that something still listens on. */
 async function busyPorts(ports: readonly number[]): Promise<number[]> {
   const free = await Promise.all(ports.map(isFree));
@@ -459,12 +469,7 @@ describe('local stack, ended otherwise than by Ctrl-C', () => {
       const ended = exited(child);
       child.kill('SIGTERM');
       await ended;
-      let busy = await busyPorts(ports);
-      for (let i = 0; i < 75 && busy.length > 0; i++) {
-        await new Promise((r) => setTimeout(r, 200));
-        busy = await busyPorts(ports);
-      }
-      expect(busy).toEqual([]);
+      expect(await portsStillBusyAfter(ports, 15_000)).toEqual([]);
       expect(stack.output).toMatch(/local stack: the process that started it \(\d+\) ended, stopping/);
       for (let i = 0; i < 50 && !stack.output.includes('every port is free'); i++)
         await new Promise((r) => setTimeout(r, 100));
@@ -483,12 +488,7 @@ describe('local stack, ended otherwise than by Ctrl-C', () => {
       child.kill('SIGKILL');
       await ended;
       // Offline, detached in its own group, stops itself once start.ts is gone (local/offline-guard.ts).
-      let busy = await busyPorts(ports);
-      for (let i = 0; i < 75 && busy.length > 0; i++) {
-        await new Promise((r) => setTimeout(r, 200));
-        busy = await busyPorts(ports);
-      }
-      expect(busy).toEqual([]);
+      expect(await portsStillBusyAfter(ports, 15_000)).toEqual([]);
     },
     STOP_TEST_MS,
   );

@@ -1130,35 +1130,25 @@ async function checkInvariants(world: World, plan: Plan): Promise<void> {
 // ---------------------------------------------------------------------------------------------------
 // The property
 
+/** Runs the plans `arb` draws against a fresh world each, and checks every invariant after each. */
+async function holdsFor(arb: fc.Arbitrary<Plan>, numRuns: number): Promise<void> {
+  await fc.assert(
+    fc.asyncProperty(arb, async (plan) => {
+      const world = await newWorld();
+      await runPlan(world, plan);
+      await checkInvariants(world, plan);
+    }),
+    { numRuns, seed: SEED, plugins: [fc.interruptAfterTimeLimit(45_000, { failOnInterrupt: true })] },
+  );
+}
+
 describe('Allocation Threshold Crossed under random histories (property)', () => {
   it('publishes each crossing exactly once whatever is redelivered, late, refused, crashed or abandoned', async () => {
-    await fc.assert(
-      fc.asyncProperty(planArb, async (plan) => {
-        const world = await newWorld();
-        await runPlan(world, plan);
-        await checkInvariants(world, plan);
-      }),
-      {
-        numRuns: NUM_RUNS,
-        seed: SEED,
-        plugins: [fc.interruptAfterTimeLimit(45_000, { failOnInterrupt: true })],
-      },
-    );
+    await holdsFor(planArb, NUM_RUNS);
   }, 90_000);
 
   it('publishes the crossings of snapshots whose deliveries gave up with the next snapshot, once (in-order plans)', async () => {
-    await fc.assert(
-      fc.asyncProperty(abandoningPlanArb, async (plan) => {
-        const world = await newWorld();
-        await runPlan(world, plan);
-        await checkInvariants(world, plan);
-      }),
-      {
-        numRuns: ABANDONING_RUNS,
-        seed: SEED,
-        plugins: [fc.interruptAfterTimeLimit(45_000, { failOnInterrupt: true })],
-      },
-    );
+    await holdsFor(abandoningPlanArb, ABANDONING_RUNS);
   }, 90_000);
 });
 
