@@ -61,21 +61,33 @@ export interface ChartHandlerDeps {
   inlinePageBudget?: number;
 }
 
+/** What {@link readHistory} read of a range. */
+export interface ReadHistory {
+  /** Oldest first. */
+  items: Allocation[];
+  /** Some slice held more than its share of the cap. */
+  truncated: boolean;
+  /** The stretches of time (epoch ms, inclusive) a truncated slice left unread: not gaps in the data. */
+  unread: { from: number; to: number }[];
+}
+
 /**
  * Reads a tenant's snapshots in the range, oldest first, as {@link SLICES} time slices read at once,
- * each page by page up to its share of `cap`; `truncated` when some slice held more than its share.
- * With a `deadline` (epoch ms), every read still running then is aborted (STORE_UNAVAILABLE).
+ * each page by page up to its share of `cap`; `truncated` when some slice held more than its share,
+ * with the stretch it left unread. The newest slice is read from its end, so the chart's latest
+ * snapshot is the range's latest. With a `deadline` (epoch ms), every read still running then is
+ * aborted (STORE_UNAVAILABLE).
  */
 export async function readHistory(
   store: SnapshotStore,
   query: { tenantId: string; from: Date; to: Date; deadline?: number },
   cap = MAX_CHART_SNAPSHOTS,
-): Promise<{ items: Allocation[]; truncated: boolean }> {
+): Promise<ReadHistory> {
   const fromMs = query.from.getTime();
   const toMs = query.to.getTime();
   // A range inside one millisecond (from=…00.0005Z&to=…00.0009Z) rounds to from > to: no snapshot key
   // lies in it, and DynamoDB refuses a BETWEEN with reversed bounds.
-  if (fromMs > toMs) return { items: [], truncated: false };
+  if (fromMs > toMs) return { items: [], truncated: false, unread: [] };
   const span = toMs - fromMs;
   // Slices meet without overlap: each ends a millisecond before the next begins (both ends inclusive).
   const slices: { from: Date; to: Date }[] = [];
@@ -86,7 +98,8 @@ export async function readHistory(
   }
   const share = Math.max(1, Math.floor(cap / slices.length));
   const parts = await Promise.all(
-    slices.map(async (slice) => {
+    slices.map(async (slice, index) => {
+      const newestFirst = index === slices.length - 1;
       const items: Allocation[] = [];
       let cursor: string | null = null;
       do {
@@ -96,14 +109,30 @@ export async function readHistory(
           ...(query.deadline === undefined ? {} : { deadline: query.deadline }),
           limit: Math.max(1, Math.min(PAGE_SIZE, share - items.length)),
           ...(cursor === null ? {} : { cursor }),
+          ...(newestFirst ? { newestFirst } : {}),
         });
         items.push(...page.items);
         cursor = page.nextCursor;
       } while (cursor !== null && items.length < share);
-      return { items, truncated: cursor !== null };
+      if (newestFirst) items.reverse();
+      const truncated = cursor !== null;
+      const first = items[0];
+      const last = items.at(-1);
+      // What stays unread: the slice's end after the last item read, or (read from its end) its start.
+      const unread =
+        !truncated || first === undefined || last === undefined
+          ? undefined
+          : newestFirst
+            ? { from: slice.from.getTime(), to: Date.parse(first.observedAt) - 1 }
+            : { from: Date.parse(last.observedAt) + 1, to: slice.to.getTime() };
+      return { items, truncated, unread };
     }),
   );
-  return { items: parts.flatMap((part) => part.items), truncated: parts.some((part) => part.truncated) };
+  return {
+    items: parts.flatMap((part) => part.items),
+    truncated: parts.some((part) => part.truncated),
+    unread: parts.flatMap((part) => (part.unread === undefined ? [] : [part.unread])),
+  };
 }
 
 /**
@@ -142,7 +171,7 @@ async function drawChart(
   query: { tenantId: string; from: Date; to: Date; deadline: number | undefined },
 ): Promise<{ svg: string; snapshots: number; points: number; truncated: boolean }> {
   const range = { from: query.from, to: query.to };
-  const { items, truncated } = await readHistory(store, {
+  const { items, truncated, unread } = await readHistory(store, {
     tenantId: query.tenantId,
     ...range,
     ...(query.deadline === undefined ? {} : { deadline: query.deadline }),
@@ -157,6 +186,7 @@ async function drawChart(
     trend: computeTrend(items),
     thresholds: config.thresholds,
     truncated,
+    unread,
   });
   return { svg, snapshots: items.length, points: drawn.length, truncated };
 }
@@ -196,14 +226,18 @@ export function createChartHandler(deps: ChartHandlerDeps) {
         logger.appendKeys({ tenantId: tenant.tenantId });
         const params = event.queryStringParameters ?? {};
         // The JSON history's own rules and messages for from/to; limit and cursor do not apply here.
+        const at = now();
         const { from, to } = resolveHistoryQuery(
           { from: params.from, to: params.to },
-          { now: now(), cursorKey: config.cursorKey, rawQueryString: event.rawQueryString },
+          { now: at, cursorKey: config.cursorKey, rawQueryString: event.rawQueryString },
         );
+        // A range that runs into the future (a link to "this week") is drawn up to now: time that has not
+        // come yet is not missing history, and the chart would flag it as "no snapshots since".
+        const drawnTo = to.getTime() > at.getTime() && from.getTime() <= at.getTime() ? at : to;
         const { svg, ...read } = await drawChart(config, deps.getStore(config), {
           tenantId: tenant.tenantId,
           from,
-          to,
+          to: drawnTo,
           deadline,
         });
         // On the request's one 'request completed' line.
@@ -228,7 +262,9 @@ export function createChartHandler(deps: ChartHandlerDeps) {
         }
         const inline = parseInline(event.queryStringParameters?.inline);
         const config = deps.getConfig();
-        const to = now();
+        // On the minute: the charts' URLs then stay the same through a minute of reloads, so a browser
+        // reuses the chart it cached (each is cacheable for a minute) instead of asking again.
+        const to = new Date(Math.floor(now().getTime() / 60_000) * 60_000);
         const from = new Date(to.getTime() - DASHBOARD_RANGE_MS);
         const store = deps.getStore(config);
         // The "Fullest first" table, and the order of the charts: each tenant's newest snapshot. A read

@@ -26,6 +26,8 @@ export interface AllocationChartInput {
   thresholds: readonly number[];
   /** True when the range held more snapshots than were read: the chart says so and draws no forecast. */
   truncated?: boolean;
+  /** Stretches of the range (epoch ms, inclusive) that were not read: lines are drawn across them. */
+  unread?: readonly { from: number; to: number }[];
   width?: number;
   height?: number;
 }
@@ -281,8 +283,15 @@ interface PlotPoint {
   at: number;
 }
 
-/** The path of a series, broken at gaps, and the points that stand alone (to be marked). */
-function linePath(points: readonly PlotPoint[], maxGap: number): { d: string; lone: PlotPoint[] } {
+/**
+ * The path of a series, broken at gaps (longer than `maxGap`, and not a stretch left unread), and the
+ * points that stand alone (to be marked).
+ */
+function linePath(
+  points: readonly PlotPoint[],
+  maxGap: number,
+  unread: readonly { from: number; to: number }[] = [],
+): { d: string; lone: PlotPoint[] } {
   let d = '';
   const lone: PlotPoint[] = [];
   let run: PlotPoint[] = [];
@@ -293,7 +302,10 @@ function linePath(points: readonly PlotPoint[], maxGap: number): { d: string; lo
     run = [];
   };
   for (const p of points) {
-    const move = previous === undefined || p.at - previous > maxGap;
+    const before = previous;
+    const move =
+      before === undefined ||
+      (p.at - before > maxGap && !unread.some((stretch) => stretch.from <= p.at && stretch.to >= before));
     if (move) flush();
     run.push(p);
     // `h0` after each move: a point standing alone still has a box (its round cap).
@@ -664,10 +676,12 @@ export function renderAllocationChart(input: AllocationChartInput): string {
     const total = linePath(
       points.map((p) => ({ at: p.at, x: x(p.at), y: y(p.totalGB) })),
       maxGap,
+      input.unread,
     );
     const allocated = linePath(
       points.map((p) => ({ at: p.at, x: x(p.at), y: y(p.allocatedGB) })),
       maxGap,
+      input.unread,
     );
     totalsPaths.push(
       `<path${attrs({

@@ -120,6 +120,8 @@ export interface HistoryQuery {
   limit: number;
   /** A `nextCursor` from an earlier page of the same query. */
   cursor?: string;
+  /** Newest first instead (pages and their items); the cursor then continues backwards. */
+  newestFirst?: boolean;
   /**
    * Folds this page's items into what the earlier pages carried (undefined on the first page) and gives
    * what the next page gets, carried in the signed `nextCursor` (plain JSON). Called once per page.
@@ -733,7 +735,7 @@ export function createDynamoSnapshotStore(options: DynamoSnapshotStoreOptions): 
       );
     },
 
-    async query({ tenantId, from, to, limit, cursor, carry, deadline }) {
+    async query({ tenantId, from, to, limit, cursor, carry, deadline, newestFirst = false }) {
       if (!Number.isSafeInteger(limit) || limit < 1)
         throw new RangeError(`limit ${limit} is not a positive integer.`);
       const range = { tenantId, from: toKeyInstant(from), to: toKeyInstant(to) };
@@ -771,7 +773,7 @@ export function createDynamoSnapshotStore(options: DynamoSnapshotStoreOptions): 
               ':to': { S: range.to },
               ':now': toNumberAttribute(nowSeconds),
             },
-            ScanIndexForward: true,
+            ScanIndexForward: !newestFirst,
             Limit: wanted - raw.length,
             ...(startKey === undefined ? {} : { ExclusiveStartKey: startKey }),
           };

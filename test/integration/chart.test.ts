@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createChartHandler, MAX_CHART_SNAPSHOTS, readHistory } from '../../handlers/chart.ts';
+import { renderAllocationChart } from '../../lib/chart/svg.ts';
 import { loadConfig } from '../../lib/config.ts';
 import { StoreUnavailableError } from '../../lib/errors.ts';
 import { normalizeAllocation } from '../../lib/koodrive/allocation.ts';
@@ -10,6 +11,7 @@ import {
   type Snapshot,
   type SnapshotStore,
 } from '../../lib/snapshots/store.ts';
+import { computeTrend } from '../../lib/trend.ts';
 import { httpEvent, lambdaContext } from '../support/lambda.ts';
 import { startSilentServer } from '../support/silent-server.ts';
 import { type Dynalite, localDynamoClient, startDynalite } from './snapshots-support.ts';
@@ -50,7 +52,7 @@ async function putAll(snapshots: Snapshot[]): Promise<void> {
   }
 }
 
-function handler() {
+function handler(at: Date = NOW) {
   return createChartHandler({
     logger: createLogger('chart-test'),
     getConfig: () =>
@@ -60,7 +62,7 @@ function handler() {
         ALLOCATION_THRESHOLDS: '0.8,0.9,1.0',
       }),
     getStore: () => store,
-    now: () => NOW,
+    now: () => at,
   });
 }
 
@@ -139,6 +141,18 @@ describe('GET /tenants/{tenantId}/allocation/history.svg', () => {
     expect(descOf(response.body)).toContain('25 snapshots');
   });
 
+  it('draws a range that runs into the future up to now, not as missing snapshots', async () => {
+    const response = await getSvg('acme', { from: '2026-11-27T04:00:00Z', to: '2026-12-01T00:00:00Z' });
+    expect(response.statusCode).toBe(200);
+    const desc = descOf(response.body);
+    expect(desc).toContain('2026-11-27 04:00 UTC to 2026-11-28 04:30 UTC, 25 snapshots');
+    expect(desc).not.toContain('No snapshots since');
+    expect(response.body).not.toContain('data-stale');
+    // Wholly in the future: drawn as asked, with nothing in it.
+    const later = await getSvg('acme', { from: '2026-12-01T00:00:00Z', to: '2026-12-02T00:00:00Z' });
+    expect(later.body).toContain('No snapshots in this range');
+  });
+
   it('reads every page of a range larger than one page', async () => {
     const response = await getSvg('big', { from: '2026-11-27T00:00:00Z', to: '2026-11-28T04:00:00Z' });
     expect(response.statusCode).toBe(200);
@@ -165,8 +179,38 @@ describe('GET /tenants/{tenantId}/allocation/history.svg', () => {
     const times = capped.items.map((i) => Date.parse(i.observedAt));
     expect(times).toEqual([...times].sort((a, b) => a - b));
     expect(new Set(times).size).toBe(times.length);
-    // Not only the oldest: the last eighth of the range is read too.
-    expect(times.at(-1)).toBeGreaterThanOrEqual(LAST - DAY / 8);
+    // Not only the oldest: the last eighth of the range is read too, from its end, so the newest
+    // snapshot read is the range's newest.
+    expect(times.at(-1)).toBe(LAST);
+    // Each slice with more than its share (the six that 'big' fills) left a stretch unread, and says
+    // which; nothing read lies in one.
+    expect(capped.unread).toHaveLength(6);
+    for (const stretch of capped.unread) {
+      expect(stretch.from).toBeLessThanOrEqual(stretch.to);
+      expect(times.filter((t) => t >= stretch.from && t <= stretch.to)).toEqual([]);
+    }
+  });
+
+  it('draws a capped range as one line across what it left unread, its latest snapshot the newest, not stale', async () => {
+    const query = { tenantId: 'big', from: new Date(LAST - DAY), to: new Date(LAST) };
+    const capped = await readHistory(store, query, 240);
+    const chart = (unread: typeof capped.unread | undefined) =>
+      renderAllocationChart({
+        ...query,
+        items: capped.items,
+        trend: computeTrend(capped.items),
+        thresholds: [0.8],
+        truncated: true,
+        ...(unread === undefined ? {} : { unread }),
+      });
+    const moves = (svg: string) =>
+      (/data-series="totals-allocated" d="([^"]*)"/.exec(svg)?.[1] ?? '').split('M').length - 1;
+    const svg = chart(capped.unread);
+    expect(moves(svg)).toBe(1);
+    expect(svg).not.toContain('data-stale');
+    expect(descOf(svg)).toContain('the latest at 2026-11-28 04:00 UTC');
+    // Without the unread stretches the same points would be drawn in pieces: outages that never were.
+    expect(moves(chart(undefined))).toBe(6);
   });
 
   it('answers an empty range with a chart that says so', async () => {
@@ -193,7 +237,7 @@ describe('GET /tenants/{tenantId}/allocation/history.svg', () => {
       'from (2026-11-28T04:00:00.0009Z) is later than to (2026-11-28T04:00:00.0005Z): from must not be after to.',
     );
     const query = { tenantId: 'acme', from: new Date(LAST + 1), to: new Date(LAST) };
-    expect(await readHistory(store, query)).toEqual({ items: [], truncated: false });
+    expect(await readHistory(store, query)).toEqual({ items: [], truncated: false, unread: [] });
   });
 
   it('takes a value with a comma of its own as one value, and refuses a parameter given twice', async () => {
@@ -302,6 +346,23 @@ describe('GET /dashboard', () => {
         `<img src="tenants/${tenantId}/allocation/history.svg?from=2026-11-21T04%3A30%3A00.000Z&amp;to=2026-11-28T04%3A30%3A00.000Z"`,
       );
     }
+  });
+
+  it('gives its charts the same URLs through a minute, so a browser reuses the ones it cached', async () => {
+    const at = async (time: string) =>
+      String(
+        (
+          await handler(new Date(time))(
+            httpEvent('/dashboard', { routeKey: 'GET /dashboard' }),
+            lambdaContext(),
+          )
+        ).body,
+      ).match(/history\.svg\?[^"]+/g);
+    const first = await at('2026-11-28T04:30:00.000Z');
+    // Each tenant's chart, as an image and as a link.
+    expect(first).toHaveLength(8);
+    expect(await at('2026-11-28T04:30:59.999Z')).toEqual(first);
+    expect(await at('2026-11-28T04:31:00.000Z')).not.toEqual(first);
   });
 });
 

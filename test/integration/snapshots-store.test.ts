@@ -333,6 +333,25 @@ describe('query', () => {
     }
   });
 
+  it('pages newest first when asked, the cursor going on backwards', async () => {
+    const times = await seed('acme', 9);
+    const seen: string[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await store.query({
+        tenantId: 'acme',
+        from: new Date(T0),
+        to: new Date(T0 + 60 * MINUTE),
+        limit: 4,
+        newestFirst: true,
+        ...(cursor === undefined ? {} : { cursor }),
+      });
+      seen.push(...page.items.map((item) => item.observedAt));
+      cursor = page.nextCursor ?? undefined;
+    } while (cursor !== undefined);
+    expect(seen).toEqual([...times].reverse());
+  });
+
   it('answers an empty page for an empty range', async () => {
     await seed('acme', 3);
     const page = await store.query({
