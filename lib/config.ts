@@ -19,6 +19,9 @@ export interface Config {
   eventBusName: string;
 }
 
+/** The most KooDrive calls a snapshot run may make at once (`SNAPSHOT_CONCURRENCY`). */
+export const MAX_SNAPSHOT_CONCURRENCY = 256;
+
 export const DEFAULTS = {
   KOODRIVE_TENANTS: 'demo=koodrive/demo',
   KOODRIVE_SECRET_ID_TEMPLATE: 'koodrive/{tenantId}',
@@ -154,7 +157,7 @@ export function loadConfig(env: Env = process.env): Config {
     },
     snapshotTable: getString(env, 'SNAPSHOT_TABLE'),
     snapshotRetentionDays: getInteger(env, 'SNAPSHOT_RETENTION_DAYS', 1, 36_500),
-    snapshotConcurrency: getInteger(env, 'SNAPSHOT_CONCURRENCY', 1, 256),
+    snapshotConcurrency: getInteger(env, 'SNAPSHOT_CONCURRENCY', 1, MAX_SNAPSHOT_CONCURRENCY),
     cursorKey: getString(env, 'HISTORY_CURSOR_KEY'),
     thresholds: getThresholds(env),
     eventBusName: getString(env, 'EVENT_BUS_NAME'),

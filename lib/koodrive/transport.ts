@@ -9,6 +9,7 @@ import {
   type AgentOptions as HttpsAgentOptions,
   request as httpsRequest,
 } from 'node:https';
+import { MAX_SNAPSHOT_CONCURRENCY } from '../config.ts';
 
 /**
  * One HTTP exchange with KooDrive on node:http / node:https and keep-alive agents that live as long as
@@ -57,7 +58,7 @@ export class BodyTooLargeError extends Error {
 export interface TransportOptions {
   /** Extra TLS options for the HTTPS agent (tests pass a private CA); production uses Node's trust store. */
   tls?: Pick<HttpsAgentOptions, 'ca'>;
-  /** Sockets per host; a snapshot run fans out to at most this many calls per host at once. */
+  /** Sockets per host (default {@link MAX_SNAPSHOT_CONCURRENCY}, the most calls a snapshot run makes at once). */
   maxSockets?: number;
   /** A pooled connection idle longer than this is closed instead of reused (default {@link MAX_IDLE_MS}). */
   maxIdleMs?: number;
@@ -80,7 +81,13 @@ export function createTransport(options: TransportOptions = {}): Transport {
   const maxIdleMs = options.maxIdleMs ?? MAX_IDLE_MS;
   /** When each pooled socket was last put back, to close the stale ones before a request. */
   const idleSince = new WeakMap<object, number>();
-  const agentOptions = { keepAlive: true, maxSockets: options.maxSockets ?? 64, scheduling: 'lifo' as const };
+  // As many sockets per host as a snapshot run makes calls at once: a request queued for a socket
+  // would spend its KOODRIVE_TIMEOUT_MS waiting there and be reported as KooDrive's timeout.
+  const agentOptions = {
+    keepAlive: true,
+    maxSockets: options.maxSockets ?? MAX_SNAPSHOT_CONCURRENCY,
+    scheduling: 'lifo' as const,
+  };
   const http = new HttpAgent(agentOptions);
   const https = new HttpsAgent({ ...agentOptions, ...options.tls });
   // 'free' is the agent's own event for a socket whose request ended: the pool keeps it from then on.

@@ -8,6 +8,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { generate } from 'selfsigned';
 import { afterEach, describe, expect, it } from 'vitest';
+import { MAX_SNAPSHOT_CONCURRENCY } from '../../lib/config.ts';
 import {
   BodyTooLargeError,
   createTransport,
@@ -78,6 +79,23 @@ describe('KooDrive transport (node:http with keep-alive agents)', () => {
     }
     expect(server.connections).toBe(1);
     expect(seen[0]).toMatchObject({ host: `127.0.0.1:${server.port}`, 'x-date': '20261129T010000Z' });
+  });
+
+  it('opens a connection for each of as many calls at once as a snapshot run may make: none waits for a socket', async () => {
+    // Each answer takes 300 ms, each call may take 500: a call queued behind another would time out.
+    const server = await serve((_req, res) => {
+      setTimeout(() => json(res, { code: 0 }), 300);
+    });
+    const transport = createTransport();
+    const calls = 100;
+    const outcomes = await Promise.allSettled(
+      Array.from({ length: calls }, () =>
+        transport(request(`http://127.0.0.1:${server.port}/x`, { timeoutMs: 500 })),
+      ),
+    );
+    expect(outcomes.filter((o) => o.status === 'rejected')).toEqual([]);
+    expect(server.connections).toBe(calls);
+    expect(MAX_SNAPSHOT_CONCURRENCY).toBeGreaterThanOrEqual(calls);
   });
 
   it('retries once on a fresh connection when a pooled one turns out closed by the server', async () => {
