@@ -245,6 +245,11 @@ function readCode(code: unknown, appSecret: string): Pick<Envelope, 'code' | 'un
   return { unusableCode: `${redactUpstreamText(text, appSecret, MAX_UPSTREAM_CODE_LENGTH)} (${kind})` };
 }
 
+/** Statuses that decide what happens whatever the body says: refusals (400, 401), 429 and 5xx. */
+function statusDecides(status: number): boolean {
+  return status === 400 || status === 401 || status === 429 || status >= 500;
+}
+
 /** The system error (ECONNREFUSED, ENOTFOUND…), which some layers wrap in `cause` or an AggregateError. */
 function networkErrorCode(error: unknown): string {
   let current: unknown = error;
@@ -322,6 +327,32 @@ export function createKooDriveClient(options: KooDriveClientOptions): KooDriveCl
     else clockOffsets.set(host, Math.abs(offset) < DATE_PRECISION_MS ? 0 : offset);
   };
 
+  /** What a failed exchange (no answer to classify by its status) means for the call. */
+  const transportFailure = (error: unknown, url: URL, timeoutMs: number): AttemptResult => {
+    if (error instanceof BodyTooLargeError) {
+      return { kind: 'error', error: new UpstreamError(`${error.message} (HTTP ${error.status})`) };
+    }
+    if (error instanceof TransportTimeoutError) {
+      return {
+        kind: 'retryable',
+        error: new UpstreamTimeoutError(
+          timeoutMs < options.timeoutMs
+            ? `KooDrive did not answer within the ${timeoutMs} ms left in this invocation at ${url.host}: the function's timeout is too short for KOODRIVE_TIMEOUT_MS × KOODRIVE_MAX_ATTEMPTS.`
+            : `KooDrive did not answer within ${options.timeoutMs} ms (KOODRIVE_TIMEOUT_MS) at ${url.host}.`,
+          { cause: error },
+        ),
+      };
+    }
+    const detail = networkErrorCode(error);
+    return {
+      kind: 'retryable',
+      error: new UpstreamError(
+        `KooDrive could not be reached at ${url.host}: ${detail}; ${unreachableHint(detail)}.`,
+        { cause: error },
+      ),
+    };
+  };
+
   const attemptOnce = async (
     url: URL,
     credentials: AppCredentials,
@@ -360,27 +391,12 @@ export function createKooDriveClient(options: KooDriveClientOptions): KooDriveCl
     try {
       response = await transport({ url, headers, timeoutMs, maxBodyBytes });
     } catch (error) {
-      if (error instanceof BodyTooLargeError)
-        return { kind: 'error', error: new UpstreamError(error.message) };
-      if (error instanceof TransportTimeoutError) {
-        return {
-          kind: 'retryable',
-          error: new UpstreamTimeoutError(
-            timeoutMs < options.timeoutMs
-              ? `KooDrive did not answer within the ${timeoutMs} ms left in this invocation at ${url.host}: the function's timeout is too short for KOODRIVE_TIMEOUT_MS × KOODRIVE_MAX_ATTEMPTS.`
-              : `KooDrive did not answer within ${options.timeoutMs} ms (KOODRIVE_TIMEOUT_MS) at ${url.host}.`,
-            { cause: error },
-          ),
-        };
+      // An oversized error page (a gateway's): its status still decides (a retry, a refusal); its body
+      // is not read. Any other oversized answer is not KooDrive's documented one.
+      if (!(error instanceof BodyTooLargeError && statusDecides(error.status))) {
+        return transportFailure(error, url, timeoutMs);
       }
-      const detail = networkErrorCode(error);
-      return {
-        kind: 'retryable',
-        error: new UpstreamError(
-          `KooDrive could not be reached at ${url.host}: ${detail}; ${unreachableHint(detail)}.`,
-          { cause: error },
-        ),
-      };
+      response = { status: error.status, headers: error.headers, body: '' };
     }
     const receivedAt = now();
     const status = response.status;

@@ -44,7 +44,10 @@ export class BodyTooLargeError extends Error {
   override name = 'BodyTooLargeError';
   readonly limit: number;
   readonly declared: number | undefined;
-  constructor(limit: number, declared?: number) {
+  /** The answer's status and headers, which were read: a retryable status stays retryable. */
+  readonly status: number;
+  readonly headers: IncomingHttpHeaders;
+  constructor(limit: number, status: number, headers: IncomingHttpHeaders, declared?: number) {
     super(
       declared === undefined
         ? `KooDrive's answer is more than the ${limit}-byte limit.`
@@ -52,6 +55,8 @@ export class BodyTooLargeError extends Error {
     );
     this.limit = limit;
     this.declared = declared;
+    this.status = status;
+    this.headers = headers;
   }
 }
 
@@ -125,7 +130,14 @@ export function createTransport(options: TransportOptions = {}): Transport {
           answered = true;
           const declared = Number(response.headers['content-length'] ?? Number.NaN);
           if (Number.isFinite(declared) && declared > request.maxBodyBytes) {
-            fail(new BodyTooLargeError(request.maxBodyBytes, declared));
+            fail(
+              new BodyTooLargeError(
+                request.maxBodyBytes,
+                response.statusCode ?? 0,
+                response.headers,
+                declared,
+              ),
+            );
             return;
           }
           const chunks: Buffer[] = [];
@@ -133,7 +145,7 @@ export function createTransport(options: TransportOptions = {}): Transport {
           response.on('data', (chunk: Buffer) => {
             size += chunk.byteLength;
             if (size > request.maxBodyBytes) {
-              fail(new BodyTooLargeError(request.maxBodyBytes));
+              fail(new BodyTooLargeError(request.maxBodyBytes, response.statusCode ?? 0, response.headers));
               return;
             }
             chunks.push(chunk);

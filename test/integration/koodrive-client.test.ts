@@ -84,6 +84,23 @@ describe('KooDrive client', () => {
     expect(delays).toEqual([50, 100, 150]);
   });
 
+  it('retries a 429 or 5xx whose error page is over the size limit, and refetches on such a 401, by status', async () => {
+    const page = `<html>${'x'.repeat(1_100_000)}</html>`;
+    for (const status of [503, 429, 502, 401]) {
+      simulator.enqueueFault({ status, body: page });
+      const { instance } = client();
+      const response = await instance.getSpaceAllocation(TENANT);
+      expect(response.attempts, String(status)).toBe(2);
+    }
+    // A large 200 is still refused whole, saying how large and what status.
+    simulator.enqueueFault({ status: 200, body: page });
+    const refused = await client()
+      .instance.getSpaceAllocation(TENANT)
+      .catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(UpstreamError);
+    expect((refused as Error).message).toMatch(/more than the 1048576-byte limit\. \(HTTP 200\)$/);
+  });
+
   it('waits at least what Retry-After asks on 429, capped by maxDelayMs', async () => {
     simulator.enqueueFault({ status: 429, headers: { 'Retry-After': '1' } });
     const { instance, delays } = client({ maxDelayMs: 2_000 });
