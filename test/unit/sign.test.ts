@@ -201,8 +201,8 @@ describe('getCanonicalHeaders and getSignedHeaders', () => {
     expect(getCanonicalHeaders(headers)).toBe('host:h.example\nx-date:20240909T033325Z\nx-user-id:42\n');
   });
 
-  it('trims values and collapses inner runs of spaces and tabs', () => {
-    expect(getCanonicalHeaders({ 'X-A': ' \t a \t\t b  c \t' }, ['x-a'])).toBe('x-a:a b c\n');
+  it('trims values of spaces and tabs, and leaves inner runs as they are (API.md: trim(value))', () => {
+    expect(getCanonicalHeaders({ 'X-A': ' \t a \t\t b  c \t' }, ['x-a'])).toBe('x-a:a \t\t b  c\n');
   });
 
   it('throws naming a missing signed header', () => {

@@ -132,7 +132,7 @@ export const SIGNING_VECTORS: readonly SigningVector[] = [
   {
     name: 'header values with surrounding and inner whitespace, mixed-case names, an unsigned header',
     derivation:
-      "hand-written canonical headers: names lower-cased and sorted (host, x-date, x-note, x-user-id), values trimmed of spaces and tabs, the inner run in x-note collapsed to one space (SigV4's rule), Content-Type left out because it is not signed; hash and signature by Python hashlib/hmac",
+      "hand-written canonical headers: names lower-cased and sorted (host, x-date, x-note, x-user-id), values trimmed of spaces and tabs and nothing else (API.md's trim(value): the inner run in x-note stays), Content-Type left out because it is not signed; hash and signature by Python hashlib/hmac",
     appId: 'app-headers',
     appSecret: DUMMY_SECRET,
     request: {
@@ -155,14 +155,14 @@ export const SIGNING_VECTORS: readonly SigningVector[] = [
         '',
         'host:koodrive.example.com',
         'x-date:20240909T033325Z',
-        'x-note:a b c',
+        'x-note:a   b \t c',
         `x-user-id:${USER_ID}`,
         '',
         'host;x-date;x-note;x-user-id',
         EMPTY,
       ),
-      canonicalRequestHash: 'c45666c11d61b1c4ac03723d88409ed9142f3adae1ac498ccf8d002fbe9980d0',
-      signature: '250b14a720f457e642d6e1492b935e4280e8c93079b33388dacafa7a443f1b2b',
+      canonicalRequestHash: '46fda2ca138748fe6fa2c09f5c81028a00b6770012e77dc436dc8976c9696010',
+      signature: '5aa5ea328bcc06eadb7877a88b81f7e6e4c9fe5ca45b055a5a3b2542c1af8153',
     },
   },
   {
