@@ -515,7 +515,17 @@ export function createKooDriveClient(options: KooDriveClientOptions): KooDriveCl
           let timeoutMs = options.timeoutMs;
           if (deadline !== undefined) {
             const left = deadline - now();
-            if (left < minAttemptMs) throw lastError ?? noTimeLeft(left);
+            if (left < minAttemptMs) {
+              // After a refusal the secret was read again (or the clock corrected) for one more try: with
+              // no time left for it, the refusal is not the answer (the new value was never tried).
+              if (refusalRetried && lastError instanceof UpstreamRejectedError) {
+                throw new UpstreamTimeoutError(
+                  `KooDrive refused the credentials and the secret was read again, but no time was left in this invocation to try it (${Math.max(0, Math.round(left))} ms): raise the function's timeout; the next call uses the value read.`,
+                  { cause: lastError },
+                );
+              }
+              throw lastError ?? noTimeLeft(left);
+            }
             timeoutMs = Math.min(timeoutMs, Math.floor(left));
           }
           const url = allocationUrlOf(credentials.baseUrl ?? options.defaultBaseUrl);

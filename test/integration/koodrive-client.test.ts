@@ -635,7 +635,7 @@ describe('KooDrive client', () => {
       expect((error as UpstreamTimeoutError).koodriveTraceId).toBeUndefined();
     });
 
-    it('reports the refusal, sending nothing more, when the refetch of the secret leaves less than an attempt needs', async () => {
+    it('answers UPSTREAM_TIMEOUT, sending nothing more, when the refetch of the secret leaves less than an attempt needs', async () => {
       const { clock, deadline } = frozenClock();
       const credentials = credentialsFrom({ ...APP, appSecret: 'rotated-away' }, APP);
       const refetch = credentials.refetchAfterRefusal.bind(credentials);
@@ -645,12 +645,14 @@ describe('KooDrive client', () => {
       };
       const { instance } = client({ credentials, now: () => clock.now, minAttemptMs: 100 });
       const error = await instance.getSpaceAllocation(TENANT, { deadline }).catch((e: unknown) => e);
-      expect(error).toBeInstanceOf(UpstreamRejectedError);
+      // Not a refusal of the credentials: the newer value was read but never tried (the contract's
+      // UPSTREAM_REJECTED is a refusal also after the refetch), so no "check appId…" advice either.
+      expect(error).toBeInstanceOf(UpstreamTimeoutError);
       expect((error as Error).message).toMatch(
-        /^KooDrive refused the credentials of this tenant \(HTTP 401\)/,
+        /^KooDrive refused the credentials and the secret was read again, but no time was left in this invocation to try it \(50 ms\)/,
       );
       expect(credentials.reads).toEqual([{ refetch: false }, { refetch: true }]);
-      // The newer secret was read but never tried: only the refused request reached KooDrive.
+      // Only the refused request reached KooDrive.
       expect(simulator.requests.map((r) => r.outcome)).toEqual(['rejected']);
     });
 
