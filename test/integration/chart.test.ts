@@ -528,6 +528,39 @@ describe('GET /dashboard?inline=1', () => {
     expect(response.body).toContain('with it the page would pass the 6 MB a function can answer');
   });
 
+  it('does not read or draw the charts that could not fit in the page any more', async () => {
+    const tenants = Array.from({ length: 12 }, (_, i) => `t${String(i).padStart(2, '0')}`);
+    const charted = new Set<string>();
+    const counting: SnapshotStore = {
+      ...store,
+      query: (query) => {
+        charted.add(query.tenantId);
+        return store.query(query);
+      },
+    };
+    const chart = createChartHandler({
+      logger: createLogger('chart-test'),
+      getConfig: () =>
+        loadConfig({
+          KOODRIVE_TENANTS: tenants.map((t) => `${t}=koodrive/${t}`).join(','),
+          SNAPSHOT_TABLE: TABLE,
+        }),
+      getStore: () => counting,
+      now: () => NOW,
+      inlinePageBudget: 1,
+    });
+    const response = await chart(
+      httpEvent('/dashboard', { routeKey: 'GET /dashboard', query: { inline: '1' } }),
+      lambdaContext(),
+    );
+    expect(response.statusCode).toBe(200);
+    // The first four (drawn at once) fill the page; the other eight are only linked, never read.
+    expect(charted.size).toBe(4);
+    expect([...String(response.body).matchAll(/would pass the 6 MB a function can answer/g)]).toHaveLength(
+      12,
+    );
+  });
+
   it('refuses another value of inline with a 400 that says which to use', async () => {
     const response = await dashboard({ inline: 'yes' });
     expect(response.statusCode).toBe(400);
