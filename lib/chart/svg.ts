@@ -121,6 +121,18 @@ export function formatGB(value: number): string {
   return `${sign}${trimZeros(abs.toFixed(abs >= 10 ? 1 : 2))}`;
 }
 
+/**
+ * An axis label: as many decimals as the step needs (0.025 → 3), so that every gridline reads as the
+ * value it stands at (formatGB's two decimals would label 0.025 and 0.075 as 0.03 and 0.08), in digits.
+ */
+export function formatTick(value: number, step: number): string {
+  let decimals = 0;
+  const whole = (x: number) => Math.round(x) >= 1 && Math.abs(Math.round(x) - x) <= x * 1e-9;
+  while (decimals < 20 && !whole(step * 10 ** decimals)) decimals += 1;
+  if (decimals === 0) return formatGB(value);
+  return trimZeros(value.toFixed(decimals));
+}
+
 function trimZeros(text: string): string {
   return text.includes('.') ? text.replace(/\.?0+$/, '') : text;
 }
@@ -528,7 +540,7 @@ export function renderAllocationChart(input: AllocationChartInput): string {
   const yTicks: { value: number; label: string }[] = [];
   for (let v = 0; v <= scale.max + scale.step / 2; v += scale.step) {
     const value = Math.round(v / scale.step) * scale.step;
-    yTicks.push({ value, label: formatGB(value) });
+    yTicks.push({ value, label: formatTick(value, scale.step) });
   }
 
   // Plot area, its left margin as wide as the widest GB label.

@@ -6,6 +6,7 @@ import {
   type AllocationChartInput,
   escapeXml,
   formatGB,
+  formatTick,
   niceScale,
   renderAllocationChart,
   timeTicks,
@@ -690,6 +691,22 @@ describe('chart helpers', () => {
     expect(formatGB(2e15)).toBe('2,000,000,000,000,000');
     // Past 1e21, where toFixed writes exponents.
     expect(formatGB(3e21)).toBe('3,000,000,000,000,000,000,000');
+  });
+
+  it('formatTick labels each gridline with the value it stands at, in digits', () => {
+    const labels = (max: number) => {
+      const { max: top, step } = niceScale(max);
+      return Array.from({ length: Math.round(top / step) + 1 }, (_, i) => formatTick(i * step, step));
+    };
+    expect(labels(0.12)).toEqual(['0', '0.025', '0.05', '0.075', '0.1', '0.125']);
+    expect(labels(1.2e-8)).toEqual(
+      ['0', '2.5e-9', '5e-9', '7.5e-9', '1e-8', '1.25e-8'].map((v) =>
+        Number(v)
+          .toFixed(20)
+          .replace(/\.?0+$/, ''),
+      ),
+    );
+    expect(labels(1200)).toEqual(['0', '250', '500', '750', '1,000', '1,250']);
   });
 
   it('formatGB never shows a size that is not zero as 0', () => {
