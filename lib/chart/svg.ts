@@ -608,9 +608,22 @@ export function renderAllocationChart(input: AllocationChartInput): string {
       );
     }
   }
-  xAxis.push(
-    `<text${attrs({ x: left + plotWidth, y: bottom + 32, 'font-size': 10, fill: MUTED, 'text-anchor': 'end' })}>UTC</text>`,
-  );
+  // The time zone at the axis's right end, on the second row, or the first where the last tick's date
+  // would run into it there; where both are taken, the heading's range and the description say UTC.
+  const axisEnd = left + plotWidth;
+  const room = (row: 'label' | 'context') =>
+    ticks.every((tick) => {
+      const text = row === 'label' ? tick.label : tick.context;
+      if (text === undefined) return true;
+      const size = row === 'label' ? 11 : 10;
+      return x(tick.at) + textWidth(text, size) / 2 + 6 <= axisEnd - textWidth('UTC', 10);
+    });
+  const zoneRow = room('context') ? bottom + 32 : room('label') ? bottom + 18 : undefined;
+  if (zoneRow !== undefined) {
+    xAxis.push(
+      `<text${attrs({ x: axisEnd, y: zoneRow, 'font-size': 10, fill: MUTED, 'text-anchor': 'end', 'data-zone': 'UTC' })}>UTC</text>`,
+    );
+  }
   out.push('<g class="x-axis">', ...xAxis, '</g>');
 
   // Thresholds of all spaces: ratio × the latest total of the totals. Lines closer than a text line

@@ -675,6 +675,39 @@ describe('renderAllocationChart on any history (property)', () => {
   });
 });
 
+describe('the time axis’s zone label', () => {
+  /** The x-axis texts: the zone label, and each tick's date or time with its row (its y). */
+  const axis = (svg: string) => {
+    const texts = elements(svg, 'text');
+    const zone = texts.find((t) => t.text === 'UTC');
+    const rows = new Set(texts.filter((t) => t['text-anchor'] === 'middle').map((t) => t.y));
+    return { zone, rows };
+  };
+
+  it('stands at the end of the dates row when the last date leaves it room', () => {
+    const { zone, rows } = axis(render());
+    expect(zone?.text).toBe('UTC');
+    expect([...rows].sort()).toContain(zone?.y);
+  });
+
+  it('moves off a row where the last tick’s date would run into it (24 hours ending 18:00 UTC)', () => {
+    const to = new Date('2026-11-28T18:00:00.000Z');
+    const from = new Date(to.getTime() - DAY);
+    const items = Array.from({ length: 25 }, (_, h) =>
+      item(from.getTime() + h * HOUR, [{ type: 0, allocated: 500 + h, total: 1000 }]),
+    );
+    const svg = render({ from, to, items, trend: computeTrend(items) });
+    const texts = elements(svg, 'text');
+    const zone = texts.find((t) => t.text === 'UTC');
+    // The last tick's date ('29 Nov', at midnight, 6 hours before the end) sits on the second row.
+    const dateRow = texts.find((t) => t.text === '29 Nov')?.y;
+    expect(dateRow).toBeDefined();
+    expect(zone === undefined || zone.y !== dateRow).toBe(true);
+    // The heading's range and the description still say the zone.
+    expect(descOf(svg)).toContain('UTC');
+  });
+});
+
 describe('chart helpers', () => {
   it('escapeXml escapes markup and quotes', () => {
     expect(escapeXml(`<a href="x">'&'</a>`)).toBe('&lt;a href=&quot;x&quot;&gt;&apos;&amp;&apos;&lt;/a&gt;');
