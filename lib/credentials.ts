@@ -200,6 +200,8 @@ export function createCredentialsProvider(options: CredentialsProviderOptions): 
   const inFlight = new Map<string, { promise: Promise<AppCredentials>; fresh: boolean }>();
   /** When each secret was last read again after a refusal. */
   const refetchedAt = new Map<string, number>();
+  /** What the last read after a refusal found, per secret (see refetchAfterRefusal). */
+  const refetchedValues = new Map<string, AppCredentials>();
 
   const load = async (tenant: Tenant): Promise<AppCredentials> => {
     try {
@@ -243,16 +245,32 @@ export function createCredentialsProvider(options: CredentialsProviderOptions): 
       const cached = cache.get(tenant.secretId);
       if (cached !== undefined && !sameCredentials(cached.value, refused)) return cached.value;
       const last = refetchedAt.get(tenant.secretId);
-      if (last !== undefined && now() - last < REFETCH_INTERVAL_MS) return undefined;
+      if (last !== undefined && now() - last < REFETCH_INTERVAL_MS) {
+        // What that read found, when it is not what was refused: the cache has it too, unless
+        // SECRET_CACHE_SECONDS is 0 (then nothing is cached, and this is the only place it is kept).
+        const recent = refetchedValues.get(tenant.secretId);
+        return recent !== undefined && !sameCredentials(recent, refused) ? recent : undefined;
+      }
       // No time for a read: refuse before using up the refetch window or dropping the cached value.
       if (deadline !== undefined && deadline <= now()) throw noTimeToRead(tenant);
       refetchedAt.set(tenant.secretId, now());
+      refetchedValues.delete(tenant.secretId);
       cache.delete(tenant.secretId);
-      return withinDeadline(() => read(tenant, true), tenant, deadline, clock);
+      return withinDeadline(
+        () =>
+          read(tenant, true).then((value) => {
+            refetchedValues.set(tenant.secretId, value);
+            return value;
+          }),
+        tenant,
+        deadline,
+        clock,
+      );
     },
     clear() {
       cache.clear();
       refetchedAt.clear();
+      refetchedValues.clear();
     },
   };
 }

@@ -112,6 +112,20 @@ describe('createCredentialsProvider', () => {
       expect(pending).toHaveLength(1);
     });
 
+    it('hands out the value the last refetch found also with SECRET_CACHE_SECONDS=0, within the 30 s', async () => {
+      const { client, pending } = controllableClient();
+      const provider = createCredentialsProvider({ client, cacheSeconds: 0 });
+      const first = provider.refetchAfterRefusal(TENANT, credentials('old'));
+      pending[0]?.(secret('rotated'));
+      expect((await first)?.appSecret).toBe('rotated');
+      // Another call, refused with the old value a moment later: nothing is cached, but the value read
+      // after the first refusal is what it must try, not nothing.
+      expect((await provider.refetchAfterRefusal(TENANT, credentials('old')))?.appSecret).toBe('rotated');
+      // Refused with that very value: nothing newer to try within the 30 s.
+      expect(await provider.refetchAfterRefusal(TENANT, credentials('rotated'))).toBeUndefined();
+      expect(pending).toHaveLength(1);
+    });
+
     it('overtakes a read that began before the refusal, and caches the newer value', async () => {
       const { client, pending } = controllableClient();
       const provider = createCredentialsProvider({ client, cacheSeconds: 300 });
