@@ -246,7 +246,7 @@ async function publishHeld(
   );
   if (settled && outcome.failed.length === 0) {
     // A failure here leaves a stale entry, which costs the next run one claim that finds nothing.
-    await t.store.forgetOwed(held.tenantId, [held.observedAt]).catch(() => undefined);
+    await t.store.forgetOwed(held.tenantId, held.observedAt).catch(() => undefined);
   }
   // The lease ran out before the settle (this invocation was held up): another delivery may have taken
   // the events over, and what this one did not publish is that one's to publish.
@@ -307,7 +307,7 @@ async function publishOwed(
       const now = t.now();
       const claim = await t.store.claimPendingEvents(tenantId, observedAt, now + PUBLISH_LEASE_MS, now);
       // Published already (the entry outlived its events): a failure to forget it costs one more claim.
-      if (claim.state === 'none') await t.store.forgetOwed(tenantId, [observedAt]).catch(() => undefined);
+      if (claim.state === 'none') await t.store.forgetOwed(tenantId, observedAt).catch(() => undefined);
       if (claim.state !== 'claimed') continue;
       const { events, leaseUntil } = claim;
       outcome.published.push(...(await publishHeld(t, { tenantId, observedAt, events, leaseUntil })));

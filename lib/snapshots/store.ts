@@ -207,8 +207,8 @@ export interface SnapshotStore {
     to: Allocation,
     owes?: boolean,
   ): Promise<boolean>;
-  /** Takes these snapshots out of the head's {@link ThresholdHead.owed} (their events are published). */
-  forgetOwed(tenantId: string, observedAts: readonly string[]): Promise<void>;
+  /** Takes the snapshot out of the head's {@link ThresholdHead.owed} (its events are published). */
+  forgetOwed(tenantId: string, observedAt: string): Promise<void>;
   /**
    * One page of a tenant's snapshots in [from, to], oldest first; a bad cursor is an InvalidRequestError,
    * an unreadable table a StoreUnavailableError (503) or a ConfigurationError (no table, no permission).
@@ -718,8 +718,7 @@ export function createDynamoSnapshotStore(options: DynamoSnapshotStoreOptions): 
       return written !== undefined;
     },
 
-    async forgetOwed(tenantId, observedAts) {
-      if (observedAts.length === 0) return;
+    async forgetOwed(tenantId, observedAt) {
       await unlessConditionFails(
         client.send(
           new UpdateItemCommand({
@@ -729,7 +728,7 @@ export function createDynamoSnapshotStore(options: DynamoSnapshotStoreOptions): 
             // Never creates a head: an update of a missing item would write one with no state.
             ConditionExpression: 'attribute_exists(#o)',
             ExpressionAttributeNames: { '#owed': 'owed', '#o': NAMES['#o'] },
-            ExpressionAttributeValues: { ':done': { SS: [...new Set(observedAts)] } },
+            ExpressionAttributeValues: { ':done': { SS: [observedAt] } },
           }),
         ),
       );

@@ -505,11 +505,12 @@ describe("the threshold head's owed list", () => {
     expect(head?.observedAt).toBe(third.observedAt);
     expect(head?.allocation.totals).toEqual(third.totals);
     expect(head?.owed).toEqual([first.observedAt, third.observedAt]);
-    await store.forgetOwed('acme', [third.observedAt, first.observedAt]);
+    await store.forgetOwed('acme', third.observedAt);
+    await store.forgetOwed('acme', first.observedAt);
     expect((await store.thresholdHead('acme'))?.owed).toEqual([]);
     // Forgetting again, or for a tenant with no head, changes nothing and creates no head.
-    await store.forgetOwed('acme', [first.observedAt]);
-    await store.forgetOwed('beta', [first.observedAt]);
+    await store.forgetOwed('acme', first.observedAt);
+    await store.forgetOwed('beta', first.observedAt);
     expect((await store.thresholdHead('acme'))?.observedAt).toBe(third.observedAt);
     expect(await store.thresholdHead('beta')).toBeUndefined();
   });
