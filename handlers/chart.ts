@@ -86,7 +86,7 @@ export async function readHistory(
   const fromMs = query.from.getTime();
   const toMs = query.to.getTime();
   // A range inside one millisecond (from=…00.0005Z&to=…00.0009Z) rounds to from > to: no snapshot key
-  // lies in it, and DynamoDB refuses a BETWEEN with reversed bounds.
+  // lies in it, but the slicing below would make a slice of the millisecond before `from` of it.
   if (fromMs > toMs) return { items: [], truncated: false, unread: [] };
   const span = toMs - fromMs;
   // Slices meet without overlap: each ends a millisecond before the next begins (both ends inclusive).
