@@ -16,7 +16,7 @@ export function createAllocationHandler(deps: { logger: Logger; getRuntime: () =
     logger: deps.logger,
     // The same id goes to KooDrive as X-Traceid, so one id finds the call in both sides' logs.
     traceId: () => createTraceId(),
-    async handle({ event, traceId, logger, completion, deadline }) {
+    async handle({ event, traceId, appendKeys, completion, deadline }) {
       // API Gateway names the route it matched; the $default route (anything else) is the contract's NOT_FOUND.
       const method = event.requestContext.http.method;
       // A browser's CORS preflight. With corsAllowedOrigins set, the stack routes OPTIONS /{proxy+} here
@@ -41,7 +41,7 @@ export function createAllocationHandler(deps: { logger: Logger; getRuntime: () =
         route === ALLOCATION_ROUTES[0] || tenantParam === undefined
           ? runtime.config.tenants.defaultTenant
           : runtime.config.tenants.get(parseTenantId(tenantParam));
-      logger.appendKeys({ tenantId: tenant.tenantId });
+      appendKeys({ tenantId: tenant.tenantId });
       const { allocation, attempts } = await fetchAllocation(runtime.koodrive, tenant, {
         traceId,
         ...(deadline === undefined ? {} : { deadline }),

@@ -216,14 +216,14 @@ export function createChartHandler(deps: ChartHandlerDeps) {
     logger: deps.logger,
     // No KooDrive call here: the request's own id traces it, as for history.
     traceId: (_event: APIGatewayProxyEventV2, context: Context) => context.awsRequestId,
-    async handle({ event, traceId, logger, completion, deadline }) {
+    async handle({ event, traceId, logger, appendKeys, completion, deadline }) {
       const method = event.requestContext.http.method;
       const path = withoutTrailingSlashes(event.rawPath);
       const tenantParam = event.pathParameters?.tenantId;
       if (method === 'GET' && tenantParam !== undefined && path.endsWith('/allocation/history.svg')) {
         const config = deps.getConfig();
         const tenant = config.tenants.get(parseTenantId(tenantParam));
-        logger.appendKeys({ tenantId: tenant.tenantId });
+        appendKeys({ tenantId: tenant.tenantId });
         const params = event.queryStringParameters ?? {};
         // The JSON history's own rules and messages for from/to; limit and cursor do not apply here.
         const at = now();

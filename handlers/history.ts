@@ -41,7 +41,7 @@ export function createHistoryHandler(deps: HistoryHandlerDeps) {
     logger: deps.logger,
     // No KooDrive call here: the request's own id identifies it in the logs.
     traceId: (_event, context) => context.awsRequestId,
-    async handle({ event, traceId, logger, completion, deadline }) {
+    async handle({ event, traceId, appendKeys, completion, deadline }) {
       const method = event.requestContext.http.method;
       const tenantParam = event.pathParameters?.tenantId;
       if (method !== 'GET' || tenantParam === undefined || !/\/allocation\/history\/?$/.test(event.rawPath)) {
@@ -51,7 +51,7 @@ export function createHistoryHandler(deps: HistoryHandlerDeps) {
       }
       const config = deps.getConfig();
       const tenant = config.tenants.get(parseTenantId(tenantParam));
-      logger.appendKeys({ tenantId: tenant.tenantId });
+      appendKeys({ tenantId: tenant.tenantId });
       const params = event.queryStringParameters ?? {};
       const query = resolveHistoryQuery(
         { from: params.from, to: params.to, limit: params.limit, cursor: params.cursor },

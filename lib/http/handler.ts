@@ -5,7 +5,7 @@ import middy from '@middy/core';
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import { invocationDeadline } from '../deadline.ts';
 import { InvalidRequestError, toAppError } from '../errors.ts';
-import { describeError } from '../logger.ts';
+import { createRequestLogs, describeError } from '../logger.ts';
 import { type HttpResponse, problemResponse } from './responses.ts';
 
 export interface HttpRequest {
@@ -13,6 +13,8 @@ export interface HttpRequest {
   context: Context;
   traceId: string;
   logger: Logger;
+  /** Adds keys (tenantId, …) to this request's log lines, its 'request completed' line included. */
+  appendKeys: (keys: Record<string, string>) => void;
   /**
    * When work for this request must end (epoch ms): the invocation's end less {@link ANSWER_MARGIN_MS},
    * so that a slow upstream still gets the contract's problem+json rather than a Lambda timeout.
@@ -62,13 +64,15 @@ function requestIdOf(context: Context | undefined): string {
  */
 export function createHttpHandler(options: HttpHandlerOptions) {
   const { logger } = options;
+  const requestLogs = createRequestLogs(logger);
   const run = async (event: APIGatewayProxyEventV2, context: Context): Promise<HttpResponse> => {
     const started = performance.now();
     // Checked before anything reads the event: a direct invoke gets a 400, not a TypeError.
     const notHttp = notAnHttpApiEvent(event);
     // No route ran, so no KooDrive call: the request's own id traces a refused event.
     const traceId = notHttp === undefined ? options.traceId(event, context) : requestIdOf(context);
-    logger.appendKeys(notHttp === undefined ? { traceId, route: event.routeKey } : { traceId });
+    const requestLog = requestLogs.begin(context);
+    requestLog.appendKeys(notHttp === undefined ? { traceId, route: event.routeKey } : { traceId });
     let response: HttpResponse;
     const completion: Record<string, unknown> = {};
     try {
@@ -82,6 +86,7 @@ export function createHttpHandler(options: HttpHandlerOptions) {
         context,
         traceId,
         logger,
+        appendKeys: requestLog.appendKeys,
         completion,
         deadline: invocationDeadline(context, ANSWER_MARGIN_MS),
       });
@@ -92,7 +97,7 @@ export function createHttpHandler(options: HttpHandlerOptions) {
       else logger.warn('request refused', details);
       response = problemResponse(appError, traceId);
     }
-    logger.info('request completed', {
+    requestLog.info('request completed', {
       ...completion,
       status: response.statusCode,
       durationMs: Math.round(performance.now() - started),
