@@ -134,13 +134,16 @@ export function createLimiter(limit: number): <R>(task: () => Promise<R>) => Pro
   const max = Math.max(1, Math.floor(limit));
   let running = 0;
   const waiting: (() => void)[] = [];
+  // A freed slot passes straight to the oldest waiting task (`running` unchanged): were it counted free
+  // until that task resumes, a caller arriving in between would take it too, one over the limit.
   const release = () => {
-    running -= 1;
-    waiting.shift()?.();
+    const next = waiting.shift();
+    if (next === undefined) running -= 1;
+    else next();
   };
   return async (task) => {
     if (running >= max) await new Promise<void>((resolve) => waiting.push(resolve));
-    running += 1;
+    else running += 1;
     try {
       return await task();
     } finally {

@@ -353,6 +353,36 @@ describe('the KooDrive slots of a run', () => {
     expect(started).toEqual([0, 1, 2, 3, 4, 5, 6]);
   });
 
+  it('createLimiter hands a freed slot to the task waiting for it, not to one that arrives meanwhile', async () => {
+    // A caller that arrives between a release and the waiting task's resumption (a secret read from the
+    // cache finishing in those microtasks) must wait too: at every arrival time, at most one runs.
+    const peaks: number[] = [];
+    for (let hops = 0; hops < 12; hops++) {
+      const limit = createLimiter(1);
+      let running = 0;
+      let peak = 0;
+      const task = (until: Promise<void>) => async () => {
+        running += 1;
+        peak = Math.max(peak, running);
+        await until;
+        await Promise.resolve();
+        running -= 1;
+      };
+      let finishFirst = () => {};
+      const first = limit(task(new Promise<void>((resolve) => (finishFirst = resolve))));
+      const waiting = limit(task(Promise.resolve()));
+      await Promise.resolve();
+      finishFirst();
+      const late = (async () => {
+        for (let i = 0; i < hops; i++) await Promise.resolve();
+        return limit(task(Promise.resolve()));
+      })();
+      await Promise.all([first, waiting, late]);
+      peaks.push(peak);
+    }
+    expect(peaks).toEqual(peaks.map(() => 1));
+  });
+
   it('createLimiter frees the slot of a task that throws', async () => {
     const limit = createLimiter(1);
     await expect(limit(async () => Promise.reject(new Error('boom')))).rejects.toThrow('boom');
