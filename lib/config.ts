@@ -111,7 +111,7 @@ function getThresholds(env: Env): number[] {
     .map(Number);
   if (values.length === 0 || values.some((v) => !Number.isFinite(v) || v <= 0 || v > 10)) {
     throw new ConfigurationError(
-      `ALLOCATION_THRESHOLDS is '${text}': it must be comma-separated ratios above 0, e.g. 0.8,0.9,1.0.`,
+      `ALLOCATION_THRESHOLDS is '${text}': it must be comma-separated ratios above 0 and at most 10 (0.8 is 80 %), e.g. 0.8,0.9,1.0.`,
     );
   }
   return [...new Set(values)].sort((a, b) => a - b);

@@ -62,9 +62,11 @@ export function parseThresholds(text: string): number[] {
     .map((part) => part.trim())
     .filter((part) => part !== '')
     .map(Number);
-  if (values.length === 0 || values.some((value) => !Number.isFinite(value) || value <= 0)) {
+  // The functions' own rule (ALLOCATION_THRESHOLDS, lib/config.ts): what they would refuse at every run
+  // (percents given for ratios, say) is refused here, before a deploy.
+  if (values.length === 0 || values.some((value) => !Number.isFinite(value) || value <= 0 || value > 10)) {
     throw new Error(
-      `allocationThresholds '${text}' must be comma-separated ratios above 0, e.g. 0.8,0.9,1.0.`,
+      `allocationThresholds '${text}' must be comma-separated ratios above 0 and at most 10 (0.8 is 80 %), e.g. 0.8,0.9,1.0.`,
     );
   }
   return [...new Set(values)].sort((a, b) => a - b);

@@ -54,6 +54,11 @@ describe('loadConfig', () => {
     ['KOODRIVE_BASE_URL', 'http://10.0.0.1', /KOODRIVE_BASE_URL must use https:/],
     ['KOODRIVE_BASE_URL', 'http://[::2]:80', /KOODRIVE_BASE_URL must use https:/],
     ['ALLOCATION_THRESHOLDS', '0.8,high', /ALLOCATION_THRESHOLDS/],
+    [
+      'ALLOCATION_THRESHOLDS',
+      '80,90,100',
+      /ALLOCATION_THRESHOLDS is '80,90,100': it must be comma-separated ratios above 0 and at most 10 \(0\.8 is 80 %\)/,
+    ],
   ])('refuses %s=%s with a message naming the variable', (name, value, message) => {
     // Spread: every setting read, those of KooDrive calls included (checked when first read).
     expect(() => ({ ...loadConfig({ [name]: value }) })).toThrow(ConfigurationError);

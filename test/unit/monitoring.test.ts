@@ -222,6 +222,12 @@ describe('monitoring resources', () => {
 
   it('refuses bad thresholds and settings with the name of what is wrong', () => {
     expect(() => parseThresholds('0.8,high')).toThrow(/allocationThresholds/);
+    // Percents where ratios belong pass no ratio check the functions make (ALLOCATION_THRESHOLDS is at most
+    // 10): refused when packaging, saying so, rather than deployed to fail every function at run time.
+    expect(() => parseThresholds('80,90,100')).toThrow(
+      /allocationThresholds '80,90,100' must be comma-separated ratios above 0 and at most 10 \(0\.8 is 80 %\)/,
+    );
+    expect(parseThresholds('0.5,10')).toEqual([0.5, 10]);
     const serverless = {
       service: {
         custom: { monitoring: { ...CUSTOM, staleSnapshotSeconds: 10 } as Record<string, unknown> },
