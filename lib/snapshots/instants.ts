@@ -9,6 +9,10 @@ const CANONICAL = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 // (ISO 8601 sets no limit; MAX_INSTANT_LENGTH bounds the whole value).
 const INSTANT =
   /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d+))?)?([Zz]|[+-]\d{2}(?::?\d{2})?)$/;
+// The same in ISO 8601's basic format (`20261128T040000Z`, as KooDrive's X-Date writes it): no '-' or
+// ':', the offset `+0100` or `+01`. The two formats are not mixed within one value.
+const BASIC_INSTANT =
+  /^(\d{4})(\d{2})(\d{2})[Tt](\d{2})(\d{2})(?:(\d{2})(?:[.,](\d+))?)?([Zz]|[+-]\d{2}(?:\d{2})?)$/;
 // A '+' sent unencoded in a query string arrives as a space: `…T05:00:00 01:00`. `[^ T]*T` (with the
 // `i` flag, also not `t`) can match in one way only, so the match is linear in the input's length.
 const DECODED_PLUS = /^([^ T]*T[^ ]*) (\d{2}(?::?\d{2})?)$/i;
@@ -77,11 +81,11 @@ export function parseExactInstant(value: string, name: string): ExactInstant {
     );
   }
   const text = value.replace(DECODED_PLUS, '$1+$2');
-  const match = INSTANT.exec(text);
+  const match = INSTANT.exec(text) ?? BASIC_INSTANT.exec(text);
   if (match === null) {
     const hint = /^\d{4}-\d{2}-\d{2}$/.test(value)
       ? ' (a date alone is not an instant: add a time and a zone, e.g. T00:00:00Z)'
-      : /^\d{4}-\d{2}-\d{2}[Tt][\d:.,]+$/.test(value)
+      : /^(?:\d{4}-\d{2}-\d{2}[Tt][\d:.,]+|\d{8}[Tt][\d.,]+)$/.test(value)
         ? ' (it has no time zone: add Z or an offset such as +01:00)'
         : '';
     throw new InvalidRequestError(

@@ -31,6 +31,26 @@ describe('parseInstant', () => {
     expect(parseInstant(text, 'to').toISOString()).toBe(expected);
   });
 
+  // ISO 8601's basic format (no '-' or ':'), as KooDrive's own X-Date writes instants: as valid an
+  // ISO 8601 instant as the extended one, so not to be refused as "not an ISO 8601 instant".
+  it.each([
+    ['20261128T040000Z', '2026-11-28T04:00:00.000Z'],
+    ['20261128T0400Z', '2026-11-28T04:00:00.000Z'],
+    ['20261128T040000.25Z', '2026-11-28T04:00:00.250Z'],
+    ['20261128T040000,25Z', '2026-11-28T04:00:00.250Z'],
+    ['20261128T050000+0100', '2026-11-28T04:00:00.000Z'],
+    ['20261128T050000+01', '2026-11-28T04:00:00.000Z'],
+    ['20261128T050000 0100', '2026-11-28T04:00:00.000Z'],
+    ['20261128t040000z', '2026-11-28T04:00:00.000Z'],
+  ])('reads the basic format %s as %s', (text, expected) => {
+    expect(parseInstant(text, 'to').toISOString()).toBe(expected);
+  });
+
+  it('refuses a basic-format date or time that does not exist, and says a zone is missing', () => {
+    expect(parseError('20260229T000000Z').message).toContain('does not exist');
+    expect(parseError('20261128T040000').message).toContain('it has no time zone');
+  });
+
   it('rounds digits beyond milliseconds down, or up for an inclusive lower bound', () => {
     expect(parseInstant('2026-11-28T04:00:00.1234Z', 'to').toISOString()).toBe('2026-11-28T04:00:00.123Z');
     expect(parseInstant('2026-11-28T04:00:00.1234Z', 'from', 'ceil').toISOString()).toBe(
@@ -55,6 +75,9 @@ describe('parseInstant', () => {
     '+2026-11-28T04:00:00Z',
     'Sat, 28 Nov 2026 04:00:00 GMT',
     '2026-11-28T04:00:00ZZ',
+    // Basic and extended mixed is neither.
+    '20261128T04:00:00Z',
+    '2026-11-28T040000Z',
   ])('refuses %s, naming the parameter and showing an example', (text) => {
     const error = parseError(text);
     expect(error.code).toBe('INVALID_REQUEST');
