@@ -99,12 +99,16 @@ export function parseExactInstant(value: string, name: string): ExactInstant {
   const hour = Number(h);
   const minute = Number(mi);
   const second = Number(s ?? '0');
+  const digits = fraction ?? '';
+  // 24:00 (with zero seconds and fraction) is ISO 8601's end of a day: the next day's 00:00, as
+  // setUTCHours below and Date.parse read it. Any later time past 23:59 does not exist.
+  const endOfDay = hour === 24 && minute === 0 && second === 0 && /^0*$/.test(digits);
   if (
     month < 1 ||
     month > 12 ||
     day < 1 ||
     day > daysInMonth(year, month) ||
-    hour > 23 ||
+    (hour > 23 && !endOfDay) ||
     minute > 59 ||
     // 60 is a leap second (RFC 3339 allows it); read as POSIX time reads it, the next minute's :00.
     second > 60
@@ -125,7 +129,6 @@ export function parseExactInstant(value: string, name: string): ExactInstant {
     }
     offsetMinutes = (zone.startsWith('-') ? -1 : 1) * (offsetHours * 60 + offsetMins);
   }
-  const digits = fraction ?? '';
   const date = new Date(0);
   // setUTCFullYear, not Date.UTC: Date.UTC maps years 0–99 to 1900–1999. Second 60 rolls over into the
   // next minute, as in Date.UTC.

@@ -90,11 +90,23 @@ describe('parseInstant', () => {
     '2026-04-31T00:00:00Z',
     '2026-13-01T00:00:00Z',
     '2026-00-10T00:00:00Z',
-    '2026-11-28T24:00:00Z',
+    '2026-11-28T24:00:01Z',
+    '2026-11-28T24:01Z',
+    '2026-11-28T24:00:00.001Z',
+    '2026-11-28T24:00:60Z',
     '2026-11-28T23:60:00Z',
     '2026-11-28T23:59:61Z',
   ])('refuses %s, a time that does not exist', (text) => {
     expect(parseError(text).message).toContain('does not exist');
+  });
+
+  it("reads ISO 8601's end of day, 24:00, as the next day's 00:00 (as Date.parse does)", () => {
+    expect(parseInstant('2026-11-30T24:00:00Z', 'to').toISOString()).toBe('2026-12-01T00:00:00.000Z');
+    expect(parseInstant('2026-12-31T24:00Z', 'to').toISOString()).toBe('2027-01-01T00:00:00.000Z');
+    expect(parseInstant('2026-11-30T24:00:00.000+01:00', 'to').toISOString()).toBe(
+      '2026-11-30T23:00:00.000Z',
+    );
+    expect(parseInstant('20261130T240000Z', 'to').toISOString()).toBe('2026-12-01T00:00:00.000Z');
   });
 
   it('reads a leap second as POSIX time does: the next minute, at :00', () => {
