@@ -173,11 +173,12 @@ export const PUBLISH_CALL_BUDGET_MS = AWS_TRY_MS + (3 * AWS_TRY_MS + 1_000) + 3_
 
 /** Another invocation is publishing (or took over) this snapshot's threshold events; retrying later is safe. */
 export class EventsInProgressError extends Error {
-  constructor(tenantId: string, observedAt: string, leaseUntil: number) {
+  /** `leaseUntil`: when the other invocation's hold ends, when this one read it. */
+  constructor(tenantId: string, observedAt: string, leaseUntil?: number) {
     super(
       `The threshold events of tenant '${tenantId}' at ${observedAt} are being published by another invocation ` +
-        `(a delivery of the same event, or a later snapshot's run; held until ${new Date(leaseUntil).toISOString()}); ` +
-        'a retry after that finishes them if it did not.',
+        `(a delivery of the same event, or a later snapshot's run${leaseUntil === undefined ? '' : `; held until ${new Date(leaseUntil).toISOString()}`}); ` +
+        `a retry${leaseUntil === undefined ? '' : ' after that'} finishes them if it did not.`,
     );
     this.name = 'EventsInProgressError';
   }
@@ -253,7 +254,8 @@ async function publishHeld(
   }
   // The lease ran out before the settle (this invocation was held up): another delivery may have taken
   // the events over, and what this one did not publish is that one's to publish.
-  if (!settled) throw new EventsInProgressError(held.tenantId, held.observedAt, held.leaseUntil);
+  // (This invocation's own lease is over, and the other's is not known here.)
+  if (!settled) throw new EventsInProgressError(held.tenantId, held.observedAt);
   if (outcome.failed.length > 0) {
     throw new EventsNotPublishedError(
       held.tenantId,
@@ -382,7 +384,7 @@ async function advanceAndPublish(
           comparedWith,
         );
         // Another invocation holds the events, or compared this snapshot again first (its retry sees how).
-        if (!replaced) throw new EventsInProgressError(tenantId, observedAt, leaseUntil);
+        if (!replaced) throw new EventsInProgressError(tenantId, observedAt);
         comparedWith = against;
       }
     }

@@ -4,6 +4,7 @@ import { UpstreamTimeoutError } from '../../lib/errors.ts';
 import { normalizeAllocation } from '../../lib/koodrive/allocation.ts';
 import {
   createLimiter,
+  EventsInProgressError,
   errorCodeOf,
   mapWithConcurrency,
   type SnapshotJobDeps,
@@ -422,5 +423,16 @@ describe('errorCodeOf', () => {
     expect(errorCodeOf(new UpstreamTimeoutError('slow'))).toBe('UPSTREAM_TIMEOUT');
     expect(errorCodeOf(new RangeError('appSecret=hunter2'))).toBe('RangeError');
     expect(errorCodeOf('appSecret=hunter2')).toBe('UNKNOWN_ERROR');
+  });
+});
+
+describe('EventsInProgressError', () => {
+  it('says until when the other invocation holds the events, when that is known, and only then', () => {
+    const known = new EventsInProgressError('acme', OBSERVED_AT, Date.parse('2026-11-28T04:01:30.000Z'));
+    expect(known.message).toContain("tenant 'acme' at 2026-11-28T04:00:00.000Z");
+    expect(known.message).toContain('held until 2026-11-28T04:01:30.000Z); a retry after that finishes');
+    const unknown = new EventsInProgressError('acme', OBSERVED_AT);
+    expect(unknown.message).not.toContain('held until');
+    expect(unknown.message).toContain("a later snapshot's run); a retry finishes them if it did not.");
   });
 });
