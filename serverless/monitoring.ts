@@ -242,7 +242,8 @@ export function monitoringResources(settings: MonitoringSettings): Record<string
           {
             Id: 'ratio',
             // Metrics Insights: the highest totals ratio of any tenant, so one alarm covers every tenant.
-            Expression: `SELECT MAX(AllocatedRatio) FROM SCHEMA("${ns}", service, SpaceType, Tenant) WHERE service = '${settings.service}' AND SpaceType = 'totals'`,
+            // Label keys quoted: an unquoted key that is one of Metrics Insights' reserved words fails the query.
+            Expression: `SELECT MAX(AllocatedRatio) FROM SCHEMA("${ns}", "service", "SpaceType", "Tenant") WHERE "service" = '${settings.service}' AND "SpaceType" = 'totals'`,
             Period: settings.ratioWindowSeconds,
             ReturnData: true,
           },
@@ -271,7 +272,8 @@ export function monitoringResources(settings: MonitoringSettings): Record<string
 /** The dashboard: allocation per tenant (SEARCH, so new tenants appear by themselves), snapshot health, Lambda. */
 export function dashboardBody(settings: MonitoringSettings) {
   const ns = settings.namespace;
-  const schema = `{${ns},service,SpaceType,Tenant} service="${settings.service}"`;
+  // The namespace quoted: a SEARCH schema takes # or : in a name only between quotes.
+  const schema = `{"${ns}",service,SpaceType,Tenant} service="${settings.service}"`;
   // biome-ignore lint/suspicious/noTemplateCurlyInString: a CloudFormation Fn::Sub placeholder, not a template.
   const region = '${AWS::Region}';
   // biome-ignore lint/suspicious/noTemplateCurlyInString: the HTTP API's id, filled in by Fn::Sub.
@@ -351,7 +353,7 @@ export function dashboardBody(settings: MonitoringSettings) {
       widget(0, 24, 'Snapshot failures per tenant', {
         stat: 'Sum',
         metrics: search(
-          `{${ns},service,Tenant} service="${settings.service}" MetricName="SnapshotFailures"`,
+          `{"${ns}",service,Tenant} service="${settings.service}" MetricName="SnapshotFailures"`,
           'Sum',
           'failures',
         ),
@@ -365,6 +367,30 @@ interface ServerlessLike {
     custom?: Record<string, unknown>;
     provider: { compiledCloudFormationTemplate: { Resources: Record<string, unknown> } };
   };
+}
+
+/** CloudWatch's namespace characters: the alarms' queries and the dashboard's searches name it in quotes. */
+export function metricsNamespace(value: string): string {
+  if (!/^[A-Za-z0-9._/#:-]{1,255}$/.test(value) || value.startsWith('AWS/')) {
+    throw new Error(
+      `metricsNamespace '${value}' is not a CloudWatch namespace for the functions' own metrics: use 1 to 255 letters, digits and . - _ / # : (not starting with AWS/), e.g. KooDriveAllocation.`,
+    );
+  }
+  return value;
+}
+
+/**
+ * The `service` dimension's value: the alarms' Metrics Insights query and the dashboard's SEARCH
+ * expressions hold it between quotes, so it may not hold a quote, a backslash or a control character.
+ */
+export function metricsService(value: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it refuses.
+  if (value === '' || value.length > 1024 || /['"\\\u0000-\u001f\u007f]/.test(value)) {
+    throw new Error(
+      `metricsService '${value}' cannot name the metrics' service dimension: use 1 to 1,024 characters without quotes, backslashes or control characters, e.g. koodrive-allocation-prod.`,
+    );
+  }
+  return value;
 }
 
 function settingsFrom(custom: unknown): MonitoringSettings {
@@ -393,8 +419,8 @@ function settingsFrom(custom: unknown): MonitoringSettings {
   return {
     functions: list('functions'),
     deadLetterQueues: list('deadLetterQueues'),
-    namespace: text('namespace'),
-    service: text('service'),
+    namespace: metricsNamespace(text('namespace')),
+    service: metricsService(text('service')),
     thresholds: text('thresholds'),
     staleSnapshotSeconds: stale,
     ratioWindowSeconds: ratioWindowSeconds(stale, period),

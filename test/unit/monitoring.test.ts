@@ -206,7 +206,7 @@ describe('monitoring resources', () => {
     expect(failures?.properties.metrics).toEqual([
       [
         {
-          expression: `SEARCH('{KooDriveAllocation,service,Tenant} service="koodrive-allocation" MetricName="SnapshotFailures"', 'Sum', 900)`,
+          expression: `SEARCH('{"KooDriveAllocation",service,Tenant} service="koodrive-allocation" MetricName="SnapshotFailures"', 'Sum', 900)`,
           label: 'failures',
           id: 'failures',
         },
@@ -243,6 +243,36 @@ describe('monitoring resources', () => {
     serverless.service.custom.monitoring = { ...CUSTOM, snapshotSchedule: 'rate(1 hours)' };
     expect(() => plugin.hooks['before:package:finalize']?.()).toThrow(
       /snapshotSchedule 'rate\(1 hours\)'.*write rate\(1 hour\)/,
+    );
+  });
+
+  it('refuses a metrics namespace or service the alarms and the dashboard could not quote', () => {
+    const packageWith = (monitoring: Record<string, unknown>) => {
+      const plugin = new MonitoringPlugin({
+        service: {
+          custom: { monitoring: { ...CUSTOM, ...monitoring } },
+          provider: { compiledCloudFormationTemplate: { Resources: {} } },
+        },
+      });
+      return () => plugin.hooks['before:package:finalize']?.();
+    };
+    expect(packageWith({ service: "ops' team" })).toThrow(/metricsService 'ops' team'.*without quotes/);
+    expect(packageWith({ service: 'a\\b' })).toThrow(expect.objectContaining({ name: 'ServerlessError' }));
+    expect(packageWith({ namespace: 'AWS/Lambda' })).toThrow(
+      /metricsNamespace 'AWS\/Lambda'.*not starting with AWS\//,
+    );
+    expect(packageWith({ namespace: 'Koo Drive' })).toThrow(/metricsNamespace/);
+    expect(
+      packageWith({ namespace: 'Ops#Storage:KooDrive', service: 'koodrive allocation (prod)' }),
+    ).not.toThrow();
+  });
+
+  it("quotes the label keys of the threshold alarms' Metrics Insights query", () => {
+    const [expression] = JSON.stringify(
+      propsOf(monitoringResources(SETTINGS), 'AllocatedRatio80Alarm').Metrics,
+    ).match(/SELECT[^"]*FROM SCHEMA[^}]*?'totals'/) ?? [''];
+    expect(expression).toBe(
+      `SELECT MAX(AllocatedRatio) FROM SCHEMA(\\"KooDriveAllocation\\", \\"service\\", \\"SpaceType\\", \\"Tenant\\") WHERE \\"service\\" = 'koodrive-allocation' AND \\"SpaceType\\" = 'totals'`,
     );
   });
 
