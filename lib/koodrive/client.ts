@@ -81,7 +81,10 @@ export interface KooDriveResponse {
   traceId: string;
   /** Attempts made, refetch retry included. */
   attempts: number;
-  /** When KooDrive answered. */
+  /**
+   * When KooDrive was asked for the answer returned (the start of the attempt that succeeded): the
+   * contract's `fetchedAt` of a stored snapshot and `observedAt` of a live answer.
+   */
   fetchedAt: Date;
 }
 
@@ -549,7 +552,7 @@ export function createKooDriveClient(options: KooDriveClientOptions): KooDriveCl
             durationMs: now() - started,
           });
           if (result.kind === 'ok')
-            return { body: result.body, traceId, attempts, fetchedAt: new Date(now()) };
+            return { body: result.body, traceId, attempts, fetchedAt: new Date(started) };
           if (result.kind === 'error') throw result.error;
           lastError = result.error;
           if (result.kind === 'rejected') {

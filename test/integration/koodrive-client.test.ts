@@ -14,6 +14,7 @@ import {
   unreachableHint,
 } from '../../lib/koodrive/client.ts';
 import { parseSigningDate } from '../../lib/koodrive/sign.ts';
+import { createTransport } from '../../lib/koodrive/transport.ts';
 import { type KooDriveSimulator, startKooDriveSimulator } from '../../local/koodrive-simulator.ts';
 
 const APP = { appId: 'client-app', appSecret: 'client-secret-value', userId: '7' };
@@ -116,6 +117,31 @@ describe('KooDrive client', () => {
     const response = await instance.getSpaceAllocation(TENANT, { traceId });
     expect(response.traceId).toBe(traceId);
     expect(simulator.requests[0]).toMatchObject({ xDate: '20261128T040005Z', traceId });
+  });
+
+  it('dates the answer by when KooDrive was asked for it: the start of the attempt that succeeded', async () => {
+    const clock = { now: Date.UTC(2026, 10, 28, 4, 0, 10) };
+    simulator.setClockOffsetMs(clock.now - Date.now());
+    simulator.enqueueFault({ status: 503 });
+    const real = createTransport();
+    const startedAt: number[] = [];
+    const { instance } = client({
+      now: () => clock.now,
+      // Each exchange takes 700 ms of the client's clock; each backoff 1 s (below).
+      transport: async (request) => {
+        startedAt.push(clock.now);
+        const response = await real(request);
+        clock.now += 700;
+        return response;
+      },
+      sleep: async () => {
+        clock.now += 1_000;
+      },
+    });
+    const response = await instance.getSpaceAllocation(TENANT);
+    expect(response.attempts).toBe(2);
+    expect(startedAt).toEqual([Date.UTC(2026, 10, 28, 4, 0, 10), Date.UTC(2026, 10, 28, 4, 0, 11, 700)]);
+    expect(response.fetchedAt.toISOString()).toBe('2026-11-28T04:00:11.700Z');
   });
 
   it('keeps the path of the base URL (a proxy prefix) in the request and in the signature', async () => {
