@@ -173,15 +173,27 @@ export const PUBLISH_CALL_BUDGET_MS = AWS_TRY_MS + (3 * AWS_TRY_MS + 1_000) + 3_
 
 /** Another invocation is publishing (or took over) this snapshot's threshold events; retrying later is safe. */
 export class EventsInProgressError extends Error {
-  /** `leaseUntil`: when the other invocation's hold ends, when this one read it. */
-  constructor(tenantId: string, observedAt: string, leaseUntil?: number) {
+  /**
+   * `leaseUntil`: when the other invocation's hold ends, when this one read it. `published`: what this
+   * invocation published before it found the events taken over.
+   */
+  constructor(
+    tenantId: string,
+    observedAt: string,
+    leaseUntil?: number,
+    published: ThresholdCrossing[] = [],
+  ) {
     super(
       `The threshold events of tenant '${tenantId}' at ${observedAt} are being published by another invocation ` +
         `(a delivery of the same event, or a later snapshot's run${leaseUntil === undefined ? '' : `; held until ${new Date(leaseUntil).toISOString()}`}); ` +
         `a retry${leaseUntil === undefined ? '' : ' after that'} finishes them if it did not.`,
     );
     this.name = 'EventsInProgressError';
+    this.published = published;
   }
+
+  /** What this invocation published before it found the events taken over. */
+  readonly published: ThresholdCrossing[];
 }
 
 /** Some threshold events were not accepted by EventBridge; they stay pending on the snapshot. */
@@ -192,6 +204,7 @@ export class EventsNotPublishedError extends Error {
     failed: number,
     total: number,
     reason: string | undefined,
+    published: ThresholdCrossing[] = [],
   ) {
     super(
       `${failed} of ${total} threshold events of tenant '${tenantId}' at ${observedAt} were not published` +
@@ -199,7 +212,18 @@ export class EventsNotPublishedError extends Error {
         "when the event is delivered again or with the tenant's next snapshot.",
     );
     this.name = 'EventsNotPublishedError';
+    this.published = published;
   }
+
+  /** The others: EventBridge accepted them. */
+  readonly published: ThresholdCrossing[];
+}
+
+/** The events a failed publication got out all the same (counted and logged like any others). */
+function publishedBefore(error: unknown): ThresholdCrossing[] {
+  return error instanceof EventsNotPublishedError || error instanceof EventsInProgressError
+    ? error.published
+    : [];
 }
 
 /** The threshold side of the job, when threshold events are wanted and the store can keep them. */
@@ -255,7 +279,7 @@ async function publishHeld(
   // The lease ran out before the settle (this invocation was held up): another delivery may have taken
   // the events over, and what this one did not publish is that one's to publish.
   // (This invocation's own lease is over, and the other's is not known here.)
-  if (!settled) throw new EventsInProgressError(held.tenantId, held.observedAt);
+  if (!settled) throw new EventsInProgressError(held.tenantId, held.observedAt, undefined, outcome.published);
   if (outcome.failed.length > 0) {
     throw new EventsNotPublishedError(
       held.tenantId,
@@ -263,6 +287,7 @@ async function publishHeld(
       outcome.failed.length,
       held.events.length,
       outcome.reason,
+      outcome.published,
     );
   }
   return outcome.published;
@@ -317,6 +342,7 @@ async function publishOwed(
       const { events, leaseUntil } = claim;
       outcome.published.push(...(await publishHeld(t, { tenantId, observedAt, events, leaseUntil })));
     } catch (error) {
+      outcome.published.push(...publishedBefore(error));
       outcome.failures.push({ observedAt, error, errorCode: errorCodeOf(error) });
     }
   }
@@ -586,9 +612,11 @@ async function snapshotOne(
       ...reportOf(announced, owed),
     };
   } catch (error) {
+    const published = publishedBefore(error);
     return {
       ...base,
       status: 'failed',
+      ...(published.length > 0 ? { published } : {}),
       fetched: fetched !== undefined,
       ...(fetched === undefined ? {} : { traceId: fetched.traceId, attempts: fetched.attempts }),
       ...(written === undefined ? {} : { snapshot: written }),

@@ -107,8 +107,10 @@ export type PendingClaim =
     }
   /** Nothing pending (published already, or nothing was owed); or no such snapshot. */
   | { state: 'none' }
-  /** Another invocation holds them until `leaseUntil`: it is publishing them now. */
-  | { state: 'held'; leaseUntil: number };
+  /**
+   * Another invocation holds them (until `leaseUntil`, when one was read): it is publishing them now.
+   */
+  | { state: 'held'; leaseUntil?: number };
 
 export type PutOutcome = 'stored' | 'duplicate';
 
@@ -572,8 +574,9 @@ export function createDynamoSnapshotStore(options: DynamoSnapshotStoreOptions): 
         // Pending and free: the holder settled (keeping refused events) or its lease ran out between the
         // update and the read. Those events are owed: claim again rather than report nothing pending.
       }
-      // Free each time it was read, taken each time it was claimed: someone is at it; back off.
-      return { state: 'held', leaseUntil: nowMs };
+      // Free each time it was read, taken each time it was claimed: someone is at it; back off. (Until
+      // when is not known: each read found the lease over.)
+      return { state: 'held' };
     },
 
     async settlePendingEvents(tenantId, observedAt, remaining, leaseUntil) {

@@ -52,7 +52,7 @@ function sqsAt(...times: string[]) {
 
 /** A fresh container of the snapshot function with the local EventBridge as its bus. */
 function coldHandler(
-  overrides: Partial<Pick<SnapshotHandlerDeps, 'getStore' | 'now'>> = {},
+  overrides: Partial<Pick<SnapshotHandlerDeps, 'getStore' | 'now' | 'getPublisher'>> = {},
   /** POWERTOOLS_LOG_LEVEL of this handler's logger (the suite runs SILENT); read when the logger is made. */
   logLevel?: string,
 ) {
@@ -635,6 +635,51 @@ describe('Allocation Threshold Crossed', () => {
     // An expected state that a redelivery finishes: no stack to read.
     expect(failed).not.toHaveProperty('stack');
     expect(bus.events).toHaveLength(0);
+  });
+
+  it('counts and logs the events EventBridge accepted when it refused others, and the redelivery sends only the rest', async () => {
+    const real = createEventPublisher({ busName: 'ops-bus', client: eventBridge });
+    let refuseAfterFirst = true;
+    const handler = (level: string) =>
+      coldHandler(
+        {
+          getPublisher: () => ({
+            // EventBridge takes the first entry and refuses the others (FailedEntryCount > 0).
+            publishThresholdCrossings: async (crossings, options) => {
+              if (!refuseAfterFirst) return real.publishThresholdCrossings(crossings, options);
+              const accepted = await real.publishThresholdCrossings(crossings.slice(0, 1), options);
+              return { published: accepted.published, failed: crossings.slice(1), reason: 'InternalFailure' };
+            },
+          }),
+        },
+        level,
+      );
+    koodrive.setData(APP.appId, allocated(50));
+    await handler('SILENT')(scheduledEvent('2026-11-28T07:30:00Z'), lambdaContext());
+    // 50 → 95 % crosses 0.8 and 0.9.
+    koodrive.setData(APP.appId, allocated(95));
+    const first = await captured(() =>
+      handler('INFO')(scheduledEvent('2026-11-28T07:45:00Z'), lambdaContext()),
+    );
+    expect(String(first.failure)).toMatch(/failed for 1 of 1 tenant\(s\): thr \(EventsNotPublishedError\)/);
+    expect(bus.events).toHaveLength(1);
+    const published = first.lines.filter((line) => line.message === 'threshold events published');
+    expect(published).toHaveLength(1);
+    expect(published[0]?.events).toEqual([expect.objectContaining({ threshold: 0.8, direction: 'up' })]);
+    expect(first.documents.find((d) => 'ThresholdEventsPublished' in d)).toMatchObject({
+      ThresholdEventsPublished: 1,
+    });
+
+    // The event delivered again: only the refused crossing goes out.
+    refuseAfterFirst = false;
+    const again = await captured(() =>
+      handler('INFO')(scheduledEvent('2026-11-28T07:45:00Z'), lambdaContext()),
+    );
+    expect(again.failure).toBeUndefined();
+    expect(details().map((d) => d.threshold)).toEqual([0.8, 0.9]);
+    expect(again.documents.find((d) => 'ThresholdEventsPublished' in d)).toMatchObject({
+      ThresholdEventsPublished: 1,
+    });
   });
 
   it('logs the stack of an unexpected failure that came before the snapshot was stored', async () => {
