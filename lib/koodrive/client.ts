@@ -12,7 +12,7 @@ import {
 } from '../errors.ts';
 import type { Tenant } from '../tenants.ts';
 import { REDACTED, redactRequestEchoes } from './redact.ts';
-import { type SignedRequest, signRequest } from './sign.ts';
+import { percentEncode, type SignedRequest, signRequest } from './sign.ts';
 import {
   BodyTooLargeError,
   createTransport,
@@ -201,6 +201,17 @@ export function redactUpstreamText(text: string, appSecret: string, maxLength: n
     // appears in a value shown as JSON, such as an object-valued `code`.
     const escaped = JSON.stringify(appSecret).slice(1, -1);
     if (escaped !== appSecret) clean = clean.replaceAll(escaped, REDACTED);
+    // And percent-encoded, as in an echoed query string or form body (`/`, `+`, `=` of base64-like
+    // secrets): RFC 3986's form and encodeURIComponent's, which keeps !'()* (and throws on a lone surrogate).
+    const encodedForms = new Set([percentEncode(appSecret)]);
+    try {
+      encodedForms.add(encodeURIComponent(appSecret));
+    } catch {
+      // percentEncode's form stands for it.
+    }
+    for (const encoded of encodedForms) {
+      if (encoded !== appSecret) clean = clean.replaceAll(encoded, REDACTED);
+    }
   }
   const redacted = redactRequestEchoes(clean);
   return redacted.length > maxLength ? `${redacted.slice(0, maxLength)}…` : redacted;

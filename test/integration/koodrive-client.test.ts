@@ -465,6 +465,28 @@ describe('KooDrive client', () => {
       }
     });
 
+    it('redacts a secret in its URL-encoded form too (a message echoing a query or form body)', async () => {
+      const appSecret = 'k/7+Xq=9&z@secret-314159';
+      const encoded = encodeURIComponent(appSecret);
+      const gateway = await echoing(401, () => ({
+        error_code: 'APIGW.0303',
+        error_msg: `Incorrect app authentication information: app_secret=${encoded}`,
+      }));
+      try {
+        const { instance } = client({
+          defaultBaseUrl: gateway.url,
+          credentials: credentialsFrom({ ...APP, appSecret }),
+        });
+        const error = await instance.getSpaceAllocation(TENANT).catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(UpstreamRejectedError);
+        const shown = leaks(error);
+        expect(shown).not.toContain('secret-314159');
+        expect((error as UpstreamRejectedError).upstreamMessage).toContain('app_secret=[redacted]');
+      } finally {
+        await gateway.close();
+      }
+    });
+
     it('caps a long message after redacting it', async () => {
       const gateway = await echoing(200, (authorization) => ({
         code: 13000101,
