@@ -137,7 +137,8 @@ function toCredentialsError(tenant: Tenant, error: unknown): AppError {
   const name = error instanceof Error ? error.name : 'UnknownError';
   // The SDK names a lost or refused connection TimeoutError too; its code says which it was.
   const code = error instanceof Error ? (error as Error & { code?: unknown }).code : undefined;
-  const connection = typeof code === 'string' && /^E[A-Z]+$/.test(code) && code !== 'ETIMEDOUT';
+  // System error codes: ECONNRESET, ENOTFOUND, EAI_AGAIN (a DNS lookup that failed for now), …
+  const connection = typeof code === 'string' && /^E[A-Z_]+$/.test(code) && code !== 'ETIMEDOUT';
   const hint =
     (connection ? undefined : SDK_ERROR_HINTS[name]) ??
     'Secrets Manager could not be reached or failed; check the network path and the service health';

@@ -227,6 +227,23 @@ describe('createCredentialsProvider', () => {
     expect(calls).toBe(2);
   });
 
+  it('names a failed DNS lookup (EAI_AGAIN) as a failed connection', async () => {
+    const provider = createCredentialsProvider({
+      client: {
+        send: async () => {
+          throw Object.assign(new Error('getaddrinfo EAI_AGAIN secretsmanager.eu-west-1.amazonaws.com'), {
+            name: 'Error',
+            code: 'EAI_AGAIN',
+          });
+        },
+      } as never,
+      cacheSeconds: 300,
+    });
+    await expect(provider.get(TENANT)).rejects.toThrow(
+      "(secret 'koodrive/acme'): Error (EAI_AGAIN: the connection failed, not a slow answer)",
+    );
+  });
+
   it('calls a TimeoutError with code ETIMEDOUT a slow answer, not a failed connection', async () => {
     const provider = createCredentialsProvider({
       client: {
