@@ -61,6 +61,12 @@ export async function runSignDebug(io: SignDebugIo): Promise<SignDebugResult> {
       allowPositionals: false,
     }));
   } catch (error) {
+    // A stray word may be the AppSecret typed in the wrong place: node's message would quote it.
+    if (Reflect.get(Object(error), 'code') === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') {
+      return usageError(
+        `every value needs its option, and a word without one was given (not shown: it may be the AppSecret, which is read from ${SECRET_ENV} or stdin only).`,
+      );
+    }
     return usageError(error instanceof Error ? error.message : String(error));
   }
   if (values.help === true) return { exitCode: 0, stdout: `${USAGE}\n`, stderr: '' };

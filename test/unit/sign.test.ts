@@ -411,6 +411,13 @@ describe('scripts/sign-debug.ts', () => {
     expect(result.stdout + result.stderr).not.toContain(secret);
   });
 
+  it('refuses a stray word, which may be the secret, without echoing it', async () => {
+    const result = await runSignDebug({ argv: [...argv, secret], env: {}, readStdin: async () => '' });
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr).toMatch(/every value needs its option.*KOODRIVE_APP_SECRET or stdin/);
+    expect(result.stdout + result.stderr).not.toContain(secret);
+  });
+
   it('does not mistake "secret" in a URL for a secret option', async () => {
     const result = await runSignDebug({
       argv: ['--url', 'https://h/secret/path?secret=1', '--app-id', 'a', '--user-id', 'u'],
