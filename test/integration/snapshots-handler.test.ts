@@ -2,6 +2,7 @@
  * The snapshot function end to end on real local servers: the KooDrive simulator over HTTP, the local
  * Secrets Manager endpoint and dynalite, each reached by the real clients through AWS_ENDPOINT_URL_*.
  */
+import { GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createSnapshotHandler, SNAPSHOT_MARGIN_MS, SnapshotRunError } from '../../handlers/snapshot.ts';
 import { InvalidRequestError, UnknownTenantError } from '../../lib/errors.ts';
@@ -202,6 +203,16 @@ describe('EventBridge scheduled event', () => {
       overAllocated: true,
     });
     expect([APPS.acme, APPS.beta, APPS.gamma].map(callsOf)).toEqual([1, 1, 1]);
+    // The TTL is SNAPSHOT_RETENTION_DAYS (30 here, not the default 400) counted from the event time.
+    for (const tenantId of TENANT_IDS) {
+      const { Item } = await dynamo.client.send(
+        new GetItemCommand({
+          TableName: tableName,
+          Key: { tenantId: { S: tenantId }, observedAt: { S: SCHEDULED_AT } },
+        }),
+      );
+      expect(Item?.expiresAt, tenantId).toEqual({ N: String(Date.parse(SCHEDULED_AT) / 1000 + 30 * 86_400) });
+    }
 
     for (const tenantId of TENANT_IDS) {
       expect(logs).toMatch(new RegExp(`"message":"snapshot stored"[^\\n]*"tenantId":"${tenantId}"`));
