@@ -443,16 +443,19 @@ describe("the invocation's time limit", () => {
     const silent = await startSilentServer();
     process.env.AWS_ENDPOINT_URL_SECRETS_MANAGER = silent.url;
     try {
-      const started = Date.now();
-      // 2.5 s left, 1 s of it kept for answering; the SDK alone would wait 3 × 5 s.
+      // 2.5 s left, 1 s of it kept for answering; the SDK alone would wait 3 × 5 s (and the test time out).
       const response = await call(coldHandler(), '/tenants/acme/allocation', 'acme', 2_500);
-      expect(Date.now() - started).toBeLessThan(2_500);
       expect(response.statusCode).toBe(503);
       expect(response.headers?.['content-type']).toBe('application/problem+json');
       expect(response.json.code).toBe('CREDENTIALS_UNAVAILABLE');
       expect(String(response.json.detail)).toMatch(
         /^Secrets Manager did not answer for tenant 'acme' \(secret 'koodrive\/acme'\) within the \d+ ms/,
       );
+      // No wall-clock bound on the answer (a loaded machine could miss one): the read was limited to
+      // what was left less the second kept for answering.
+      const budgetMs = Number(/within the (\d+) ms/.exec(String(response.json.detail))?.[1]);
+      expect(budgetMs).toBeGreaterThan(0);
+      expect(budgetMs).toBeLessThanOrEqual(1_500);
       expect(silent.connections()).toBeGreaterThan(0);
       expect(koodrive.requests).toHaveLength(0);
     } finally {

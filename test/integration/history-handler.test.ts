@@ -576,9 +576,7 @@ describe('history: the snapshot table unreachable or slow', () => {
       });
       const ends = Date.now() + 1_800;
       const context = { ...lambdaContext('history'), getRemainingTimeInMillis: () => ends - Date.now() };
-      const started = Date.now();
       const answer = await get('acme', {}, { handler, context });
-      const elapsed = Date.now() - started;
       capture.stop();
       expectProblem(
         answer,
@@ -587,9 +585,14 @@ describe('history: the snapshot table unreachable or slow', () => {
         /did not answer within the \d+ ms left in this invocation/,
       );
       expect(answer.json.detail).toContain('retrying later is safe');
-      expect(silent.connections()).toBeGreaterThan(0);
-      // At the deadline (invocation end less ANSWER_MARGIN_MS), before Lambda's end, not at the client's 5 s.
-      expect(elapsed).toBeLessThan(1_800);
+      // Cut at the deadline (invocation end less ANSWER_MARGIN_MS), before Lambda's end, not left to the
+      // client's 5 s limit: that would time out and retry, each retry on a new connection. No wall-clock
+      // bound here: a loaded machine may take longer to run the test, never to open more connections.
+      expect(silent.connections()).toBe(1);
+      const budgetMs = Number(/within the (\d+) ms left/.exec(String(answer.json.detail))?.[1]);
+      expect(budgetMs).toBeGreaterThan(0);
+      // A second of the 1.8 s is kept for answering: the read had at most 0.8 s.
+      expect(budgetMs).toBeLessThanOrEqual(800);
       const completed = capture
         .text()
         .split('\n')
