@@ -7,7 +7,7 @@ import {
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { generate } from 'selfsigned';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { MAX_SNAPSHOT_CONCURRENCY } from '../../lib/config.ts';
 import {
   BodyTooLargeError,
@@ -82,15 +82,19 @@ describe('KooDrive transport (node:http with keep-alive agents)', () => {
   });
 
   it('opens a connection for each of as many calls at once as a snapshot run may make: none waits for a socket', async () => {
-    // Each answer takes 300 ms, each call may take 500: a call queued behind another would time out.
+    // The server answers no call before it holds all of them at once: a call queued for a socket would
+    // never reach it, and every call would time out. (No race between an answer's delay and a time
+    // limit, which a loaded machine could lose.)
+    const calls = 100;
+    const waiting: ServerResponse[] = [];
     const server = await serve((_req, res) => {
-      setTimeout(() => json(res, { code: 0 }), 300);
+      waiting.push(res);
+      if (waiting.length === calls) for (const held of waiting) json(held, { code: 0 });
     });
     const transport = createTransport();
-    const calls = 100;
     const outcomes = await Promise.allSettled(
       Array.from({ length: calls }, () =>
-        transport(request(`http://127.0.0.1:${server.port}/x`, { timeoutMs: 500 })),
+        transport(request(`http://127.0.0.1:${server.port}/x`, { timeoutMs: 5_000 })),
       ),
     );
     expect(outcomes.filter((o) => o.status === 'rejected')).toEqual([]);
@@ -129,15 +133,25 @@ describe('KooDrive transport (node:http with keep-alive agents)', () => {
     const transport = createTransport();
     const url = `http://127.0.0.1:${server.port}/`;
     await transport(request(url, { timeoutMs }));
-    const started = Date.now();
-    const error = await transport(request(url, { timeoutMs })).catch((e: unknown) => e);
-    const elapsed = Date.now() - started;
-    expect(error).toBeInstanceOf(TransportTimeoutError);
+    // The time limits the transport sets (the server's own 0.7 × timeoutMs wait left out): what each
+    // exchange was allowed, read without a wall-clock bound that a loaded machine could miss.
+    const timers = vi.spyOn(globalThis, 'setTimeout');
+    let limits: unknown[];
+    try {
+      const error = await transport(request(url, { timeoutMs })).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(TransportTimeoutError);
+      limits = timers.mock.calls.map(([, ms]) => ms).filter((ms) => ms !== timeoutMs * 0.7);
+    } finally {
+      timers.mockRestore();
+    }
     expect(requests).toBe(3);
     expect(server.connections).toBe(2);
-    // The whole exchange, retry included, ends at the timeout (with a generous margin for a slow
-    // machine); a retry with a fresh timeout would end at 1.7 × timeoutMs.
-    expect(elapsed).toBeLessThan(timeoutMs * 1.5);
+    // The pooled attempt had the whole timeout; the retry only what was left after the server's reset,
+    // which came at least 0.7 × timeoutMs later. A retry with a fresh timeout would have timeoutMs again.
+    expect(limits).toHaveLength(2);
+    expect(limits[0]).toBeGreaterThan(timeoutMs - 100);
+    expect(limits[0]).toBeLessThanOrEqual(timeoutMs);
+    expect(limits[1]).toBeLessThanOrEqual(timeoutMs * 0.3 + 5);
   });
 
   it('does not reuse a connection idle longer than the limit, and reuses one idle less', async () => {
