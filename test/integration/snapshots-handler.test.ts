@@ -353,6 +353,39 @@ describe('EventBridge Snapshot Requested event', () => {
     expect(result).toMatchObject({ stored: TENANT_IDS });
   });
 
+  it('fails after trying every tenant when one fails, and the redelivery stores only the missing one', async () => {
+    koodrive.enqueueFault({
+      appId: APPS.beta.appId,
+      status: 200,
+      body: { code: 13000301, msg: 'space not found or abnormal' },
+    });
+    const event = { ...requested(), detail: {} };
+    const handler = coldHandler();
+    const failure = await handler(structuredClone(event), lambdaContext('snapshot')).then(
+      () => undefined,
+      (reason: unknown) => reason,
+    );
+    // The invocation fails, so that Lambda's retries and failure destination see it.
+    expect(failure).toBeInstanceOf(SnapshotRunError);
+    expect(failure instanceof Error && failure.message).toContain(
+      `Snapshot at ${REQUESTED_AT} failed for 1 of 3 tenant(s): beta (UPSTREAM_ERROR). 2 stored`,
+    );
+    expect([APPS.acme, APPS.beta, APPS.gamma].map(callsOf)).toEqual([1, 1, 1]);
+    expect(await stored('beta')).toHaveLength(0);
+
+    koodrive.reset();
+    expect(await handler(structuredClone(event), lambdaContext('snapshot'))).toEqual({
+      observedAt: REQUESTED_AT,
+      source: 'event',
+      stored: ['beta'],
+      duplicate: ['acme', 'gamma'],
+    });
+    expect(koodrive.requests.map((r) => r.appId)).toEqual([APPS.beta.appId]);
+    for (const tenantId of TENANT_IDS) {
+      expect((await stored(tenantId)).map((item) => item.observedAt)).toEqual([REQUESTED_AT]);
+    }
+  });
+
   it('refuses an event dated in the future, storing nothing', async () => {
     const future = new Date(Date.now() + 3_600_000).toISOString();
     const error = await coldHandler()({ ...requested(), time: future }, lambdaContext('snapshot')).catch(
