@@ -34,7 +34,7 @@ function coldHandler(env: Record<string, string> = {}) {
         KOODRIVE_TENANTS:
           'acme=koodrive/acme,beta=koodrive/beta,broken=koodrive/broken,partial=koodrive/partial,ghost=koodrive/ghost',
         KOODRIVE_BASE_URL: koodrive.url,
-        KOODRIVE_TIMEOUT_MS: '300',
+        KOODRIVE_TIMEOUT_MS: '5000',
         KOODRIVE_MAX_ATTEMPTS: '3',
         SECRET_CACHE_SECONDS: '300',
         ...env,
