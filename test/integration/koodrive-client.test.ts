@@ -635,10 +635,13 @@ describe('KooDrive client', () => {
 
     it('does not back off past it: the last answer is reported at once', async () => {
       for (let i = 0; i < 3; i++) simulator.enqueueFault({ status: 503 });
-      // The first back-off (50 ms here) plus the 100 ms an attempt needs do not fit in 120 ms.
-      const { instance, delays } = client({ baseDelayMs: 100, minAttemptMs: 100 });
+      // The first back-off (50 ms here) plus the 100 ms an attempt needs do not fit in 120 ms. On a clock
+      // that stands still: on the wall clock, 20 ms lost anywhere before the first attempt (a loaded
+      // machine) would leave no time for it, and the test would see another error.
+      const { clock } = frozenClock();
+      const { instance, delays } = client({ now: () => clock.now, baseDelayMs: 100, minAttemptMs: 100 });
       const error = await instance
-        .getSpaceAllocation(TENANT, { deadline: Date.now() + 120 })
+        .getSpaceAllocation(TENANT, { deadline: clock.now + 120 })
         .catch((e: unknown) => e);
       expect(error).toBeInstanceOf(UpstreamError);
       expect(String((error as Error).message)).toContain('HTTP 503');

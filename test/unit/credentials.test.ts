@@ -172,18 +172,31 @@ describe('createCredentialsProvider', () => {
 
   it('ends a read at the caller’s deadline, lets it finish for the cache, and serves cached values past one', async () => {
     const { client, pending } = controllableClient();
-    const provider = createCredentialsProvider({ client, cacheSeconds: 300 });
-    const started = Date.now();
-    const error = await provider.get(TENANT, { deadline: started + 50 }).catch((e: unknown) => e);
+    // A virtual clock and timer: the read never answers, so only the deadline's timer can end the call,
+    // and the test fires it rather than timing the call on the wall clock.
+    const clock = 1_000_000;
+    const timers: { ms: number; fire: () => void }[] = [];
+    const provider = createCredentialsProvider({
+      client,
+      cacheSeconds: 300,
+      now: () => clock,
+      startTimer: (fire, ms) => {
+        timers.push({ ms, fire });
+        return () => undefined;
+      },
+    });
+    const call = provider.get(TENANT, { deadline: clock + 50 }).catch((e: unknown) => e);
+    expect(timers.map((timer) => timer.ms)).toEqual([50]);
+    timers[0]?.fire();
+    const error = await call;
     expect(error).toBeInstanceOf(CredentialsUnavailableError);
     expect((error as Error).message).toMatch(
-      /^Secrets Manager did not answer for tenant 'acme' \(secret 'koodrive\/acme'\) within the \d+ ms this invocation had left/,
+      /^Secrets Manager did not answer for tenant 'acme' \(secret 'koodrive\/acme'\) within the 50 ms this invocation had left/,
     );
-    expect(Date.now() - started).toBeLessThan(1_000);
     // The read itself goes on: its answer fills the cache, and the next call needs no read.
     pending[0]?.(secret('late'));
     await new Promise((resolve) => setImmediate(resolve));
-    expect((await provider.get(TENANT, { deadline: Date.now() - 1 })).appSecret).toBe('late');
+    expect((await provider.get(TENANT, { deadline: clock - 1 })).appSecret).toBe('late');
     expect(pending).toHaveLength(1);
   });
 
