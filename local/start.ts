@@ -184,6 +184,22 @@ async function assertPortFree(port: number, variable: string): Promise<void> {
   });
 }
 
+/**
+ * Fails when two servers are given one port (0, any free port, excepted): each would pass the check alone, and the
+ * second would then fail with a bare EADDRINUSE, or be reported as a port someone else took, after the build.
+ */
+function assertDistinctPorts(wanted: readonly (readonly [number, string])[]): void {
+  for (const [index, [port, variable]] of wanted.entries()) {
+    if (port === 0) continue;
+    const other = wanted.slice(index + 1).find(([p]) => p === port);
+    if (other !== undefined) {
+      throw new Error(
+        `${variable} and ${other[1]} are both ${port}: each server needs a port of its own; set one of them to another port.`,
+      );
+    }
+  }
+}
+
 /** Whether a process with this id runs (one of another user's counts: signalling it is refused). */
 function isRunning(pid: number): boolean {
   try {
@@ -261,6 +277,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     ];
     if (!realKooDrive) wanted.push([ports.koodrive, 'LOCAL_KOODRIVE_PORT']);
     if (!realSecrets) wanted.push([ports.secretsManager, 'LOCAL_SECRETS_MANAGER_PORT']);
+    assertDistinctPorts(wanted);
     for (const [port, variable] of wanted) await assertPortFree(port, variable);
     // Before the build too: a second stack on the same folder would rebuild the first one's bundles.
     cleanups.push(await claimDataDir(dataDir));

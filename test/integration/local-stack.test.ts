@@ -544,6 +544,27 @@ describe('local stack settings', () => {
     }
   });
 
+  it('refuses two servers on one port, naming both variables, before building or starting anything', async () => {
+    const ports = await freePorts(6);
+    const [, , koodrive = 0] = ports;
+    let built = false;
+    // The local Secrets Manager moved onto the simulator's port: each would be free when checked alone.
+    const env = { ...portVariables(ports), LOCAL_SECRETS_MANAGER_PORT: String(koodrive) };
+    await expect(
+      startLocalStack({
+        env,
+        log: () => undefined,
+        build: async () => {
+          built = true;
+        },
+      }),
+    ).rejects.toThrow(
+      `LOCAL_KOODRIVE_PORT and LOCAL_SECRETS_MANAGER_PORT are both ${koodrive}: each server needs a port of its own; set one of them to another port.`,
+    );
+    expect(built).toBe(false);
+    expect(await isFree(koodrive)).toBe(true);
+  });
+
   it('runs serverless offline on the stage, ports and parameters given, leaving empty ones out', () => {
     const args = offlineArgs(localPorts({}), { tenants: 'a=b', koodriveBaseUrl: '' });
     expect(args.slice(0, 4)).toEqual(['offline', 'start', '--stage', 'local']);
