@@ -91,6 +91,8 @@ export interface LocalStackOptions {
    * stack that may be running.
    */
   build?: () => Promise<void>;
+  /** Aborted (a Ctrl-C during start-up): the start stops what it had started and rejects with the signal's reason. */
+  signal?: AbortSignal;
 }
 
 function waitForExit(child: ChildProcess): Promise<number | null> {
@@ -144,13 +146,19 @@ function accepts(port: number): Promise<boolean> {
  * listens is serverless offline). A connection, not a request: a request would run a function and
  * log a "request refused" warning at every start.
  */
-async function waitUntilListening(port: number, exited: Promise<unknown>, timeoutMs: number): Promise<void> {
+async function waitUntilListening(
+  port: number,
+  exited: Promise<unknown>,
+  timeoutMs: number,
+  signal?: AbortSignal,
+): Promise<void> {
   let gone = false;
   void exited.then(() => {
     gone = true;
   });
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
+    signal?.throwIfAborted();
     if (gone) throw new Error('serverless offline exited before it was ready (see its output above).');
     if (await accepts(port)) return;
     await new Promise((resolve) => setTimeout(resolve, 250));
@@ -282,6 +290,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     // Before the build too: a second stack on the same folder would rebuild the first one's bundles.
     cleanups.push(await claimDataDir(dataDir));
     await options.build?.();
+    options.signal?.throwIfAborted();
 
     let koodriveUrl = env.KOODRIVE_BASE_URL?.trim() ?? '';
     let moveDemo: (at: Date) => void = () => undefined;
@@ -355,6 +364,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       if (value !== undefined && value !== '') params[param] = value;
     }
 
+    options.signal?.throwIfAborted();
     await assertPortFree(ports.api, 'LOCAL_API_PORT');
     await assertPortFree(ports.lambda, 'LOCAL_LAMBDA_PORT');
     const serverlessBin = createRequire(import.meta.url).resolve('osls/bin/serverless.js');
@@ -382,8 +392,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 
     const apiUrl = `http://${HOST}:${ports.api}`;
     const lambdaUrl = `http://${HOST}:${ports.lambda}`;
-    await waitUntilListening(ports.api, offlineExited, STARTUP_TIMEOUT_MS);
-    await waitUntilListening(ports.lambda, offlineExited, STARTUP_TIMEOUT_MS);
+    await waitUntilListening(ports.api, offlineExited, STARTUP_TIMEOUT_MS, options.signal);
+    await waitUntilListening(ports.lambda, offlineExited, STARTUP_TIMEOUT_MS, options.signal);
 
     const snapshotUrl = invokeUrl(ports.lambda);
     const schedule = startMinuteSchedule(async (at) => {
@@ -420,7 +430,19 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     };
   } catch (error) {
     await stopAll();
+    if (options.signal?.aborted) throw new LocalStackAborted(listening);
     throw error;
+  }
+}
+
+/** A start-up aborted through {@link LocalStackOptions.signal}, after everything it had started was stopped. */
+export class LocalStackAborted extends Error {
+  /** The ports it had listened on. */
+  readonly ports: readonly number[];
+  constructor(ports: readonly number[]) {
+    super('local stack: start-up aborted');
+    this.name = 'LocalStackAborted';
+    this.ports = ports;
   }
 }
 
@@ -471,8 +493,13 @@ function startMinuteSchedule(
 /** Stops the stack, then says so, naming any port still in use. */
 async function stopAndReport(stack: LocalStack): Promise<void> {
   await stack.stop();
+  await report(stack.ports);
+}
+
+/** Says the stack stopped, naming any of its ports still in use. */
+async function report(ports: readonly number[]): Promise<void> {
   const busy: number[] = [];
-  for (const port of stack.ports) if (!(await canBind(port))) busy.push(port);
+  for (const port of ports) if (!(await canBind(port))) busy.push(port);
   console.log(
     busy.length === 0
       ? 'local stack: stopped; every port is free.'
@@ -481,19 +508,34 @@ async function stopAndReport(stack: LocalStack): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  // `npm start` passes --build; run directly (as the local-stack test does) it uses the bundles in dist/.
-  const stack = await startLocalStack(process.argv.includes('--build') ? { build: () => buildAll() } : {});
-  console.log(`\n${stack.banner}\n`);
+  let stack: LocalStack | undefined;
   let signals = 0;
+  // A signal during start-up aborts it: startLocalStack then stops what it had started (serverless offline too,
+  // and the data folder's pid file) before this process ends.
+  const starting = new AbortController();
   const shutdown = (why: string) => {
     signals += 1;
     // A second Ctrl-C changes nothing: stopping already ends in SIGKILL after a grace period.
     if (signals > 1) return;
     console.log(`local stack: ${why}, stopping…`);
-    void stopAndReport(stack).then(() => process.exit(0));
+    if (stack === undefined) starting.abort(new Error(`${why} during start-up`));
+    else void stopAndReport(stack).then(() => process.exit(0));
   };
   // SIGHUP: the terminal closed or the SSH session dropped. Offline, in its own session, gets no SIGHUP of its own.
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, shutdown);
+  try {
+    // `npm start` passes --build; run directly (as the local-stack test does) it uses the bundles in dist/.
+    stack = await startLocalStack({
+      ...(process.argv.includes('--build') ? { build: () => buildAll() } : {}),
+      signal: starting.signal,
+    });
+  } catch (error) {
+    if (!(error instanceof LocalStackAborted)) throw error;
+    await report(error.ports);
+    process.exit(0);
+  }
+  const started = stack;
+  console.log(`\n${started.banner}\n`);
   // `npm start` runs this under `sh -c`, which a SIGTERM to npm (a process manager, `timeout`, `kill`) ends
   // without passing the signal on: the parent going away is the same request to stop.
   const parent = process.ppid;
@@ -501,10 +543,10 @@ async function main(): Promise<void> {
     if (process.ppid !== parent) shutdown(`the process that started it (${parent}) ended`);
   }, PARENT_CHECK_MS).unref();
   // serverless offline ending on its own (a crash) ends the stack too.
-  void stack.offlineExited.then(async (code) => {
+  void started.offlineExited.then(async (code) => {
     if (signals > 0) return;
     console.error(`local stack: serverless offline exited (code ${code}); stopping`);
-    await stopAndReport(stack);
+    await stopAndReport(started);
     process.exit(code === 0 || code === null ? 1 : code);
   });
 }

@@ -479,6 +479,45 @@ describe('local stack, ended otherwise than by Ctrl-C', () => {
   );
 
   it(
+    'stops everything on a Ctrl-C during start-up too, says so, and gives the data folder back',
+    async () => {
+      const ports = await freePorts(6);
+      const dataDir = await mkdtemp(path.join(tmpdir(), 'koodrive-local-'));
+      const env: Record<string, string | undefined> = {
+        ...process.env,
+        ...portVariables(ports),
+        LOCAL_DATA_DIR: dataDir,
+      };
+      delete env.KOODRIVE_TENANTS;
+      delete env.KOODRIVE_BASE_URL;
+      const child = spawn(process.execPath, [path.join(ROOT, 'local', 'start.ts')], {
+        cwd: ROOT,
+        env,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      stack = { child, ports, env, dataDir, output: '' };
+      const started = stack;
+      child.stdout?.on('data', (chunk: Buffer) => {
+        started.output += chunk.toString('utf8');
+      });
+      child.stderr?.on('data', (chunk: Buffer) => {
+        started.output += chunk.toString('utf8');
+      });
+      const ended = exited(child);
+      // serverless offline has started and is not ready yet (or, on a fast machine, has just become ready).
+      for (let i = 0; i < 600 && !started.output.includes('Starting Offline'); i++)
+        await new Promise((r) => setTimeout(r, 50));
+      expect(started.output).toContain('Starting Offline');
+      child.kill('SIGINT');
+      expect(await ended, started.output).toEqual({ code: 0, signal: null });
+      expect(started.output).toMatch(/local stack: stopped; every port is free\.\n$/);
+      expect(await portsStillBusyAfter(ports, 15_000)).toEqual([]);
+      expect(existsSync(path.join(dataDir, 'local-stack.pid'))).toBe(false);
+    },
+    STOP_TEST_MS,
+  );
+
+  it(
     'stops serverless offline when start.ts is killed outright',
     async () => {
       stack = await startStack();
