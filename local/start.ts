@@ -17,6 +17,7 @@ import { createRequire } from 'node:module';
 import { connect, createServer } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { DEFAULTS } from '../lib/config.ts';
 import { buildAll } from '../scripts/build.ts';
 import { DEMO_APP, DEMO_TENANTS, DEMO_TENANTS_SETTING, demoDataAt, demoSecretString } from './demo.ts';
 import { startLocalDynamoDb } from './dynamodb.ts';
@@ -407,7 +408,14 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       'KooDrive allocation: local stack',
       `  HTTP API         ${apiUrl}  (GET /allocation, /tenants/{tenantId}/allocation[/history|/history.svg], /dashboard)`,
       `  Lambda Invoke    ${lambdaUrl}  (npm run snapshot:local -- --sqs demo | --event demo | --schedule)`,
-      `  KooDrive         ${realKooDrive ? `${koodriveUrl} (KOODRIVE_BASE_URL)` : `${koodriveUrl} (simulator)`}`,
+      `  KooDrive         ${koodriveUrl} (${realKooDrive ? 'KOODRIVE_BASE_URL' : 'simulator'})`,
+      // Real secrets, local KooDrive: the simulator knows only the demo apps, and its 401 reads like a bad secret.
+      ...(realSecrets && !realKooDrive
+        ? [
+            `                   The simulator knows only the demo apps: it refuses your tenants (UPSTREAM_REJECTED, "app not found")`,
+            `                   unless their secret has a baseUrl. For your tenants' KooDrive, set KOODRIVE_BASE_URL (e.g. ${DEFAULTS.KOODRIVE_BASE_URL}).`,
+          ]
+        : []),
       `  Secrets Manager  ${secretsManagerUrl ?? `AWS in ${region} (AWS_REGION), with the shell credentials (KOODRIVE_TENANTS is set)`}`,
       `  EventBridge      ${eventBridge.url}  (threshold events are printed here)`,
       `  DynamoDB         ${dynamodb.url}  (dynalite, table ${LOCAL_TABLE_NAME}, data in ${shownPath(path.join(dataDir, 'dynamodb'))})`,

@@ -16,6 +16,7 @@ import { DEMO_TENANT_ID, LAB_TENANT_ID } from '../../local/demo.ts';
 import { parseTableSchemas, SERVERLESS_YML, startLocalDynamoDb } from '../../local/dynamodb.ts';
 import { invokeFunction, invokeUrl, sqsSnapshotEvent } from '../../local/invoke.ts';
 import { localPorts } from '../../local/ports.ts';
+import { startLocalSecretsManager } from '../../local/secrets-manager.ts';
 import { claimDataDir, offlineArgs, startLocalStack } from '../../local/start.ts';
 import { launchChromium } from '../browser/chromium.ts';
 
@@ -528,6 +529,51 @@ describe('local stack, ended otherwise than by Ctrl-C', () => {
       await ended;
       // Offline, detached in its own group, stops itself once start.ts is gone (local/offline-guard.ts).
       expect(await portsStillBusyAfter(ports, 15_000)).toEqual([]);
+    },
+    STOP_TEST_MS,
+  );
+});
+
+describe('local stack against your Secrets Manager (KOODRIVE_TENANTS set), KooDrive left to the simulator', () => {
+  it(
+    'says in its banner that the simulator refuses your tenants, and how to reach your KooDrive',
+    async () => {
+      // "Your account's" Secrets Manager: a local one, reached the way the SDK reaches any endpoint.
+      const secrets = await startLocalSecretsManager({
+        region: 'us-east-1',
+        secrets: {
+          'koodrive/acme': JSON.stringify({ appId: 'acme-app', appSecret: 'acme-secret', userId: '42' }),
+        },
+      });
+      const dataDir = await mkdtemp(path.join(tmpdir(), 'koodrive-local-'));
+      const env = {
+        ...portVariables(await freePorts(6)),
+        LOCAL_DATA_DIR: dataDir,
+        KOODRIVE_TENANTS: 'acme=koodrive/acme',
+        AWS_ACCESS_KEY_ID: 'test',
+        AWS_SECRET_ACCESS_KEY: 'test',
+        AWS_REGION: 'us-east-1',
+        AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.url,
+      };
+      const stack = await startLocalStack({ env, log: () => undefined });
+      try {
+        expect(stack.banner).toMatch(/KooDrive +http:\/\/127\.0\.0\.1:\d+ \(simulator\)/);
+        expect(stack.banner).toContain('The simulator knows only the demo apps');
+        expect(stack.banner).toContain(
+          'set KOODRIVE_BASE_URL (e.g. https://intl.myhuaweicloud-koodrive.com)',
+        );
+        // What that user would otherwise be left with: a refusal that reads like a bad secret.
+        const { status, body } = await getJson(`${stack.apiUrl}/allocation`);
+        expect([status, isRecord(body) && body.code, isRecord(body) && body.upstreamMessage]).toEqual([
+          502,
+          'UPSTREAM_REJECTED',
+          'Incorrect app authentication information: app not found',
+        ]);
+      } finally {
+        await stack.stop();
+        await secrets.close();
+        await rm(dataDir, { recursive: true, force: true });
+      }
     },
     STOP_TEST_MS,
   );
