@@ -277,7 +277,9 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   }
 
   try {
-    // Every port first, so that a busy one is named with its variable before anything starts.
+    // The data folder first: a second `npm start` beside a running one is told so, not sent to move a port.
+    cleanups.push(await claimDataDir(dataDir));
+    // Every port, so that a busy one is named with its variable before anything starts.
     const wanted: [number, string][] = [
       [ports.api, 'LOCAL_API_PORT'],
       [ports.lambda, 'LOCAL_LAMBDA_PORT'],
@@ -288,8 +290,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     if (!realSecrets) wanted.push([ports.secretsManager, 'LOCAL_SECRETS_MANAGER_PORT']);
     assertDistinctPorts(wanted);
     for (const [port, variable] of wanted) await assertPortFree(port, variable);
-    // Before the build too: a second stack on the same folder would rebuild the first one's bundles.
-    cleanups.push(await claimDataDir(dataDir));
+    // After both checks: a second stack on the same folder would rebuild the first one's bundles.
     await options.build?.();
     options.signal?.throwIfAborted();
 

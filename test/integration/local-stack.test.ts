@@ -393,6 +393,13 @@ describe('local stack (npm start)', () => {
     );
   });
 
+  it('tells a second `npm start` of the same settings that a stack already runs, not to move a port', async () => {
+    // The same ports and folder: a second terminal running `npm start` again.
+    await expect(startLocalStack({ env: stack?.env ?? {}, log: () => undefined })).rejects.toThrow(
+      `is in use by another local stack (process ${stack?.child.pid})`,
+    );
+  });
+
   it('snapshot:local reads LOCAL_LAMBDA_PORT as npm start does: empty is the default, a non-port is refused', async () => {
     const refused = await runSnapshotLocal(['--sqs', DEMO_TENANT_ID], 'abc');
     expect([refused.code, refused.stdout]).toEqual([2, '']);
@@ -614,8 +621,10 @@ describe('local stack settings', () => {
     const [, , koodrive = 0, secretsManager = 0, dynamodb = 0] = ports;
     const busy = createServer();
     await listen(busy, dynamodb);
+    // A folder of its own: the repository's .local-data may be held by an `npm start` running beside the tests.
+    const dataDir = await mkdtemp(path.join(tmpdir(), 'koodrive-local-'));
     try {
-      const env = portVariables(ports);
+      const env = { ...portVariables(ports), LOCAL_DATA_DIR: dataDir };
       await expect(startLocalStack({ env, log: () => undefined })).rejects.toThrow(
         `Port ${dynamodb} is in use`,
       );
@@ -626,6 +635,7 @@ describe('local stack settings', () => {
       expect([await isFree(koodrive), await isFree(secretsManager)]).toEqual([true, true]);
     } finally {
       await close(busy);
+      await rm(dataDir, { recursive: true, force: true });
     }
   });
 
@@ -633,8 +643,13 @@ describe('local stack settings', () => {
     const ports = await freePorts(6);
     const [, , koodrive = 0] = ports;
     let built = false;
+    const dataDir = await mkdtemp(path.join(tmpdir(), 'koodrive-local-'));
     // The local Secrets Manager moved onto the simulator's port: each would be free when checked alone.
-    const env = { ...portVariables(ports), LOCAL_SECRETS_MANAGER_PORT: String(koodrive) };
+    const env = {
+      ...portVariables(ports),
+      LOCAL_SECRETS_MANAGER_PORT: String(koodrive),
+      LOCAL_DATA_DIR: dataDir,
+    };
     await expect(
       startLocalStack({
         env,
@@ -648,6 +663,9 @@ describe('local stack settings', () => {
     );
     expect(built).toBe(false);
     expect(await isFree(koodrive)).toBe(true);
+    // The folder was given back.
+    expect(existsSync(path.join(dataDir, 'local-stack.pid'))).toBe(false);
+    await rm(dataDir, { recursive: true, force: true });
   });
 
   it('runs serverless offline on the stage, ports and parameters given, leaving empty ones out', () => {
