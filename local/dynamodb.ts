@@ -252,6 +252,8 @@ async function waitUntilActive(client: DynamoDBClient, tableName: string, timeou
 export async function ensureTables(
   client: DynamoDBClient,
   tables: Record<string, TableSchema>,
+  /** Where the data is kept on disk, named in the error. */
+  dataPath?: string,
 ): Promise<void> {
   for (const [tableName, schema] of Object.entries(tables)) {
     try {
@@ -262,7 +264,8 @@ export async function ensureTables(
       const { Table } = await client.send(new DescribeTableCommand({ TableName: tableName }));
       if (!sameKeys(Table?.KeySchema, schema.KeySchema)) {
         throw new Error(
-          `Local table ${tableName} has another key schema than serverless.yml; delete its data directory to recreate it.`,
+          `Local table ${tableName} has another key schema than serverless.yml; delete its data directory` +
+            `${dataPath === undefined ? '' : ` (${dataPath})`} to recreate it, with no snapshots.`,
         );
       }
     }
@@ -319,7 +322,7 @@ export async function startLocalDynamoDb(options: LocalDynamoDbOptions = {}): Pr
     credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
   });
   try {
-    await ensureTables(client, toCreate);
+    await ensureTables(client, toCreate, options.path === undefined ? undefined : path.resolve(options.path));
   } catch (error) {
     await close();
     throw error;

@@ -786,7 +786,9 @@ resources:
       );
       await expect(
         startLocalDynamoDb({ path: dir, tables: { SnapshotsTable: table }, serverlessYmlPath: changed }),
-      ).rejects.toThrow(/another key schema/);
+      ).rejects.toThrow(
+        `another key schema than serverless.yml; delete its data directory (${dir}) to recreate it`,
+      );
       await expect(startLocalDynamoDb({ tables: { Missing: 'x-table' } })).rejects.toThrow(/Missing/);
     } finally {
       await rm(dir, { recursive: true, force: true });
