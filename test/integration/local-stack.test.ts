@@ -5,7 +5,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -542,6 +542,22 @@ describe('local stack, ended otherwise than by Ctrl-C', () => {
 });
 
 describe('local stack against your Secrets Manager (KOODRIVE_TENANTS set), KooDrive left to the simulator', () => {
+  it('refuses real tenants without both AWS keys, before starting anything', async () => {
+    const dataDir = await mkdtemp(path.join(tmpdir(), 'koodrive-local-'));
+    const env = {
+      ...portVariables(await freePorts(6)),
+      LOCAL_DATA_DIR: dataDir,
+      KOODRIVE_TENANTS: 'acme=koodrive/acme',
+      AWS_ACCESS_KEY_ID: 'AKIDEXAMPLE',
+      AWS_REGION: 'us-east-1',
+    };
+    await expect(startLocalStack({ env, log: () => undefined })).rejects.toThrow(
+      /export AWS credentials as environment variables \(AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, and AWS_SESSION_TOKEN for temporary ones\)/,
+    );
+    // Nothing was started: the data folder was not claimed.
+    expect(await readdir(dataDir)).toEqual([]);
+  });
+
   it(
     'says in its banner that the simulator refuses your tenants, and how to reach your KooDrive',
     async () => {
