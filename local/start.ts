@@ -544,6 +544,11 @@ async function main(): Promise<void> {
     process.exit(0);
   }
   const started = stack;
+  // A signal that came after the start's last check: it found no stack to stop, so stop it now.
+  if (starting.signal.aborted) {
+    await stopAndReport(started);
+    process.exit(0);
+  }
   console.log(`\n${started.banner}\n`);
   // `npm start` runs this under `sh -c`, which a SIGTERM to npm (a process manager, `timeout`, `kill`) ends
   // without passing the signal on: the parent going away is the same request to stop.
