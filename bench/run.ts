@@ -27,7 +27,7 @@ import { startLocalDynamoDb } from '../local/dynamodb.ts';
 import { startLocalEventBridge } from '../local/eventbridge.ts';
 import type { SimulatorApp } from '../local/koodrive-simulator.ts';
 import { startLocalSecretsManager } from '../local/secrets-manager.ts';
-import { buildAll } from '../scripts/build.ts';
+import { buildAll, copyExecWrapper } from '../scripts/build.ts';
 import { buildPeer, buildProbes, buildProject } from './lib/build.ts';
 import { computeCost } from './lib/cost.ts';
 import { startCountingProxy } from './lib/counting-proxy.ts';
@@ -1131,6 +1131,8 @@ export async function runBenchmark(argv: readonly string[]): Promise<BenchResult
       }
       // A private copy: another `npm run build` in the same checkout must not pull the bundles away mid-run.
       await cp(from, distDir, { recursive: true });
+      // A dist/ from before the wrapper existed (or a --dist of bundles only): the repository's wrapper.
+      if (!existsSync(path.join(distDir, 'exec-wrapper.sh'))) await copyExecWrapper(distDir);
     }
     log('building the peer and the probes');
     const peerBundle = await buildPeer(path.join(work, 'peer'));
@@ -1173,7 +1175,8 @@ export async function runBenchmark(argv: readonly string[]): Promise<BenchResult
         'History read: handler calls only are timed (parsing the answer for nextCursor is the caller’s work); the raw Query pages the same key range with the same limit and converts nothing.',
       ],
       env,
-      runtimeEnv: await readDeployedRuntimeEnv(),
+      // The wrapper of the bundles measured (the run's own dist/), not whatever the checkout's dist/ holds.
+      runtimeEnv: await readDeployedRuntimeEnv(undefined, work),
       measured: {},
     };
 

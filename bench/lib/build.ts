@@ -5,7 +5,13 @@
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { build } from 'esbuild';
-import { buildHandler, FUNCTION_BUILD_OPTIONS, listHandlers, REQUIRE_BANNER } from '../../scripts/build.ts';
+import {
+  buildHandler,
+  copyExecWrapper,
+  FUNCTION_BUILD_OPTIONS,
+  listHandlers,
+  REQUIRE_BANNER,
+} from '../../scripts/build.ts';
 import { ROOT } from './machine.ts';
 
 export const PEER_ENTRY = path.join(ROOT, 'bench', 'peer', 'allocation.ts');
@@ -58,9 +64,13 @@ export async function buildProbes(outDir: string): Promise<ProbeFiles> {
   };
 }
 
-/** Builds every handler with scripts/build.ts's own buildHandler into `<outDir>/<name>/index.mjs`. */
+/**
+ * Builds every handler with scripts/build.ts's own buildHandler into `<outDir>/<name>/index.mjs`, and the
+ * exec wrapper into `<outDir>/exec-wrapper.sh`, as `npm run build` lays out dist/.
+ */
 export async function buildProject(outDir: string): Promise<string[]> {
   const names = await listHandlers();
   await Promise.all(names.map((name) => buildHandler(name, outDir)));
+  await copyExecWrapper(outDir);
   return names;
 }

@@ -66,7 +66,13 @@ export function deployedRuntimeEnv(serverlessYml: string, root: string = ROOT): 
   return env;
 }
 
-/** {@link deployedRuntimeEnv} of the repository's serverless.yml. */
-export async function readDeployedRuntimeEnv(file: string = SERVERLESS_YML): Promise<Record<string, string>> {
-  return deployedRuntimeEnv(await readFile(file, 'utf8'));
+/**
+ * {@link deployedRuntimeEnv} of the repository's serverless.yml; `root` holds the package as Lambda unpacks
+ * it (`<root>/dist/exec-wrapper.sh`): the benchmark passes its own run folder, whose dist/ it measures.
+ */
+export async function readDeployedRuntimeEnv(
+  file: string = SERVERLESS_YML,
+  root: string = ROOT,
+): Promise<Record<string, string>> {
+  return deployedRuntimeEnv(await readFile(file, 'utf8'), root);
 }

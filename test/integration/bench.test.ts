@@ -213,6 +213,10 @@ describe('the benchmark’s arithmetic', () => {
       AWS_LAMBDA_EXEC_WRAPPER: path.join(ROOT, 'dist', 'exec-wrapper.sh'),
       V8_FLAGS: '--no-concurrent-recompilation --max-opt=2',
     });
+    // The benchmark's own run folder: the wrapper it built beside the bundles it measures.
+    expect((await readDeployedRuntimeEnv(undefined, '/run')).AWS_LAMBDA_EXEC_WRAPPER).toBe(
+      '/run/dist/exec-wrapper.sh',
+    );
     const wrapped = (flags: string, wrapper = '/var/task/dist/w.sh') =>
       `params:\n  default:\n    flags: "${flags}"\nprovider:\n  environment:\n    AWS_LAMBDA_EXEC_WRAPPER: ${wrapper}\n    V8_FLAGS: \${checkedV8Flags:flags}\n`;
     expect(deployedRuntimeEnv(wrapped(' --a  --b=1'), '/repo')).toEqual({
