@@ -715,10 +715,17 @@ async function measureSecretReads(
     ['peer', ctx.peerBundle, {}],
   ] as const) {
     secrets.reset();
-    await runNode(ctx.probes.warm, ['handler', bundle, '0', '0', String(n * tenants.length)], {
-      env: { ...allocEnv, ...runtimeEnv, BENCH_TENANTS: tenants.join(',') },
-      nodeArgs: LAMBDA_ARGS,
-    });
+    const outcome = await runNode(
+      ctx.probes.warm,
+      ['handler', bundle, '0', '0', String(n * tenants.length)],
+      {
+        env: { ...allocEnv, ...runtimeEnv, BENCH_TENANTS: tenants.join(',') },
+        nodeArgs: LAMBDA_ARGS,
+      },
+    );
+    // Reads per answered invocation: failed ones (no secret, no answer) would pass the target with 0 reads.
+    const failures = num(outcome.result, 'failures');
+    if (failures !== 0) throw new Error(`secret reads ${key}: ${failures} invocation(s) did not answer 200`);
     const reads = [secrets.getSecretValueCalls('koodrive/demo'), secrets.getSecretValueCalls('koodrive/lab')];
     ctx.figures.push(
       figure({
