@@ -792,7 +792,8 @@ async function measureSnapshotFanOut(
   const calls = { put: 0, query: 0, other: 0, secrets: 0, logBytes: 0, stored: 0 };
   /** Peak RSS of each project run, MiB. */
   const peaks: number[] = [];
-  const runProject = async (time: string) => {
+  /** `counted`: the run's calls feed the cost note's per-snapshot inputs. */
+  const runProject = async (time: string, counted: boolean) => {
     deps.secrets.reset();
     deps.dynamo.reset();
     // A fresh process per run: 15 minutes apart, a warm container's secrets (300 s) have expired anyway.
@@ -808,6 +809,7 @@ async function measureSnapshotFanOut(
       throw new Error(`snapshot run stored ${stored} of ${tenants.length} tenants`);
     walls.push(num(outcome.result, 'wallMs'));
     peaks.push(num(outcome.result, 'maxRssBytes') / MB);
+    if (!counted) return;
     const counts = deps.dynamo.counts();
     // Writes: the snapshot (PutItem) and the threshold head's move (UpdateItem).
     calls.put += (counts.PutItem ?? 0) + (counts.BatchWriteItem ?? 0) + (counts.UpdateItem ?? 0);
@@ -840,12 +842,15 @@ async function measureSnapshotFanOut(
     for (let round = 0; round < p.snapshotRounds; round++) {
       await deps.simulator.call('reset');
       const time = new Date(base + round * quarter).toISOString().replace(/\.\d{3}Z$/, 'Z');
+      // The table's first run also looks for each tenant's threshold head, which it then writes (one more
+      // Query per tenant, once per tenant ever): the cost note counts the runs after it, every later run.
+      const counted = round > 0 || p.snapshotRounds === 1;
       if (round % 2 === 0) {
-        await runProject(time);
+        await runProject(time, counted);
         await runFloor(time);
       } else {
         await runFloor(time);
-        await runProject(time);
+        await runProject(time, counted);
       }
       log(
         `snapshot round ${round + 1}/${p.snapshotRounds}: ${tenants.length} tenants in ${walls.at(-1)?.toFixed(0)} ms ` +
