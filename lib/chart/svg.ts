@@ -645,8 +645,22 @@ export function renderAllocationChart(input: AllocationChartInput): string {
       thresholdGroups.push({ ratios: [ratio], top: py, bottom: py });
     }
   }
+  const labelYOf = (group: { top: number; bottom: number }) =>
+    group.top - 14 < top ? group.bottom + 12 : group.top - 4;
+  // A label that has to sit below its line (at the top of the plot) can land on the next group's label,
+  // which sits above that group's line: such groups share one label too, from the top down.
+  for (let i = thresholdGroups.length - 1; i > 0; i -= 1) {
+    const upper = thresholdGroups[i];
+    const lower = thresholdGroups[i - 1];
+    if (upper === undefined || lower === undefined) continue;
+    if (Math.abs(labelYOf(upper) - labelYOf(lower)) < 12) {
+      lower.ratios.push(...upper.ratios);
+      lower.top = upper.top;
+      thresholdGroups.splice(i, 1);
+    }
+  }
   for (const group of thresholdGroups) {
-    const labelY = group.top - 14 < top ? group.bottom + 12 : group.top - 4;
+    const labelY = labelYOf(group);
     thresholdParts.push(
       `<text${attrs({ x: left + 4, y: round1(labelY), 'font-size': 10, fill: THRESHOLD, ...HALO })}>${escapeXml(`${group.ratios.map(percent).join(', ')} of all`)}</text>`,
     );

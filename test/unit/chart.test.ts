@@ -314,6 +314,27 @@ describe('renderAllocationChart', () => {
     expect(svg).toContain('>97 %, 98 %, 99 %, 100 % of all</text>');
   });
 
+  it('keeps threshold labels apart when the top one has to sit below its line (0.9, 0.95, 1 near the top)', () => {
+    // Totals end at 2,400 GB on an axis to 2,500: the 100 % line is too near the plot's top for a label
+    // above it, and a label below it would land on the 95 % line's label, 14 px lower.
+    const items = Array.from({ length: 57 }, (_, i) =>
+      item(FROM.getTime() + i * 3 * HOUR, [
+        { type: 0, allocated: 1400 + i * 3, total: 1600 },
+        { type: 1, allocated: 500, total: 800 },
+      ]),
+    );
+    const svg = render({ items, thresholds: [0.9, 0.95, 1] });
+    expect(svg.match(/data-threshold="/g)).toHaveLength(3);
+    const labels = elements(svg, 'text').filter((t) => t.text?.endsWith('of all'));
+    // Every threshold is named in some label.
+    expect(labels.map((l) => l.text).join(' ')).toMatch(/90 %.*95 %.*100 %|90 %, 95 %, 100 %/);
+    const ys = labels.map((l) => Number(l.y)).sort((a, b) => a - b);
+    for (let i = 1; i < ys.length; i += 1) {
+      // 10 px text: baselines a text line apart at least.
+      expect((ys[i] ?? 0) - (ys[i - 1] ?? 0)).toBeGreaterThanOrEqual(11);
+    }
+  });
+
   it('marks an over-allocated series at its last point and says "over" there', () => {
     // department ends at 1,100 of 1,000 GB; personal and group stay within their totals.
     const items = week().map((i, h) =>
