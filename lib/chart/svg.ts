@@ -816,19 +816,26 @@ export function renderAllocationChart(input: AllocationChartInput): string {
   // overlap; a leader in the series' colour joins a moved name to its height at the plot's edge.
   const nameParts: string[] = [];
   const edge = left + plotWidth;
+  // More names than lines beside the plot (many space types): they may rise to the legend (nothing else
+  // is right of the plot there), and where even that is too short, they close up in a smaller font, so
+  // that no two overprint.
+  const nameMax = bottom + 8;
+  const nameMin = (nameLabels.length - 1) * 12 > nameMax - (top + 4) ? ly + 14 : top + 4;
+  const nameGap = Math.min(12, (nameMax - nameMin) / Math.max(1, nameLabels.length - 1));
+  const nameSize = Math.min(11, Math.floor(nameGap * 10) / 10);
   for (const label of spreadApart(
     nameLabels.map((n) => {
       // A forecast may run out of the plot (it is clipped): its name stays at the edge it leaves by.
       const lineY = Math.max(top, Math.min(bottom, n.lineY));
       return { ...n, lineY, y: lineY + 4 };
     }),
-    12,
-    top + 4,
-    bottom + 8,
+    nameGap,
+    nameMin,
+    nameMax,
   )) {
     nameParts.push(
       `<line${attrs({ x1: round1(edge + 1), y1: round1(label.lineY), x2: round1(edge + 6), y2: round1(label.y - 4), stroke: label.colour, 'stroke-width': 1.5 })}/>`,
-      `<text${attrs({ x: round1(edge + 8), y: round1(label.y), 'font-size': 11, 'font-weight': 600, fill: label.colour, 'data-series-name': label.key })}>${escapeXml(label.key)}</text>`,
+      `<text${attrs({ x: round1(edge + 8), y: round1(label.y), 'font-size': nameSize, 'font-weight': 600, fill: label.colour, 'data-series-name': label.key })}>${escapeXml(label.key)}</text>`,
     );
   }
   out.push('<g class="series-names">', ...nameParts, '</g>');

@@ -475,6 +475,31 @@ describe('renderAllocationChart', () => {
     expect(Math.abs((first ?? 0) - (second ?? 0))).toBeGreaterThanOrEqual(12);
   });
 
+  it('keeps the series names apart with 20 space types, where they outnumber the lines of the margin', () => {
+    const items = Array.from({ length: 29 }, (_, i) =>
+      item(FROM.getTime() + i * 6 * HOUR, [
+        ...Array.from({ length: 20 }, (_, type) => ({
+          type,
+          allocated: 100 * type + i * (type % 3),
+          total: 100 * type + 500,
+        })),
+      ]),
+    );
+    const svg = render({ items });
+    const names = elements(svg, 'text').filter((t) => t['data-series-name'] !== undefined);
+    expect(names).toHaveLength(21);
+    const placed = names
+      .map((n) => ({ y: Number(n.y), size: Number(n['font-size']) }))
+      .sort((a, b) => a.y - b.y);
+    for (let i = 1; i < placed.length; i += 1) {
+      const [above, below] = [placed[i - 1], placed[i]];
+      // No two names overprint: baselines at least a text line (the font size) apart.
+      expect((below?.y ?? 0) - (above?.y ?? 0)).toBeGreaterThanOrEqual(below?.size ?? 11);
+    }
+    // And still legible.
+    expect(Math.min(...placed.map((p) => p.size))).toBeGreaterThanOrEqual(8);
+  });
+
   it('leaves the range out of the heading when a long tenant id would run into it', () => {
     const range = (svg: string) => elements(svg, 'text').find((t) => t['data-range'] === 'true')?.text;
     expect(range(render())).toBe('2026-11-21 04:00 UTC to 2026-11-28 04:00 UTC');
