@@ -328,14 +328,22 @@ function linePath(
   return { d, lone };
 }
 
-function trendSentence(key: string, points: readonly SeriesPoint[], trend: Trend, forecast: boolean): string {
+function trendSentence(
+  key: string,
+  points: readonly SeriesPoint[],
+  trend: Trend,
+  forecast: boolean,
+  latestAt: number,
+): string {
   const last = points.at(-1);
   if (last === undefined) return `${key}: no data`;
   const share = last.totalGB > 0 ? ` (${percent(last.allocatedGB / last.totalGB)})` : '';
   let outlook: string;
   const entry = trend[key];
+  // A space type the latest snapshot no longer reports (deleted, say) has no outlook.
+  if (last.at < latestAt) outlook = `not in the latest snapshot (last ${formatInstant(last.at)})`;
   // Over-allocation is a fact of the data, said with or without a forecast.
-  if (last.allocatedGB > last.totalGB) outlook = 'over-allocated';
+  else if (last.allocatedGB > last.totalGB) outlook = 'over-allocated';
   else if (!forecast || entry === undefined) outlook = 'no forecast';
   else if (entry.daysUntilFull === 0) outlook = 'full';
   else if (entry.slopeGBPerDay === null) outlook = 'too few snapshots for a forecast';
@@ -349,9 +357,15 @@ function trendSentence(key: string, points: readonly SeriesPoint[], trend: Trend
 }
 
 /** How soon a series needs attention: over-allocated first, then full, then by days until full. */
-function urgency(points: readonly SeriesPoint[], trend: Trend, key: string, forecast: boolean): number {
+function urgency(
+  points: readonly SeriesPoint[],
+  trend: Trend,
+  key: string,
+  forecast: boolean,
+  latestAt: number,
+): number {
   const last = points.at(-1);
-  if (last === undefined) return Number.POSITIVE_INFINITY;
+  if (last === undefined || last.at < latestAt) return Number.POSITIVE_INFINITY;
   if (last.allocatedGB > last.totalGB) return -2;
   const days = forecast ? trend[key]?.daysUntilFull : null;
   if (days === 0) return -1;
@@ -408,8 +422,8 @@ export function renderAllocationChart(input: AllocationChartInput): string {
     // The most urgent outlook first (stable: the others keep their order, space types, then totals).
     const sentences = [...series]
       .map(([key, points]) => ({
-        text: trendSentence(key, points, input.trend, forecast),
-        urgency: urgency(points, input.trend, key, forecast),
+        text: trendSentence(key, points, input.trend, forecast, latest.at),
+        urgency: urgency(points, input.trend, key, forecast, latest.at),
       }))
       .sort((a, b) => (a.urgency === b.urgency ? 0 : a.urgency < b.urgency ? -1 : 1))
       .map((sentence) => sentence.text);
@@ -484,6 +498,8 @@ export function renderAllocationChart(input: AllocationChartInput): string {
     const last = series.get(key)?.at(-1);
     if (!forecast || entry === undefined || entry.slopeGBPerDay === null || last === undefined)
       return undefined;
+    // A space type the latest snapshot no longer reports is not forecast (see the series below).
+    if (last.at < latest.at) return undefined;
     const days = entry.daysUntilFull;
     if (days === null || !(days > 0)) return undefined;
     const at = last.at + days * DAY;
@@ -672,7 +688,8 @@ export function renderAllocationChart(input: AllocationChartInput): string {
   const tickParts: string[] = [];
   for (const [key, points] of series) {
     const own = points.at(-1)?.totalGB ?? 0;
-    if (key === TOTALS_KEY || !(own > 0)) continue;
+    // Not for a space type the latest snapshot no longer reports: it has no thresholds to reach now.
+    if (key === TOTALS_KEY || !(own > 0) || (points.at(-1)?.at ?? 0) < latest.at) continue;
     const colour = colourOf(key, others);
     for (const ratio of thresholdList) {
       const gb = ratio * own;
@@ -766,6 +783,9 @@ export function renderAllocationChart(input: AllocationChartInput): string {
     nameLabels.push(name);
     if (!forecast || entry === undefined || entry.slopeGBPerDay === null) continue;
     if (entry.daysUntilFull === 0) continue;
+    // Not reported by the latest snapshot (a space type deleted): its line ends where its data ends,
+    // rather than a forecast drawn across the time it was gone, with a 'full' date in the past.
+    if (last.at < latest.at) continue;
     const slope = entry.slopeGBPerDay;
     const full = fullAt(key);
     let endAt = endMs;

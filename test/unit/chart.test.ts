@@ -335,6 +335,31 @@ describe('renderAllocationChart', () => {
     }
   });
 
+  it('forecasts no space type that the latest snapshot no longer reports (a deleted group space)', () => {
+    // group is reported for the first three days only, growing fast; department and the totals go on.
+    const items = Array.from({ length: 57 }, (_, i) =>
+      item(FROM.getTime() + i * 3 * HOUR, [
+        { type: 0, allocated: 500 + i * 3, total: 1000 },
+        ...(i < 25 ? [{ type: 2, allocated: 100 + i * 10, total: 600 }] : []),
+      ]),
+    );
+    const svg = render({ items });
+    // Its line stays, as history; no forecast across the days it was gone, no "full" in the past.
+    expect(pathOf(svg, 'group-allocated')).toBeDefined();
+    expect(pathOf(svg, 'group-forecast')).toBeUndefined();
+    expect(svg).not.toContain('data-full="group"');
+    expect(svg).not.toContain('data-full-label="group"');
+    expect(svg).not.toMatch(/data-own-threshold="[^"]*" data-space="group"/);
+    expect(svg).toMatch(/data-own-threshold="[^"]*" data-space="department"/);
+    const desc = descOf(svg);
+    expect(desc).toContain(
+      'group: 340 of 600 GB allocated (56.7 %), not in the latest snapshot (last 2026-11-24 04:00 UTC)',
+    );
+    // Not the description's most urgent news: department, which goes on, comes first.
+    expect(desc.startsWith('department:')).toBe(true);
+    expect(pathOf(svg, 'department-forecast')).toBeDefined();
+  });
+
   it('marks an over-allocated series at its last point and says "over" there', () => {
     // department ends at 1,100 of 1,000 GB; personal and group stay within their totals.
     const items = week().map((i, h) =>
