@@ -384,10 +384,11 @@ export function metricsNamespace(value: string): string {
  * expressions hold it between quotes, so it may not hold a quote, a backslash or a control character.
  */
 export function metricsService(value: string): string {
+  // `${` too: the dashboard's body is a CloudFormation Fn::Sub string, which would read it as a variable.
   // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it refuses.
-  if (value === '' || value.length > 1024 || /['"\\\u0000-\u001f\u007f]/.test(value)) {
+  if (value === '' || value.length > 1024 || /['"\\\u0000-\u001f\u007f]|\$\{/.test(value)) {
     throw new Error(
-      `metricsService '${value}' cannot name the metrics' service dimension: use 1 to 1,024 characters without quotes, backslashes or control characters, e.g. koodrive-allocation-prod.`,
+      `metricsService '${value}' cannot name the metrics' service dimension: use 1 to 1,024 characters without quotes, backslashes, control characters or \${, e.g. koodrive-allocation-prod.`,
     );
   }
   return value;

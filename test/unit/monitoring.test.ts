@@ -262,6 +262,8 @@ describe('monitoring resources', () => {
       /metricsNamespace 'AWS\/Lambda'.*not starting with AWS\//,
     );
     expect(packageWith({ namespace: 'Koo Drive' })).toThrow(/metricsNamespace/);
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: the text a user might give, not a template.
+    expect(packageWith({ service: 'ops-${AWS::Region}' })).toThrow(/metricsService .*or \$\{/);
     expect(
       packageWith({ namespace: 'Ops#Storage:KooDrive', service: 'koodrive allocation (prod)' }),
     ).not.toThrow();
