@@ -27,8 +27,24 @@ export interface MonitoringSettings {
   ratioWindowSeconds: number;
   /** SNS topic ARN for alarm and OK notifications; empty: none. */
   alarmTopicArn: string;
+  /** What the threshold alarms judge: the totals' ratio (default), or every space type's and the totals'. */
+  thresholdAlarmScope?: ThresholdAlarmScope;
   /** Prefix of alarm and dashboard names. */
   namePrefix: string;
+}
+
+export const THRESHOLD_ALARM_SCOPES = ['totals', 'every-space'] as const;
+export type ThresholdAlarmScope = (typeof THRESHOLD_ALARM_SCOPES)[number];
+
+/** `thresholdAlarmScope`, checked. */
+export function thresholdAlarmScope(value: string): ThresholdAlarmScope {
+  const scope = THRESHOLD_ALARM_SCOPES.find((known) => known === value.trim());
+  if (scope === undefined) {
+    throw new Error(
+      `thresholdAlarmScope is '${value}': use totals (each tenant's whole allocation) or every-space (each space type and the totals).`,
+    );
+  }
+  return scope;
 }
 
 type Resource = { Type: string; Properties: Record<string, unknown> };
@@ -230,20 +246,22 @@ export function monitoringResources(settings: MonitoringSettings): Record<string
 
   const thresholds = parseThresholds(settings.thresholds);
   const percents = thresholdPercents(thresholds);
+  const everySpace = (settings.thresholdAlarmScope ?? 'totals') === 'every-space';
   thresholds.forEach((threshold, index) => {
     const percent = percents[index] ?? '';
     // Logical ids are alphanumeric: 80.5 % is AllocatedRatio80p5Alarm.
     resources[`AllocatedRatio${percent.replace('.', 'p')}Alarm`] = alarm(
       settings,
       `allocated-ratio-${percent}`,
-      `A tenant's allocated space reached ${percent} % of its total (the Allocation Threshold Crossed event names the tenant and space type). One alarm for every tenant (the highest ratio): while one tenant stays above, another crossing raises nothing new here; route the events for an alert per tenant.`,
+      `${everySpace ? "One of a tenant's space types (or its whole allocation)" : "A tenant's whole allocation (all space types)"} reached ${percent} % of its total (the Allocation Threshold Crossed event names the tenant and space type). One alarm for every tenant (the highest ratio): while one tenant stays above, another crossing raises nothing new here; route the events for an alert per tenant.`,
       {
         Metrics: [
           {
             Id: 'ratio',
-            // Metrics Insights: the highest totals ratio of any tenant, so one alarm covers every tenant.
-            // Label keys quoted: an unquoted key that is one of Metrics Insights' reserved words fails the query.
-            Expression: `SELECT MAX(AllocatedRatio) FROM SCHEMA("${ns}", "service", "SpaceType", "Tenant") WHERE "service" = '${settings.service}' AND "SpaceType" = 'totals'`,
+            // Metrics Insights: the highest ratio of any tenant (of its totals, or of any of its series), so
+            // one alarm covers every tenant. Label keys quoted: an unquoted key that is one of Metrics
+            // Insights' reserved words fails the query.
+            Expression: `SELECT MAX(AllocatedRatio) FROM SCHEMA("${ns}", "service", "SpaceType", "Tenant") WHERE "service" = '${settings.service}'${everySpace ? '' : ` AND "SpaceType" = 'totals'`}`,
             Period: settings.ratioWindowSeconds,
             ReturnData: true,
           },
@@ -426,6 +444,7 @@ function settingsFrom(custom: unknown): MonitoringSettings {
     staleSnapshotSeconds: stale,
     ratioWindowSeconds: ratioWindowSeconds(stale, period),
     alarmTopicArn: typeof c.alarmTopicArn === 'string' ? c.alarmTopicArn : '',
+    thresholdAlarmScope: thresholdAlarmScope(String(c.thresholdAlarmScope ?? 'totals')),
     namePrefix: text('namePrefix'),
   };
 }

@@ -278,6 +278,30 @@ describe('monitoring resources', () => {
     );
   });
 
+  it('judges every space type with thresholdAlarmScope every-space, and refuses another scope', () => {
+    const props = propsOf(
+      monitoringResources({ ...SETTINGS, thresholdAlarmScope: 'every-space' }),
+      'AllocatedRatio100Alarm',
+    );
+    const metrics = JSON.stringify(props.Metrics);
+    expect(metrics).toContain(`WHERE \\"service\\" = 'koodrive-allocation'"`);
+    expect(metrics).not.toContain('totals');
+    expect(props.AlarmDescription).toMatch(
+      /^One of a tenant's space types \(or its whole allocation\) reached 100 %/,
+    );
+    const totals = propsOf(monitoringResources(SETTINGS), 'AllocatedRatio100Alarm');
+    expect(totals.AlarmDescription).toMatch(/^A tenant's whole allocation \(all space types\) reached 100 %/);
+    const plugin = new MonitoringPlugin({
+      service: {
+        custom: { monitoring: { ...CUSTOM, thresholdAlarmScope: 'spaces' } },
+        provider: { compiledCloudFormationTemplate: { Resources: {} } },
+      },
+    });
+    expect(() => plugin.hooks['before:package:finalize']?.()).toThrow(
+      /thresholdAlarmScope is 'spaces': use totals .* or every-space/,
+    );
+  });
+
   it('checks the schedule while resolving it, before osls refuses it without naming the parameter', async () => {
     const source = new MonitoringPlugin({
       service: { provider: { compiledCloudFormationTemplate: { Resources: {} } } },
