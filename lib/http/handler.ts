@@ -92,7 +92,9 @@ export function createHttpHandler(options: HttpHandlerOptions) {
       });
     } catch (error) {
       const appError = toAppError(error);
-      const details = describeError(error);
+      // The answer's code on every line, INTERNAL_ERROR included (describeError gives a code only to
+      // our own errors): the api-5xx alarm's runbook finds failures by it.
+      const details = { errorCode: appError.code, ...describeError(error) };
       if (appError.status >= 500) logger.error('request failed', details);
       else logger.warn('request refused', details);
       response = problemResponse(appError, traceId);

@@ -102,3 +102,40 @@ describe('the incoming event in logs', () => {
     }
   });
 });
+
+describe('an unforeseen failure', () => {
+  it("answers INTERNAL_ERROR without details, and its 'request failed' line names that code, with the stack", async () => {
+    process.env.POWERTOOLS_LOG_LEVEL = 'INFO';
+    const handler = createHttpHandler({
+      logger: createLogger('http-handler-test'),
+      traceId: () => 'trace-of-a-bug',
+      async handle({ appendKeys }) {
+        appendKeys({ tenantId: 'acme' });
+        throw new TypeError("Cannot read properties of undefined (reading 'spaces')");
+      },
+    });
+    capture = captureOutput();
+    const response = await handler(httpEvent('/allocation'), lambdaContext('http-handler-test'));
+    capture.stop();
+    expect(response.statusCode).toBe(500);
+    expect(JSON.parse(String(response.body))).toMatchObject({
+      code: 'INTERNAL_ERROR',
+      detail: 'An unexpected error occurred; see the function logs.',
+    });
+    const lines = capture
+      .text()
+      .split('\n')
+      .filter((line) => line.trim() !== '')
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    const failed = lines.find((line) => line.message === 'request failed');
+    // The api-5xx runbook row: the request failed lines name the code and the tenant, for every 5xx.
+    expect(failed).toMatchObject({
+      level: 'ERROR',
+      errorCode: 'INTERNAL_ERROR',
+      errorName: 'TypeError',
+      tenantId: 'acme',
+      traceId: 'trace-of-a-bug',
+    });
+    expect(String(failed?.stack)).toContain('test/unit/http-handler.test.ts');
+  });
+});
