@@ -142,7 +142,7 @@ export function parseHttpDate(value: string | undefined): number | undefined {
   return Number.isFinite(time) && new Date(time).toUTCString() === value ? time : undefined;
 }
 
-const CHECK_CREDENTIALS = "check appId, appSecret and userId in the secret, and the app's permissions.";
+const CHECK_CREDENTIALS = "check appId, appSecret and userId in that secret, and the app's permissions.";
 /** A refusal whose message is about the request's time (X-Date), not its credentials. */
 const TIME_REFUSAL = /\b(?:time|date|clock|expired?)\b/i;
 const CHECK_CLOCK =
@@ -155,6 +155,14 @@ const CHECK_CLOCK =
 function afterAttempts<E extends AppError>(error: E, attempts: number, why = ''): E {
   if (attempts > 1) error.message = `${error.message} All ${attempts} attempts failed${why}.`;
   return error;
+}
+
+/**
+ * Whose credentials were refused, with the HTTP status: the tenant and the secret to check. A live
+ * answer of GET /allocation names no tenant, and a tenant's secret id is not always the template's.
+ */
+function refusedWhose(tenant: Tenant, status: number): string {
+  return `tenant '${tenant.tenantId}' (secret '${tenant.secretId}', HTTP ${status})`;
 }
 
 /** What to check after a refusal: the clock when KooDrive's message speaks of time, else the credentials. */
@@ -370,7 +378,7 @@ export function createKooDriveClient(options: KooDriveClientOptions): KooDriveCl
   const attemptOnce = async (
     url: URL,
     credentials: AppCredentials,
-    secretId: string,
+    tenant: Tenant,
     traceId: string,
     language: string | undefined,
     /** The configured limit, or less when the call's deadline is nearer. */
@@ -390,7 +398,7 @@ export function createKooDriveClient(options: KooDriveClientOptions): KooDriveCl
         signingDate,
       });
     } catch (error) {
-      return { kind: 'error', error: signingError(error, secretId) };
+      return { kind: 'error', error: signingError(error, tenant.secretId) };
     }
     const headers: Record<string, string> = {
       Authorization: signed.headers.Authorization,
@@ -449,7 +457,7 @@ export function createKooDriveClient(options: KooDriveClientOptions): KooDriveCl
       return {
         kind: 'rejected',
         error: new UpstreamRejectedError(
-          `KooDrive refused the credentials of this tenant (HTTP ${status}): ${refusalHint(upstream)}`,
+          `KooDrive refused the credentials of ${refusedWhose(tenant, status)}: ${refusalHint(upstream)}`,
           upstream,
         ),
         status,
@@ -549,7 +557,7 @@ export function createKooDriveClient(options: KooDriveClientOptions): KooDriveCl
           const result = await attemptOnce(
             url,
             credentials,
-            tenant.secretId,
+            tenant,
             traceId,
             callOptions.language,
             timeoutMs,
@@ -569,7 +577,7 @@ export function createKooDriveClient(options: KooDriveClientOptions): KooDriveCl
           if (result.kind === 'rejected') {
             if (refusalRetried) {
               throw new UpstreamRejectedError(
-                `KooDrive refused the credentials of this tenant (HTTP ${result.status}), also on a second try with the secret's latest value: ${refusalHint(result.upstream)}`,
+                `KooDrive refused the credentials of ${refusedWhose(tenant, result.status)}, also on a second try with the secret's latest value: ${refusalHint(result.upstream)}`,
                 result.upstream,
               );
             }
@@ -586,7 +594,7 @@ export function createKooDriveClient(options: KooDriveClientOptions): KooDriveCl
             // (30 s is credentials.ts's REFETCH_INTERVAL_MS, not imported: this module stays free of the SDK.)
             if (newer === undefined && !clockCorrected) {
               throw new UpstreamRejectedError(
-                `KooDrive refused the credentials of this tenant (HTTP ${result.status}); the secret was read again less than 30 s ago and is not read again before that: ${refusalHint(result.upstream)}`,
+                `KooDrive refused the credentials of ${refusedWhose(tenant, result.status)}; the secret was read again less than 30 s ago and is not read again before that: ${refusalHint(result.upstream)}`,
                 result.upstream,
               );
             }

@@ -264,6 +264,10 @@ describe('errors: every row of the contract table', () => {
     const response = await call(coldHandler(), '/allocation');
     expect(response.statusCode).toBe(502);
     expect(response.json).toMatchObject({ code: 'UPSTREAM_REJECTED', upstreamCode: 'APIGW.0303' });
+    // GET /allocation names no tenant: the detail says which tenant and which secret to check.
+    expect(response.json.detail).toBe(
+      "KooDrive refused the credentials of tenant 'acme' (secret 'koodrive/acme', HTTP 401), also on a second try with the secret's latest value: check appId, appSecret and userId in that secret, and the app's permissions.",
+    );
     expect(koodrive.requests.map((r) => r.outcome)).toEqual(['rejected', 'rejected']);
     expect(secrets.getSecretValueCalls('koodrive/acme')).toBe(2);
   });
@@ -503,6 +507,11 @@ describe('retries, rotation, clock and caching', () => {
       const response = await call(handler, '/allocation');
       expect(response.statusCode).toBe(502);
       expect(response.json).toMatchObject({ code: 'UPSTREAM_REJECTED', upstreamCode: 'APIGW.0303' });
+      expect(String(response.json.detail)).toMatch(
+        i === 0
+          ? /^KooDrive refused the credentials of tenant 'acme' \(secret 'koodrive\/acme', HTTP 401\), also on a second try/
+          : /^KooDrive refused the credentials of tenant 'acme' \(secret 'koodrive\/acme', HTTP 401\); the secret was read again less than 30 s ago/,
+      );
     }
     // The first call: read, refused, read again, refused. The others: refused once, not read again.
     expect(secrets.getSecretValueCalls('koodrive/acme')).toBe(2);
