@@ -74,7 +74,8 @@ const SDK_ERROR_HINTS: Record<string, string> = {
     'the secret does not exist in this account and region; create it or fix KOODRIVE_TENANTS',
   AccessDeniedException:
     "the function's role may not read it; grant secretsmanager:GetSecretValue on the secret",
-  DecryptionFailure: 'its KMS key cannot be used; grant kms:Decrypt on the key to the function',
+  DecryptionFailure:
+    "its KMS key cannot be used: name the key in the stage parameter secretKmsKeyArns (kms:Decrypt through Secrets Manager), and let the key's policy allow the account",
   ThrottlingException: 'Secrets Manager is throttling requests; it will be retried on the next call',
   InvalidRequestException: 'the secret is scheduled for deletion or disabled',
   CredentialsProviderError:
@@ -132,6 +133,15 @@ export function parseSecretString(secretId: string, secretString: string | undef
   return result;
 }
 
+/**
+ * An AccessDeniedException about the secret's KMS key (`Access to KMS is not allowed`: the role lacks
+ * kms:Decrypt on a customer managed key), not about secretsmanager:GetSecretValue: the grant to add
+ * differs, so the hint must too.
+ */
+const KMS_ACCESS_DENIED = /\bKMS\b/;
+const KMS_ACCESS_HINT =
+  "the secret's KMS key may not be used by the function's role: name the key in the stage parameter secretKmsKeyArns (kms:Decrypt through Secrets Manager), and let the key's policy allow the account";
+
 function toCredentialsError(tenant: Tenant, error: unknown): AppError {
   if (error instanceof AppError) return error;
   const name = error instanceof Error ? error.name : 'UnknownError';
@@ -139,10 +149,18 @@ function toCredentialsError(tenant: Tenant, error: unknown): AppError {
   const code = error instanceof Error ? (error as Error & { code?: unknown }).code : undefined;
   // System error codes: ECONNRESET, ENOTFOUND, EAI_AGAIN (a DNS lookup that failed for now), …
   const connection = typeof code === 'string' && /^E[A-Z_]+$/.test(code) && code !== 'ETIMEDOUT';
+  const kms =
+    name === 'AccessDeniedException' && error instanceof Error && KMS_ACCESS_DENIED.test(error.message);
   const hint =
+    (kms ? KMS_ACCESS_HINT : undefined) ??
     (connection ? undefined : SDK_ERROR_HINTS[name]) ??
     'Secrets Manager could not be reached or failed; check the network path and the service health';
-  const shown = connection ? `${name} (${code}: the connection failed, not a slow answer)` : name;
+  // AWS's message says which access was denied; it names no secret value.
+  const shown = connection
+    ? `${name} (${code}: the connection failed, not a slow answer)`
+    : kms && error instanceof Error
+      ? `${name} (${error.message.slice(0, 200)})`
+      : name;
   return new CredentialsUnavailableError(
     `Secrets Manager could not be read for tenant '${tenant.tenantId}' (secret '${tenant.secretId}'): ${shown}; ${hint}.`,
     { cause: error },

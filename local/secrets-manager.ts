@@ -20,6 +20,8 @@ export interface SecretsManagerFault {
   secretId?: string;
   /** How many matching calls fail; default 1. */
   times?: number;
+  /** The error's message, as AWS words a variant of it (`Access to KMS is not allowed`); default a typical one. */
+  message?: string;
 }
 
 /** Handle on a running local Secrets Manager endpoint. */
@@ -64,6 +66,7 @@ interface PendingFault {
   type: SecretsManagerFault['type'];
   secretId: string | undefined;
   remaining: number;
+  message: string | undefined;
 }
 
 /** An AWS-style error answer: `__type` in the body and `x-amzn-errortype` in the headers. */
@@ -381,7 +384,7 @@ export async function startLocalSecretsManager(
       }
       throw new ServiceError(
         fault.type,
-        FAULT_MESSAGES[fault.type],
+        fault.message ?? FAULT_MESSAGES[fault.type],
         fault.type === 'InternalServiceError' ? 500 : 400,
       );
     }
@@ -424,7 +427,12 @@ export async function startLocalSecretsManager(
       return secrets.get(name)?.arn;
     },
     enqueueFault(fault) {
-      faults.push({ type: fault.type, secretId: fault.secretId, remaining: fault.times ?? 1 });
+      faults.push({
+        type: fault.type,
+        secretId: fault.secretId,
+        remaining: fault.times ?? 1,
+        message: fault.message,
+      });
     },
     getSecretValueCalls(secretId) {
       if (secretId === undefined) return getCalls.length;

@@ -242,6 +242,21 @@ describe('errors: every row of the contract table', () => {
     expect(koodrive.requests).toHaveLength(0);
   });
 
+  it('503 CREDENTIALS_UNAVAILABLE pointing at the KMS key, not GetSecretValue, when the role may not decrypt the secret', async () => {
+    // What Secrets Manager answers when the role lacks kms:Decrypt on a customer managed key.
+    secrets.enqueueFault({
+      type: 'AccessDeniedException',
+      secretId: 'koodrive/acme',
+      message: 'Access to KMS is not allowed',
+    });
+    const response = await call(coldHandler(), '/allocation');
+    expect(response.statusCode).toBe(503);
+    expect(response.json.detail).toBe(
+      "Secrets Manager could not be read for tenant 'acme' (secret 'koodrive/acme'): AccessDeniedException (Access to KMS is not allowed); the secret's KMS key may not be used by the function's role: name the key in the stage parameter secretKmsKeyArns (kms:Decrypt through Secrets Manager), and let the key's policy allow the account.",
+    );
+    expect(koodrive.requests).toHaveLength(0);
+  });
+
   it('503 CREDENTIALS_UNAVAILABLE when Secrets Manager throttles or drops the connection through its retries', async () => {
     secrets.enqueueFault({ type: 'ThrottlingException', secretId: 'koodrive/acme', times: 10 });
     const throttled = await call(coldHandler(), '/allocation');
