@@ -472,6 +472,17 @@ export function createKooDriveClient(options: KooDriveClientOptions): KooDriveCl
         ...(Number.isFinite(retryAfter) && retryAfter > 0 ? { retryAfterMs: retryAfter * 1000 } : {}),
       };
     }
+    // A 404 is our URL's fault far more often than KooDrive's: the API path is not served there (a proxy
+    // prefix missing from, or added to, the base URL), whatever code the gateway put in the body.
+    if (status === 404) {
+      return {
+        kind: 'error',
+        error: new UpstreamError(
+          `KooDrive answered HTTP 404 for ${url.pathname}${codeNote}, a status its API does not document: most likely no such API is served at that path; check the path of KOODRIVE_BASE_URL or the secret's baseUrl (a proxy's prefix is kept before the API's path).`,
+          upstream,
+        ),
+      };
+    }
     if (status < 200 || status >= 300) {
       return {
         kind: 'error',

@@ -317,6 +317,20 @@ describe('errors: every row of the contract table', () => {
     expect(koodrive.requests).toHaveLength(1);
   });
 
+  it('502 UPSTREAM_ERROR for a 404, naming the URL path to check rather than blaming KooDrive', async () => {
+    // A proxy prefix missing from (or added to) KOODRIVE_BASE_URL: the API path is not found there.
+    const response = await call(
+      coldHandler({ KOODRIVE_BASE_URL: `${koodrive.url}/wrong-prefix` }),
+      '/allocation',
+    );
+    expect(response.statusCode).toBe(502);
+    expect(response.json).toMatchObject({ code: 'UPSTREAM_ERROR', upstreamCode: '13000101' });
+    expect(response.json.detail).toBe(
+      "KooDrive answered HTTP 404 for /wrong-prefix/koodrive/ose/v1/space/allocation/get, a status its API does not document: most likely no such API is served at that path; check the path of KOODRIVE_BASE_URL or the secret's baseUrl (a proxy's prefix is kept before the API's path).",
+    );
+    expect(koodrive.requests).toHaveLength(1);
+  });
+
   it('502 UPSTREAM_ERROR for a body that is not the documented shape', async () => {
     koodrive.setData('acme-app', [{ type: 0, allocateCapacity: 'lots', totalCapacity: 10 }]);
     const response = await call(coldHandler(), '/allocation');
@@ -388,7 +402,7 @@ describe('errors: every row of the contract table', () => {
     expect(http.json).toMatchObject({
       code: 'UPSTREAM_ERROR',
       detail:
-        'KooDrive answered HTTP 404 (its `code` is [13000301] (an array), not a string or a finite number).',
+        "KooDrive answered HTTP 404 for /koodrive/ose/v1/space/allocation/get (its `code` is [13000301] (an array), not a string or a finite number), a status its API does not document: most likely no such API is served at that path; check the path of KOODRIVE_BASE_URL or the secret's baseUrl (a proxy's prefix is kept before the API's path).",
     });
     expect(http.json).not.toHaveProperty('upstreamCode');
     koodrive.enqueueFault({ status: 200, body: '{"code":1e999,"msg":"overflow"}' });
