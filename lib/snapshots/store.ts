@@ -516,18 +516,33 @@ export function createDynamoSnapshotStore(options: DynamoSnapshotStoreOptions): 
     storedAmong,
 
     async put(snapshot) {
-      const written = await unlessConditionFails(
-        client.send(
+      try {
+        await client.send(
           new PutItemCommand({
             TableName: tableName,
             Item: snapshotToItem(snapshot, retentionDays),
             // The same event delivered again finds its snapshot here and stores nothing.
             ConditionExpression: 'attribute_not_exists(#o)',
             ExpressionAttributeNames: { '#o': NAMES['#o'] },
+            // What is there, to tell another delivery's snapshot from this very write (below).
+            ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
           }),
-        ),
-      );
-      return written === undefined ? 'duplicate' : 'stored';
+        );
+        return 'stored';
+      } catch (error) {
+        if (!isConditionalCheckFailure(error)) throw error;
+        // The SDK sends a PutItem again when its answer was lost (a reset socket, its requestTimeout)
+        // though DynamoDB applied it; the retry's condition then fails on this write itself. The item
+        // is this one's when it records the same KooDrive call (a random trace id per call): another
+        // delivery makes its own call. It holds this run's pending events, so it is 'stored', not a
+        // duplicate whose events look held by someone else.
+        const found =
+          (error as { Item?: Record<string, AttributeValue> }).Item ??
+          (await itemAt(snapshot.tenantId, snapshot.observedAt, ['traceId', 'fetchedAt']));
+        return found?.traceId?.S === snapshot.traceId && found?.fetchedAt?.S === snapshot.fetchedAt
+          ? 'stored'
+          : 'duplicate';
+      }
     },
 
     async has(tenantId, observedAt) {

@@ -3,12 +3,14 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { InvalidRequestError } from '../../lib/errors.ts';
 import { normalizeAllocation } from '../../lib/koodrive/allocation.ts';
 import { decodeCursor, encodeCursor } from '../../lib/snapshots/cursor.ts';
+import { type SnapshotJobDeps, takeSnapshots } from '../../lib/snapshots/job.ts';
 import {
   createDynamoSnapshotStore,
   MalformedSnapshotItemError,
   type Snapshot,
   type SnapshotStore,
 } from '../../lib/snapshots/store.ts';
+import type { ThresholdCrossing } from '../../lib/thresholds.ts';
 import { type Dynalite, startDynalite } from './snapshots-support.ts';
 
 const CURSOR_KEY = 'test-cursor-key';
@@ -125,7 +127,16 @@ describe('put', () => {
   it("answers 'duplicate' for the same tenant and observedAt and keeps the first item", async () => {
     const observedAt = '2026-11-28T04:00:00.000Z';
     expect(await store.put(snapshot('acme', observedAt, 1000))).toBe('stored');
-    expect(await store.put(snapshot('acme', observedAt, 2000, { source: 'sqs' }))).toBe('duplicate');
+    // Another delivery: its own KooDrive call, so its own trace id and fetch time.
+    expect(
+      await store.put(
+        snapshot('acme', observedAt, 2000, {
+          source: 'sqs',
+          traceId: 'b'.repeat(58),
+          fetchedAt: '2026-11-28T04:00:09.000Z',
+        }),
+      ),
+    ).toBe('duplicate');
     const page = await store.query({
       tenantId: 'acme',
       from: new Date(T0),
@@ -136,6 +147,85 @@ describe('put', () => {
     expect(page.items[0]?.spaces[1]?.allocatedGB).toBe(1000);
     // Another tenant at the same time is another snapshot.
     expect(await store.put(snapshot('beta', observedAt))).toBe('stored');
+  });
+
+  it("answers 'stored' when its own write went through but the answer was lost and the SDK's retry found it", async () => {
+    // DynamoDB applied the PutItem, the answer never arrived (a socket reset, the SDK's requestTimeout),
+    // and the SDK sent the same PutItem again: its condition now fails on this very write.
+    const replaying = {
+      send: async (command: unknown, options?: unknown) => {
+        if (command instanceof PutItemCommand) await dynamo.client.send(command, options as never);
+        return dynamo.client.send(command as never, options as never);
+      },
+    };
+    const retried = createDynamoSnapshotStore({
+      client: replaying as never,
+      tableName,
+      retentionDays: RETENTION_DAYS,
+      cursorKey: CURSOR_KEY,
+    });
+    const observedAt = '2026-11-28T04:00:00.000Z';
+    expect(await retried.put(snapshot('acme', observedAt))).toBe('stored');
+    // Another delivery's write (its own KooDrive call, so its own trace id) is still a duplicate.
+    expect(await store.put(snapshot('acme', observedAt, 2000, { traceId: 'b'.repeat(58) }))).toBe(
+      'duplicate',
+    );
+  });
+
+  it('lets the job store and announce a snapshot whose put the SDK retried after a lost answer', async () => {
+    let replay = false;
+    const client = {
+      send: async (command: unknown, options?: unknown) => {
+        if (replay && command instanceof PutItemCommand) await dynamo.client.send(command, options as never);
+        return dynamo.client.send(command as never, options as never);
+      },
+    };
+    const retried = createDynamoSnapshotStore({
+      client: client as never,
+      tableName,
+      retentionDays: RETENTION_DAYS,
+      cursorKey: CURSOR_KEY,
+    });
+    const published: ThresholdCrossing[] = [];
+    let allocated = 10;
+    let call = 0;
+    const deps: SnapshotJobDeps = {
+      store: retried,
+      thresholds: {
+        thresholds: [0.8],
+        publish: async (crossings) => {
+          published.push(...crossings);
+          return { published: [...crossings], failed: [] };
+        },
+      },
+      fetch: async (tenant) => {
+        const { spaces, totals } = normalizeAllocation({
+          code: 0,
+          data: { type: 0, allocateCapacity: allocated, totalCapacity: 20 },
+        });
+        call += 1;
+        return {
+          allocation: { tenantId: tenant.tenantId, observedAt: iso(T0 + call), spaces, totals },
+          traceId: `trace-${call}`,
+          attempts: 1,
+        };
+      },
+    };
+    const tenants = [{ tenantId: 'acme', secretId: 'koodrive/acme' }];
+    const run = (observedAt: string) =>
+      takeSnapshots({ tenants, observedAt, source: 'schedule', deps, concurrency: 1 });
+    expect((await run(iso(T0))).map((r) => r.status)).toEqual(['stored']);
+    allocated = 18;
+    replay = true;
+    const [result] = await run(iso(T0 + 60 * MINUTE));
+    // Not 'failed' with EventsInProgressError (its own lease read as another invocation's), nothing published.
+    expect(result).toMatchObject({ status: 'stored' });
+    expect(result?.error).toBeUndefined();
+    expect(published.map((c) => `${c.spaceType}:${c.direction}`).sort()).toEqual([
+      'department:up',
+      'totals:up',
+    ]);
+    expect((await retried.thresholdHead('acme'))?.observedAt).toBe(iso(T0 + 60 * MINUTE));
   });
 
   it('refuses an observedAt that would not sort as a key', async () => {

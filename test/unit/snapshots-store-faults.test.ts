@@ -83,6 +83,8 @@ describe('the DynamoDB store under throttling', () => {
           name: 'ConditionalCheckFailedException',
           $fault: 'client',
           $metadata: { httpStatusCode: 400 },
+          // ReturnValuesOnConditionCheckFailure ALL_OLD: another delivery's item (its own KooDrive call).
+          Item: { traceId: { S: 'o'.repeat(58) }, fetchedAt: { S: snapshot.fetchedAt } },
         }),
       );
     await expect(store.put(snapshot)).rejects.toMatchObject({
@@ -90,6 +92,22 @@ describe('the DynamoDB store under throttling', () => {
       message: expect.stringContaining('grant dynamodb:PutItem on table'),
     });
     expect(await store.put(snapshot)).toBe('duplicate');
+    expect(dynamo.commandCalls(PutItemCommand)[1]?.args[0].input.ReturnValuesOnConditionCheckFailure).toBe(
+      'ALL_OLD',
+    );
+  });
+
+  it("reads a failed condition on this very write (the SDK's retry of a put whose answer was lost) as stored, with no extra read", async () => {
+    dynamo.on(PutItemCommand).rejects(
+      Object.assign(new Error('The conditional request failed'), {
+        name: 'ConditionalCheckFailedException',
+        $fault: 'client',
+        $metadata: { httpStatusCode: 400 },
+        Item: { traceId: { S: snapshot.traceId }, fetchedAt: { S: snapshot.fetchedAt } },
+      }),
+    );
+    expect(await store.put(snapshot)).toBe('stored');
+    expect(dynamo.commandCalls(QueryCommand)).toHaveLength(0);
   });
 
   it('names dynamodb:BatchGetItem, as a read, when the already-stored check of a batch is denied', async () => {
