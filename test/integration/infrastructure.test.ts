@@ -230,6 +230,8 @@ beforeAll(async () => {
     '--param',
     'jwtAudience=koodrive-allocation',
     '--param',
+    'jwtScopes=koodrive-allocation/read, ops/admin',
+    '--param',
     'eventBusName=koodrive-prod',
     '--param',
     'logRetentionDays=90',
@@ -820,7 +822,10 @@ describe('HTTP API', () => {
   it('protects every route with IAM by default', () => {
     const routes = ofType(dev, 'AWS::ApiGatewayV2::Route').map(([, r]) => record(r.Properties, 'route'));
     expect(routes.map((r) => r.RouteKey).sort()).toEqual(routeKeys);
-    for (const route of routes) expect(route.AuthorizationType, String(route.RouteKey)).toBe('AWS_IAM');
+    for (const route of routes) {
+      expect(route.AuthorizationType, String(route.RouteKey)).toBe('AWS_IAM');
+      expect(route.AuthorizationScopes, String(route.RouteKey)).toBeUndefined();
+    }
     expect(ofType(dev, 'AWS::ApiGatewayV2::Authorizer')).toHaveLength(0);
   });
 
@@ -839,6 +844,8 @@ describe('HTTP API', () => {
     for (const route of routes) {
       expect(route.AuthorizationType).toBe('JWT');
       expect(route.AuthorizerId).toEqual({ Ref: authorizerId });
+      // jwtScopes: a token must also carry one of them.
+      expect(route.AuthorizationScopes).toEqual(['koodrive-allocation/read', 'ops/admin']);
     }
   });
 });
