@@ -22,6 +22,7 @@ import {
 import { lazyRuntime, type Runtime } from '../lib/runtime.ts';
 import { parseSnapshotEvent, type SnapshotRequest, type SnapshotTrigger } from '../lib/snapshots/events.ts';
 import {
+  errorCodeOf,
   type SnapshotJobDeps,
   type SnapshotResult,
   type SnapshotTarget,
@@ -184,6 +185,13 @@ export function createSnapshotHandler(deps: SnapshotHandlerDeps) {
               publish: (crossings, options) => publisher.publishThresholdCrossings(crossings, options),
             },
           }),
+      onBulkReadFailure: (error) => {
+        const { stack: _stack, ...described } = describeError(error);
+        logger.warn('stored snapshots not read in bulk; each tenant checks its own', {
+          errorCode: errorCodeOf(error),
+          ...described,
+        });
+      },
       onResult: (result) => {
         logResult(logger, source, result);
         if (result.published !== undefined) {

@@ -91,6 +91,11 @@ export interface SnapshotJobDeps {
   now?: () => number;
   /** Called once per target as soon as its outcome is known (for logs). */
   onResult?: (result: SnapshotResult) => void;
+  /**
+   * Called when the bulk read of what is stored already failed (each tenant then asks for itself): the
+   * run goes on, but a lasting failure (a role without dynamodb:BatchGetItem) is worth a log line.
+   */
+  onBulkReadFailure?: (error: unknown) => void;
 }
 
 export interface SnapshotTarget {
@@ -652,7 +657,8 @@ async function findStored(
       }
     }
     return stored;
-  } catch {
+  } catch (error) {
+    deps.onBulkReadFailure?.(error);
     return undefined;
   }
 }

@@ -168,6 +168,37 @@ afterEach(() => {
 });
 
 describe('EventBridge scheduled event', () => {
+  it('says when the bulk read of stored snapshots fails, and stores every tenant all the same', async () => {
+    const stores = lazySnapshotStore();
+    // Made inside the run: withLogs sets the log level the logger reads when it is made.
+    const run = () => {
+      const logger = createLogger('snapshot-test');
+      return createSnapshotHandler({
+        logger,
+        getRuntime: lazyRuntime({ logger }),
+        // A role without dynamodb:BatchGetItem: each tenant then checks for itself (with Query).
+        getStore: (config) => ({
+          ...stores(config),
+          storedAmong: async () =>
+            Promise.reject(
+              Object.assign(new Error('not authorized to perform: dynamodb:BatchGetItem'), {
+                name: 'AccessDeniedException',
+              }),
+            ),
+        }),
+      })({ ...scheduled(), time: '2026-11-28T05:45:00Z' }, lambdaContext('snapshot'));
+    };
+    const { value: result, logs } = await withLogs(run);
+    expect(result).toMatchObject({ observedAt: '2026-11-28T05:45:00.000Z', stored: TENANT_IDS });
+    const warnings = logs
+      .split('\n')
+      .filter((line) => line.includes('stored snapshots not read in bulk'))
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(warnings).toEqual([
+      expect.objectContaining({ level: 'WARN', errorCode: 'AccessDeniedException' }),
+    ]);
+  });
+
   it('stores every tenant under the event time, with the KooDrive time as fetchedAt', async () => {
     const { value: result, logs } = await withLogs(() =>
       coldHandler()(scheduled(), lambdaContext('snapshot')),

@@ -234,8 +234,9 @@ describe('finding stored snapshots in bulk', () => {
     expect(results.map((r) => r.status)).toEqual(['stored', 'duplicate', 'stored']);
   });
 
-  it('falls back to asking per tenant when the bulk read fails', async () => {
+  it('falls back to asking per tenant when the bulk read fails, and says so', async () => {
     const store = memoryStore([`beta@${OBSERVED_AT}`]);
+    const reported: unknown[] = [];
     const results = await takeSnapshots({
       tenants: ['acme', 'beta'].map(tenant),
       observedAt: OBSERVED_AT,
@@ -243,6 +244,7 @@ describe('finding stored snapshots in bulk', () => {
       deps: {
         store: { ...store, storedAmong: async () => Promise.reject(new Error('throttled')) },
         fetch: async (t) => fetched(t.tenantId),
+        onBulkReadFailure: (error) => reported.push(error),
       },
       concurrency: 2,
     });
@@ -250,6 +252,8 @@ describe('finding stored snapshots in bulk', () => {
       ['acme', 'stored', true],
       ['beta', 'duplicate', false],
     ]);
+    // Said once, for the log: the run itself went on.
+    expect(reported.map(String)).toEqual(['Error: throttled']);
   });
 });
 
