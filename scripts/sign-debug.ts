@@ -5,7 +5,8 @@
  *   node_modules/.bin/node scripts/sign-debug.ts --url https://host/koodrive/ose/v1/space/allocation/get \
  *     --app-id APPID --user-id USERID [--method GET] [--date 20240909T033325Z] [--body '{"a":1}']
  * (or pipe the secret on stdin). The secret is never read from the command line, where shell history
- * and `ps` would keep it, and the output never shows the secret or the signature.
+ * and `ps` would keep it, and the output never shows the secret or the signature (only its first 8 hex
+ * digits, to compare with another client's).
  */
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -13,6 +14,8 @@ import { parseArgs } from 'node:util';
 import { describeSigning, parseSigningDate, signRequest } from '../lib/koodrive/sign.ts';
 
 const SECRET_ENV = 'KOODRIVE_APP_SECRET';
+/** Hex digits of the signature shown: a comparison, not a credential. */
+const SIGNATURE_PREFIX = 8;
 const USAGE = `Usage: node_modules/.bin/node scripts/sign-debug.ts --url URL --app-id APP_ID --user-id USER_ID [--method GET] [--date YYYYMMDDTHHMMSSZ] [--body TEXT]
 The AppSecret is read from ${SECRET_ENV}, or else from stdin; never from the command line.`;
 
@@ -115,9 +118,13 @@ export async function runSignDebug(io: SignDebugIo): Promise<SignDebugResult> {
         ? `${name}: ${value.replace(/Signature=[^,]*/, 'Signature=<redacted>')}`
         : `${name}: ${value}`,
     );
+    // A prefix of the signature: enough to tell whether another client (the vendor's SDK, a colleague's
+    // script) signs this same request and X-Date the same way; far too little to replay the request.
+    const signature = /Signature=([0-9a-f]+)/.exec(signed.headers.Authorization ?? '')?.[1] ?? '';
+    const prefix = `Signature begins: ${signature.slice(0, SIGNATURE_PREFIX)}… (${SIGNATURE_PREFIX} of its ${signature.length} hex digits, to compare with another client's signature of the same request and X-Date)`;
     return {
       exitCode: 0,
-      stdout: `${describeSigning(signed)}\n\nHeaders to send (signature redacted):\n${headers.join('\n')}\n`,
+      stdout: `${describeSigning(signed)}\n${prefix}\n\nHeaders to send (signature redacted):\n${headers.join('\n')}\n`,
       stderr: '',
     };
   } catch (error) {

@@ -386,6 +386,10 @@ describe('scripts/sign-debug.ts', () => {
     expect(result.stdout).toContain('X-Date: 20240909T033325Z');
     expect(result.stdout + result.stderr).not.toContain(secret);
     expect(result.stdout + result.stderr).not.toContain(signature);
+    // Only its first 8 hex digits, to compare with another client's signature of the same request.
+    expect(signature).toMatch(/^[0-9a-f]{64}$/);
+    expect(result.stdout).toContain(`Signature begins: ${signature.slice(0, 8)}… (8 of its 64 hex digits`);
+    expect(result.stdout).not.toContain(signature.slice(0, 9));
   });
 
   it('reads the secret from stdin when the variable is not set', async () => {
