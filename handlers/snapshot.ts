@@ -130,16 +130,14 @@ function logResult(logger: Logger, source: SnapshotSource, result: SnapshotResul
   else if (result.status === 'duplicate') logger.info('snapshot already stored', keys);
   else {
     const stored = result.snapshot !== undefined;
-    const described = describeError(result.error);
-    // Stored, then its threshold step failed (EventBridge refused, or another delivery holds the events):
-    // an expected state that the redelivery finishes, not a bug, so its stack would only be noise.
-    if (stored) delete described.stack;
     logger.error('snapshot failed', {
       ...keys,
       ...(stored ? { snapshotStored: true } : {}),
       // Every failure has a code: the contract's for ours, else the error's name (EventsNotPublishedError…).
       errorCode: result.errorCode,
-      ...described,
+      // Stored, then its threshold step failed (EventBridge refused, or another delivery holds the events):
+      // an expected state that the redelivery finishes, not a bug, so its stack would only be noise.
+      ...describeError(result.error, { stack: !stored }),
     });
   }
 }
@@ -186,10 +184,9 @@ export function createSnapshotHandler(deps: SnapshotHandlerDeps) {
             },
           }),
       onBulkReadFailure: (error) => {
-        const { stack: _stack, ...described } = describeError(error);
         logger.warn('stored snapshots not read in bulk; each tenant checks its own', {
           errorCode: errorCodeOf(error),
-          ...described,
+          ...describeError(error, { stack: false }),
         });
       },
       onResult: (result) => {
@@ -199,12 +196,11 @@ export function createSnapshotHandler(deps: SnapshotHandlerDeps) {
         }
         // Events an earlier snapshot still owes (EventBridge still refusing, say): the next run tries again.
         for (const owed of result.owedFailures ?? []) {
-          const { stack: _stack, ...described } = describeError(owed.error);
           logger.warn('threshold events still owed', {
             tenantId: result.tenantId,
             owedBy: owed.observedAt,
             errorCode: owed.errorCode,
-            ...described,
+            ...describeError(owed.error, { stack: false }),
           });
         }
         if (metrics === undefined) return;

@@ -112,9 +112,10 @@ export function createRequestLogs(logger: Logger): { begin(context: Context | un
 /**
  * What may be logged about an error: its name, code and message (ours never hold secrets), and the
  * cause's name — never request headers, secret values or signatures. An unexpected error (not one of
- * ours) also gets its stack, mapped to the sources.
+ * ours) also gets its stack, mapped to the sources, unless `stack` is false (an expected state, whose
+ * stack would be noise: then the bundle's source map is not read for it either).
  */
-export function describeError(error: unknown): Record<string, unknown> {
+export function describeError(error: unknown, options: { stack?: boolean } = {}): Record<string, unknown> {
   if (error instanceof AppError) {
     const cause = error.cause instanceof Error ? error.cause.name : undefined;
     return {
@@ -132,7 +133,7 @@ export function describeError(error: unknown): Record<string, unknown> {
     return {
       errorName: error.name,
       errorMessage: error.message,
-      ...(error.stack === undefined ? {} : { stack: originalStack(error.stack) }),
+      ...(error.stack === undefined || options.stack === false ? {} : { stack: originalStack(error.stack) }),
     };
   return { errorName: typeof error };
 }

@@ -1,6 +1,6 @@
 /** The functions' logger: the service its lines carry. */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createLogger } from '../../lib/logger.ts';
+import { createLogger, describeError } from '../../lib/logger.ts';
 import { captureOutput } from '../support/lambda.ts';
 
 const saved = { service: process.env.POWERTOOLS_SERVICE_NAME, level: process.env.POWERTOOLS_LOG_LEVEL };
@@ -42,5 +42,19 @@ describe('createLogger', () => {
     process.env.POWERTOOLS_SERVICE_NAME = '  ';
     expect(serviceOfALine()).toBe('koodrive-allocation');
     expect(serviceOfALine('history-test')).toBe('history-test');
+  });
+});
+
+describe('describeError', () => {
+  it("gives an unexpected error's stack, unless asked not to", () => {
+    const error = new TypeError('unexpected');
+    expect(describeError(error)).toMatchObject({
+      errorName: 'TypeError',
+      stack: expect.stringContaining('TypeError: unexpected'),
+    });
+    expect(describeError(error, { stack: false })).toEqual({
+      errorName: 'TypeError',
+      errorMessage: 'unexpected',
+    });
   });
 });
