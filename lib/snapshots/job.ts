@@ -176,8 +176,20 @@ const AWS_TRY_MS = AWS_REQUEST_HANDLER.connectionTimeout + AWS_REQUEST_HANDLER.r
  */
 export const PUBLISH_CALL_BUDGET_MS = AWS_TRY_MS + (3 * AWS_TRY_MS + 1_000) + 3_000;
 
+/**
+ * Publishing a snapshot's threshold events stopped short; `published` is what EventBridge accepted before
+ * that (counted and logged like any others).
+ */
+abstract class PublishingStoppedError extends Error {
+  readonly published: ThresholdCrossing[];
+  constructor(message: string, published: ThresholdCrossing[]) {
+    super(message);
+    this.published = published;
+  }
+}
+
 /** Another invocation is publishing (or took over) this snapshot's threshold events; retrying later is safe. */
-export class EventsInProgressError extends Error {
+export class EventsInProgressError extends PublishingStoppedError {
   /**
    * `leaseUntil`: when the other invocation's hold ends, when this one read it. `published`: what this
    * invocation published before it found the events taken over.
@@ -192,17 +204,14 @@ export class EventsInProgressError extends Error {
       `The threshold events of tenant '${tenantId}' at ${observedAt} are being published by another invocation ` +
         `(a delivery of the same event, or a later snapshot's run${leaseUntil === undefined ? '' : `; held until ${new Date(leaseUntil).toISOString()}`}); ` +
         `a retry${leaseUntil === undefined ? '' : ' after that'} finishes them if it did not.`,
+      published,
     );
     this.name = 'EventsInProgressError';
-    this.published = published;
   }
-
-  /** What this invocation published before it found the events taken over. */
-  readonly published: ThresholdCrossing[];
 }
 
 /** Some threshold events were not accepted by EventBridge; they stay pending on the snapshot. */
-export class EventsNotPublishedError extends Error {
+export class EventsNotPublishedError extends PublishingStoppedError {
   constructor(
     tenantId: string,
     observedAt: string,
@@ -215,20 +224,15 @@ export class EventsNotPublishedError extends Error {
       `${failed} of ${total} threshold events of tenant '${tenantId}' at ${observedAt} were not published` +
         `${reason === undefined ? '' : ` (${reason})`}; they stay pending on the snapshot and go out, alone, ` +
         "when the event is delivered again or with the tenant's next snapshot.",
+      published,
     );
     this.name = 'EventsNotPublishedError';
-    this.published = published;
   }
-
-  /** The others: EventBridge accepted them. */
-  readonly published: ThresholdCrossing[];
 }
 
 /** The events a failed publication got out all the same (counted and logged like any others). */
 function publishedBefore(error: unknown): ThresholdCrossing[] {
-  return error instanceof EventsNotPublishedError || error instanceof EventsInProgressError
-    ? error.published
-    : [];
+  return error instanceof PublishingStoppedError ? error.published : [];
 }
 
 /** The threshold side of the job, when threshold events are wanted and the store can keep them. */
