@@ -60,7 +60,9 @@ export function createRequestLogs(logger: Logger): { begin(context: Context | un
   // environment has one) and the sampling rate.
   let coldStart = process.env.AWS_LAMBDA_INITIALIZATION_TYPE?.trim() === 'on-demand';
   const samplingRate = sampleRateFromEnv();
-  const direct = service !== undefined && !isDevMode();
+  // Powertools formats a timestamp in another zone with its offset; UTC (or none) as toISOString does.
+  const tz = getStringFromEnv({ key: 'TZ', defaultValue: '' });
+  const direct = service !== undefined && !isDevMode() && (tz === '' || tz.includes('UTC'));
   return {
     begin(context) {
       // The Logger's addContext takes its cold start on each invocation; this mirrors it.
@@ -74,8 +76,7 @@ export function createRequestLogs(logger: Logger): { begin(context: Context | un
         },
         info(message, fields) {
           if (logger.level > LogLevelThreshold.INFO) return;
-          const tz = getStringFromEnv({ key: 'TZ', defaultValue: '' });
-          if (!direct || context === undefined || (tz !== '' && !tz.includes('UTC'))) {
+          if (!direct || context === undefined) {
             logger.info(message, fields);
             return;
           }
