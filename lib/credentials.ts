@@ -217,10 +217,8 @@ export function createCredentialsProvider(options: CredentialsProviderOptions): 
   const cache = new Map<string, CacheEntry>();
   /** One read per secret at a time; `fresh` marks a read started by a refetch after a refusal. */
   const inFlight = new Map<string, { promise: Promise<AppCredentials>; fresh: boolean }>();
-  /** When each secret was last read again after a refusal. */
-  const refetchedAt = new Map<string, number>();
-  /** What the last read after a refusal found, per secret (see refetchAfterRefusal). */
-  const refetchedValues = new Map<string, AppCredentials>();
+  /** Per secret, the last read after a refusal: when it started, and what it found once it did. */
+  const refetches = new Map<string, { at: number; value?: AppCredentials }>();
 
   const load = async (tenant: Tenant): Promise<AppCredentials> => {
     try {
@@ -263,22 +261,22 @@ export function createCredentialsProvider(options: CredentialsProviderOptions): 
       // Another call already read a newer value (the cache never goes back to an older one): try it.
       const cached = cache.get(tenant.secretId);
       if (cached !== undefined && !sameCredentials(cached.value, refused)) return cached.value;
-      const last = refetchedAt.get(tenant.secretId);
-      if (last !== undefined && now() - last < REFETCH_INTERVAL_MS) {
+      const last = refetches.get(tenant.secretId);
+      if (last !== undefined && now() - last.at < REFETCH_INTERVAL_MS) {
         // What that read found, when it is not what was refused: the cache has it too, unless
         // SECRET_CACHE_SECONDS is 0 (then nothing is cached, and this is the only place it is kept).
-        const recent = refetchedValues.get(tenant.secretId);
+        const recent = last.value;
         return recent !== undefined && !sameCredentials(recent, refused) ? recent : undefined;
       }
       // No time for a read: refuse before using up the refetch window or dropping the cached value.
       if (deadline !== undefined && deadline <= now()) throw noTimeToRead(tenant);
-      refetchedAt.set(tenant.secretId, now());
-      refetchedValues.delete(tenant.secretId);
+      const refetch: { at: number; value?: AppCredentials } = { at: now() };
+      refetches.set(tenant.secretId, refetch);
       cache.delete(tenant.secretId);
       return withinDeadline(
         () =>
           read(tenant, true).then((value) => {
-            refetchedValues.set(tenant.secretId, value);
+            refetch.value = value;
             return value;
           }),
         tenant,
@@ -288,8 +286,7 @@ export function createCredentialsProvider(options: CredentialsProviderOptions): 
     },
     clear() {
       cache.clear();
-      refetchedAt.clear();
-      refetchedValues.clear();
+      refetches.clear();
     },
   };
 }
