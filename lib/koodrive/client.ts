@@ -228,9 +228,11 @@ export function redactUpstreamText(text: string, appSecret: string, maxLength: n
 interface Envelope {
   /** A string or finite number code, as text: the only kind reported as `upstreamCode`. */
   code?: string;
+  /** A code field that is there but null. */
+  nullCode?: true;
   /**
-   * A code field that is there but is no code: `null`, or what it is (`{"a":1} (an object)`), for the
-   * detail to say so.
+   * A code field that is there but of another kind: what it is (`{"a":1} (an object)`), for the detail
+   * to say so.
    */
   unusableCode?: string;
   message?: string;
@@ -249,12 +251,12 @@ function envelopeOf(record: Record<string, unknown> | undefined, appSecret: stri
   };
 }
 
-function readCode(code: unknown, appSecret: string): Pick<Envelope, 'code' | 'unusableCode'> {
+function readCode(code: unknown, appSecret: string): Pick<Envelope, 'code' | 'nullCode' | 'unusableCode'> {
   if (code === undefined) return {};
   if (typeof code === 'string' || (typeof code === 'number' && Number.isFinite(code))) {
     return { code: redactUpstreamText(String(code), appSecret, MAX_UPSTREAM_CODE_LENGTH) };
   }
-  if (code === null) return { unusableCode: 'null' };
+  if (code === null) return { nullCode: true };
   // Shown as JSON, not String(): an object's is "[object Object]". A number here is one JSON.parse made
   // Infinity (past 1e308), which JSON.stringify would show as null.
   const kind = Array.isArray(code) ? 'an array' : typeof code === 'object' ? 'an object' : `a ${typeof code}`;
@@ -445,11 +447,11 @@ export function createKooDriveClient(options: KooDriveClientOptions): KooDriveCl
     // A refused signature: 401, or 400 that carries no KooDrive error code (or a gateway one). A null
     // code counts as none, as it always has; a code of another kind (an object) as a code.
     const gatewayRefusal =
-      (envelope.code === undefined && (envelope.unusableCode ?? 'null') === 'null') ||
+      (envelope.code === undefined && envelope.unusableCode === undefined) ||
       envelope.code?.startsWith('APIGW.') === true;
     // What the detail says of a code that is not reported as upstreamCode (null is said only where it matters).
     const codeNote =
-      envelope.unusableCode === undefined || envelope.unusableCode === 'null'
+      envelope.unusableCode === undefined
         ? ''
         : ` (its \`code\` is ${envelope.unusableCode}, not a string or a finite number)`;
     if (status === 401 || (status === 400 && gatewayRefusal)) {
@@ -497,10 +499,14 @@ export function createKooDriveClient(options: KooDriveClientOptions): KooDriveCl
     }
     // Without a code the answer is not KooDrive's envelope at all: report the shape, not an
     // "error code" and a message that would read like KooDrive's verdict.
-    if (envelope.code === undefined && envelope.unusableCode === undefined) {
+    if (
+      envelope.code === undefined &&
+      envelope.unusableCode === undefined &&
+      envelope.nullCode === undefined
+    ) {
       return { kind: 'error', error: new MalformedAllocationError('the answer has no `code` field') };
     }
-    if (envelope.unusableCode === 'null') {
+    if (envelope.nullCode) {
       return {
         kind: 'error',
         error: new MalformedAllocationError(
