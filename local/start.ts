@@ -314,6 +314,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       ...env,
       AWS_REGION: region,
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+      // Lambda sets it; Powertools counts a cold start (log field, ColdStart metric) only when it is on-demand.
+      AWS_LAMBDA_INITIALIZATION_TYPE: 'on-demand',
     };
     let secretsManagerUrl: string | undefined;
     if (!realSecrets) {

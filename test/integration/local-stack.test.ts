@@ -144,6 +144,8 @@ async function startStack(options: { viaShell?: boolean } = {}): Promise<Started
   // The simulator and the local Secrets Manager, whatever this shell points at.
   delete env.KOODRIVE_TENANTS;
   delete env.KOODRIVE_BASE_URL;
+  // As in a user's shell: the test runner sets it for the handlers it runs itself.
+  delete env.AWS_LAMBDA_INITIALIZATION_TYPE;
 
   const start = path.join(ROOT, 'local', 'start.ts');
   // viaShell: under `sh -c` as npm runs scripts (the `; exit` keeps the shell from exec'ing node).
@@ -367,6 +369,25 @@ describe('local stack (npm start)', () => {
     );
     const items = isRecord(body) ? body.items : undefined;
     expect(Array.isArray(items) ? items.length : items).toBe(1);
+  });
+
+  it('counts a function’s first invocation as its cold start, as Lambda does, and only that one', () => {
+    const coldStarts = (fn: string) =>
+      output()
+        .split('\n')
+        .filter(
+          (l) => l.startsWith('{"level"') && l.includes(`"function_name":"koodrive-allocation-local-${fn}"`),
+        )
+        .map((l) => /"cold_start":(true|false)/.exec(l)?.[1]);
+    const allocation = coldStarts('allocation');
+    expect(allocation.length).toBeGreaterThan(1);
+    expect(allocation.slice(0, 2)).toEqual(['true', 'false']);
+    expect(allocation.filter((c) => c === 'true')).toHaveLength(1);
+    expect(coldStarts('snapshot')[0]).toBe('true');
+    // The snapshot function's ColdStart metric too, once.
+    expect(
+      output().match(/"function_name":"koodrive-allocation-local-snapshot","ColdStart":1}/g),
+    ).toHaveLength(1);
   });
 
   it('refuses a second stack on the same data folder before building anything, naming the folder and the way out', async () => {
