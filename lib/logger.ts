@@ -30,6 +30,8 @@ export interface RequestLog {
   appendKeys(keys: Record<string, string>): void;
   /** Prints `message` at INFO with the invocation's keys, then `fields`, when the Logger prints INFO. */
   info(message: string, fields: Record<string, unknown>): void;
+  /** Whether this is the execution environment's first invocation, as the Logger's `cold_start` says. */
+  readonly coldStart: boolean;
 }
 
 /** Powertools' sampling rate as the Logger reads it (Logger.setInitialSampleRate): valid in [0, 1], else 0. */
@@ -70,6 +72,7 @@ export function createRequestLogs(logger: Logger): { begin(context: Context | un
       coldStart = false;
       const keys: Record<string, string> = {};
       return {
+        coldStart: invocationColdStart,
         appendKeys(added) {
           logger.appendKeys(added);
           Object.assign(keys, added);

@@ -376,6 +376,15 @@ export function dashboardBody(settings: MonitoringSettings) {
           'failures',
         ),
       }),
+      // Every function's (the HTTP functions print the same document as Powertools, lib/cold-start-metric.ts).
+      widget(12, 24, 'Cold starts per function', {
+        stat: 'Sum',
+        metrics: search(
+          `{"${ns}",service,function_name} service="${settings.service}" MetricName="ColdStart"`,
+          'Sum',
+          'cold starts',
+        ),
+      }),
     ],
   };
 }

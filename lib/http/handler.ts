@@ -3,6 +3,7 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
+import { writeColdStartMetric } from '../cold-start-metric.ts';
 import { invocationDeadline } from '../deadline.ts';
 import { InvalidRequestError, toAppError } from '../errors.ts';
 import { createRequestLogs, describeError } from '../logger.ts';
@@ -72,6 +73,8 @@ export function createHttpHandler(options: HttpHandlerOptions) {
     // No route ran, so no KooDrive call: the request's own id traces a refused event.
     const traceId = notHttp === undefined ? options.traceId(event, context) : requestIdOf(context);
     const requestLog = requestLogs.begin(context);
+    // Powertools' logMetrics middleware prints it first thing too (the snapshot function's).
+    if (requestLog.coldStart) writeColdStartMetric(context?.functionName);
     requestLog.appendKeys(notHttp === undefined ? { traceId, route: event.routeKey } : { traceId });
     let response: HttpResponse;
     const completion: Record<string, unknown> = {};

@@ -384,10 +384,11 @@ describe('local stack (npm start)', () => {
     expect(allocation.slice(0, 2)).toEqual(['true', 'false']);
     expect(allocation.filter((c) => c === 'true')).toHaveLength(1);
     expect(coldStarts('snapshot')[0]).toBe('true');
-    // The snapshot function's ColdStart metric too, once.
-    expect(
-      output().match(/"function_name":"koodrive-allocation-local-snapshot","ColdStart":1}/g),
-    ).toHaveLength(1);
+    // Their ColdStart metric too, once each: Powertools' for the snapshot function, ours for the HTTP ones.
+    for (const fn of ['snapshot', 'allocation']) {
+      const metric = new RegExp(`"function_name":"koodrive-allocation-local-${fn}","ColdStart":1}`, 'g');
+      expect(output().match(metric), fn).toHaveLength(1);
+    }
   });
 
   it('refuses a second stack on the same data folder before building anything, naming the folder and the way out', async () => {

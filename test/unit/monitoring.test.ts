@@ -212,6 +212,17 @@ describe('monitoring resources', () => {
         },
       ],
     ]);
+    // Every function's cold starts: the snapshot function's from Powertools, the others' of the same shape.
+    const coldStarts = parsed.widgets.find((w) => w.properties.title === 'Cold starts per function');
+    expect(coldStarts?.properties.metrics).toEqual([
+      [
+        {
+          expression: `SEARCH('{"KooDriveAllocation",service,function_name} service="koodrive-allocation" MetricName="ColdStart"', 'Sum', 900)`,
+          label: 'cold starts',
+          id: 'coldstarts',
+        },
+      ],
+    ]);
     const calls = parsed.widgets.find((w) => w.properties.title === 'HTTP API calls, 4xx and 5xx');
     expect(calls?.properties.metrics).toEqual([
       ['AWS/ApiGateway', 'Count', 'ApiId', 'a1b2c3'],
