@@ -98,6 +98,13 @@ export function alarmTopic(arn: string): string {
       `alarmTopicArn is '${arn}': give the ARN of an SNS topic in the stack's region (e.g. arn:aws:sns:eu-west-1:123456789012:ops-alarms), or leave it empty for alarms without notifications.`,
     );
   }
+  // A FIFO topic takes only messages with a MessageGroupId, which CloudWatch's alarm actions never send:
+  // every notification would fail, visible only in each alarm's history.
+  if (topic.endsWith('.fifo')) {
+    throw new Error(
+      `alarmTopicArn is '${arn}', a FIFO topic: CloudWatch alarms publish without the message group id a FIFO topic requires, so no alarm would reach it. Give a standard SNS topic (its name without .fifo).`,
+    );
+  }
   return topic;
 }
 

@@ -134,18 +134,18 @@ describe('monitoring resources', () => {
         /alarmTopicArn is '.*': give the ARN of an SNS topic/,
       );
     }
-    const fifo = monitoringResources({
+    const china = monitoringResources({
       ...SETTINGS,
-      alarmTopicArn: 'arn:aws-cn:sns:cn-north-1:123456789012:a.fifo',
+      alarmTopicArn: 'arn:aws-cn:sns:cn-north-1:123456789012:ops-alarms',
     });
-    expect(propsOf(fifo, 'SnapshotErrorsAlarm').AlarmActions).toEqual([
-      'arn:aws-cn:sns:cn-north-1:123456789012:a.fifo',
+    expect(propsOf(china, 'SnapshotErrorsAlarm').AlarmActions).toEqual([
+      'arn:aws-cn:sns:cn-north-1:123456789012:ops-alarms',
     ]);
   });
 
-  it('takes a dot in a topic name only as the .fifo ending, as SNS does', () => {
-    expect(alarmTopic('arn:aws:sns:eu-west-1:123456789012:ops.fifo')).toBe(
-      'arn:aws:sns:eu-west-1:123456789012:ops.fifo',
+  it('refuses a FIFO topic, which CloudWatch cannot publish to, and any other dot in a topic name', () => {
+    expect(() => alarmTopic('arn:aws:sns:eu-west-1:123456789012:ops.fifo')).toThrow(
+      /alarmTopicArn is 'arn:aws:sns:eu-west-1:123456789012:ops\.fifo', a FIFO topic: CloudWatch alarms publish without the message group id .* Give a standard SNS topic/,
     );
     expect(() => alarmTopic('arn:aws:sns:eu-west-1:123456789012:ops.alarms')).toThrow(
       /alarmTopicArn is 'arn:aws:sns:eu-west-1:123456789012:ops\.alarms': give the ARN of an SNS topic/,
