@@ -4,6 +4,7 @@ import {
   fullestFirst,
   type InlineChart,
   type NewestSnapshot,
+  PAGE_POLICY,
   renderDashboard,
 } from '../lib/chart/dashboard.ts';
 import { renderAllocationChart } from '../lib/chart/svg.ts';
@@ -48,8 +49,6 @@ export const INLINE_PAGE_BUDGET = 5_000_000;
 const CHART_CACHE = 'private, max-age=60';
 // Nothing in either document runs or loads from elsewhere; no frame-ancestors, so the page embeds.
 const SVG_POLICY = "default-src 'none'; style-src 'unsafe-inline'";
-const PAGE_POLICY =
-  "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'";
 
 export interface ChartHandlerDeps {
   logger: Logger;

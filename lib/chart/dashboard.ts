@@ -155,6 +155,14 @@ img, figure > svg { display: block; width: 100%; height: auto; border: 0; }
 footer { margin: 20px 0 0; color: #57606a; font-size: 0.85rem; }
 `.trim();
 
+/**
+ * The page's Content-Security-Policy: its own CSS, images (charts) from its own origin, nothing else. The
+ * handler sends it as a header; the page carries it too, so that a page saved with `?inline=1` and opened
+ * from a file or a wiki keeps it (a meta policy cannot hold frame-ancestors, which this one leaves out).
+ */
+export const PAGE_POLICY =
+  "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'";
+
 /** Renders the dashboard page; every tenant id is escaped (the id pattern already excludes markup). */
 export function renderDashboard(input: DashboardInput): string {
   const width = input.chartWidth ?? 800;
@@ -195,6 +203,8 @@ ${figure(tenantId, chart)}
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
+<meta http-equiv="Content-Security-Policy" content="${PAGE_POLICY}">
+<meta name="referrer" content="no-referrer">
 <meta name="robots" content="noindex">
 <title>KooDrive allocation</title>
 <style>

@@ -4,6 +4,10 @@
  * snapshots from an in-memory dynalite. Leaves a screenshot in /tmp/dashboard.png.
  */
 import { existsSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createChartHandler } from '../../handlers/chart.ts';
@@ -43,9 +47,11 @@ interface ParsedDocument {
   querySelector(selectors: string): { textContent: string | null } | null;
 }
 declare const document: {
+  readonly body: object;
   readonly images: Iterable<PageImage>;
   querySelectorAll(selectors: string): Iterable<PageSvgElement>;
 };
+declare function getComputedStyle(element: object): { marginTop: string };
 declare class DOMParser {
   parseFromString(text: string, type: string): ParsedDocument;
 }
@@ -283,5 +289,35 @@ describe('the dashboard in Chromium', () => {
     for (const path of series) expect(path.width, path.series).toBeGreaterThan(0);
     expect(requests).toEqual(['/dashboard']);
     page.removeAllListeners('request');
+  });
+
+  it('keeps drawing the inline page saved to a file, under its own policy, with nothing refused', async () => {
+    const refused: string[] = [];
+    const saved = await browser.context.newPage();
+    saved.on('console', (message) => {
+      if (/Content Security Policy|Refused to/i.test(message.text())) refused.push(message.text());
+    });
+    const folder = await mkdtemp(path.join(tmpdir(), 'dashboard-'));
+    try {
+      const html = await (await fetch(`${api.url}/dashboard?inline=1`)).text();
+      const file = path.join(folder, 'dashboard.html');
+      await writeFile(file, html);
+      await saved.goto(pathToFileURL(file).href);
+      const drawn = await saved.evaluate(() =>
+        Array.from(
+          document.querySelectorAll('figure > svg path[data-series$="-allocated"]'),
+          (p) => p.getBBox().width,
+        ),
+      );
+      expect(drawn).toHaveLength(7);
+      for (const width of drawn) expect(width).toBeGreaterThan(0);
+      // The page's own styles applied (a refused <style> would leave the body's default margin of 8px).
+      const margin = await saved.evaluate(() => getComputedStyle(document.body).marginTop);
+      expect(margin).toBe('0px');
+      expect(refused).toEqual([]);
+    } finally {
+      await saved.close();
+      await rm(folder, { recursive: true, force: true });
+    }
   });
 });

@@ -413,6 +413,10 @@ describe('GET /dashboard: the "Fullest first" table', () => {
     ]);
     expect(sectionOrder(response.body)).toEqual(['acme', 'big', 'beta', 'quiet']);
     expect(response.headers['content-security-policy']).toContain("default-src 'none'");
+    // The page carries the same policy, for when it is saved and opened without the header.
+    const meta = /<meta http-equiv="Content-Security-Policy" content="([^"]*)">/.exec(response.body)?.[1];
+    expect(meta).toBe(response.headers['content-security-policy']);
+    expect(response.body).toContain('<meta name="referrer" content="no-referrer">');
   });
 
   it('says "unavailable" for a tenant whose read fails, and still shows every other row and chart', async () => {
