@@ -320,6 +320,27 @@ describe('EventBridge scheduled event', () => {
     }
   });
 
+  it('names the KooDrive call in the log of a tenant whose answer was malformed', async () => {
+    // KooDrive answered code 0, but with a capacity that is not a number: a call was made and answered.
+    koodrive.enqueueFault({
+      appId: APPS.beta.appId,
+      status: 200,
+      body: { code: 0, msg: 'ok', data: { type: '0', allocateCapacity: 'lots', totalCapacity: '2000' } },
+    });
+    const { error: failure, logs } = await withLogs(() =>
+      coldHandler()(scheduled(), lambdaContext('snapshot')),
+    );
+    expect(failure).toBeInstanceOf(SnapshotRunError);
+    const failedLine = JSON.parse(
+      logs.split('\n').find((line) => line.includes('"snapshot failed"')) ?? '{}',
+    ) as Record<string, unknown>;
+    expect(failedLine.tenantId).toBe('beta');
+    expect(failedLine.errorCode).toBe('UPSTREAM_ERROR');
+    expect(failedLine.koodriveTraceId).toBe(
+      koodrive.requests.find((request) => request.appId === APPS.beta.appId)?.traceId,
+    );
+  });
+
   it("reports a tenant it cannot reach before the invocation's end instead of timing out", async () => {
     koodrive.enqueueFault({ appId: APPS.beta.appId, delayMs: 10_000 });
     // Beta's attempt may take 8 s, far past the invocation's end: only the deadline can cut it.
