@@ -96,7 +96,8 @@ type AttemptResult =
   | { kind: 'ok'; body: Record<string, unknown> }
   | { kind: 'retryable'; error: AppError; retryAfterMs?: number }
   | { kind: 'rejected'; error: UpstreamRejectedError; status: number; upstream: AppErrorOptions }
-  | { kind: 'error'; error: AppError };
+  /** `unsent`: the request could not be signed, so nothing reached KooDrive. */
+  | { kind: 'error'; error: AppError; unsent?: true };
 
 const DEFAULTS = {
   baseDelayMs: 100,
@@ -400,7 +401,7 @@ export function createKooDriveClient(options: KooDriveClientOptions): KooDriveCl
         signingDate,
       });
     } catch (error) {
-      return { kind: 'error', error: signingError(error, tenant.secretId) };
+      return { kind: 'error', error: signingError(error, tenant.secretId), unsent: true };
     }
     const headers: Record<string, string> = {
       Authorization: signed.headers.Authorization,
@@ -547,6 +548,8 @@ export function createKooDriveClient(options: KooDriveClientOptions): KooDriveCl
       let credentials = await options.credentials.get(tenant, deadline === undefined ? {} : { deadline });
       let refusalRetried = false;
       let attempts = 0;
+      /** Requests actually sent: an attempt whose request could not be signed sends none. */
+      let sent = 0;
       let retries = 0;
       let lastError: AppError | undefined;
       try {
@@ -580,6 +583,7 @@ export function createKooDriveClient(options: KooDriveClientOptions): KooDriveCl
             timeoutMs,
             clockOffsetMs,
           );
+          if (!(result.kind === 'error' && result.unsent)) sent += 1;
           options.onAttempt?.({
             tenantId: tenant.tenantId,
             attempt: attempts,
@@ -637,7 +641,7 @@ export function createKooDriveClient(options: KooDriveClientOptions): KooDriveCl
         }
       } catch (error) {
         // Once a request was sent, the error names it: the id KooDrive logged (for runs without an answer header).
-        if (attempts > 0 && error instanceof AppError) error.koodriveTraceId ??= traceId;
+        if (sent > 0 && error instanceof AppError) error.koodriveTraceId ??= traceId;
         throw error;
       }
     },

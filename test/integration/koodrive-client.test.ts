@@ -234,6 +234,15 @@ describe('KooDrive client', () => {
       expect(simulator.requests).toHaveLength(0);
     });
 
+    it('names no KooDrive call in its error, since nothing was sent', async () => {
+      const credentials = credentialsFrom({ ...APP, appId: 'app,with comma' });
+      const { instance } = client({ credentials });
+      const error = await instance.getSpaceAllocation(TENANT).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(ConfigurationError);
+      expect(simulator.requests).toHaveLength(0);
+      expect((error as ConfigurationError).koodriveTraceId).toBeUndefined();
+    });
+
     it.each([
       ['appId', 'acme-app\u200b', 'AppId'],
       ['appId', 'acme-appé', 'AppId'],
