@@ -545,14 +545,21 @@ async function snapshotOne(
       const owed = await publishOwedOnHead(t, tenant.tenantId, observedAt);
       return { ...base, status: 'duplicate', fetched: false, ...reportOf(announced, owed) };
     }
-    const [answer, baseline] = await Promise.all([
+    // Both settle before either failure is reported: a baseline read that fails at once must not end
+    // the tenant (and, with the last tenant, the invocation) while its KooDrive call still runs, to
+    // finish in a later invocation of a warm container, unnamed in this one's log.
+    const [fetchOutcome, baselineOutcome] = await Promise.allSettled([
       (async () => {
         await deps.prepare?.(tenant);
         return kooDriveSlot(() => deps.fetch(tenant));
       })(),
       t === undefined ? undefined : baselineFor(t, tenant.tenantId),
     ]);
-    fetched = answer;
+    if (fetchOutcome.status === 'rejected') throw fetchOutcome.reason;
+    fetched = fetchOutcome.value;
+    if (baselineOutcome.status === 'rejected') throw baselineOutcome.reason;
+    const answer = fetchOutcome.value;
+    const baseline = baselineOutcome.value;
     const { allocation } = answer;
     const snapshot: Snapshot = {
       tenantId: tenant.tenantId,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { FetchedAllocation } from '../../lib/allocation.ts';
-import { UpstreamTimeoutError } from '../../lib/errors.ts';
+import { StoreUnavailableError, UpstreamTimeoutError } from '../../lib/errors.ts';
 import { normalizeAllocation } from '../../lib/koodrive/allocation.ts';
 import {
   createLimiter,
@@ -162,6 +162,58 @@ describe('takeSnapshots', () => {
       traceId: 'trace-acme',
       errorCode: 'ProvisionedThroughputExceededException',
     });
+  });
+});
+
+it('ends a tenant whose threshold baseline could not be read only after its KooDrive call, and names that call', async () => {
+  const unused = async (): Promise<never> => {
+    throw new Error('not used by this test');
+  };
+  const store = {
+    ...memoryStore(),
+    thresholdHead: async () => Promise.reject(new StoreUnavailableError('DynamoDB is down.')),
+    latest: unused,
+    claimPendingEvents: unused,
+    settlePendingEvents: unused,
+    replacePendingEvents: unused,
+    advanceThresholdHead: unused,
+    forgetOwed: unused,
+    snapshotState: unused,
+    headMovedOnFrom: unused,
+  };
+  let release: () => void = () => undefined;
+  const gate = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  let ended = false;
+  const running = takeSnapshots({
+    tenants: [tenant('acme')],
+    observedAt: OBSERVED_AT,
+    source: 'schedule',
+    deps: {
+      store,
+      thresholds: { thresholds: [0.8], publish: async () => ({ published: [], failed: [] }) },
+      fetch: async (t) => {
+        await gate;
+        return fetched(t.tenantId);
+      },
+    },
+    concurrency: 1,
+  }).finally(() => {
+    ended = true;
+  });
+  // The baseline read fails at once; KooDrive has not answered yet.
+  for (let turn = 0; turn < 20; turn++) await new Promise((resolve) => setImmediate(resolve));
+  // A run that ended here would leave the call running past the invocation (into the next one, on a
+  // warm container), and its log would name no KooDrive call.
+  expect(ended).toBe(false);
+  release();
+  const [result] = await running;
+  expect(result).toMatchObject({
+    status: 'failed',
+    errorCode: 'STORE_UNAVAILABLE',
+    fetched: true,
+    traceId: 'trace-acme',
   });
 });
 
