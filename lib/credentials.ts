@@ -217,8 +217,14 @@ export function createCredentialsProvider(options: CredentialsProviderOptions): 
   const cache = new Map<string, CacheEntry>();
   /** One read per secret at a time; `fresh` marks a read started by a refetch after a refusal. */
   const inFlight = new Map<string, { promise: Promise<AppCredentials>; fresh: boolean }>();
-  /** Per secret, the last read after a refusal: when it started, and what it found once it did. */
-  const refetches = new Map<string, { at: number; value?: AppCredentials }>();
+  /** Per secret, when the last read after a refusal started. */
+  const refetches = new Map<string, number>();
+  /**
+   * Per secret, what the newest read found (a read overtaken by a refetch does not count): what a cache
+   * without expiry would hold, so also with SECRET_CACHE_SECONDS=0, and never older than a value a
+   * call was handed.
+   */
+  const newest = new Map<string, AppCredentials>();
 
   const load = async (tenant: Tenant): Promise<AppCredentials> => {
     try {
@@ -237,7 +243,10 @@ export function createCredentialsProvider(options: CredentialsProviderOptions): 
     const promise: Promise<AppCredentials> = load(tenant)
       .then((value) => {
         // A read overtaken by a refetch must not put an older secret back into the cache.
-        if (ttlMs > 0 && isCurrent()) cache.set(tenant.secretId, { value, expiresAt: now() + ttlMs });
+        if (isCurrent()) {
+          newest.set(tenant.secretId, value);
+          if (ttlMs > 0) cache.set(tenant.secretId, { value, expiresAt: now() + ttlMs });
+        }
         return value;
       })
       .finally(() => {
@@ -262,31 +271,23 @@ export function createCredentialsProvider(options: CredentialsProviderOptions): 
       const cached = cache.get(tenant.secretId);
       if (cached !== undefined && !sameCredentials(cached.value, refused)) return cached.value;
       const last = refetches.get(tenant.secretId);
-      if (last !== undefined && now() - last.at < REFETCH_INTERVAL_MS) {
-        // What that read found, when it is not what was refused: the cache has it too, unless
-        // SECRET_CACHE_SECONDS is 0 (then nothing is cached, and this is the only place it is kept).
-        const recent = last.value;
+      if (last !== undefined && now() - last < REFETCH_INTERVAL_MS) {
+        // The newest value read, when it is not what was refused: the cache has it too, unless
+        // SECRET_CACHE_SECONDS is 0. Not merely what the last refetch found: with nothing cached, a
+        // later read may have found a newer value since, the one refused, and the refetch's is older.
+        const recent = newest.get(tenant.secretId);
         return recent !== undefined && !sameCredentials(recent, refused) ? recent : undefined;
       }
       // No time for a read: refuse before using up the refetch window or dropping the cached value.
       if (deadline !== undefined && deadline <= now()) throw noTimeToRead(tenant);
-      const refetch: { at: number; value?: AppCredentials } = { at: now() };
-      refetches.set(tenant.secretId, refetch);
+      refetches.set(tenant.secretId, now());
       cache.delete(tenant.secretId);
-      return withinDeadline(
-        () =>
-          read(tenant, true).then((value) => {
-            refetch.value = value;
-            return value;
-          }),
-        tenant,
-        deadline,
-        clock,
-      );
+      return withinDeadline(() => read(tenant, true), tenant, deadline, clock);
     },
     clear() {
       cache.clear();
       refetches.clear();
+      newest.clear();
     },
   };
 }

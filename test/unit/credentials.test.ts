@@ -126,6 +126,22 @@ describe('createCredentialsProvider', () => {
       expect(pending).toHaveLength(1);
     });
 
+    it('with SECRET_CACHE_SECONDS=0, never hands out a value older than the one refused', async () => {
+      const { client, pending } = controllableClient();
+      const provider = createCredentialsProvider({ client, cacheSeconds: 0 });
+      // A refusal of 'old': the read after it finds 'old' still there.
+      const first = provider.refetchAfterRefusal(TENANT, credentials('old'));
+      pending[0]?.(secret('old'));
+      expect((await first)?.appSecret).toBe('old');
+      // Then the secret is rotated, and a call reads the new value (nothing is cached) and is refused.
+      const read = provider.get(TENANT);
+      pending[1]?.(secret('rotated'));
+      expect((await read).appSecret).toBe('rotated');
+      // 'old' is older than what was refused, and was refused itself: nothing newer to try.
+      expect(await provider.refetchAfterRefusal(TENANT, credentials('rotated'))).toBeUndefined();
+      expect(pending).toHaveLength(2);
+    });
+
     it('overtakes a read that began before the refusal, and caches the newer value', async () => {
       const { client, pending } = controllableClient();
       const provider = createCredentialsProvider({ client, cacheSeconds: 300 });
