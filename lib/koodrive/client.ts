@@ -14,6 +14,7 @@ import type { Tenant } from '../tenants.ts';
 import { REDACTED, redactRequestEchoes } from './redact.ts';
 import { percentEncode, type SignedRequest, signRequest } from './sign.ts';
 import {
+  AnswerCutOffError,
   BodyTooLargeError,
   createTransport,
   type Transport,
@@ -369,6 +370,15 @@ export function createKooDriveClient(options: KooDriveClientOptions): KooDriveCl
       };
     }
     const detail = networkErrorCode(error);
+    if (error instanceof AnswerCutOffError) {
+      return {
+        kind: 'retryable',
+        error: new UpstreamError(
+          `KooDrive at ${url.host} began to answer (HTTP ${error.status}) but the connection closed before the answer ended: ${detail}; KooDrive was reached, so check a proxy or load balancer on the path (from a VPC: the NAT gateway's or proxy's idle and size limits) and KooDrive's status.`,
+          { cause: error },
+        ),
+      };
+    }
     return {
       kind: 'retryable',
       error: new UpstreamError(

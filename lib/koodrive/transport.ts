@@ -39,6 +39,20 @@ export class TransportTimeoutError extends Error {
   override name = 'TransportTimeoutError';
 }
 
+/**
+ * The connection failed after KooDrive's answer had begun (its status and headers came, its body did
+ * not end): KooDrive was reached, and something on the path, or KooDrive, closed it mid-answer.
+ */
+export class AnswerCutOffError extends Error {
+  override name = 'AnswerCutOffError';
+  /** The status of the answer that was cut off. */
+  readonly status: number;
+  constructor(status: number, cause: Error) {
+    super(`KooDrive's answer (HTTP ${status}) was cut off: ${cause.message}`, { cause });
+    this.status = status;
+  }
+}
+
 /** The answer is larger than `maxBodyBytes`; `declared` when its Content-Length said so up front. */
 export class BodyTooLargeError extends Error {
   override name = 'BodyTooLargeError';
@@ -115,7 +129,8 @@ export function createTransport(options: TransportOptions = {}): Transport {
       closeStale(secure ? https : http);
       const outgoing: OutgoingHttpHeaders = { ...request.headers, Host: url.host };
       let settled = false;
-      let answered = false;
+      /** The answer's status, once its headers came. */
+      let answered: number | undefined;
       const req = (secure ? httpsRequest : httpRequest)(
         {
           protocol: url.protocol,
@@ -127,7 +142,7 @@ export function createTransport(options: TransportOptions = {}): Transport {
           agent: secure ? https : http,
         },
         (response) => {
-          answered = true;
+          answered = response.statusCode ?? 0;
           const declared = Number(response.headers['content-length'] ?? Number.NaN);
           if (Number.isFinite(declared) && declared > request.maxBodyBytes) {
             fail(
@@ -176,7 +191,7 @@ export function createTransport(options: TransportOptions = {}): Transport {
         const code = (error as { code?: unknown }).code;
         if (
           retryOnStale &&
-          !answered &&
+          answered === undefined &&
           req.reusedSocket &&
           typeof code === 'string' &&
           STALE_SOCKET_CODES.has(code)
@@ -184,7 +199,8 @@ export function createTransport(options: TransportOptions = {}): Transport {
           exchange(request, deadline, false).then(resolve, reject);
           return;
         }
-        reject(error);
+        const ours = error instanceof BodyTooLargeError || error instanceof TransportTimeoutError;
+        reject(answered !== undefined && !ours ? new AnswerCutOffError(answered, error) : error);
       };
       const timer = setTimeout(
         () => fail(new TransportTimeoutError(`no answer within ${request.timeoutMs} ms`)),

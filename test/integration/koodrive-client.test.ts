@@ -596,6 +596,28 @@ describe('KooDrive client', () => {
     expect(delays).toHaveLength(1);
   });
 
+  it('says KooDrive was reached when its answer is cut off mid-body, and retries it', async () => {
+    const cutting = createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': 100 });
+      res.write('{"code":0,"data":[', () => res.socket?.destroy());
+    });
+    await new Promise<void>((resolve) => cutting.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = cutting.address() as AddressInfo;
+      const { instance, delays } = client({ defaultBaseUrl: `http://127.0.0.1:${port}`, maxAttempts: 2 });
+      const error = await instance.getSpaceAllocation(TENANT).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(UpstreamError);
+      expect(String((error as Error).message)).toMatch(
+        /^KooDrive at 127\.0\.0\.1:\d+ began to answer \(HTTP 200\) but the connection closed before the answer ended: ECONNRESET; KooDrive was reached, so check a proxy or load balancer on the path .* All 2 attempts failed\.$/,
+      );
+      expect(String((error as Error).message)).not.toContain('could not be reached');
+      expect(delays).toHaveLength(1);
+    } finally {
+      cutting.closeAllConnections();
+      await new Promise((resolve) => cutting.close(resolve));
+    }
+  });
+
   it.each([
     ['ENOTFOUND', /does not resolve: check the host/],
     ['EAI_AGAIN', /does not resolve/],

@@ -10,6 +10,7 @@ import { generate } from 'selfsigned';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { MAX_SNAPSHOT_CONCURRENCY } from '../../lib/config.ts';
 import {
+  AnswerCutOffError,
   BodyTooLargeError,
   createTransport,
   MAX_IDLE_MS,
@@ -176,6 +177,23 @@ describe('KooDrive transport (node:http with keep-alive agents)', () => {
     const transport = createTransport();
     const error = await transport(request(`http://127.0.0.1:${server.port}/`)).catch((e: unknown) => e);
     expect(error).toMatchObject({ code: 'ECONNRESET' });
+    expect(server.connections).toBe(1);
+  });
+
+  it('tells an answer cut off mid-body from a connection that failed before any answer', async () => {
+    const server = await serve((_req, res) => {
+      // Status, headers and part of the declared body; then the connection goes.
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': 100 });
+      res.write('{"code":0,"data":[', () => res.socket?.destroy());
+    });
+    const transport = createTransport();
+    const error = await transport(request(`http://127.0.0.1:${server.port}/`)).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(AnswerCutOffError);
+    expect(error).toMatchObject({
+      status: 200,
+      message: expect.stringMatching(/^KooDrive's answer \(HTTP 200\) was cut off: /),
+    });
+    // Not re-sent on a fresh connection: the client decides on retries.
     expect(server.connections).toBe(1);
   });
 
