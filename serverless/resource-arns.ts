@@ -6,7 +6,8 @@
  *   `secretIdTemplate` parameter for bare tenant ids). A secret given by name gets Secrets Manager's random
  *   6-character suffix as `-??????`; one given as an ARN stays as is. Past {@link EXACT_SECRET_LIMIT}
  *   secrets, those the template names are granted by its wildcard (`koodrive/*`), as IAM limits a role's
- *   policies to 10,240 characters.
+ *   policies to 10,240 characters; a template with no fixed part (`{tenantId}`), whose wildcard would be
+ *   every secret of the account, is refused then.
  * - `${eventBusArn:<param>}`: the ARN of the event bus named (or given by ARN) in that stage parameter.
  */
 import { parseSecretIdTemplate, parseTenants, TENANT_PLACEHOLDER } from '../lib/tenants.ts';
@@ -68,8 +69,17 @@ export function tenantSecretResources(tenants: string, template = ''): IamResour
         `name them after one pattern with the secretIdTemplate parameter (e.g. koodrive/${TENANT_PLACEHOLDER}) and list bare tenant ids.`,
     );
   }
+  const templatedCount = secretIds.length - exact.length;
+  // `{tenantId}` alone would become `*-??????`: every secret of the account and region, not KooDrive's.
+  if (templatedCount > 0 && checkedTemplate === TENANT_PLACEHOLDER) {
+    throw new Error(
+      `The tenants parameter names ${secretIds.length} secrets, more than an IAM policy can list one by one (${EXACT_SECRET_LIMIT}), ` +
+        `and the secretIdTemplate '${TENANT_PLACEHOLDER}' has no fixed part: its wildcard would let the functions read every secret in the account and region. ` +
+        `Keep the tenants' secrets under a prefix of their own and name it in secretIdTemplate (e.g. koodrive/${TENANT_PLACEHOLDER}).`,
+    );
+  }
   const wildcard =
-    exact.length < secretIds.length ? [secretResource(checkedTemplate.replace(TENANT_PLACEHOLDER, '*'))] : [];
+    templatedCount > 0 ? [secretResource(checkedTemplate.replace(TENANT_PLACEHOLDER, '*'))] : [];
   return [...exact.map(secretResource), ...wildcard];
 }
 
