@@ -60,6 +60,15 @@ function isRecord(value: unknown): value is Record<string, unknown> {
  */
 export const MAX_CAPACITY_GB = 1e15;
 
+/**
+ * The most space types an answer may list. KooDrive documents three; each one listed is stored in every
+ * snapshot, returned in every history item, drawn as a chart series and published as metrics of its own,
+ * so a broken answer listing thousands (a 1 MB body holds ~20,000) would make every history page of the
+ * range pass Lambda's 6 MB, and bill thousands of CloudWatch metrics. As many as a history's trend carries
+ * in its cursor (MAX_STATE_SPACES in ../trend.ts).
+ */
+export const MAX_SPACE_TYPES = 15;
+
 function readNumber(value: unknown, path: string): number {
   let parsed: number;
   if (typeof value === 'number') {
@@ -192,6 +201,12 @@ export function normalizeAllocation(raw: unknown): NormalizedSpaces {
     // threshold comparison with the next one, so it is refused like any other unexpected shape.
     if (data.length === 0)
       throw new MalformedAllocationError('data is an empty array: KooDrive listed no space types');
+    // Refused before any is read (types repeated or not: either way it is no tenant's list of spaces).
+    if (data.length > MAX_SPACE_TYPES) {
+      throw new MalformedAllocationError(
+        `data lists ${data.length} space types, more than the ${MAX_SPACE_TYPES} accepted (KooDrive documents 3): a broken answer, not a tenant's spaces`,
+      );
+    }
     entries = data.map((entry: unknown, index) => ({ entry, path: `data[${index}]` }));
   } else if (isRecord(data)) {
     entries = [{ entry: data, path: 'data' }];

@@ -1,7 +1,12 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { MalformedAllocationError, UpstreamError } from '../../lib/errors.ts';
-import { normalizeAllocation, parseKooDriveBody, spaceTypeName } from '../../lib/koodrive/allocation.ts';
+import {
+  MAX_SPACE_TYPES,
+  normalizeAllocation,
+  parseKooDriveBody,
+  spaceTypeName,
+} from '../../lib/koodrive/allocation.ts';
 import type { NormalizedSpaces } from '../../lib/types.ts';
 
 const PREFIX = 'KooDrive answered in an unexpected shape: ';
@@ -390,6 +395,30 @@ describe('normalizeAllocation: rejected answers', () => {
     const notJson = errorOf(() => parseKooDriveBody(body));
     expect(notJson.message).not.toContain('a3f1');
     expect(notJson.message).toContain('[redacted]');
+  });
+});
+
+describe('normalizeAllocation: how many space types', () => {
+  const spaces = (count: number) =>
+    Array.from({ length: count }, (_, type) => ({ type, allocateCapacity: 1, totalCapacity: 2 }));
+
+  it('refuses an answer listing more space types than any tenant has, before reading them', () => {
+    // A 1 MB answer holds ~20,000 entries: each would be stored in every snapshot (400 days), sent in
+    // every history item (1,000 items of 20,000 spaces pass Lambda's 6 MB), drawn as a chart series and
+    // published as three metrics of its own (CloudWatch bills every one).
+    const error = errorOf(() => normalizeAllocation({ code: 0, data: spaces(20_000) }));
+    expect(error.message).toBe(
+      `${PREFIX}data lists 20000 space types, more than the ${MAX_SPACE_TYPES} accepted (KooDrive documents 3): a broken answer, not a tenant's spaces`,
+    );
+    expect(() => normalizeAllocation({ code: 0, data: spaces(MAX_SPACE_TYPES + 1) })).toThrow(
+      MalformedAllocationError,
+    );
+  });
+
+  it('accepts as many space types as the limit, the unknown ones with their numbers', () => {
+    const normalized = normalizeAllocation({ code: 0, data: spaces(MAX_SPACE_TYPES) });
+    expect(normalized.spaces).toHaveLength(MAX_SPACE_TYPES);
+    expect(normalized.spaces.at(-1)).toMatchObject({ type: MAX_SPACE_TYPES - 1, typeName: 'unknown' });
   });
 });
 

@@ -11,7 +11,7 @@ import {
   renderAllocationChart,
   timeTicks,
 } from '../../lib/chart/svg.ts';
-import { normalizeAllocation } from '../../lib/koodrive/allocation.ts';
+import { deriveAllocation, normalizeAllocation } from '../../lib/koodrive/allocation.ts';
 import { computeTrend } from '../../lib/trend.ts';
 import type { Allocation } from '../../lib/types.ts';
 
@@ -67,11 +67,11 @@ function checkWellFormedXml(xml: string): string[] {
   return names;
 }
 
+/** A stored snapshot as the store reads it back (which, unlike a KooDrive answer, may list over 15 types). */
 function item(at: number, spaces: { type: number; allocated: number; total: number }[]): Allocation {
-  const normalized = normalizeAllocation({
-    code: 0,
-    data: spaces.map((s) => ({ type: s.type, allocateCapacity: s.allocated, totalCapacity: s.total })),
-  });
+  const normalized = deriveAllocation(
+    spaces.map((s) => ({ type: s.type, allocatedGB: s.allocated, totalGB: s.total })),
+  );
   return { tenantId: 'acme', observedAt: new Date(at).toISOString(), ...normalized };
 }
 
