@@ -708,15 +708,24 @@ export async function snapshotTargets(options: {
     else own.push(target);
   }
   const byKey = new Map<string, SnapshotResult>();
+  // An observer that throws (a log or metrics failure) must not end the run while other lanes still
+  // call KooDrive and write, to finish in a later invocation of a warm container: every tenant is done
+  // first, then the run rejects with what it threw.
+  let observerFailed: { error: unknown } | undefined;
   await mapWithConcurrency([...byTenant.values()], inProgress, async (own) => {
     if (own.length > 1)
       own.sort((a, b) => (a.observedAt < b.observedAt ? -1 : a.observedAt > b.observedAt ? 1 : 0));
     for (const target of own) {
       const result = await snapshotOne(target, run, stored?.has(keyOf(target)));
-      deps.onResult?.(result);
       byKey.set(keyOf(target), result);
+      try {
+        deps.onResult?.(result);
+      } catch (error) {
+        observerFailed ??= { error };
+      }
     }
   });
+  if (observerFailed !== undefined) throw observerFailed.error;
   return options.targets.map((target) => {
     const result = byKey.get(keyOf(target));
     if (result === undefined) throw new Error('internal: a snapshot target has no result');

@@ -110,6 +110,32 @@ describe('takeSnapshots', () => {
     expect(store.items.size).toBe(3);
   });
 
+  it('finishes every tenant when the result observer throws, then rejects with what it threw', async () => {
+    const store = memoryStore();
+    const asked: string[] = [];
+    const broken = new Error('metrics: cannot serialize');
+    const run = takeSnapshots({
+      tenants: ['a', 'b', 'c', 'd', 'e'].map(tenant),
+      observedAt: OBSERVED_AT,
+      source: 'schedule',
+      deps: {
+        store,
+        fetch: async (t) => {
+          asked.push(t.tenantId);
+          return fetched(t.tenantId);
+        },
+        onResult: (result) => {
+          if (result.tenantId === 'a') throw broken;
+        },
+      },
+      concurrency: 1,
+    });
+    await expect(run).rejects.toBe(broken);
+    // No lane was left running past the rejection: every tenant was fetched and stored before it.
+    expect(asked.sort()).toEqual(['a', 'b', 'c', 'd', 'e']);
+    expect(store.items.size).toBe(5);
+  });
+
   it('skips KooDrive for a tenant already stored at that time, and still reports a racing duplicate', async () => {
     const store = memoryStore([`acme@${OBSERVED_AT}`]);
     const asked: string[] = [];
