@@ -139,7 +139,9 @@ export const USAGE = `npm run bench -- [options]   (node bench/run.ts [options])
   --profile DIR       write V8 CPU profiles of the measured processes (do not compare those timings)
   --keep-work         keep the run's temp folder
   --quiet             no progress lines, no table
-  --help              this text`;
+  --help              this text
+Environment: BENCH_NODE=PATH runs the probes on another node binary (default: node_modules/node), e.g. a
+  script running an arm64 node under qemu-user, for the heap figures of the functions' arm64 V8.`;
 
 /** A mistake on the command line: said with the usage, without a stack. */
 class UsageError extends Error {}
@@ -1118,8 +1120,28 @@ async function measureHistory(ctx: Context, dynamoUrl: string): Promise<void> {
   ctx.measured.itemBytes = summarize(bytes).median;
 }
 
+/**
+ * The probes' Node version, and with BENCH_NODE, which binary and architecture: an arm64 node run under
+ * qemu-user on an x64 machine measures the arm64 V8 (the functions' architecture), but its RSS and
+ * times are the emulator's.
+ */
 function nodeVersion(): string {
-  return execFileSync(nodeBinary(), ['-p', 'process.version'], { encoding: 'utf8' }).trim();
+  const [version = '', arch = ''] = execFileSync(
+    nodeBinary(),
+    ['-p', 'process.version + " " + process.arch'],
+    {
+      encoding: 'utf8',
+    },
+  )
+    .trim()
+    .split(' ');
+  const chosen = process.env.BENCH_NODE?.trim();
+  if ((chosen === undefined || chosen === '') && arch === os.arch()) return version;
+  const emulated =
+    arch === os.arch()
+      ? ''
+      : `; not this machine's ${os.arch()}, so emulated: RSS and times include the emulator's, only the V8 heap figures are ${arch}'s`;
+  return `${version} on ${arch} (BENCH_NODE=${chosen ?? ''}${emulated})`;
 }
 
 /** Runs the benchmark and writes its results; returns them. */

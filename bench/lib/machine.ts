@@ -22,6 +22,8 @@ export interface MachineDescription {
  * running the benchmark.
  */
 export function nodeBinary(): string {
+  const chosen = process.env.BENCH_NODE?.trim();
+  if (chosen !== undefined && chosen !== '') return chosen;
   const pinned = path.join(ROOT, 'node_modules', 'node', 'bin', 'node');
   return existsSync(pinned) ? pinned : process.execPath;
 }
