@@ -22,6 +22,7 @@ import {
   ResourceInUseException,
 } from '@aws-sdk/client-dynamodb';
 import { type CollectionTag, parse, type ScalarTag, type Tags } from 'yaml';
+import { guardOnLoopback } from './listen.ts';
 
 /** `serverless.yml` at the repository root. */
 export const SERVERLESS_YML = fileURLToPath(new URL('../serverless.yml', import.meta.url));
@@ -296,6 +297,7 @@ export async function startLocalDynamoDb(options: LocalDynamoDbOptions = {}): Pr
     ...(options.path === undefined ? {} : { path: path.resolve(options.path) }),
   });
   if (!(server instanceof Server)) throw new Error('dynalite did not return an HTTP server.');
+  guardOnLoopback(server, host);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port ?? 0, host, () => {

@@ -6,7 +6,7 @@
  * POST snapshot requests to the Lambda port. Browsers always send the page's host as `Host`, and an
  * `Origin` on cross-origin requests; curl, scripts and `npm run snapshot:local` send 127.0.0.1 or none.
  */
-import type { IncomingHttpHeaders } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, Server, ServerResponse } from 'node:http';
 
 const LOCAL_NAMES = new Set(['127.0.0.1', 'localhost', '[::1]']);
 
@@ -42,4 +42,40 @@ export function refusedRequest(headers: IncomingHttpHeaders): string | undefined
     }
   }
   return undefined;
+}
+
+/** Answers a refused request: 403 problem+json saying why; nothing else sees it. */
+function refuse(response: ServerResponse, why: string): void {
+  const body = JSON.stringify({ type: 'about:blank', title: 'Forbidden', status: 403, detail: why });
+  response.writeHead(403, {
+    'content-type': 'application/problem+json',
+    'cache-control': 'no-store',
+    'content-length': Buffer.byteLength(body),
+  });
+  response.end(body);
+}
+
+/** `emit` that answers refused requests itself and hands every other event to `emit`. */
+function guardedEmit(emit: Server['emit']): Server['emit'] {
+  return function guarded(this: Server, event: string | symbol, ...args: unknown[]): boolean {
+    if (event === 'request') {
+      const [request, response] = args as [IncomingMessage, ServerResponse];
+      const why = refusedRequest(request.headers);
+      if (why !== undefined) {
+        refuse(response, why);
+        return true;
+      }
+    }
+    return Reflect.apply(emit, this, [event, ...args]) as boolean;
+  } as Server['emit'];
+}
+
+/** Keeps one server's requests to {@link refusedRequest}'s: whatever listens to them never sees the others. */
+export function guardServer(server: Server): void {
+  server.emit = guardedEmit(server.emit);
+}
+
+/** The same for every HTTP server this process makes or has made (serverless offline's, from its preload). */
+export function guardEveryServer(prototype: Server): void {
+  prototype.emit = guardedEmit(prototype.emit);
 }

@@ -350,7 +350,8 @@ export async function startKooDriveSimulator(options: SimulatorOptions = {}): Pr
     connections += 1;
   });
 
-  const url = await listen(server, options.port, options.host);
+  // Any Host: a signature covers the Host its client signed (the worked example's is 10.32.45.165).
+  const url = await listen(server, options.port, options.host, { anyHost: true });
 
   return {
     url,

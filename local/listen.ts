@@ -1,8 +1,26 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { guardServer } from './host-check.ts';
 
-/** Starts `server` on host and port (0 = any free port) and resolves with its base URL once it listens. */
-export async function listen(server: Server, port = 0, host = '127.0.0.1'): Promise<string> {
+const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1']);
+
+/** A server about to listen on loopback answers only requests addressed to this machine (local/host-check.ts). */
+export function guardOnLoopback(server: Server, host: string): void {
+  if (LOOPBACK.has(host)) guardServer(server);
+}
+
+/**
+ * Starts `server` on host and port (0 = any free port) and resolves with its base URL once it listens. On
+ * loopback, it answers only requests addressed to this machine (local/host-check.ts), unless `anyHost`:
+ * the KooDrive simulator checks signatures over whatever Host a client signed, and holds only demo apps.
+ */
+export async function listen(
+  server: Server,
+  port = 0,
+  host = '127.0.0.1',
+  options: { anyHost?: boolean } = {},
+): Promise<string> {
+  if (options.anyHost !== true) guardOnLoopback(server, host);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {

@@ -7,8 +7,8 @@
  * stops offline's group as start.ts would have, SIGINT then SIGKILL after the same 10 s grace.
  * It also keeps offline's HTTP ports to requests addressed to this machine (see the end of this file).
  */
-import { type IncomingMessage, Server, type ServerResponse } from 'node:http';
-import { refusedRequest } from './host-check.ts';
+import { Server } from 'node:http';
+import { guardEveryServer } from './host-check.ts';
 
 const GRACE_MS = 10_000;
 
@@ -32,30 +32,7 @@ if (channel !== undefined) {
   channel.unref();
 }
 
-/*
- * Every HTTP server offline starts (the API and the Lambda invoke port) answers only requests addressed to
- * this machine and not sent by a web page of another origin (local/host-check.ts): a 403 problem, and the
- * request never reaches offline's router or a function.
- */
-const emit = Server.prototype.emit;
-Server.prototype.emit = function guardedEmit(
-  this: Server,
-  event: string | symbol,
-  ...args: unknown[]
-): boolean {
-  if (event === 'request') {
-    const [request, response] = args as [IncomingMessage, ServerResponse];
-    const refused = refusedRequest(request.headers);
-    if (refused !== undefined) {
-      const body = JSON.stringify({ type: 'about:blank', title: 'Forbidden', status: 403, detail: refused });
-      response.writeHead(403, {
-        'content-type': 'application/problem+json',
-        'cache-control': 'no-store',
-        'content-length': Buffer.byteLength(body),
-      });
-      response.end(body);
-      return true;
-    }
-  }
-  return Reflect.apply(emit, this, [event, ...args]) as boolean;
-} as typeof Server.prototype.emit;
+// Every HTTP server offline starts (the API and the Lambda invoke port) answers only requests addressed to this
+// machine and not sent by a web page of another origin (local/host-check.ts): a 403 problem, and the request
+// never reaches offline's router or a function.
+guardEveryServer(Server.prototype);

@@ -377,7 +377,7 @@ describe('local stack (npm start)', () => {
     expect(await response.json()).toMatchObject({ status: 404, code: 'NOT_FOUND' });
   });
 
-  it('answers no request for another host name (DNS rebinding) or from another origin’s page, on either port', async () => {
+  it('answers no request for another host name (DNS rebinding) or from another origin’s page, on any port', async () => {
     const [api = 0] = stack?.ports ?? [];
     const rebound = await rawGet(api, '/allocation', { host: `attacker.example:${api}` });
     expect(rebound.status).toBe(403);
@@ -390,6 +390,13 @@ describe('local stack (npm start)', () => {
       host: `attacker.example:${lambdaPort}`,
     });
     expect(invoke.status).toBe(403);
+    // The stack's own servers too: Secrets Manager, DynamoDB (real tenants' history with KOODRIVE_TENANTS
+    // set) and EventBridge. Not the KooDrive simulator: it checks signatures over any signed Host, and
+    // knows only the demo apps.
+    for (const port of stack?.ports.slice(3) ?? []) {
+      const other = await rawGet(port, '/', { host: `attacker.example:${port}` });
+      expect(other.status, `port ${port}`).toBe(403);
+    }
     const page = await rawGet(api, '/allocation', {
       host: `127.0.0.1:${api}`,
       origin: 'https://attacker.example',
