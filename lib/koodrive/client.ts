@@ -371,10 +371,14 @@ export function createKooDriveClient(options: KooDriveClientOptions): KooDriveCl
     }
     const detail = networkErrorCode(error);
     if (error instanceof AnswerCutOffError) {
+      // node's HTTP parser codes (HPE_…): the connection did not close, the rest of the answer broke HTTP.
+      const what = detail.startsWith('HPE_')
+        ? 'the rest of its answer was not valid HTTP'
+        : 'the connection closed before the answer ended';
       return {
         kind: 'retryable',
         error: new UpstreamError(
-          `KooDrive at ${url.host} began to answer (HTTP ${error.status}) but the connection closed before the answer ended: ${detail}; KooDrive was reached, so check a proxy or load balancer on the path (from a VPC: the NAT gateway's or proxy's idle and size limits) and KooDrive's status.`,
+          `KooDrive at ${url.host} began to answer (HTTP ${error.status}) but ${what}: ${detail}; KooDrive was reached, so check a proxy or load balancer on the path (from a VPC: the NAT gateway's or proxy's idle and size limits) and KooDrive's status.`,
           { cause: error },
         ),
       };

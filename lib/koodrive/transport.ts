@@ -41,7 +41,8 @@ export class TransportTimeoutError extends Error {
 
 /**
  * The connection failed after KooDrive's answer had begun (its status and headers came, its body did
- * not end): KooDrive was reached, and something on the path, or KooDrive, closed it mid-answer.
+ * not end): KooDrive was reached, and something on the path, or KooDrive, closed it mid-answer, or the
+ * rest of the answer was not valid HTTP (a parser error, code HPE_…, after which node closes it).
  */
 export class AnswerCutOffError extends Error {
   override name = 'AnswerCutOffError';

@@ -1,5 +1,5 @@
 import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, createServer as createNetServer } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { CredentialsProvider } from '../../lib/credentials.ts';
 import {
@@ -615,6 +615,31 @@ describe('KooDrive client', () => {
     } finally {
       cutting.closeAllConnections();
       await new Promise((resolve) => cutting.close(resolve));
+    }
+  });
+
+  it('says an answer whose body breaks HTTP framing was malformed, not that the connection closed', async () => {
+    // Status and headers, then a chunk size that is not hexadecimal: node stops reading (HPE_INVALID_CHUNK_SIZE).
+    const broken = createNetServer((socket) => {
+      socket.once('data', () => {
+        socket.end(
+          'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n',
+        );
+      });
+    });
+    await new Promise<void>((resolve) => broken.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = broken.address() as AddressInfo;
+      const { instance } = client({ defaultBaseUrl: `http://127.0.0.1:${port}`, maxAttempts: 1 });
+      const error = await instance.getSpaceAllocation(TENANT).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(UpstreamError);
+      const message = String((error as Error).message);
+      expect(message).toMatch(
+        /^KooDrive at 127\.0\.0\.1:\d+ began to answer \(HTTP 200\) but the rest of its answer was not valid HTTP: HPE_INVALID_CHUNK_SIZE; KooDrive was reached, so check a proxy or load balancer on the path/,
+      );
+      expect(message).not.toContain('connection closed');
+    } finally {
+      await new Promise((resolve) => broken.close(resolve));
     }
   });
 
