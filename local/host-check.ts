@@ -10,6 +10,11 @@ import type { IncomingHttpHeaders, IncomingMessage, Server, ServerResponse } fro
 
 const LOCAL_NAMES = new Set(['127.0.0.1', 'localhost', '[::1]']);
 
+/** Whether a lower-cased host name is this machine's; `localhost.` (fully qualified, RFC 6761's) too. */
+function isLocalName(name: string): boolean {
+  return LOCAL_NAMES.has(name.endsWith('.') ? name.slice(0, -1) : name);
+}
+
 /** The host name of a `Host` value (`name[:port]`, IPv6 in brackets), lower-cased; undefined if malformed. */
 function hostName(host: string): string | undefined {
   const match = /^(\[[0-9a-fA-F:.]+\]|[^:[\]]+)(?::\d{1,5})?$/.exec(host.trim());
@@ -24,7 +29,7 @@ export function refusedRequest(headers: IncomingHttpHeaders): string | undefined
   const host = headers.host;
   if (host !== undefined) {
     const name = hostName(host);
-    if (name === undefined || !LOCAL_NAMES.has(name)) {
+    if (name === undefined || !isLocalName(name)) {
       return `This local stack answers only requests addressed to 127.0.0.1 or localhost; this one came for host '${host.slice(0, 100)}', the way a web page reaches it by DNS rebinding. Call it as http://127.0.0.1:<port>/….`;
     }
   }
@@ -37,7 +42,7 @@ export function refusedRequest(headers: IncomingHttpHeaders): string | undefined
     } catch {
       name = undefined;
     }
-    if (name === undefined || !LOCAL_NAMES.has(name)) {
+    if (name === undefined || !isLocalName(name)) {
       return `This local stack answers no request a web page of another origin sends (this one came from '${origin.slice(0, 100)}'). Call it from curl, a script or a page served from 127.0.0.1.`;
     }
   }

@@ -8,6 +8,8 @@ describe('refusedRequest', () => {
     ['localhost, any case', { host: 'LocalHost:3002' }],
     ['IPv6 loopback', { host: '[::1]:3000' }],
     ['no port', { host: 'localhost' }],
+    ['the fully qualified name, with its trailing dot', { host: 'localhost.:3000' }],
+    ['a page of the fully qualified name', { host: 'localhost.:3000', origin: 'http://localhost.:3000' }],
     ['no Host at all (HTTP/1.0)', {}],
     ['a page served from the stack itself', { host: '127.0.0.1:3000', origin: 'http://127.0.0.1:3000' }],
     ['a page on another local port', { host: '127.0.0.1:3000', origin: 'http://localhost:5173' }],
@@ -27,6 +29,8 @@ describe('refusedRequest', () => {
       /came for host 'localhost\.attacker\.example:3000'/,
     ],
     ['another address of this machine', { host: '192.168.1.20:3000' }, /came for host/],
+    ['a rebound name with a trailing dot', { host: 'attacker.example.:3000' }, /came for host/],
+    ['a name of two trailing dots', { host: 'localhost..:3000' }, /came for host/],
     ['a malformed Host', { host: '127.0.0.1:3000:1' }, /came for host/],
     [
       'a page of another origin',
