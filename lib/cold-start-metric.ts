@@ -9,14 +9,24 @@ import {
 const COLD_START = 'ColdStart';
 const SERVICE_UNDEFINED = 'service_undefined';
 
-/** Whether Powertools Metrics would print nothing: POWERTOOLS_METRICS_DISABLED, else POWERTOOLS_DEV. */
+/**
+ * Whether Powertools Metrics would print nothing: POWERTOOLS_METRICS_DISABLED, else POWERTOOLS_DEV. Throws,
+ * as Powertools does, when POWERTOOLS_METRICS_DISABLED is not a boolean, naming the value and the fix.
+ */
 function metricsDisabled(): boolean {
-  if (process.env.POWERTOOLS_METRICS_DISABLED !== undefined) {
-    return getBooleanFromEnv({
-      key: 'POWERTOOLS_METRICS_DISABLED',
-      defaultValue: false,
-      extendedParsing: true,
-    });
+  const value = process.env.POWERTOOLS_METRICS_DISABLED;
+  if (value !== undefined) {
+    try {
+      return getBooleanFromEnv({
+        key: 'POWERTOOLS_METRICS_DISABLED',
+        defaultValue: false,
+        extendedParsing: true,
+      });
+    } catch {
+      throw new Error(
+        `POWERTOOLS_METRICS_DISABLED is '${value.slice(0, 40)}', not a boolean: set it to true or false (1/0, yes/no, on/off), or remove it.`,
+      );
+    }
   }
   return isDevMode();
 }
@@ -30,6 +40,7 @@ function metricsDisabled(): boolean {
  * Undefined, so nothing is printed, when metrics are disabled or POWERTOOLS_METRICS_NAMESPACE is unset:
  * the deployed functions always have a namespace (stage parameter `metricsNamespace`), and a handler
  * run without one (a test, a script) should not file metrics under Powertools' `default_namespace`.
+ * Throws, as Powertools Metrics does, when POWERTOOLS_METRICS_DISABLED is not a boolean.
  */
 export function coldStartMetricDocument(
   functionName: string | undefined,

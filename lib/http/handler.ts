@@ -73,8 +73,15 @@ export function createHttpHandler(options: HttpHandlerOptions) {
     // No route ran, so no KooDrive call: the request's own id traces a refused event.
     const traceId = notHttp === undefined ? options.traceId(event, context) : requestIdOf(context);
     const requestLog = requestLogs.begin(context);
-    // Powertools' logMetrics middleware prints it first thing too (the snapshot function's).
-    if (requestLog.coldStart) writeColdStartMetric(context?.functionName);
+    // Powertools' logMetrics middleware prints it first thing too (the snapshot function's). A setting
+    // it cannot read costs the metric, not the request.
+    if (requestLog.coldStart) {
+      try {
+        writeColdStartMetric(context?.functionName);
+      } catch (error) {
+        logger.warn('ColdStart metric not printed', describeError(error, { stack: false }));
+      }
+    }
     requestLog.appendKeys(notHttp === undefined ? { traceId, route: event.routeKey } : { traceId });
     let response: HttpResponse;
     const completion: Record<string, unknown> = {};

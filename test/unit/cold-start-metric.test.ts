@@ -112,6 +112,32 @@ describe('an HTTP function', () => {
     expect(await run()).toEqual([]);
   });
 
+  it('still answers when POWERTOOLS_METRICS_DISABLED is not a boolean, and logs which setting to fix', async () => {
+    vi.stubEnv('POWERTOOLS_METRICS_DISABLED', 'maybe');
+    vi.stubEnv('POWERTOOLS_LOG_LEVEL', 'WARN');
+    const capture = captureOutput();
+    let response: { statusCode: number } | undefined;
+    try {
+      const handler = createHttpHandler({
+        logger: createLogger('cold-start-test'),
+        traceId: (_event, context) => context.awsRequestId,
+        async handle({ traceId }) {
+          return jsonResponse(200, { ok: true }, traceId);
+        },
+      });
+      response = await handler(httpEvent('/allocation'), lambdaContext('kd-prod-allocation'));
+    } finally {
+      capture.stop();
+    }
+    expect(response?.statusCode).toBe(200);
+    expect(documents(capture.text())).toEqual([]);
+    const warning = capture
+      .text()
+      .split('\n')
+      .find((line) => line.includes('"level":"WARN"'));
+    expect(warning).toContain("POWERTOOLS_METRICS_DISABLED is 'maybe'");
+  });
+
   it('prints none in an environment made for provisioned concurrency (not a cold start to Powertools)', async () => {
     vi.stubEnv('AWS_LAMBDA_INITIALIZATION_TYPE', 'provisioned-concurrency');
     expect(await handlerAndRun()()).toEqual([]);
