@@ -164,6 +164,15 @@ export function createLimiter(limit: number): <R>(task: () => Promise<R>) => Pro
  */
 export const PUBLISH_LEASE_MS = 60_000;
 
+/**
+ * A publishing lease from `now`: PUBLISH_LEASE_MS, and a random part of a second that makes it its
+ * claimer's own, so that the store tells the SDK's retry of its own claim or replacement (the answer
+ * lost) from another invocation's (see SnapshotStore.claimPendingEvents).
+ */
+export function leaseFrom(now: number): number {
+  return now + PUBLISH_LEASE_MS + Math.random() * 1_000;
+}
+
 /** The longest one try of an AWS call may take (connection and request time limits). */
 const AWS_TRY_MS = AWS_REQUEST_HANDLER.connectionTimeout + AWS_REQUEST_HANDLER.requestTimeout;
 
@@ -344,7 +353,7 @@ async function publishOwed(
     if (observedAt === self) continue;
     try {
       const now = t.now();
-      const claim = await t.store.claimPendingEvents(tenantId, observedAt, now + PUBLISH_LEASE_MS, now);
+      const claim = await t.store.claimPendingEvents(tenantId, observedAt, leaseFrom(now), now);
       // Published already (the entry outlived its events): a failure to forget it costs one more claim.
       if (claim.state === 'none') await t.store.forgetOwed(tenantId, observedAt).catch(() => undefined);
       if (claim.state !== 'claimed') continue;
@@ -452,7 +461,7 @@ async function finishPending(
   if (stored === undefined) return { published: [] };
   if (stored.pendingEvents.length === 0) return finishHeadMove(t, stored);
   const now = t.now();
-  const claim = await t.store.claimPendingEvents(tenantId, observedAt, now + PUBLISH_LEASE_MS, now);
+  const claim = await t.store.claimPendingEvents(tenantId, observedAt, leaseFrom(now), now);
   if (claim.state === 'none') return { published: [] };
   if (claim.state === 'held') throw new EventsInProgressError(tenantId, observedAt, claim.leaseUntil);
   const seen = await t.store.thresholdHead(tenantId);
@@ -490,7 +499,7 @@ async function finishHeadMove(t: Thresholds, stored: StoredSnapshotState): Promi
       events: [],
       comparedWith: stored.comparedWith,
     },
-    t.now() + PUBLISH_LEASE_MS,
+    leaseFrom(t.now()),
   );
 }
 
@@ -581,7 +590,7 @@ async function snapshotOne(
     // Crossings are stored with the snapshot, held by this invocation, before they are published:
     // whoever stored it owes them, and a crash or a refusal leaves them for the event's redelivery.
     // Only threshold events use it (held pending events, and the head's move).
-    const leaseUntil = t === undefined ? 0 : t.now() + PUBLISH_LEASE_MS;
+    const leaseUntil = t === undefined ? 0 : leaseFrom(t.now());
     if (t !== undefined && !behind && baseline !== undefined) snapshot.comparedWith = baseline.observedAt;
     if (crossings.length > 0) {
       snapshot.pendingEvents = crossings;

@@ -154,7 +154,9 @@ export interface SnapshotStore {
   pendingEvents(tenantId: string, observedAt: string): Promise<ThresholdCrossing[] | undefined>;
   /**
    * Takes the snapshot's pending threshold events for publishing until `leaseUntil` (epoch ms), unless
-   * another invocation holds them and its lease has not run out at `now` (a conditional update).
+   * another invocation holds them and its lease has not run out at `now` (a conditional update). A lease
+   * must be its claimer's own (the job adds a random fraction of a second): finding the events held under
+   * this very lease, the claim is the SDK's retry of one whose answer was lost, and it is claimed.
    */
   claimPendingEvents(
     tenantId: string,
@@ -179,7 +181,8 @@ export interface SnapshotStore {
    * Replaces the pending events (none: removes them and the lease), computed again against the head at
    * `against`, holding them until `leaseUntil`, if the snapshot still records `comparedWith` as what it
    * was compared with (the state the caller read). False when another invocation holds the events, or
-   * compared the snapshot again first (and so owes, or has published, what this caller computed).
+   * compared the snapshot again first (and so owes, or has published, what this caller computed). True
+   * also when the SDK's retry of this replacement, whose answer was lost, finds it made.
    */
   replacePendingEvents(
     tenantId: string,
@@ -567,8 +570,7 @@ export function createDynamoSnapshotStore(options: DynamoSnapshotStoreOptions): 
             }),
           ),
         );
-        if (out !== undefined) {
-          const claimed = out.Attributes ?? {};
+        const claimedFrom = (claimed: Record<string, AttributeValue>): PendingClaim => {
           const events = readPendingEvents(claimed);
           return events.length === 0
             ? { state: 'none' }
@@ -580,11 +582,15 @@ export function createDynamoSnapshotStore(options: DynamoSnapshotStoreOptions): 
                 comparedWith: claimed.comparedWith?.S,
                 snapshot: itemToAllocation(claimed),
               };
-        }
+        };
+        if (out !== undefined) return claimedFrom(out.Attributes ?? {});
         // Nothing pending, or held: one consistent read tells which.
-        const item = await itemAt(tenantId, observedAt, ['pendingEvents', 'pendingLease']);
+        const item = await itemAt(tenantId, observedAt);
         if (item?.pendingEvents === undefined) return { state: 'none' };
         const heldUntil = Number(item.pendingLease?.N);
+        // Held by this very lease: the SDK's retry of this claim, whose answer was lost, found it made.
+        // Leases are unique to their claimer (the job adds a random fraction of a second to each).
+        if (heldUntil === leaseUntil) return claimedFrom(item);
         if (Number.isFinite(heldUntil) && heldUntil >= nowMs) return { state: 'held', leaseUntil: heldUntil };
         // Pending and free: the holder settled (keeping refused events) or its lease ran out between the
         // update and the read. Those events are owed: claim again rather than report nothing pending.
@@ -659,7 +665,25 @@ export function createDynamoSnapshotStore(options: DynamoSnapshotStoreOptions): 
           }),
         ),
       );
-      return written !== undefined;
+      if (written !== undefined) return true;
+      // The SDK's retry of this very replacement, whose answer was lost, fails its condition only when the
+      // write moved what the snapshot compares with (to `against`); it then finds that write made: `against`
+      // compared with, and the events held under this lease (unique to its claimer) or, none left, nothing
+      // pending (a state another writer could leave only by doing the same).
+      if (against === undefined) return false;
+      const item = await itemAt(tenantId, observedAt, [
+        'pendingEvents',
+        'pendingLease',
+        'pendingAgainst',
+        'comparedWith',
+      ]);
+      if (item === undefined || item.comparedWith?.S !== against) return false;
+      if (none) return item.pendingEvents === undefined && item.pendingLease === undefined;
+      return (
+        Number(item.pendingLease?.N) === leaseUntil &&
+        item.pendingEvents?.S === JSON.stringify(events) &&
+        item.pendingAgainst?.S === against
+      );
     },
 
     async snapshotState(tenantId, observedAt) {

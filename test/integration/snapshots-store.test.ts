@@ -735,6 +735,55 @@ describe('pending threshold events', () => {
     expect(await store.claimPendingEvents('acme', at, T0 + 20_000, T0 + 10_000)).toEqual({ state: 'none' });
   });
 
+  // The SDK retries a write whose answer was lost (a reset, a timeout) with the same request: that
+  // retry finds its own write already made, and must read it as made, not as another holder's.
+  it('reads the retry of its own claim, whose answer was lost, as claimed; another claimer still waits', async () => {
+    const events = [crossing(0.8)];
+    await store.put(snapshot('acme', at, 100, { pendingEvents: events }));
+    const lease = T0 + 60_000.375;
+    const first = await store.claimPendingEvents('acme', at, lease, T0);
+    expect(first).toMatchObject({ state: 'claimed', events, leaseUntil: lease });
+    expect(await store.claimPendingEvents('acme', at, lease, T0)).toEqual(first);
+    expect(await store.claimPendingEvents('acme', at, T0 + 60_000.5, T0 + 1)).toEqual({
+      state: 'held',
+      leaseUntil: lease,
+    });
+  });
+
+  it('reads the retry of its own replacement, whose answer was lost, as written; another writer is refused', async () => {
+    await store.put(
+      snapshot('acme', at, 100, { pendingEvents: [crossing(0.8)], comparedWith: iso(T0 - 2 * MINUTE) }),
+    );
+    const lease = T0 + 60_000.625;
+    const replace = () =>
+      store.replacePendingEvents('acme', at, [crossing(0.9)], iso(T0 - MINUTE), lease, iso(T0 - 2 * MINUTE));
+    expect(await replace()).toBe(true);
+    expect(await replace()).toBe(true);
+    expect(await store.snapshotState('acme', at)).toMatchObject({
+      pendingEvents: [crossing(0.9)],
+      comparedWith: iso(T0 - MINUTE),
+    });
+    // Another delivery that read the same state, with its own lease: the events are this one's.
+    expect(
+      await store.replacePendingEvents(
+        'acme',
+        at,
+        [crossing(0.9)],
+        iso(T0 - MINUTE),
+        T0 + 60_000.75,
+        iso(T0 - 2 * MINUTE),
+      ),
+    ).toBe(false);
+    // None left, against a newer head: the retry finds nothing pending and that head compared with.
+    const clear = () => store.replacePendingEvents('acme', at, [], iso(T0 - 30_000), lease, iso(T0 - MINUTE));
+    expect(await clear()).toBe(true);
+    expect(await clear()).toBe(true);
+    expect(await store.snapshotState('acme', at)).toMatchObject({
+      pendingEvents: [],
+      comparedWith: iso(T0 - 30_000),
+    });
+  });
+
   it('has nothing to claim for a snapshot without events, or no snapshot', async () => {
     await store.put(snapshot('acme', at));
     expect(await store.claimPendingEvents('acme', at, T0 + 60_000, T0)).toEqual({ state: 'none' });

@@ -6,7 +6,9 @@ import {
   createLimiter,
   EventsInProgressError,
   errorCodeOf,
+  leaseFrom,
   mapWithConcurrency,
+  PUBLISH_LEASE_MS,
   type SnapshotJobDeps,
   type SnapshotResult,
   snapshotTargets,
@@ -516,5 +518,19 @@ describe('EventsInProgressError', () => {
     const unknown = new EventsInProgressError('acme', OBSERVED_AT);
     expect(unknown.message).not.toContain('held until');
     expect(unknown.message).toContain("a later snapshot's run); a retry finishes them if it did not.");
+  });
+});
+
+describe('leaseFrom', () => {
+  it('gives each claimer its own lease, a minute and a fraction of a second from now', () => {
+    const now = Date.parse('2026-11-28T04:00:00.000Z');
+    const leases = Array.from({ length: 200 }, () => leaseFrom(now));
+    expect(new Set(leases).size).toBe(leases.length);
+    for (const lease of leases) {
+      expect(lease).toBeGreaterThanOrEqual(now + PUBLISH_LEASE_MS);
+      expect(lease).toBeLessThan(now + PUBLISH_LEASE_MS + 1_000);
+      // As DynamoDB stores it and gives it back: the same number.
+      expect(Number(String(lease))).toBe(lease);
+    }
   });
 });
