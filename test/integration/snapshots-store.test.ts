@@ -1,4 +1,4 @@
-import { GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { InvalidRequestError } from '../../lib/errors.ts';
 import { normalizeAllocation } from '../../lib/koodrive/allocation.ts';
@@ -11,7 +11,13 @@ import {
   type SnapshotStore,
 } from '../../lib/snapshots/store.ts';
 import type { ThresholdCrossing } from '../../lib/thresholds.ts';
-import { type Dynalite, startDynalite } from './snapshots-support.ts';
+import {
+  type Dynalite,
+  localDynamoClient,
+  startDynalite,
+  TEST_CREDENTIALS,
+  TEST_REGION,
+} from './snapshots-support.ts';
 
 const CURSOR_KEY = 'test-cursor-key';
 const RETENTION_DAYS = 400;
@@ -748,6 +754,67 @@ describe('pending threshold events', () => {
       state: 'held',
       leaseUntil: lease,
     });
+  });
+
+  it('claims and rewrites through the SDK’s own retry when DynamoDB applied a write but its answer was lost', async () => {
+    // The client as the functions have it (the SDK retries a reset connection), on a network that loses
+    // the answer to each first UpdateItem after DynamoDB applied it.
+    const base = localDynamoClient(dynamo.url);
+    const inner = base.config.requestHandler as unknown as {
+      handle(request: { headers: Record<string, string> }, options?: unknown): Promise<unknown>;
+    };
+    let updates = 0;
+    const lossy = new DynamoDBClient({
+      endpoint: dynamo.url,
+      region: TEST_REGION,
+      credentials: TEST_CREDENTIALS,
+      maxAttempts: 3,
+      requestHandler: {
+        async handle(request: { headers: Record<string, string> }, options?: unknown) {
+          const answer = await inner.handle(request, options);
+          if (request.headers['x-amz-target']?.endsWith('.UpdateItem') && ++updates % 2 === 1) {
+            throw Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
+          }
+          return answer;
+        },
+      } as never,
+    });
+    try {
+      const lossyStore = createDynamoSnapshotStore({
+        client: lossy,
+        tableName,
+        retentionDays: RETENTION_DAYS,
+        cursorKey: CURSOR_KEY,
+      });
+      await store.put(
+        snapshot('acme', at, 100, { pendingEvents: [crossing(0.8)], comparedWith: iso(T0 - MINUTE) }),
+      );
+      const lease = T0 + 60_000.125;
+      expect(await lossyStore.claimPendingEvents('acme', at, lease, T0)).toMatchObject({
+        state: 'claimed',
+        events: [crossing(0.8)],
+        leaseUntil: lease,
+      });
+      expect(updates).toBe(2);
+      expect(
+        await lossyStore.replacePendingEvents(
+          'acme',
+          at,
+          [crossing(0.9)],
+          iso(T0 - 30_000),
+          lease,
+          iso(T0 - MINUTE),
+        ),
+      ).toBe(true);
+      expect(updates).toBe(4);
+      expect(await store.snapshotState('acme', at)).toMatchObject({
+        pendingEvents: [crossing(0.9)],
+        comparedWith: iso(T0 - 30_000),
+      });
+    } finally {
+      lossy.destroy();
+      base.destroy();
+    }
   });
 
   it('reads the retry of its own replacement, whose answer was lost, as written; another writer is refused', async () => {
