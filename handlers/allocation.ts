@@ -14,8 +14,13 @@ export const ALLOCATION_ROUTES = ['GET /allocation', 'GET /tenants/{tenantId}/al
 export function createAllocationHandler(deps: { logger: Logger; getRuntime: () => Runtime }) {
   return createHttpHandler({
     logger: deps.logger,
-    // The same id goes to KooDrive as X-Traceid, so one id finds the call in both sides' logs.
-    traceId: () => createTraceId(),
+    // The same id goes to KooDrive as X-Traceid, so one id finds the call in both sides' logs. A request
+    // that cannot reach KooDrive (another path or method, a CORS preflight) is traced by its own id.
+    traceId: (event, context) =>
+      event.requestContext.http.method === 'GET' &&
+      (ALLOCATION_ROUTES as readonly string[]).includes(event.routeKey)
+        ? createTraceId()
+        : (context?.awsRequestId ?? createTraceId()),
     async handle({ event, traceId, appendKeys, completion, deadline }) {
       // API Gateway names the route it matched; the $default route (anything else) is the contract's NOT_FOUND.
       const method = event.requestContext.http.method;
