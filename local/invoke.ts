@@ -182,8 +182,15 @@ export function eventFromArgs(args: readonly string[], at: Date, region: string)
 }
 
 async function main(): Promise<number> {
+  const args = process.argv.slice(2);
+  if (args.length === 1 && (args[0] === '--help' || args[0] === '-h')) {
+    console.log(
+      `${USAGE}\n  --sqs [tenantId]    an SQS batch of one message: {"tenantId"} or {} (every tenant)\n  --event [tenantId]  an EventBridge "Snapshot Requested" event, for one tenant or every tenant\n  --schedule          a scheduled event (the default): every tenant, at the current second\nSent to the local stack's Lambda port (LOCAL_LAMBDA_PORT, default 3002); start it with npm start.`,
+    );
+    return 0;
+  }
   const region = process.env.AWS_REGION ?? 'us-east-1';
-  const event = eventFromArgs(process.argv.slice(2), new Date(), region);
+  const event = eventFromArgs(args, new Date(), region);
   if (event === undefined) {
     console.error(USAGE);
     return 2;

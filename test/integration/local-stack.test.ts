@@ -492,6 +492,16 @@ describe('local stack (npm start)', () => {
     expect(refused.stderr).toContain("LOCAL_LAMBDA_PORT is 'abc': it must be a port number from 0 to 65535.");
   });
 
+  it('snapshot:local -- --help says what each option sends and exits 0; a wrong option exits 2', async () => {
+    const help = await runSnapshotLocal(['--help'], lambdaPort);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/^usage: npm run snapshot:local -- /);
+    expect(help.stdout).toContain('--schedule          a scheduled event (the default)');
+    const wrong = await runSnapshotLocal(['--bogus'], lambdaPort);
+    expect([wrong.code, wrong.stdout]).toEqual([2, '']);
+    expect(wrong.stderr).toMatch(/^usage: /);
+  });
+
   it('snapshot:local -- --sqs exits 1 on a failed message, names it and says where the reason is', async () => {
     const unknown = await runSnapshotLocal(['--sqs', 'nope'], lambdaPort);
     const ids =
