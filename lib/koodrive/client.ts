@@ -227,6 +227,17 @@ export function redactUpstreamText(text: string, appSecret: string, maxLength: n
   return redacted.length > maxLength ? `${redacted.slice(0, maxLength)}…` : redacted;
 }
 
+/**
+ * Whether an answer's text holds the AppSecret, as it is or as JSON escapes it: one search on the warm
+ * path (a secret of under 8 characters is not looked for: its text would turn up in any answer).
+ */
+function holdsSecret(text: string, appSecret: string): boolean {
+  if (appSecret.length < 8) return false;
+  if (text.includes(appSecret)) return true;
+  const escaped = JSON.stringify(appSecret).slice(1, -1);
+  return escaped !== appSecret && text.includes(escaped);
+}
+
 interface Envelope {
   /** A string or finite number code, as text: the only kind reported as `upstreamCode`. */
   code?: string;
@@ -449,9 +460,15 @@ export function createKooDriveClient(options: KooDriveClientOptions): KooDriveCl
       typeof body === 'object' && body !== null && !Array.isArray(body)
         ? (body as Record<string, unknown>)
         : undefined;
-    // The warm path: a success needs nothing else read, redacted or built.
+    // The warm path: a success needs nothing else read, redacted or built, unless it holds the AppSecret.
     if (status >= 200 && status < 300 && record !== undefined && isSuccessCode(record.code)) {
-      return { kind: 'ok', body: record };
+      if (!holdsSecret(response.body, credentials.appSecret)) return { kind: 'ok', body: record };
+      // The secret never travels in a request, but an echoing proxy or a broken gateway could put it in
+      // an answer: read the answer with it redacted, so no detail or log built from its values shows it.
+      const redacted: unknown = JSON.parse(
+        redactUpstreamText(response.body, credentials.appSecret, Infinity),
+      );
+      return { kind: 'ok', body: redacted as Record<string, unknown> };
     }
     const envelope = envelopeOf(record, credentials.appSecret);
     const upstream = {

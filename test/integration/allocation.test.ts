@@ -368,6 +368,20 @@ describe('errors: every row of the contract table', () => {
     expect(koodrive.requests).toHaveLength(1);
   });
 
+  it('502 UPSTREAM_ERROR without the AppSecret for a success that carries it where a number belongs', async () => {
+    // An echoing proxy or a broken gateway: the secret never travels in a request, but an answer could
+    // still hold it; the detail built from the malformed value must not show it.
+    koodrive.enqueueFault({
+      status: 200,
+      body: { code: 0, data: { type: 0, allocateCapacity: `${ACME.appSecret}`, totalCapacity: 2 } },
+    });
+    const response = await call(coldHandler(), '/allocation');
+    expect(response.statusCode).toBe(502);
+    expect(response.json.code).toBe('UPSTREAM_ERROR');
+    expect(String(response.json.detail)).toContain('data.allocateCapacity is "[redacted]", not a number');
+    expect(JSON.stringify(response.json)).not.toContain(ACME.appSecret.slice(0, 12));
+  });
+
   it('502 UPSTREAM_ERROR for an HTTP 200 without a code field, with no upstream code or message', async () => {
     koodrive.enqueueFault({
       status: 200,
