@@ -280,6 +280,21 @@ export function expiresAtFor(observedAt: string, retentionDays: number): number 
  */
 const SMALLEST_DYNAMODB_NUMBER = 1e-130;
 
+/** The claim of a snapshot item whose pending events are held under `leaseUntil`. */
+function claimOf(claimed: Record<string, AttributeValue>, leaseUntil: number): PendingClaim {
+  const events = readPendingEvents(claimed);
+  return events.length === 0
+    ? { state: 'none' }
+    : {
+        state: 'claimed',
+        events,
+        leaseUntil,
+        against: claimed.pendingAgainst?.S,
+        comparedWith: claimed.comparedWith?.S,
+        snapshot: itemToAllocation(claimed),
+      };
+}
+
 function toNumberAttribute(value: number): AttributeValue {
   return { N: String(Math.abs(value) < SMALLEST_DYNAMODB_NUMBER ? 0 : value) };
 }
@@ -570,27 +585,14 @@ export function createDynamoSnapshotStore(options: DynamoSnapshotStoreOptions): 
             }),
           ),
         );
-        const claimedFrom = (claimed: Record<string, AttributeValue>): PendingClaim => {
-          const events = readPendingEvents(claimed);
-          return events.length === 0
-            ? { state: 'none' }
-            : {
-                state: 'claimed',
-                events,
-                leaseUntil,
-                against: claimed.pendingAgainst?.S,
-                comparedWith: claimed.comparedWith?.S,
-                snapshot: itemToAllocation(claimed),
-              };
-        };
-        if (out !== undefined) return claimedFrom(out.Attributes ?? {});
+        if (out !== undefined) return claimOf(out.Attributes ?? {}, leaseUntil);
         // Nothing pending, or held: one consistent read tells which.
         const item = await itemAt(tenantId, observedAt);
         if (item?.pendingEvents === undefined) return { state: 'none' };
         const heldUntil = Number(item.pendingLease?.N);
         // Held by this very lease: the SDK's retry of this claim, whose answer was lost, found it made.
         // Leases are unique to their claimer (the job adds a random fraction of a second to each).
-        if (heldUntil === leaseUntil) return claimedFrom(item);
+        if (heldUntil === leaseUntil) return claimOf(item, leaseUntil);
         if (Number.isFinite(heldUntil) && heldUntil >= nowMs) return { state: 'held', leaseUntil: heldUntil };
         // Pending and free: the holder settled (keeping refused events) or its lease ran out between the
         // update and the read. Those events are owed: claim again rather than report nothing pending.
