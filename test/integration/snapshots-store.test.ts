@@ -58,9 +58,12 @@ function snapshot(
   };
 }
 
-function makeStore(now: () => number = () => T0): SnapshotStore {
+type SnapshotClient = Parameters<typeof createDynamoSnapshotStore>[0]['client'];
+
+/** The store on this test's table, at `now`, through `client` (a faulty one, say). */
+function makeStore(now: () => number = () => T0, client: SnapshotClient = dynamo.client): SnapshotStore {
   return createDynamoSnapshotStore({
-    client: dynamo.client,
+    client,
     tableName,
     retentionDays: RETENTION_DAYS,
     cursorKey: CURSOR_KEY,
@@ -164,12 +167,7 @@ describe('put', () => {
         return dynamo.client.send(command as never, options as never);
       },
     };
-    const retried = createDynamoSnapshotStore({
-      client: replaying as never,
-      tableName,
-      retentionDays: RETENTION_DAYS,
-      cursorKey: CURSOR_KEY,
-    });
+    const retried = makeStore(undefined, replaying as never);
     const observedAt = '2026-11-28T04:00:00.000Z';
     expect(await retried.put(snapshot('acme', observedAt))).toBe('stored');
     // Another delivery's write (its own KooDrive call, so its own trace id) is still a duplicate.
@@ -186,12 +184,7 @@ describe('put', () => {
         return dynamo.client.send(command as never, options as never);
       },
     };
-    const retried = createDynamoSnapshotStore({
-      client: client as never,
-      tableName,
-      retentionDays: RETENTION_DAYS,
-      cursorKey: CURSOR_KEY,
-    });
+    const retried = makeStore(undefined, client as never);
     const published: ThresholdCrossing[] = [];
     let allocated = 10;
     let call = 0;
@@ -780,12 +773,7 @@ describe('pending threshold events', () => {
       } as never,
     });
     try {
-      const lossyStore = createDynamoSnapshotStore({
-        client: lossy,
-        tableName,
-        retentionDays: RETENTION_DAYS,
-        cursorKey: CURSOR_KEY,
-      });
+      const lossyStore = makeStore(undefined, lossy);
       await store.put(
         snapshot('acme', at, 100, { pendingEvents: [crossing(0.8)], comparedWith: iso(T0 - MINUTE) }),
       );
