@@ -129,6 +129,23 @@ function rawGet(port: number, pathname: string, headers: Record<string, string>)
   });
 }
 
+/**
+ * The environment of a user's shell for the demo stack on these ports and data folder: the simulator and
+ * the local Secrets Manager whatever this shell points at, and without what the test runner sets for the
+ * handlers it runs itself (AWS_LAMBDA_INITIALIZATION_TYPE).
+ */
+function demoShellEnv(ports: readonly number[], dataDir: string): Record<string, string | undefined> {
+  const env: Record<string, string | undefined> = {
+    ...process.env,
+    ...portVariables(ports),
+    LOCAL_DATA_DIR: dataDir,
+  };
+  delete env.KOODRIVE_TENANTS;
+  delete env.KOODRIVE_BASE_URL;
+  delete env.AWS_LAMBDA_INITIALIZATION_TYPE;
+  return env;
+}
+
 /** `node local/start.ts` as a person runs it, on free ports, with its output collected. */
 interface StartedStack {
   child: ChildProcess;
@@ -155,16 +172,7 @@ async function startStack(options: { viaShell?: boolean } = {}): Promise<Started
 
   const ports = await freePorts(6);
   const dataDir = await mkdtemp(path.join(tmpdir(), 'koodrive-local-'));
-  const env: Record<string, string | undefined> = {
-    ...process.env,
-    ...portVariables(ports),
-    LOCAL_DATA_DIR: dataDir,
-  };
-  // The simulator and the local Secrets Manager, whatever this shell points at.
-  delete env.KOODRIVE_TENANTS;
-  delete env.KOODRIVE_BASE_URL;
-  // As in a user's shell: the test runner sets it for the handlers it runs itself.
-  delete env.AWS_LAMBDA_INITIALIZATION_TYPE;
+  const env = demoShellEnv(ports, dataDir);
 
   const start = path.join(ROOT, 'local', 'start.ts');
   // viaShell: under `sh -c` as npm runs scripts (the `; exit` keeps the shell from exec'ing node).
@@ -587,13 +595,7 @@ describe('local stack, ended otherwise than by Ctrl-C', () => {
     async () => {
       const ports = await freePorts(6);
       const dataDir = await mkdtemp(path.join(tmpdir(), 'koodrive-local-'));
-      const env: Record<string, string | undefined> = {
-        ...process.env,
-        ...portVariables(ports),
-        LOCAL_DATA_DIR: dataDir,
-      };
-      delete env.KOODRIVE_TENANTS;
-      delete env.KOODRIVE_BASE_URL;
+      const env = demoShellEnv(ports, dataDir);
       const child = spawn(process.execPath, [path.join(ROOT, 'local', 'start.ts')], {
         cwd: ROOT,
         env,
