@@ -1,7 +1,7 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { fetchAllocation } from '../lib/allocation.ts';
 import { NotFoundError } from '../lib/errors.ts';
-import { createHttpHandler } from '../lib/http/handler.ts';
+import { createHttpHandler, requestIdOf } from '../lib/http/handler.ts';
 import { emptyResponse, jsonResponse } from '../lib/http/responses.ts';
 import { createTraceId } from '../lib/koodrive/client.ts';
 import { createLogger } from '../lib/logger.ts';
@@ -20,7 +20,7 @@ export function createAllocationHandler(deps: { logger: Logger; getRuntime: () =
       event.requestContext.http.method === 'GET' &&
       (ALLOCATION_ROUTES as readonly string[]).includes(event.routeKey)
         ? createTraceId()
-        : (context?.awsRequestId ?? createTraceId()),
+        : requestIdOf(context),
     async handle({ event, traceId, appendKeys, completion, deadline }) {
       // API Gateway names the route it matched; the $default route (anything else) is the contract's NOT_FOUND.
       const method = event.requestContext.http.method;

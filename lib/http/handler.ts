@@ -55,7 +55,7 @@ export function notAnHttpApiEvent(event: unknown): string | undefined {
 }
 
 /** The request id Lambda gave this invocation, or a fresh one when the caller passed no context. */
-function requestIdOf(context: Context | undefined): string {
+export function requestIdOf(context: Context | undefined): string {
   return typeof context?.awsRequestId === 'string' ? context.awsRequestId : randomUUID();
 }
 
