@@ -22,7 +22,7 @@ import {
   ResourceInUseException,
 } from '@aws-sdk/client-dynamodb';
 import { type CollectionTag, parse, type ScalarTag, type Tags } from 'yaml';
-import { guardOnLoopback } from './listen.ts';
+import { guardOnLoopback } from './host-check.ts';
 
 /** `serverless.yml` at the repository root. */
 export const SERVERLESS_YML = fileURLToPath(new URL('../serverless.yml', import.meta.url));

@@ -80,6 +80,11 @@ export function guardServer(server: Server): void {
   server.emit = guardedEmit(server.emit);
 }
 
+/** Guards a server about to listen on `host` when that is a loopback address (`::1` as bound, unbracketed). */
+export function guardOnLoopback(server: Server, host: string): void {
+  if (isLocalName(host.includes(':') ? `[${host}]` : host.toLowerCase())) guardServer(server);
+}
+
 /** The same for every HTTP server this process makes or has made (serverless offline's, from its preload). */
 export function guardEveryServer(prototype: Server): void {
   prototype.emit = guardedEmit(prototype.emit);

@@ -1,13 +1,6 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { guardServer } from './host-check.ts';
-
-const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1']);
-
-/** A server about to listen on loopback answers only requests addressed to this machine (local/host-check.ts). */
-export function guardOnLoopback(server: Server, host: string): void {
-  if (LOOPBACK.has(host)) guardServer(server);
-}
+import { guardOnLoopback } from './host-check.ts';
 
 /**
  * Starts `server` on host and port (0 = any free port) and resolves with its base URL once it listens. On

@@ -1,6 +1,8 @@
 /** The local stack's guard against DNS rebinding and cross-origin pages (local/host-check.ts). */
+
+import { createServer } from 'node:http';
 import { describe, expect, it } from 'vitest';
-import { refusedRequest } from '../../local/host-check.ts';
+import { guardOnLoopback, refusedRequest } from '../../local/host-check.ts';
 
 describe('refusedRequest', () => {
   it.each([
@@ -44,5 +46,20 @@ describe('refusedRequest', () => {
     ],
   ])('refuses %s, saying why and how to call it', (_name, headers, why) => {
     expect(refusedRequest(headers)).toMatch(why);
+  });
+});
+
+describe('guardOnLoopback', () => {
+  it.each([
+    ['127.0.0.1', true],
+    ['localhost', true],
+    ['::1', true],
+    ['0.0.0.0', false],
+    ['192.168.1.20', false],
+  ])('guards a server bound to %s: %s', (host, guarded) => {
+    const server = createServer();
+    const plain = server.emit;
+    guardOnLoopback(server, host);
+    expect(server.emit !== plain).toBe(guarded);
   });
 });
