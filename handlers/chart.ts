@@ -72,7 +72,8 @@ export interface ReadHistory {
 
 /**
  * Reads a tenant's snapshots in the range, oldest first, as {@link SLICES} time slices read at once,
- * each page by page up to its share of `cap`; `truncated` when some slice held more than its share,
+ * each page by page up to its share of `cap` (the share a slice holding less leaves goes to the slices
+ * holding more, so at most `cap` are read in all); `truncated` when the range held more than `cap`,
  * with the stretch it left unread. The newest slice is read from its end, so the chart's latest
  * snapshot is the range's latest. With a `deadline` (epoch ms), every read still running then is
  * aborted (STORE_UNAVAILABLE).
@@ -95,42 +96,62 @@ export async function readHistory(
     const end = i === SLICES - 1 ? toMs : fromMs + Math.floor((span * (i + 1)) / SLICES) - 1;
     if (end >= start) slices.push({ from: new Date(start), to: new Date(end) });
   }
-  const share = Math.max(1, Math.floor(cap / slices.length));
-  const parts = await Promise.all(
-    slices.map(async (slice, index) => {
-      const newestFirst = index === slices.length - 1;
-      const items: Allocation[] = [];
-      let cursor: string | null = null;
-      do {
-        const page: HistoryPage = await store.query({
-          tenantId: query.tenantId,
-          ...slice,
-          ...(query.deadline === undefined ? {} : { deadline: query.deadline }),
-          limit: Math.max(1, Math.min(PAGE_SIZE, share - items.length)),
-          ...(cursor === null ? {} : { cursor }),
-          ...(newestFirst ? { newestFirst } : {}),
-        });
-        items.push(...page.items);
-        cursor = page.nextCursor;
-      } while (cursor !== null && items.length < share);
-      if (newestFirst) items.reverse();
-      const truncated = cursor !== null;
-      const first = items[0];
-      const last = items.at(-1);
-      // What stays unread: the slice's end after the last item read, or (read from its end) its start.
-      const unread =
-        !truncated || first === undefined || last === undefined
-          ? undefined
-          : newestFirst
-            ? { from: slice.from.getTime(), to: Date.parse(first.observedAt) - 1 }
-            : { from: Date.parse(last.observedAt) + 1, to: slice.to.getTime() };
-      return { items, truncated, unread };
-    }),
-  );
+  // Each slice first reads up to its share of the cap; what the slices that hold less left over goes,
+  // round by round, to the slices that still have more (snapshots bunched in part of a long range).
+  const parts = slices.map((slice, index) => ({
+    slice,
+    newestFirst: index === slices.length - 1,
+    items: [] as Allocation[],
+    cursor: null as string | null,
+    done: false,
+  }));
+  let budget = cap;
+  let active = parts;
+  while (active.length > 0 && budget > 0) {
+    // The budget split exactly (never more than the cap in all); a remainder goes to the newest slices.
+    const base = Math.floor(budget / active.length);
+    const extra = budget % active.length;
+    await Promise.all(
+      active.map(async (part, index) => {
+        const share = base + (index >= active.length - extra ? 1 : 0);
+        if (share === 0) return;
+        const wanted = part.items.length + share;
+        do {
+          const page: HistoryPage = await store.query({
+            tenantId: query.tenantId,
+            ...part.slice,
+            ...(query.deadline === undefined ? {} : { deadline: query.deadline }),
+            limit: Math.max(1, Math.min(PAGE_SIZE, wanted - part.items.length)),
+            ...(part.cursor === null ? {} : { cursor: part.cursor }),
+            ...(part.newestFirst ? { newestFirst: true } : {}),
+          });
+          part.items.push(...page.items);
+          part.cursor = page.nextCursor;
+        } while (part.cursor !== null && part.items.length < wanted);
+        part.done = part.cursor === null;
+      }),
+    );
+    budget = cap - parts.reduce((sum, part) => sum + part.items.length, 0);
+    active = active.filter((part) => !part.done);
+  }
+  const read = parts.map(({ slice, newestFirst, items, cursor }) => {
+    if (newestFirst) items.reverse();
+    const truncated = cursor !== null;
+    const first = items[0];
+    const last = items.at(-1);
+    // What stays unread: the slice's end after the last item read, or (read from its end) its start.
+    const unread =
+      !truncated || first === undefined || last === undefined
+        ? undefined
+        : newestFirst
+          ? { from: slice.from.getTime(), to: Date.parse(first.observedAt) - 1 }
+          : { from: Date.parse(last.observedAt) + 1, to: slice.to.getTime() };
+    return { items, truncated, unread };
+  });
   return {
-    items: parts.flatMap((part) => part.items),
-    truncated: parts.some((part) => part.truncated),
-    unread: parts.flatMap((part) => (part.unread === undefined ? [] : [part.unread])),
+    items: read.flatMap((part) => part.items),
+    truncated: read.some((part) => part.truncated),
+    unread: read.flatMap((part) => (part.unread === undefined ? [] : [part.unread])),
   };
 }
 

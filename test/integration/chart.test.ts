@@ -191,6 +191,31 @@ describe('GET /tenants/{tenantId}/allocation/history.svg', () => {
     }
   });
 
+  it('gives the share of the slices that hold less to the slices that hold more', async () => {
+    // All 1,100 snapshots lie in the last of eight day-long slices: a cap of 2,000 reads them all,
+    // though that slice's first share is only 250.
+    const query = { tenantId: 'big', from: new Date(LAST - 8 * DAY), to: new Date(LAST) };
+    const whole = await readHistory(store, query, 2_000);
+    expect(whole.truncated).toBe(false);
+    expect(whole.unread).toEqual([]);
+    expect(whole.items).toHaveLength(1_100);
+    // Bunched into the last four of eight six-hour slices (19, 360, 360 and 361 snapshots): a cap of
+    // 1,000 reads exactly 1,000, the newest included, and says what it left.
+    const day = { tenantId: 'big', from: new Date(LAST - 2 * DAY), to: new Date(LAST) };
+    const capped = await readHistory(store, day, 1_000);
+    expect(capped.truncated).toBe(true);
+    expect(capped.items).toHaveLength(1_000);
+    const times = capped.items.map((i) => Date.parse(i.observedAt));
+    expect(new Set(times).size).toBe(1_000);
+    expect(times).toEqual([...times].sort((a, b) => a - b));
+    expect(times.at(-1)).toBe(LAST);
+    expect(times.filter((t) => t < LAST - 18 * HOUR)).toHaveLength(19);
+    expect(capped.unread).toHaveLength(3);
+    for (const stretch of capped.unread) {
+      expect(times.filter((t) => t >= stretch.from && t <= stretch.to)).toEqual([]);
+    }
+  });
+
   it('draws a capped range as one line across what it left unread, its latest snapshot the newest, not stale', async () => {
     const query = { tenantId: 'big', from: new Date(LAST - DAY), to: new Date(LAST) };
     const capped = await readHistory(store, query, 240);
