@@ -25,6 +25,11 @@ export interface MonitoringSettings {
   staleSnapshotSeconds: number | undefined;
   /** Period of the allocated-ratio alarms, in seconds: long enough to hold one run's metrics. */
   ratioWindowSeconds: number;
+  /**
+   * How long a queued snapshot request that failed waits before SQS hands it out again (SnapshotQueue's
+   * visibility timeout), in seconds: the snapshot-failures alarm stays on across that gap.
+   */
+  queueRetrySeconds: number;
   /** SNS topic ARN for alarm and OK notifications; empty: none. */
   alarmTopicArn: string;
   /** What the threshold alarms judge: the totals' ratio (default), or every space type's and the totals'. */
@@ -48,6 +53,9 @@ export function thresholdAlarmScope(value: string): ThresholdAlarmScope {
 }
 
 type Resource = { Type: string; Properties: Record<string, unknown> };
+
+/** Period of the snapshot-failures alarm, in seconds: a failed tenant pages within about this long. */
+const FAILURE_PERIOD = 300;
 
 /** `koodrive-allocation` → `KoodriveAllocation`, as osls names a function's resources. */
 function pascal(name: string): string {
@@ -220,6 +228,32 @@ export function monitoringResources(settings: MonitoringSettings): Record<string
     );
   }
 
+  // A queued request that fails is no Lambda error (the function reports it in batchItemFailures), so
+  // the snapshot-errors alarm never sees it, and SQS reaches the dead-letter queue only after 5 receives
+  // a visibility timeout apart (2.5 hours). SnapshotFailures counts every failed tenant, whatever ran
+  // it: judged per 5 minutes, so the first failure pages within minutes; alarmed while any of the
+  // periods that span the gap to its next try (the queue's retry, or the schedule's next two runs)
+  // saw one, so that a failure that persists keeps the alarm on rather than flapping at every try.
+  const failureWindow = Math.max(settings.ratioWindowSeconds, settings.queueRetrySeconds + FAILURE_PERIOD);
+  const failurePeriods = Math.ceil(failureWindow / FAILURE_PERIOD);
+  resources.SnapshotFailuresAlarm = alarm(
+    settings,
+    'snapshot-failures',
+    `A snapshot failed for at least one tenant in the last 5 minutes (a scheduled run, a Snapshot Requested event, or a queued request, which SQS tries 5 times ${Math.round(settings.queueRetrySeconds / 60)} minutes apart before its dead-letter queue and which raises no snapshot-errors). The snapshot function's 'snapshot failed' log lines name the tenant and the problem code (errorCode); the SnapshotFailures metric with dimension Tenant (dashboard: Snapshot failures per tenant) shows which tenants fail. README, At 3 a.m., says what each code means. Stays in alarm until ${Math.round((failurePeriods * FAILURE_PERIOD) / 60)} minutes pass without a failure.`,
+    {
+      Namespace: ns,
+      MetricName: 'SnapshotFailures',
+      Dimensions: [{ Name: 'service', Value: settings.service }],
+      Statistic: 'Sum',
+      Period: FAILURE_PERIOD,
+      EvaluationPeriods: failurePeriods,
+      DatapointsToAlarm: 1,
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      TreatMissingData: 'notBreaching',
+    },
+  );
+
   const stale = settings.staleSnapshotSeconds;
   if (stale !== undefined) {
     resources.NoSnapshotStoredAlarm = alarm(
@@ -374,7 +408,7 @@ export function dashboardBody(settings: MonitoringSettings) {
           ['AWS/ApiGateway', 'Latency', 'ApiId', httpApi, { stat: 'p99' }],
         ],
       }),
-      // Which tenant fails: the snapshot-errors alarm says only that one does.
+      // Which tenant fails: the snapshot-failures and snapshot-errors alarms say only that one does.
       widget(0, 24, 'Snapshot failures per tenant', {
         stat: 'Sum',
         metrics: search(
@@ -428,6 +462,17 @@ export function metricsService(value: string): string {
   return value;
 }
 
+/** `custom.monitoring.queueRetrySeconds`, SnapshotQueue's visibility timeout: whole seconds, 0 to 12 hours. */
+function queueRetrySeconds(value: unknown): number {
+  const seconds = Number(value);
+  if (value === undefined || value === '' || !Number.isInteger(seconds) || seconds < 0 || seconds > 43_200) {
+    throw new Error(
+      `custom.monitoring.queueRetrySeconds is '${String(value)}': give SnapshotQueue's VisibilityTimeout (whole seconds, at most 43200).`,
+    );
+  }
+  return seconds;
+}
+
 function settingsFrom(custom: unknown): MonitoringSettings {
   if (typeof custom !== 'object' || custom === null) {
     throw new Error('custom.monitoring is missing in serverless.yml.');
@@ -459,6 +504,7 @@ function settingsFrom(custom: unknown): MonitoringSettings {
     thresholds: text('thresholds'),
     staleSnapshotSeconds: stale,
     ratioWindowSeconds: ratioWindowSeconds(stale, period),
+    queueRetrySeconds: queueRetrySeconds(c.queueRetrySeconds),
     alarmTopicArn: typeof c.alarmTopicArn === 'string' ? c.alarmTopicArn : '',
     thresholdAlarmScope: thresholdAlarmScope(String(c.thresholdAlarmScope ?? 'totals')),
     namePrefix: text('namePrefix'),

@@ -895,6 +895,7 @@ describe('monitoring', () => {
     expect(alarms).toEqual(
       expect.arrayContaining([
         'NoSnapshotStoredAlarm',
+        'SnapshotFailuresAlarm',
         'AllocatedRatio80Alarm',
         'AllocatedRatio90Alarm',
         'AllocatedRatio100Alarm',
@@ -905,6 +906,30 @@ describe('monitoring', () => {
     expect(props(prod, 'AllocationDashboard').DashboardName).toEqual({
       'Fn::Sub': 'koodrive-allocation-prod-$' + '{AWS::Region}-allocation',
     });
+  });
+
+  it('alarms on failed queued snapshots, which are no Lambda errors, across the queue’s retry gap', () => {
+    // ReportBatchItemFailures: a failed message is returned, not thrown, so only SnapshotFailures sees it.
+    expect(
+      record(ofType(dev, 'AWS::Lambda::EventSourceMapping')[0]?.[1].Properties, 'mapping')
+        .FunctionResponseTypes,
+    ).toEqual(['ReportBatchItemFailures']);
+    const alarm = props(dev, 'SnapshotFailuresAlarm');
+    expect(alarm).toMatchObject({
+      AlarmName: 'koodrive-allocation-dev-snapshot-failures',
+      Namespace: 'KooDriveAllocation',
+      MetricName: 'SnapshotFailures',
+      Dimensions: [{ Name: 'service', Value: 'koodrive-allocation-dev' }],
+      Statistic: 'Sum',
+      Period: 300,
+      DatapointsToAlarm: 1,
+      Threshold: 1,
+      TreatMissingData: 'notBreaching',
+    });
+    // The window spans the queue's visibility timeout, read from the queue itself.
+    const gap = Number(props(dev, 'SnapshotQueue').VisibilityTimeout);
+    expect(Number(alarm.EvaluationPeriods) * 300).toBeGreaterThan(gap);
+    expect(props(prod, 'SnapshotFailuresAlarm').AlarmActions).toEqual([ALARM_TOPIC]);
   });
 
   it('gives the functions the metrics namespace and service the alarms and dashboard read', () => {

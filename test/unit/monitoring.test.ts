@@ -15,6 +15,7 @@ const SETTINGS: MonitoringSettings = {
   thresholds: '1.0,0.8, 0.9',
   staleSnapshotSeconds: 1800,
   ratioWindowSeconds: 1800,
+  queueRetrySeconds: 1800,
   alarmTopicArn: 'arn:aws:sns:eu-west-1:123456789012:ops',
   namePrefix: 'koodrive-allocation-prod',
 };
@@ -76,6 +77,40 @@ describe('monitoring resources', () => {
     expect(advice('SnapshotDeadLetterQueue')).toContain('redrive them to SnapshotQueue');
     expect(advice('ScheduleFailureQueue')).toContain('nothing to replay');
     expect(advice('EventDeadLetterQueue')).toContain('aws events put-events');
+  });
+
+  it('alarms on any failed snapshot within 5 minutes, queued ones included, which Lambda counts as no error', () => {
+    const props = propsOf(resources, 'SnapshotFailuresAlarm');
+    expect(props).toMatchObject({
+      AlarmName: 'koodrive-allocation-prod-snapshot-failures',
+      Namespace: 'KooDriveAllocation',
+      MetricName: 'SnapshotFailures',
+      Statistic: 'Sum',
+      Period: 300,
+      DatapointsToAlarm: 1,
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      TreatMissingData: 'notBreaching',
+      AlarmActions: [SETTINGS.alarmTopicArn],
+      OKActions: [SETTINGS.alarmTopicArn],
+    });
+    // Exactly the service-wide count's dimensions: the per-tenant documents carry Tenant as well, and an
+    // alarm selects one dimension set only.
+    expect(props.Dimensions).toEqual([{ Name: 'service', Value: 'koodrive-allocation' }]);
+    // On while any 5 minutes of the gap to the next try (the queue's 30 minutes, and one more period) saw
+    // a failure: a tenant that keeps failing holds it on instead of paging at every try.
+    expect(props.EvaluationPeriods).toBe(7);
+    const description = String(props.AlarmDescription);
+    expect(description).toContain("'snapshot failed' log lines name the tenant and the problem code");
+    expect(description).toContain('SnapshotFailures metric with dimension Tenant');
+    expect(description).toContain('Stays in alarm until 35 minutes pass without a failure');
+    expect(description.length).toBeLessThanOrEqual(1024);
+    // A rarer schedule widens the window to its two periods (the ratio window), at most 3 hours.
+    const hourly = propsOf(
+      monitoringResources({ ...SETTINGS, ratioWindowSeconds: 7500 }),
+      'SnapshotFailuresAlarm',
+    );
+    expect(hourly.EvaluationPeriods).toBe(25);
   });
 
   it('alarms when no snapshot was stored for two schedule periods, missing data counting as none', () => {
@@ -250,6 +285,10 @@ describe('monitoring resources', () => {
     // Named as osls's own user errors, so that it prints the message without a stack trace.
     expect(() => plugin.hooks['before:package:finalize']?.()).toThrow(
       expect.objectContaining({ name: 'ServerlessError' }),
+    );
+    serverless.service.custom.monitoring = { ...CUSTOM, queueRetrySeconds: undefined };
+    expect(() => plugin.hooks['before:package:finalize']?.()).toThrow(
+      /custom\.monitoring\.queueRetrySeconds is 'undefined': give SnapshotQueue's VisibilityTimeout/,
     );
     serverless.service.custom.monitoring = { ...CUSTOM, snapshotSchedule: 'rate(1 hours)' };
     expect(() => plugin.hooks['before:package:finalize']?.()).toThrow(
