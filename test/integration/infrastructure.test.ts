@@ -116,15 +116,48 @@ function logicalIdOf(name: string): string {
   return `${name.charAt(0).toUpperCase()}${name.slice(1)}`;
 }
 
-/** Statements of a role's inline policies; a conditional one (`Fn::If`) as it is when its condition holds. */
+/** Whether a template condition holds: the literal Fn::Not/Fn::Equals/Fn::And/Fn::Or these templates use. */
+function conditionHolds(pkg: Packaged, condition: unknown): boolean {
+  if (typeof condition === 'string') {
+    return conditionHolds(pkg, record(pkg.template.Conditions, 'Conditions')[condition]);
+  }
+  const node = record(condition, 'condition');
+  const [fn, args] = Object.entries(node)[0] ?? [];
+  const list = array(args, String(fn));
+  if (fn === 'Condition') return conditionHolds(pkg, args);
+  if (fn === 'Fn::Not') return !conditionHolds(pkg, list[0]);
+  if (fn === 'Fn::And') return list.every((item) => conditionHolds(pkg, item));
+  if (fn === 'Fn::Or') return list.some((item) => conditionHolds(pkg, item));
+  if (fn === 'Fn::Equals') return JSON.stringify(list[0]) === JSON.stringify(list[1]);
+  throw new Error(`condition ${JSON.stringify(condition)} is not a literal one`);
+}
+
+/**
+ * Statements of a role's inline policies as the stack creates them: a conditional one (`Fn::If`) as its
+ * condition picks, and left out when that is `AWS::NoValue`.
+ */
 function statements(pkg: Packaged, roleId: string): Json[] {
   return array(props(pkg, roleId).Policies, `${roleId}.Policies`).flatMap((policy) =>
-    array(record(record(policy, 'policy').PolicyDocument, 'PolicyDocument').Statement, 'Statement').map(
+    array(record(record(policy, 'policy').PolicyDocument, 'PolicyDocument').Statement, 'Statement').flatMap(
       (s) => {
         const statement = record(s, 'statement');
         const conditional = statement['Fn::If'];
-        return Array.isArray(conditional) ? record(conditional[1], 'Fn::If') : statement;
+        if (!Array.isArray(conditional)) return [statement];
+        const chosen = record(
+          conditionHolds(pkg, conditional[0]) ? conditional[1] : conditional[2],
+          'Fn::If',
+        );
+        return chosen.Ref === 'AWS::NoValue' ? [] : [chosen];
       },
+    ),
+  );
+}
+
+/** A role's statements as written, conditional ones (`Fn::If`) included unresolved. */
+function rawStatements(pkg: Packaged, roleId: string): Json[] {
+  return array(props(pkg, roleId).Policies, `${roleId}.Policies`).flatMap((policy) =>
+    array(record(record(policy, 'policy').PolicyDocument, 'PolicyDocument').Statement, 'Statement').map((s) =>
+      record(s, 'statement'),
     ),
   );
 }
@@ -371,37 +404,51 @@ describe('functions', () => {
 
 describe('IAM', () => {
   it('lets the secret-reading roles decrypt with customer managed keys only when given, through Secrets Manager only', () => {
-    // dev names no key: the policy is in the template but not created.
+    // dev names no key: the statement is in the template but left out of the roles.
     expect(record(record(dev.template.Conditions, 'Conditions').HasSecretKmsKeys, 'condition')).toEqual({
       'Fn::Not': [{ 'Fn::Equals': ['', ''] }],
     });
     expect(record(prod.template.Conditions, 'Conditions').HasSecretKmsKeys).toEqual({
       'Fn::Not': [{ 'Fn::Equals': [SECRET_KEY, ''] }],
     });
-    const policy = record(prod.template.Resources, 'Resources').SecretKeysPolicy as Json;
-    expect(record(policy, 'policy').Condition).toBe('HasSecretKmsKeys');
-    const properties = props(prod, 'SecretKeysPolicy');
-    expect(properties.Roles).toEqual([{ Ref: 'AllocationRole' }, { Ref: 'SnapshotRole' }]);
-    expect(record(properties.PolicyDocument, 'PolicyDocument').Statement).toEqual([
-      {
-        Sid: 'SecretKeys',
-        Effect: 'Allow',
-        Action: 'kms:Decrypt',
-        Resource: [SECRET_KEY],
-        Condition: {
-          // biome-ignore lint/suspicious/noTemplateCurlyInString: a CloudFormation Fn::Sub placeholder.
-          StringEquals: { 'kms:ViaService': { 'Fn::Sub': 'secretsmanager.${AWS::Region}.amazonaws.com' } },
-        },
+    const secretKeys = {
+      Sid: 'SecretKeys',
+      Effect: 'Allow',
+      Action: 'kms:Decrypt',
+      Resource: [SECRET_KEY],
+      Condition: {
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: a CloudFormation Fn::Sub placeholder.
+        StringEquals: { 'kms:ViaService': { 'Fn::Sub': 'secretsmanager.${AWS::Region}.amazonaws.com' } },
       },
-    ]);
+    };
+    for (const role of ['AllocationRole', 'SnapshotRole']) {
+      expect(statementFor(prod, role, 'kms:Decrypt')).toEqual(secretKeys);
+      expect(rawStatements(prod, role)).toContainEqual({
+        'Fn::If': ['HasSecretKmsKeys', secretKeys, { Ref: 'AWS::NoValue' }],
+      });
+      expect(statementFor(dev, role, 'kms:Decrypt')).toBeUndefined();
+    }
+    for (const role of ['HistoryRole', 'ChartRole'])
+      expect(statementFor(prod, role, 'kms:Decrypt')).toBeUndefined();
     expect(secretKeyArns(` ${SECRET_KEY}, ${SECRET_KEY} `)).toEqual([SECRET_KEY]);
     expect(secretKeyArns('')).toEqual([]);
-    // Not empty, so the policy would be created, yet naming no key: refused rather than deployed empty.
+    // Not empty, so the statement would be granted, yet naming no key: refused rather than deployed empty.
     expect(() => secretKeyArns(' , ')).toThrow(/give KMS key ARNs/);
     expect(() => secretKeyArns(' ')).toThrow(/give KMS key ARNs/);
     expect(() => secretKeyArns('arn:aws:kms:eu-west-1:123456789012:alias/secrets')).toThrow(
       /secretKmsKeyArns has 'arn:aws:kms:eu-west-1:123456789012:alias\/secrets'.*not an alias/,
     );
+  });
+
+  it('keeps every permission in the role a function names, so the grant is in place before the function runs', () => {
+    // A function depends on its role (Fn::GetAtt): CloudFormation updates the role's inline policies before
+    // it creates or updates the function. A separate AWS::IAM::Policy attached to the role is no such
+    // dependency (and a DependsOn on one whose condition is false would be a template error), so the first
+    // runs after the deploy that adds it could fail with KMS AccessDenied.
+    for (const pkg of [dev, prod]) {
+      expect(ofType(pkg, 'AWS::IAM::Policy')).toEqual([]);
+      expect(ofType(pkg, 'AWS::IAM::ManagedPolicy')).toEqual([]);
+    }
   });
 
   it('uses no wildcard action and no `*` resource', () => {
@@ -424,6 +471,14 @@ describe('IAM', () => {
   });
 
   it('grants exactly the needed actions per function', () => {
+    // With customer managed keys for the secrets, the roles that read them may decrypt with them.
+    expect(actionsOf(prod, 'AllocationRole')).toEqual([
+      'kms:Decrypt',
+      'logs:CreateLogStream',
+      'logs:PutLogEvents',
+      'secretsmanager:GetSecretValue',
+    ]);
+    expect(actionsOf(prod, 'SnapshotRole')).toContain('kms:Decrypt');
     expect(actionsOf(dev, 'AllocationRole')).toEqual([
       'logs:CreateLogStream',
       'logs:PutLogEvents',
