@@ -75,7 +75,7 @@ const QUEUE_ADVICE: Record<string, string> = {
   SnapshotDeadLetterQueue:
     'SQS snapshot requests that failed for good. Read them, fix the cause, then redrive them to SnapshotQueue (each stores a snapshot of now).',
   ScheduleFailureQueue:
-    "Lambda's records of snapshot runs that failed after their retries (requestPayload: the event; responsePayload: the error). Read them and fix the cause; nothing to replay (the next run takes a fresh snapshot and publishes threshold events still owed), so delete them once read.",
+    "Lambda's records of snapshot runs that failed after their retries (requestPayload: the event; responsePayload: the error), or of events that waited over an hour to run (requestContext.condition EventAgeExceeded: the function was throttled). Read them and fix the cause; nothing to replay (the next run takes a fresh snapshot and publishes threshold events still owed), so delete them once read.",
   EventDeadLetterQueue:
     'Snapshot Requested events EventBridge could not deliver to the function. Read them, send again what is still wanted (aws events put-events), then delete them.',
 };

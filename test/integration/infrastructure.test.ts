@@ -747,6 +747,12 @@ describe('snapshot triggers', () => {
   it('retries failed asynchronous invocations twice, then sends them to the failure queue', () => {
     const config = props(dev, 'SnapshotLambdaEvConf');
     expect(config.MaximumRetryAttempts).toBe(2);
+    // An event held back over an hour (throttled) is not run: it would file late numbers under its old
+    // time. Long enough for its own retries: three runs of the function's timeout and Lambda's 1- and
+    // 2-minute waits between them.
+    expect(config.MaximumEventAgeInSeconds).toBe(3600);
+    const timeout = Number(props(dev, 'SnapshotLambdaFunction').Timeout);
+    expect(Number(config.MaximumEventAgeInSeconds)).toBeGreaterThan(3 * timeout + 180);
     expect(config.DestinationConfig).toEqual({
       OnFailure: { Destination: { 'Fn::GetAtt': ['ScheduleFailureQueue', 'Arn'] } },
     });

@@ -76,6 +76,10 @@ describe('monitoring resources', () => {
     const advice = (queue: string) => String(propsOf(resources, `${queue}MessagesAlarm`).AlarmDescription);
     expect(advice('SnapshotDeadLetterQueue')).toContain('redrive them to SnapshotQueue');
     expect(advice('ScheduleFailureQueue')).toContain('nothing to replay');
+    // Events older than the function's maximumEventAge land there too, never run.
+    expect(advice('ScheduleFailureQueue')).toContain('EventAgeExceeded');
+    // CloudWatch's limit for a description.
+    for (const queue of SETTINGS.deadLetterQueues) expect(advice(queue).length).toBeLessThanOrEqual(1024);
     expect(advice('EventDeadLetterQueue')).toContain('aws events put-events');
   });
 
