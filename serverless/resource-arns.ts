@@ -3,8 +3,9 @@
  * so each policy names only what the functions use. Resolved offline (no AWS call), at package and print time.
  *
  * - `${tenantSecretArns:<param>}`: the secrets of the tenant list in that stage parameter (with the
- *   `secretIdTemplate` parameter for bare tenant ids). A secret given by name gets Secrets Manager's random
- *   6-character suffix as `-??????`; one given as an ARN stays as is. Past {@link EXACT_SECRET_LIMIT}
+ *   `secretIdTemplate` parameter for bare tenant ids). A secret given by name, or by a partial ARN, gets
+ *   Secrets Manager's random 6-character suffix as `-??????`; an ARN that ends like a full one is granted
+ *   as given and with `-??????`, since a name may end that way too. Past {@link EXACT_SECRET_LIMIT}
  *   secrets, those the template names are granted by its wildcard (`koodrive/*`), as IAM limits a role's
  *   policies to 10,240 characters; a template with no fixed part (`{tenantId}`), whose wildcard would be
  *   every secret of the account, is refused then.
@@ -24,20 +25,30 @@ export const EXACT_SECRET_LIMIT = 50;
  */
 export const MAX_TENANTS_SETTING = 3_000;
 
-/** A secret's full ARN ends in the hyphen and six characters Secrets Manager adds to the name. */
-const FULL_SECRET_ARN = /:secret:.+-[A-Za-z0-9]{6}$/;
+/**
+ * A secret's full ARN ends in the hyphen and six characters Secrets Manager adds to the name; but so
+ * does a partial ARN whose name happens to end that way (`…:secret:koodrive/acme-backup`).
+ */
+const MAY_BE_FULL_SECRET_ARN = /:secret:.+-[A-Za-z0-9]{6}$/;
 
 /**
- * The IAM resource of one secret: a name gets Secrets Manager's random suffix as `-??????`; so does a
+ * The IAM resources of one secret: a name gets Secrets Manager's random suffix as `-??????`; so does a
  * partial ARN (one without the suffix), which GetSecretValue accepts but IAM would compare with the
- * full ARN and deny. (A name that itself ends in a hyphen and six characters reads as a full ARN: AWS
- * advises against such names for that reason.)
+ * full ARN and deny. An ARN that ends like a full one may still be partial (a name ending in a hyphen
+ * and six letters or digits, which AWS advises against for that reason): it is granted both as given
+ * and with `-??????`, one of which is the secret's full ARN. (The second also matches a secret whose
+ * name is that whole ARN's name, a neighbour of the same prefix: a small widening, against a denied
+ * GetSecretValue at every run.)
  */
-function secretResource(secretId: string): IamResource {
-  if (secretId.startsWith('arn:')) return FULL_SECRET_ARN.test(secretId) ? secretId : `${secretId}-??????`;
-  return {
-    'Fn::Sub': `arn:\${AWS::Partition}:secretsmanager:\${AWS::Region}:\${AWS::AccountId}:secret:${secretId}-??????`,
-  };
+function secretResources(secretId: string): IamResource[] {
+  if (secretId.startsWith('arn:')) {
+    return MAY_BE_FULL_SECRET_ARN.test(secretId) ? [secretId, `${secretId}-??????`] : [`${secretId}-??????`];
+  }
+  return [
+    {
+      'Fn::Sub': `arn:\${AWS::Partition}:secretsmanager:\${AWS::Region}:\${AWS::AccountId}:secret:${secretId}-??????`,
+    },
+  ];
 }
 
 /**
@@ -55,7 +66,9 @@ export function tenantSecretResources(tenants: string, template = ''): IamResour
   const checkedTemplate = parseSecretIdTemplate(template, 'secretIdTemplate');
   const all = parseTenants(tenants, 'tenants', checkedTemplate).all;
   const secretIds = [...new Set(all.map((tenant) => tenant.secretId))];
-  if (secretIds.length <= EXACT_SECRET_LIMIT) return secretIds.map(secretResource);
+  // The limits count secrets, not entries: an ARN that may be full takes two, but the tenants setting's
+  // 3,000 characters hold fewer than 50 ARNs, which keeps the policy well within IAM's 10,240.
+  if (secretIds.length <= EXACT_SECRET_LIMIT) return secretIds.flatMap(secretResources);
   const templated = (tenantId: string) =>
     checkedTemplate === '' ? undefined : checkedTemplate.replace(TENANT_PLACEHOLDER, tenantId);
   const exact = [
@@ -79,8 +92,8 @@ export function tenantSecretResources(tenants: string, template = ''): IamResour
     );
   }
   const wildcard =
-    templatedCount > 0 ? [secretResource(checkedTemplate.replace(TENANT_PLACEHOLDER, '*'))] : [];
-  return [...exact.map(secretResource), ...wildcard];
+    templatedCount > 0 ? secretResources(checkedTemplate.replace(TENANT_PLACEHOLDER, '*')) : [];
+  return [...exact.flatMap(secretResources), ...wildcard];
 }
 
 /**
@@ -139,7 +152,8 @@ export function foreignRegionArns(node: unknown, region: string): string[] {
   const visit = (value: unknown) => {
     if (typeof value === 'string') {
       for (const match of value.matchAll(/arn:[a-z-]+:[a-z0-9-]+:([a-z0-9-]+):[^,\s"]*/g)) {
-        if (match[1] !== region) found.add(match[0]);
+        // A secret's policy entry with `-??????` is the ARN the settings gave: named once.
+        if (match[1] !== region) found.add(match[0].replace(/-\?{6}$/, ''));
       }
     } else if (Array.isArray(value)) {
       for (const item of value) visit(item);

@@ -505,7 +505,7 @@ describe('IAM', () => {
     ]);
   });
 
-  it('reads exactly the configured secrets: names with the -?????? suffix, ARNs as given', () => {
+  it('reads exactly the configured secrets: names with the -?????? suffix, full-looking ARNs as given and with it', () => {
     const byName = (secret: string) => stackArn('secretsmanager', `secret:${secret}-??????`);
     for (const role of ['AllocationRole', 'SnapshotRole']) {
       expect(statementFor(dev, role, 'secretsmanager:GetSecretValue')?.Resource).toEqual([
@@ -514,6 +514,7 @@ describe('IAM', () => {
       // delta is listed bare: its secret is named by secretIdTemplate (koodrive/{tenantId}).
       expect(statementFor(prod, role, 'secretsmanager:GetSecretValue')?.Resource).toEqual([
         SECRET_ARN,
+        `${SECRET_ARN}-??????`,
         byName('koodrive/beta'),
         byName('koodrive/delta'),
       ]);
@@ -562,10 +563,15 @@ describe('IAM', () => {
     ]);
     // A partial ARN (no random suffix) reads the secret, but IAM matches the full ARN: the suffix is added.
     const partial = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:koodrive/beta';
-    expect(tenantSecretResources(`a=${SECRET_ARN},b=${partial}`)).toEqual([SECRET_ARN, `${partial}-??????`]);
+    expect(tenantSecretResources(`a=${SECRET_ARN},b=${partial}`)).toEqual([
+      SECRET_ARN,
+      `${SECRET_ARN}-??????`,
+      `${partial}-??????`,
+    ]);
     const many = Array.from({ length: 60 }, (_, i) => `t${i}`).join(',');
     expect(tenantSecretResources(`${many},a=${SECRET_ARN}`, 'koodrive/{tenantId}')).toEqual([
       SECRET_ARN,
+      `${SECRET_ARN}-??????`,
       stackArn('secretsmanager', 'secret:koodrive/*-??????'),
     ]);
     const oneByOne = Array.from({ length: 51 }, (_, i) => `t${i}=s/${i}`).join(',');
@@ -585,6 +591,7 @@ describe('IAM', () => {
     expect(tenantSecretResources(`a=x/y, b=${SECRET_ARN}, c=x/y`)).toEqual([
       stackArn('secretsmanager', 'secret:x/y-??????'),
       SECRET_ARN,
+      `${SECRET_ARN}-??????`,
     ]);
     expect(() => tenantSecretResources('not a tenant')).toThrow(/tenants has an invalid tenant id/);
     expect(() => tenantSecretResources('a', 'koodrive')).toThrow(/secretIdTemplate is 'koodrive'/);
@@ -601,7 +608,11 @@ describe('IAM', () => {
         Role: {
           Properties: {
             ManagedPolicyArns: ['arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole'],
-            Resource: [SECRET_ARN, stackArn('secretsmanager', 'secret:koodrive/beta-??????')],
+            Resource: [
+              SECRET_ARN,
+              `${SECRET_ARN}-??????`,
+              stackArn('secretsmanager', 'secret:koodrive/beta-??????'),
+            ],
           },
         },
         Fn: {
