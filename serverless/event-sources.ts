@@ -1,6 +1,7 @@
 /**
- * A local osls plugin: `${eventBusTag:<param>}` tags the Snapshot Requested rule's name with its bus (see
- * {@link eventBusTag}); `${eventSources:<param>}` gives an EventBridge `source` pattern list from that stage
+ * A local osls plugin: `${snapshotRequestedRule:<param>}` names the Snapshot Requested rule, tagged with
+ * the bus in that stage parameter (see {@link eventBusTag}) and checked against EventBridge's 64
+ * characters (see {@link snapshotRequestedRuleName}); `${eventSources:<param>}` gives an EventBridge `source` pattern list from that stage
  * parameter. In `serverless.yml`'s `params:` block it may be a YAML list (with `anything-but` and other
  * matchers); `--param` can only pass a string, which is read as comma-separated source names
  * (`ops.scripts,ops.capacity`, brackets allowed). A bare string would otherwise reach the rule as one
@@ -53,6 +54,27 @@ export function eventBusTag(bus: unknown, param: string): string {
   return name === 'default' ? 'default' : createHash('sha256').update(name).digest('hex').slice(0, 6);
 }
 
+/** EventBridge's longest rule name. */
+export const MAX_RULE_NAME = 64;
+
+/**
+ * The Snapshot Requested rule's name, `<service>-<stage>-requested-<bus tag>`; throws, naming the stage,
+ * its length and the longest that fits, when EventBridge would refuse it. Without this, a stage of more
+ * than 26 characters fails osls's own schema check with "functions.snapshot.events.2.eventBridge.name
+ * must NOT have more than 64 characters", which names neither the stage nor what to do. The name is kept
+ * as it was (renaming replaces the rule on deploy), so the stage is what must be short.
+ */
+export function snapshotRequestedRuleName(service: string, stage: string, tag: string): string {
+  const name = `${service}-${stage}-requested-${tag}`;
+  if (name.length > MAX_RULE_NAME) {
+    const longest = MAX_RULE_NAME - (name.length - stage.length);
+    throw new Error(
+      `The stage name '${stage}' is ${stage.length} characters, over the ${longest} that fit: it is part of the Snapshot Requested rule's name (${service}-<stage>-requested-${tag}), and EventBridge allows ${MAX_RULE_NAME} characters for a rule's name. Deploy with a stage name of at most ${longest} characters.`,
+    );
+  }
+  return name;
+}
+
 /** The plugin osls loads from `plugins:`; it only contributes variable sources. */
 export default class EventSourcesPlugin {
   readonly configurationVariablesSources = {
@@ -62,10 +84,13 @@ export default class EventSourcesPlugin {
         return { value: eventSourcePattern(await context.resolveVariable(`param:${name}`), name) };
       }),
     },
-    eventBusTag: {
+    snapshotRequestedRule: {
       resolve: userErrorsOf(async (context: VariableSourceContext) => {
-        const name = stageParamName('eventBusTag', context, 'eventBusName');
-        return { value: eventBusTag(await context.resolveVariable(`param:${name}`), name) };
+        const name = stageParamName('snapshotRequestedRule', context, 'eventBusName');
+        const tag = eventBusTag(await context.resolveVariable(`param:${name}`), name);
+        const service = String(await context.resolveVariable('self:service'));
+        const stage = String(await context.resolveVariable('sls:stage'));
+        return { value: snapshotRequestedRuleName(service, stage, tag) };
       }),
     },
   };

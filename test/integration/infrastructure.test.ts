@@ -755,6 +755,17 @@ describe('snapshot triggers', () => {
     expect(schedule?.ScheduleExpression).toBe('rate(1 hour)');
   });
 
+  it('refuses, when packaging, a stage too long for the rule’s name, saying so instead of a schema error', async () => {
+    const stage = 'customer-acceptance-eu-west1';
+    const failure = await packagingFailure(['--stage', stage]);
+    expect(failure).toContain(
+      `The stage name '${stage}' is 28 characters, over the 26 that fit: it is part of the Snapshot Requested rule's name`,
+    );
+    expect(failure).toContain('Deploy with a stage name of at most 26 characters.');
+    expect(failure).not.toContain('must NOT have more than 64 characters');
+    expect(failure).not.toMatch(/^\s+at /m);
+  }, 120_000);
+
   it('retries failed asynchronous invocations twice, then sends them to the failure queue', () => {
     const config = props(dev, 'SnapshotLambdaEvConf');
     expect(config.MaximumRetryAttempts).toBe(2);
