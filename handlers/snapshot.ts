@@ -7,7 +7,7 @@ import middy from '@middy/core';
 import type { Context, SQSBatchItemFailure, SQSBatchResponse } from 'aws-lambda';
 import { fetchAllocation } from '../lib/allocation.ts';
 import type { Config } from '../lib/config.ts';
-import { invocationDeadline } from '../lib/deadline.ts';
+import { invocationDeadline, SNAPSHOT_MARGIN_MS } from '../lib/deadline.ts';
 import { InvalidRequestError } from '../lib/errors.ts';
 import { createEventPublisher, type EventPublisher } from '../lib/events.ts';
 import { createLogger, describeError } from '../lib/logger.ts';
@@ -315,13 +315,8 @@ export function createSnapshotHandler(deps: SnapshotHandlerDeps) {
   return metrics === undefined ? handler : handler.use(logMetrics(metrics, { captureColdStartMetric: true }));
 }
 
-/**
- * Time kept back from the invocation's end for the last tenants' DynamoDB writes, events and logs:
- * no KooDrive call or secret read runs into it. It outlasts one AWS call that gets no answer (three
- * tries of 5 s, lib/aws/request-handler.ts, plus the SDK's back-off), so that a DynamoDB or
- * EventBridge that stops answering still ends the run with its error and summary, not Lambda's timeout.
- */
-export const SNAPSHOT_MARGIN_MS = 20_000;
+// The time a run keeps back for its last writes; in lib/deadline.ts, where packaging reads it too.
+export { SNAPSHOT_MARGIN_MS };
 
 /** Less time than this before the deadline, a tenant's secret is not read ahead of its KooDrive call. */
 const PREPARE_MIN_MS = 1_000;

@@ -6,3 +6,12 @@ export function invocationDeadline(context: Context, marginMs: number): number |
   const remaining = context.getRemainingTimeInMillis();
   return Number.isFinite(remaining) ? Date.now() + remaining - marginMs : undefined;
 }
+
+/**
+ * Time the snapshot function keeps back from the invocation's end for the last tenants' DynamoDB writes,
+ * events and logs: no KooDrive call or secret read runs into it. It outlasts one AWS call that gets no
+ * answer (three tries of 5 s, lib/aws/request-handler.ts, plus the SDK's back-off), so that a DynamoDB or
+ * EventBridge that stops answering still ends the run with its error and summary, not Lambda's timeout.
+ * Here, free of the handler's dependencies, so that packaging can tell how many tenants a run reaches.
+ */
+export const SNAPSHOT_MARGIN_MS = 20_000;

@@ -108,6 +108,26 @@ const DEFAULTS = {
   minAttemptMs: 100,
 } as const;
 
+/**
+ * The longest a call waits between its attempts in all, when none is answered with a Retry-After: the
+ * n-th retry waits less than min(maxDelayMs, baseDelayMs·2ⁿ⁻¹) (0.1 s, 0.2 s, 0.4 s, … at most 2 s each).
+ * Packaging adds it to timeoutMs × maxAttempts for how long one tenant may take when KooDrive is silent.
+ */
+export function worstCaseBackoffMs(
+  maxAttempts: number,
+  baseDelayMs: number = DEFAULTS.baseDelayMs,
+  maxDelayMs: number = DEFAULTS.maxDelayMs,
+): number {
+  let total = 0;
+  for (let retry = 1; retry < maxAttempts; retry++) total += backoffCeilingMs(retry, baseDelayMs, maxDelayMs);
+  return total;
+}
+
+/** The n-th retry's wait is a random time below this (unless a Retry-After asks for longer). */
+function backoffCeilingMs(retry: number, baseDelayMs: number, maxDelayMs: number): number {
+  return Math.min(maxDelayMs, baseDelayMs * 2 ** (retry - 1));
+}
+
 const sleepFor = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /**
@@ -659,7 +679,7 @@ export function createKooDriveClient(options: KooDriveClientOptions): KooDriveCl
           // rotated secret be picked up.
           retries += 1;
           if (attempts >= options.maxAttempts) throw afterAttempts(result.error, attempts);
-          const ceiling = Math.min(maxDelayMs, baseDelayMs * 2 ** (retries - 1));
+          const ceiling = backoffCeilingMs(retries, baseDelayMs, maxDelayMs);
           const delay = Math.max(
             result.retryAfterMs === undefined ? 0 : Math.min(result.retryAfterMs, maxDelayMs),
             random() * ceiling,

@@ -55,6 +55,8 @@ interface Packaged {
   dir: string;
   template: Json;
   resources: Json;
+  /** What osls printed while packaging, warnings included. */
+  output: string;
 }
 
 /** A copy of what packaging reads: osls zips into `<service>/.serverless`, so runs in one checkout would collide. */
@@ -69,23 +71,23 @@ async function copyService(): Promise<string> {
 
 let serviceDir = ROOT;
 
-async function runServerless(args: string[]): Promise<string> {
-  const { stdout } = await promisify(execFile)(process.execPath, [SERVERLESS, ...args], {
+/** What osls printed: its output, and its log (progress, warnings) on stderr. */
+async function runServerless(args: string[]): Promise<{ stdout: string; stderr: string }> {
+  return await promisify(execFile)(process.execPath, [SERVERLESS, ...args], {
     cwd: serviceDir,
     timeout: 180_000,
     maxBuffer: 16 * 1024 * 1024,
     env: { ...process.env, SLS_TELEMETRY_DISABLED: '1', SLS_NOTIFICATIONS_MODE: 'off' },
   });
-  return stdout;
 }
 
 async function packageStage(dir: string, args: string[]): Promise<Packaged> {
-  await runServerless(['package', '--package', dir, ...args]);
+  const { stdout, stderr } = await runServerless(['package', '--package', dir, ...args]);
   const template = record(
     JSON.parse(await readFile(path.join(dir, 'cloudformation-template-update-stack.json'), 'utf8')),
     'template',
   );
-  return { dir, template, resources: record(template.Resources, 'Resources') };
+  return { dir, template, resources: record(template.Resources, 'Resources'), output: `${stdout}${stderr}` };
 }
 
 /** What osls printed when packaging with `args` failed (into a fresh directory); undefined if it packaged. */
@@ -288,7 +290,7 @@ beforeAll(async () => {
     `secretKmsKeyArns=${SECRET_KEY}`,
   ]);
   localConfig = record(
-    JSON.parse(await runServerless(['print', '--stage', 'local', '--format', 'json'])),
+    JSON.parse((await runServerless(['print', '--stage', 'local', '--format', 'json'])).stdout),
     'print',
   );
 }, 240_000);
@@ -754,6 +756,22 @@ describe('snapshot triggers', () => {
       .find((r) => r.ScheduleExpression !== undefined);
     expect(schedule?.ScheduleExpression).toBe('rate(1 hour)');
   });
+
+  it('warns, when packaging, that one run cannot reach every tenant while KooDrive is slow, and packages all the same', async () => {
+    // The defaults fit 144 tenants (8 lanes of ⌊280 s ÷ 15.3 s⌋); dev's one and prod's four fit.
+    expect(dev.output).not.toContain('A snapshot run may not reach');
+    expect(prod.output).not.toContain('A snapshot run may not reach');
+    const dir = await mkdtemp(path.join(tmpdir(), 'koodrive-package-'));
+    dirs.push(dir);
+    const tenants = Array.from({ length: 150 }, (_, i) => `t${i}`).join(',');
+    const many = await packageStage(dir, ['--stage', 'dev', '--param', `tenants=${tenants}`]);
+    expect(many.output).toContain(
+      'Warning: A snapshot run may not reach all 150 tenants while KooDrive is slow',
+    );
+    expect(many.output).toContain('144 tenants fit');
+    expect(many.output).toContain('raise snapshotConcurrency to at least 9');
+    expect(props(many, 'SnapshotLambdaFunction').Timeout).toBe(300);
+  }, 120_000);
 
   it('refuses, when packaging, a stage too long for the rule’s name, saying so instead of a schema error', async () => {
     const stage = 'customer-acceptance-eu-west1';
