@@ -209,7 +209,8 @@ export function createSnapshotHandler(deps: SnapshotHandlerDeps) {
         // Written before its threshold step failed: in the table all the same, so counted and graphed.
         if (result.status === 'failed' && result.snapshot !== undefined)
           recordSnapshotOutcome(metrics, 'stored');
-        if (result.snapshot !== undefined) recordAllocation(result.snapshot);
+        if (result.snapshot !== undefined)
+          recordAllocation(result.snapshot, runtime.config.allocationMetrics);
         if (result.published !== undefined) {
           metrics.addMetric(METRIC_NAMES.thresholdEvents, MetricUnit.Count, result.published.length);
         }

@@ -15,9 +15,15 @@ export interface Config {
   cursorKey: string;
   /** Allocated-ratio thresholds that raise events when crossed. */
   thresholds: number[];
+  /** Which allocation gauges each snapshot emits: every space type's and the totals', or the totals' only. */
+  allocationMetrics: AllocationMetricsScope;
   /** EventBridge bus for the events the product publishes; empty: publish nothing. */
   eventBusName: string;
 }
+
+/** `ALLOCATION_METRICS`: each is a CloudWatch custom metric per tenant (priced per metric and month). */
+export const ALLOCATION_METRICS_SCOPES = ['every-space', 'totals'] as const;
+export type AllocationMetricsScope = (typeof ALLOCATION_METRICS_SCOPES)[number];
 
 /** The most KooDrive calls a snapshot run may make at once (`SNAPSHOT_CONCURRENCY`). */
 export const MAX_SNAPSHOT_CONCURRENCY = 256;
@@ -34,6 +40,7 @@ export const DEFAULTS = {
   SNAPSHOT_CONCURRENCY: '8',
   HISTORY_CURSOR_KEY: 'koodrive-allocation-history-cursor',
   ALLOCATION_THRESHOLDS: '0.8,0.9,1.0',
+  ALLOCATION_METRICS: 'every-space',
   EVENT_BUS_NAME: '',
 } as const;
 
@@ -117,6 +124,17 @@ function getThresholds(env: Env): number[] {
   return [...new Set(values)].sort((a, b) => a - b);
 }
 
+function getAllocationMetrics(env: Env): AllocationMetricsScope {
+  const text = getString(env, 'ALLOCATION_METRICS');
+  const scope = ALLOCATION_METRICS_SCOPES.find((value) => value === text);
+  if (scope === undefined) {
+    throw new ConfigurationError(
+      `ALLOCATION_METRICS is '${text}': it must be every-space (AllocatedGB, TotalGB and AllocatedRatio of each space type and of the totals) or totals (of the totals only: a quarter of the custom metrics with three space types).`,
+    );
+  }
+  return scope;
+}
+
 /**
  * Reads and validates the configuration; a bad setting is a ConfigurationError naming the variable.
  * The settings of KooDrive calls are checked when first read: the functions that only read stored
@@ -160,6 +178,7 @@ export function loadConfig(env: Env = process.env): Config {
     snapshotConcurrency: getInteger(env, 'SNAPSHOT_CONCURRENCY', 1, MAX_SNAPSHOT_CONCURRENCY),
     cursorKey: getString(env, 'HISTORY_CURSOR_KEY'),
     thresholds: getThresholds(env),
+    allocationMetrics: getAllocationMetrics(env),
     eventBusName: getString(env, 'EVENT_BUS_NAME'),
   };
 }

@@ -1,4 +1,5 @@
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import type { AllocationMetricsScope } from './config.ts';
 import type { AttemptReport } from './koodrive/client.ts';
 import type { Allocation } from './types.ts';
 
@@ -32,14 +33,22 @@ export function recordTenantFailure(tenantId: string): void {
   document.publishStoredMetrics();
 }
 
-/** Per-tenant gauges, one EMF document per tenant and space type, so dashboards can split by both. */
-export function recordAllocation(allocation: Allocation): void {
+/**
+ * Per-tenant gauges, one EMF document per tenant and space type, so dashboards can split by both; with
+ * `scope` `totals`, the totals' only (each series is a custom metric CloudWatch bills per month).
+ */
+export function recordAllocation(
+  allocation: Allocation,
+  scope: AllocationMetricsScope = 'every-space',
+): void {
   const rows = [
     { spaceType: 'totals', ...allocation.totals },
-    ...allocation.spaces.map((s) => ({
-      ...s,
-      spaceType: s.typeName === 'unknown' ? `unknown:${s.type}` : s.typeName,
-    })),
+    ...(scope === 'totals'
+      ? []
+      : allocation.spaces.map((s) => ({
+          ...s,
+          spaceType: s.typeName === 'unknown' ? `unknown:${s.type}` : s.typeName,
+        }))),
   ];
   for (const row of rows) {
     // One EMF document per tenant and space type: its own dimensions, all three values together.

@@ -34,6 +34,8 @@ export interface MonitoringSettings {
   alarmTopicArn: string;
   /** What the threshold alarms judge: the totals' ratio (default), or every space type's and the totals'. */
   thresholdAlarmScope?: ThresholdAlarmScope;
+  /** ALLOCATION_METRICS: the gauges the snapshots emit, every space type's (default) or the totals' only. */
+  allocationMetrics?: 'every-space' | 'totals';
   /** Prefix of alarm and dashboard names. */
   namePrefix: string;
 }
@@ -473,6 +475,24 @@ function queueRetrySeconds(value: unknown): number {
   return seconds;
 }
 
+/**
+ * The `allocationMetrics` parameter, checked against the threshold alarms' scope: alarms on every space
+ * type's ratio need those ratios emitted.
+ */
+export function allocationMetrics(value: string, scope: ThresholdAlarmScope): 'every-space' | 'totals' {
+  if (value !== 'every-space' && value !== 'totals') {
+    throw new Error(
+      `allocationMetrics '${value}' is not a choice: use every-space (the gauges of each space type and of the totals) or totals (of the totals only).`,
+    );
+  }
+  if (value === 'totals' && scope === 'every-space') {
+    throw new Error(
+      "allocationMetrics 'totals' emits no space type's ratio, but thresholdAlarmScope 'every-space' alarms on them: set allocationMetrics to every-space, or thresholdAlarmScope to totals.",
+    );
+  }
+  return value;
+}
+
 function settingsFrom(custom: unknown): MonitoringSettings {
   if (typeof custom !== 'object' || custom === null) {
     throw new Error('custom.monitoring is missing in serverless.yml.');
@@ -496,6 +516,8 @@ function settingsFrom(custom: unknown): MonitoringSettings {
   // Checked while paused too, so that turning the schedule back on cannot fail a deploy.
   const period = schedulePeriodSeconds(schedule);
   const stale = scheduled ? staleSnapshotSeconds(text('staleSnapshotSeconds'), schedule) : undefined;
+  const scope = thresholdAlarmScope(String(c.thresholdAlarmScope ?? 'totals'));
+  const metrics = allocationMetrics(String(c.allocationMetrics ?? 'every-space'), scope);
   return {
     functions: list('functions'),
     deadLetterQueues: list('deadLetterQueues'),
@@ -506,7 +528,8 @@ function settingsFrom(custom: unknown): MonitoringSettings {
     ratioWindowSeconds: ratioWindowSeconds(stale, period),
     queueRetrySeconds: queueRetrySeconds(c.queueRetrySeconds),
     alarmTopicArn: typeof c.alarmTopicArn === 'string' ? c.alarmTopicArn : '',
-    thresholdAlarmScope: thresholdAlarmScope(String(c.thresholdAlarmScope ?? 'totals')),
+    thresholdAlarmScope: scope,
+    allocationMetrics: metrics,
     namePrefix: text('namePrefix'),
   };
 }

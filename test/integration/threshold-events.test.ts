@@ -727,6 +727,24 @@ describe('Allocation Threshold Crossed', () => {
     expect(JSON.stringify(documents)).not.toContain(APP.appSecret);
   });
 
+  it("emits the totals' gauges only with ALLOCATION_METRICS=totals, for a quarter of the custom metrics", async () => {
+    koodrive.setData(APP.appId, allocated(60));
+    process.env.ALLOCATION_METRICS = 'totals';
+    try {
+      const { failure, documents } = await captured(() =>
+        coldHandler()(scheduledEvent('2026-11-28T06:05:00Z'), lambdaContext()),
+      );
+      expect(failure).toBeUndefined();
+      const gauges = documents.filter((d) => 'AllocatedGB' in d);
+      expect(gauges.map((d) => d.SpaceType)).toEqual(['totals']);
+      // The department's 60 of 100 and the personal space's 10 of 100.
+      expect(gauges[0]).toMatchObject({ Tenant: 'thr', AllocatedGB: 70, TotalGB: 200, AllocatedRatio: 0.35 });
+      expect(documents.find((d) => 'SnapshotsWritten' in d)).toMatchObject({ SnapshotsWritten: 1 });
+    } finally {
+      delete process.env.ALLOCATION_METRICS;
+    }
+  });
+
   it('counts a failed snapshot for its tenant too, so the dashboard shows which tenant fails', async () => {
     koodrive.enqueueFault({ status: 200, body: { code: 13000301, msg: 'space not found or abnormal' } });
     const { failure, documents } = await captured(() =>

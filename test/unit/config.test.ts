@@ -36,6 +36,8 @@ describe('loadConfig', () => {
     expect(config.snapshotTable).toBe('snapshots');
     expect(config.snapshotRetentionDays).toBe(30);
     expect(config.thresholds).toEqual([0.5, 1]);
+    expect(config.allocationMetrics).toBe('every-space');
+    expect(loadConfig({ ALLOCATION_METRICS: ' totals ' }).allocationMetrics).toBe('totals');
     expect(config.tenants.all.map((t) => t.tenantId)).toEqual(['acme', 'beta']);
     expect(config.tenants.get('beta').secretId).toBe(
       'arn:aws:secretsmanager:eu-west-1:123456789012:secret:beta-AbCdEf',
@@ -59,6 +61,11 @@ describe('loadConfig', () => {
       'ALLOCATION_THRESHOLDS',
       '80,90,100',
       /ALLOCATION_THRESHOLDS is '80,90,100': it must be comma-separated ratios above 0 and at most 10 \(0\.8 is 80 %\)/,
+    ],
+    [
+      'ALLOCATION_METRICS',
+      'spaces',
+      /ALLOCATION_METRICS is 'spaces': it must be every-space \(AllocatedGB, TotalGB and AllocatedRatio of each space type and of the totals\) or totals/,
     ],
   ])('refuses %s=%s with a message naming the variable', (name, value, message) => {
     // Spread: every setting read, those of KooDrive calls included (checked when first read).

@@ -356,6 +356,23 @@ describe('monitoring resources', () => {
     );
   });
 
+  it("refuses alarms on every space type's ratio when the snapshots emit the totals' only", () => {
+    const finalize = (monitoring: Record<string, unknown>) =>
+      new MonitoringPlugin({
+        service: {
+          custom: { monitoring: { ...CUSTOM, ...monitoring } },
+          provider: { compiledCloudFormationTemplate: { Resources: {} } },
+        },
+      }).hooks['before:package:finalize']?.();
+    expect(() => finalize({ allocationMetrics: 'totals', thresholdAlarmScope: 'every-space' })).toThrow(
+      /allocationMetrics 'totals' emits no space type's ratio, but thresholdAlarmScope 'every-space' alarms on them/,
+    );
+    expect(() => finalize({ allocationMetrics: 'some' })).toThrow(
+      /allocationMetrics 'some' is not a choice: use every-space .* or totals/,
+    );
+    expect(() => finalize({ allocationMetrics: 'totals' })).not.toThrow();
+  });
+
   it('checks the schedule while resolving it, before osls refuses it without naming the parameter', async () => {
     const source = new MonitoringPlugin({
       service: { provider: { compiledCloudFormationTemplate: { Resources: {} } } },
