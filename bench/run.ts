@@ -28,10 +28,12 @@ import { startLocalEventBridge } from '../local/eventbridge.ts';
 import type { SimulatorApp } from '../local/koodrive-simulator.ts';
 import { startLocalSecretsManager } from '../local/secrets-manager.ts';
 import { buildAll, copyExecWrapper } from '../scripts/build.ts';
+import { readAlarmCensus } from './lib/alarms.ts';
 import { buildPeer, buildProbes, buildProject } from './lib/build.ts';
 import { computeCost } from './lib/cost.ts';
 import { startCountingProxy } from './lib/counting-proxy.ts';
 import { readDeployedRuntimeEnv } from './lib/deployed-env.ts';
+import { MetricCensus } from './lib/emf.ts';
 import { itemSize, STORAGE_OVERHEAD_BYTES_PER_ITEM } from './lib/item-size.ts';
 import { describeMachine, lambdaNodeArgs, nodeBinary, ROOT } from './lib/machine.ts';
 import { type ProbeOutcome, runNode, startSimulatorProcess } from './lib/processes.ts';
@@ -266,6 +268,8 @@ interface Context {
     readsPerSnapshot: number;
     secretReadsPerSnapshot: number;
     logBytesPerSnapshot: number;
+    /** The custom metrics a fan-out run's EMF documents create. */
+    metricCensus: MetricCensus;
   }>;
 }
 
@@ -785,7 +789,11 @@ async function measureSnapshotFanOut(
     SNAPSHOT_CONCURRENCY: String(p.snapshotConcurrency),
     AWS_ENDPOINT_URL_DYNAMODB: deps.dynamo.url,
     AWS_LAMBDA_FUNCTION_NAME: 'koodrive-allocation-bench-snapshot',
+    // As deployed: the metrics in their namespace, counted for the cost note.
+    POWERTOOLS_METRICS_NAMESPACE: 'KooDriveAllocation',
+    POWERTOOLS_SERVICE_NAME: 'koodrive-allocation-bench',
   });
+  const census = new MetricCensus();
   const quarter = 15 * 60_000;
   const base = Math.floor(Date.now() / quarter) * quarter - p.snapshotRounds * quarter;
   const walls: number[] = [];
@@ -803,6 +811,7 @@ async function measureSnapshotFanOut(
       env: { ...env, ...ctx.runtimeEnv },
       nodeArgs: measuredArgs(ctx, 'snapshot'),
       countStdout: true,
+      ...(counted ? { onStdoutLine: (line: string) => census.addLine(line) } : {}),
     });
     const error = outcome.result.error;
     if (typeof error === 'string') throw new Error(`snapshot run failed: ${error}`);
@@ -946,11 +955,32 @@ async function measureSnapshotFanOut(
   ctx.measured.readsPerSnapshot = perSnapshot(calls.query);
   ctx.measured.secretReadsPerSnapshot = perSnapshot(calls.secrets);
   ctx.measured.logBytesPerSnapshot = perSnapshot(calls.logBytes);
+  ctx.measured.metricCensus = census;
   ctx.notes.push(
     `Snapshot fan-out, per stored snapshot: ${perSnapshot(calls.put).toFixed(2)} DynamoDB write(s), ` +
       `${perSnapshot(calls.query).toFixed(2)} consistent read unit(s), ${perSnapshot(calls.other).toFixed(2)} other call(s), ` +
       `${perSnapshot(calls.secrets).toFixed(2)} GetSecretValue, ${perSnapshot(calls.logBytes).toFixed(0)} bytes of logs.`,
   );
+}
+
+/**
+ * The cost note's CloudWatch inputs: the metrics a fan-out run created (per tenant, and the deployment's
+ * own, every function's cold starts among them), and the alarms serverless.yml's defaults deploy.
+ */
+function cloudWatchInputs(census: MetricCensus, alarms: Awaited<ReturnType<typeof readAlarmCensus>>) {
+  const ratio = (id: string) => id.includes('|AllocatedRatio|');
+  const coldStart = (id: string) => id.includes('|ColdStart|');
+  return {
+    metricsPerTenant: census.perTenant(),
+    alarmSeriesPerTenant: census.perTenant(
+      alarms.scope === 'totals' ? (id) => ratio(id) && id.includes('SpaceType=totals') : ratio,
+    ),
+    tenantQueryAlarms: alarms.tenantQueryAlarms,
+    // The run measured is the snapshot function's: each function prints one ColdStart series of its own.
+    deploymentMetrics: census.shared((id) => !coldStart(id)) + alarms.functions,
+    deploymentAlarms: alarms.deploymentAlarms,
+    dashboards: alarms.dashboards,
+  };
 }
 
 /** A year (or `hours`) of hourly snapshots of one tenant, ending at the last full hour, as the store writes them. */
@@ -1293,7 +1323,8 @@ export async function runBenchmark(argv: readonly string[]): Promise<BenchResult
       m.writesPerSnapshot !== undefined &&
       m.readsPerSnapshot !== undefined &&
       m.secretReadsPerSnapshot !== undefined &&
-      m.logBytesPerSnapshot !== undefined
+      m.logBytesPerSnapshot !== undefined &&
+      m.metricCensus !== undefined
         ? computeCost({
             scheduleMinutes: SCHEDULE_MINUTES,
             retentionDays: RETENTION_DAYS,
@@ -1308,6 +1339,7 @@ export async function runBenchmark(argv: readonly string[]): Promise<BenchResult
             readsPerSnapshot: m.readsPerSnapshot,
             secretReadsPerSnapshot: m.secretReadsPerSnapshot,
             logBytesPerSnapshot: m.logBytesPerSnapshot,
+            ...cloudWatchInputs(m.metricCensus, await readAlarmCensus()),
           })
         : undefined;
     if (cost === undefined) ctx.missing.push('cost note: needs the warm, snapshot and history groups');

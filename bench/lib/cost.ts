@@ -17,6 +17,12 @@ export const PRICES = {
   secretPerMonth: 0.4,
   secretsApiCallsPer10k: 0.05,
   logsIngestionPerGb: 0.5,
+  /** Custom metrics, the first 10,000 of an account (each namespace, name and dimension values). */
+  cloudWatchMetricPerMonth: 0.3,
+  /** Standard-resolution alarms, per metric an alarm evaluates (a Metrics Insights alarm: every series it matches). */
+  cloudWatchAlarmMetricPerMonth: 0.1,
+  /** Dashboards past an account's first three. */
+  cloudWatchDashboardPerMonth: 3,
 } as const;
 
 /** AWS's month for pricing: 730 hours. */
@@ -39,6 +45,17 @@ export interface CostInputs {
   readsPerSnapshot: number;
   secretReadsPerSnapshot: number;
   logBytesPerSnapshot: number;
+  /** Custom metrics one tenant's snapshots create (its gauges), measured from the EMF documents. */
+  metricsPerTenant: number;
+  /** Series of one tenant that each threshold alarm evaluates (its totals' ratio, or every space type's too). */
+  alarmSeriesPerTenant: number;
+  /** Metrics Insights alarms over the tenants' series: the allocated-ratio thresholds. */
+  tenantQueryAlarms: number;
+  /** The deployment's own custom metrics (counters, latency, each function's cold starts). */
+  deploymentMetrics: number;
+  /** The deployment's other alarms, one metric each (functions, queues, API, stale snapshots). */
+  deploymentAlarms: number;
+  dashboards: number;
 }
 
 export interface CostLine {
@@ -60,12 +77,19 @@ export interface CostNote {
 
 const GIB = 1024 ** 3;
 
+/** A count that may be an average: whole when it is one. */
+function round(value: number): string {
+  return Number.isInteger(value) ? String(value) : value.toFixed(1);
+}
+
 function lines(
   inputs: CostInputs,
   runs: number,
   requestsPerTenant: number,
   durationMs: number,
   storedItems: number,
+  /** Tenants sharing the deployment's own metrics, alarms and dashboard. */
+  sharing: number,
 ) {
   const gbSeconds = runs * (durationMs / 1000) * (inputs.memoryMb / 1024);
   const writes = runs * inputs.writesPerSnapshot;
@@ -109,6 +133,27 @@ function lines(
       quantity: `${(logGb * 1024).toFixed(2)} MiB`,
       usd: logGb * PRICES.logsIngestionPerGb,
     },
+    {
+      item: 'CloudWatch custom metrics (the tenant’s allocation gauges)',
+      quantity: `${round(inputs.metricsPerTenant)} metrics`,
+      usd: inputs.metricsPerTenant * PRICES.cloudWatchMetricPerMonth,
+    },
+    {
+      item: `CloudWatch threshold alarms (${inputs.tenantQueryAlarms} Metrics Insights alarms × the tenant’s ${round(inputs.alarmSeriesPerTenant)} ratio series)`,
+      quantity: `${round(inputs.tenantQueryAlarms * inputs.alarmSeriesPerTenant)} alarm metrics`,
+      usd: inputs.tenantQueryAlarms * inputs.alarmSeriesPerTenant * PRICES.cloudWatchAlarmMetricPerMonth,
+    },
+    {
+      item:
+        `CloudWatch for the deployment (${inputs.deploymentMetrics} metrics, ${inputs.deploymentAlarms} alarms, ` +
+        `${inputs.dashboards} dashboard${inputs.dashboards === 1 ? '' : 's'})${sharing > 1 ? `, shared by ${sharing} tenants` : ''}`,
+      quantity: sharing > 1 ? `1/${sharing}` : '1',
+      usd:
+        (inputs.deploymentMetrics * PRICES.cloudWatchMetricPerMonth +
+          inputs.deploymentAlarms * PRICES.cloudWatchAlarmMetricPerMonth +
+          inputs.dashboards * PRICES.cloudWatchDashboardPerMonth) /
+        sharing,
+    },
   ];
   return { lines: result, totalUsd: result.reduce((sum, line) => sum + line.usd, 0) };
 }
@@ -130,6 +175,7 @@ export function computeCost(inputs: CostInputs): CostNote {
       runsPerMonth,
       Math.ceil(inputs.singleTenantDurationMs),
       storedItems,
+      1,
     ),
     shared: lines(
       inputs,
@@ -137,6 +183,7 @@ export function computeCost(inputs: CostInputs): CostNote {
       runsPerMonth / inputs.sharedTenants,
       inputs.sharedDurationMsPerTenant,
       storedItems,
+      inputs.sharedTenants,
     ),
   };
 }

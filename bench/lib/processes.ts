@@ -22,6 +22,8 @@ export interface SpawnOptions {
   timeoutMs?: number;
   /** Count the bytes of stdout (logs) instead of discarding them. */
   countStdout?: boolean;
+  /** Each whole line of stdout (with `countStdout`), e.g. to read the EMF documents among the logs. */
+  onStdoutLine?: (line: string) => void;
 }
 
 /**
@@ -47,8 +49,14 @@ export function runNode(
     let result: Record<string, unknown> | undefined;
     let stderr = '';
     let stdoutBytes = 0;
+    let partial = '';
+    const onLine = options.onStdoutLine;
     child.stdout?.on('data', (chunk: Buffer) => {
       stdoutBytes += chunk.byteLength;
+      if (onLine === undefined) return;
+      const lines = (partial + chunk.toString('utf8')).split('\n');
+      partial = lines.pop() ?? '';
+      for (const line of lines) onLine(line);
     });
     child.stderr?.setEncoding('utf8');
     child.stderr?.on('data', (chunk: string) => {
@@ -78,6 +86,7 @@ export function runNode(
         reject(new Error(`node ${argv.slice(-3).join(' ')} exited with ${code ?? signal}\n${stderr.trim()}`));
         return;
       }
+      if (onLine !== undefined && partial !== '') onLine(partial);
       resolve({ wallMs, result: result ?? {}, stdoutBytes });
     });
   });

@@ -137,7 +137,10 @@ function costMarkdown(cost: CostNote): string[] {
       `requests and $${p.lambdaArmGbSecond} per GB-s (arm64); DynamoDB on-demand $${p.dynamoWriteRequestPerMillion} ` +
       `per million write and $${p.dynamoReadRequestPerMillion} per million read request units, ` +
       `$${p.dynamoStorageGbMonth} per GB-month; Secrets Manager $${p.secretPerMonth} per secret-month and ` +
-      `$${p.secretsApiCallsPer10k} per 10,000 calls; CloudWatch Logs $${p.logsIngestionPerGb} per GB ingested. ` +
+      `$${p.secretsApiCallsPer10k} per 10,000 calls; CloudWatch Logs $${p.logsIngestionPerGb} per GB ingested, ` +
+      `$${p.cloudWatchMetricPerMonth} per custom metric-month (the first 10,000), $${p.cloudWatchAlarmMetricPerMonth} ` +
+      `per alarm metric-month (a Metrics Insights alarm: each series it evaluates), $${p.cloudWatchDashboardPerMonth} ` +
+      'per dashboard-month past the first three. ' +
       'API Gateway and history/allocation requests are on demand and not included; TTL deletions are free.',
     '',
   ];

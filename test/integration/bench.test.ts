@@ -14,6 +14,7 @@ import { itemSize, numberSize } from '../../bench/lib/item-size.ts';
 import type { BenchResults } from '../../bench/lib/report.ts';
 import { pairedRatios, summarize } from '../../bench/lib/stats.ts';
 import { runBenchmark } from '../../bench/run.ts';
+import { DEMO_APP } from '../../local/demo.ts';
 import { listHandlers } from '../../scripts/build.ts';
 
 const RUN_TS = fileURLToPath(new URL('../../bench/run.ts', import.meta.url));
@@ -143,6 +144,24 @@ describe('npm run bench -- --quick', () => {
 
   it('counts both writes of a snapshot for the cost note: the item and the threshold head’s move', () => {
     expect(results.cost?.inputs.writesPerSnapshot).toBe(2);
+  });
+
+  it('prices the CloudWatch metrics the snapshots create and the alarms that judge them', () => {
+    const inputs = results.cost?.inputs;
+    // The fan-out's tenants answer the demo tenant's data: three space types.
+    const spaces = Array.isArray(DEMO_APP.data) ? DEMO_APP.data.length : 1;
+    expect(spaces).toBe(3);
+    // AllocatedGB, TotalGB and AllocatedRatio of each space type the simulator answers, and of the totals.
+    expect(inputs?.metricsPerTenant).toBe(3 * (spaces + 1));
+    // The default thresholds' alarms, on each tenant's totals ratio.
+    expect(inputs?.tenantQueryAlarms).toBe(3);
+    expect(inputs?.alarmSeriesPerTenant).toBe(1);
+    expect(inputs?.deploymentMetrics).toBeGreaterThan(functions.length);
+    expect(inputs?.dashboards).toBe(1);
+    const metrics = results.cost?.shared.lines.find((line) =>
+      line.item.startsWith('CloudWatch custom metrics'),
+    );
+    expect(metrics?.usd).toBeCloseTo(3 * (spaces + 1) * 0.3, 6);
   });
 
   it('counts one secret read per tenant, as the warm cache promises', () => {
