@@ -51,7 +51,17 @@ function getString(env: Env, name: keyof typeof DEFAULTS): string {
   return value === undefined || value.trim() === '' ? DEFAULTS[name] : value.trim();
 }
 
-function getInteger(env: Env, name: keyof typeof DEFAULTS, min: number, max: number): number {
+/** The whole-number settings and their ranges. */
+const INTEGER_RANGES = {
+  KOODRIVE_TIMEOUT_MS: [1, 900_000],
+  KOODRIVE_MAX_ATTEMPTS: [1, 10],
+  SECRET_CACHE_SECONDS: [0, 86_400],
+  SNAPSHOT_RETENTION_DAYS: [1, 36_500],
+  SNAPSHOT_CONCURRENCY: [1, MAX_SNAPSHOT_CONCURRENCY],
+} as const satisfies Partial<Record<keyof typeof DEFAULTS, readonly [number, number]>>;
+
+function getInteger(env: Env, name: keyof typeof INTEGER_RANGES): number {
+  const [min, max] = INTEGER_RANGES[name];
   const text = getString(env, name);
   const value = Number(text);
   if (!/^\d+$/.test(text) || !Number.isSafeInteger(value) || value < min || value > max) {
@@ -137,20 +147,34 @@ function getAllocationMetrics(env: Env): AllocationMetricsScope {
 
 /**
  * Reads and validates the configuration; a bad setting is a ConfigurationError naming the variable.
- * The settings of KooDrive calls are checked when first read: the functions that only read stored
- * snapshots (history, charts) never read them, so a mistyped KOODRIVE_BASE_URL breaks the live routes
- * and the snapshots, not the history an operator turns to while fixing it.
+ * The settings of KooDrive calls and of the snapshots are checked when first read: the functions that
+ * only read stored snapshots (history, charts) never read the former, and history and the live route
+ * never the latter, so a mistyped KOODRIVE_BASE_URL or SNAPSHOT_RETENTION_DAYS breaks what uses it,
+ * not the history an operator turns to while fixing it. {@link checkConfig} reads them all.
  */
 export function loadConfig(env: Env = process.env): Config {
   let calls: Pick<Config, 'baseUrl' | 'timeoutMs' | 'maxAttempts' | 'secretCacheSeconds'> | undefined;
   const callSettings = () => {
     calls ??= {
       baseUrl: getBaseUrl(env),
-      timeoutMs: getInteger(env, 'KOODRIVE_TIMEOUT_MS', 1, 900_000),
-      maxAttempts: getInteger(env, 'KOODRIVE_MAX_ATTEMPTS', 1, 10),
-      secretCacheSeconds: getInteger(env, 'SECRET_CACHE_SECONDS', 0, 86_400),
+      timeoutMs: getInteger(env, 'KOODRIVE_TIMEOUT_MS'),
+      maxAttempts: getInteger(env, 'KOODRIVE_MAX_ATTEMPTS'),
+      secretCacheSeconds: getInteger(env, 'SECRET_CACHE_SECONDS'),
     };
     return calls;
+  };
+  // Read by the snapshot function (and the charts, the thresholds): a mistake in one fails that use only.
+  let snapshots:
+    | Pick<Config, 'snapshotRetentionDays' | 'snapshotConcurrency' | 'thresholds' | 'allocationMetrics'>
+    | undefined;
+  const snapshotSettings = () => {
+    snapshots ??= {
+      snapshotRetentionDays: getInteger(env, 'SNAPSHOT_RETENTION_DAYS'),
+      snapshotConcurrency: getInteger(env, 'SNAPSHOT_CONCURRENCY'),
+      thresholds: getThresholds(env),
+      allocationMetrics: getAllocationMetrics(env),
+    };
+    return snapshots;
   };
   return {
     tenants: parseTenants(
@@ -174,13 +198,45 @@ export function loadConfig(env: Env = process.env): Config {
       return callSettings().secretCacheSeconds;
     },
     snapshotTable: getString(env, 'SNAPSHOT_TABLE'),
-    snapshotRetentionDays: getInteger(env, 'SNAPSHOT_RETENTION_DAYS', 1, 36_500),
-    snapshotConcurrency: getInteger(env, 'SNAPSHOT_CONCURRENCY', 1, MAX_SNAPSHOT_CONCURRENCY),
+    get snapshotRetentionDays() {
+      return snapshotSettings().snapshotRetentionDays;
+    },
+    get snapshotConcurrency() {
+      return snapshotSettings().snapshotConcurrency;
+    },
     cursorKey: getString(env, 'HISTORY_CURSOR_KEY'),
-    thresholds: getThresholds(env),
-    allocationMetrics: getAllocationMetrics(env),
+    get thresholds() {
+      return snapshotSettings().thresholds;
+    },
+    get allocationMetrics() {
+      return snapshotSettings().allocationMetrics;
+    },
     eventBusName: getString(env, 'EVENT_BUS_NAME'),
   };
+}
+
+/**
+ * Every setting's mistake, each a message naming its variable (empty: all good): what packaging and the
+ * local stack check before anything runs, so that no function meets them at run time.
+ */
+export function configProblems(env: Env): string[] {
+  const checks: (() => unknown)[] = [
+    () => loadConfig(env),
+    () => getBaseUrl(env),
+    ...Object.keys(INTEGER_RANGES).map((name) => () => getInteger(env, name as keyof typeof INTEGER_RANGES)),
+    () => getThresholds(env),
+    () => getAllocationMetrics(env),
+  ];
+  const problems: string[] = [];
+  for (const check of checks) {
+    try {
+      check();
+    } catch (error) {
+      if (!(error instanceof ConfigurationError)) throw error;
+      problems.push(error.message);
+    }
+  }
+  return problems;
 }
 
 /** Configuration read on first use and kept while the container is warm; a bad setting fails that use, not init. */

@@ -17,7 +17,7 @@ import { createRequire } from 'node:module';
 import { connect, createServer } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { DEFAULTS } from '../lib/config.ts';
+import { configProblems, DEFAULTS } from '../lib/config.ts';
 import { buildAll } from '../scripts/build.ts';
 import { DEMO_APP, DEMO_TENANTS, DEMO_TENANTS_SETTING, demoDataAt, demoSecretString } from './demo.ts';
 import { startLocalDynamoDb } from './dynamodb.ts';
@@ -51,8 +51,20 @@ const PARAMS_FROM_ENV = {
   SNAPSHOT_CONCURRENCY: 'snapshotConcurrency',
   HISTORY_CURSOR_KEY: 'historyCursorKey',
   ALLOCATION_THRESHOLDS: 'allocationThresholds',
+  ALLOCATION_METRICS: 'allocationMetrics',
   EVENT_BUS_NAME: 'publishEventBus',
 } as const;
+
+/**
+ * The functions' settings the shell gives (those above, and KOODRIVE_TENANTS and KOODRIVE_BASE_URL), each
+ * mistake named: refused before anything starts, as packaging refuses them, instead of failing every call.
+ */
+export function settingProblems(env: Env): string[] {
+  const given = ['KOODRIVE_TENANTS', 'KOODRIVE_BASE_URL', ...Object.keys(PARAMS_FROM_ENV)];
+  return configProblems(
+    Object.fromEntries(given.filter((name) => isSet(env, name)).map((name) => [name, env[name]?.trim()])),
+  );
+}
 
 function isSet(env: Env, name: string): boolean {
   return (env[name] ?? '').trim() !== '';
@@ -273,6 +285,13 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     throw new Error(
       'KOODRIVE_TENANTS is set, so the real Secrets Manager is used: export AWS credentials as environment variables ' +
         '(AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, and AWS_SESSION_TOKEN for temporary ones), e.g. eval "$(aws configure export-credentials --format env)".',
+    );
+  }
+
+  const problems = settingProblems(env);
+  if (problems.length > 0) {
+    throw new Error(
+      `Fix ${problems.length === 1 ? 'this setting' : 'these settings'} in your shell, then run npm start again:\n${problems.map((p) => `  - ${p}`).join('\n')}`,
     );
   }
 

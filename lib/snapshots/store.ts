@@ -230,7 +230,8 @@ export interface DynamoSnapshotStoreOptions {
   /** Default: a client whose endpoint comes from the SDK's settings (AWS_ENDPOINT_URL_DYNAMODB locally). */
   client?: Pick<DynamoDBClient, 'send'>;
   tableName: string;
-  retentionDays: number;
+  /** SNAPSHOT_RETENTION_DAYS; a function: read when a snapshot is written (reads never need it). */
+  retentionDays: number | (() => number);
   /** Signs history cursors (HISTORY_CURSOR_KEY). */
   cursorKey: string;
   /** For TTL filtering on read; default Date.now. */
@@ -459,7 +460,9 @@ const CLAIM_ROUNDS = 3;
 /** The snapshot store on a DynamoDB table keyed by tenantId (HASH) and observedAt (RANGE). */
 export function createDynamoSnapshotStore(options: DynamoSnapshotStoreOptions): SnapshotStore {
   const client = explainingFailures(options.client ?? createDynamoClient(), options.tableName);
-  const { tableName, retentionDays, cursorKey } = options;
+  const { tableName, cursorKey } = options;
+  const retention = options.retentionDays;
+  const retentionDays = () => (typeof retention === 'number' ? retention : retention());
   const now = options.now ?? Date.now;
 
   /**
@@ -534,11 +537,13 @@ export function createDynamoSnapshotStore(options: DynamoSnapshotStoreOptions): 
     storedAmong,
 
     async put(snapshot) {
+      // Outside the write's failure handling: a bad SNAPSHOT_RETENTION_DAYS is a configuration error.
+      const item = snapshotToItem(snapshot, retentionDays());
       try {
         await client.send(
           new PutItemCommand({
             TableName: tableName,
-            Item: snapshotToItem(snapshot, retentionDays),
+            Item: item,
             // The same event delivered again finds its snapshot here and stores nothing.
             ConditionExpression: 'attribute_not_exists(#o)',
             ExpressionAttributeNames: { '#o': NAMES['#o'] },
@@ -886,7 +891,7 @@ export function lazySnapshotStore(
     store ??= createDynamoSnapshotStore({
       ...options,
       tableName: config.snapshotTable,
-      retentionDays: config.snapshotRetentionDays,
+      retentionDays: () => config.snapshotRetentionDays,
       cursorKey: config.cursorKey,
     });
     return store;

@@ -396,6 +396,27 @@ describe('functions', () => {
     expect(failure).not.toMatch(/^\s+at /m);
   }, 120_000);
 
+  it('refuses, when packaging, settings the functions would refuse at run time, naming each and its parameter', async () => {
+    const failure = await packagingFailure([
+      '--stage',
+      'prod',
+      '--param',
+      'timeoutMs=abc',
+      '--param',
+      'snapshotRetentionDays=0',
+      '--param',
+      'allocationThresholds=80,90',
+    ]);
+    expect(failure).toContain('The functions would refuse these settings at run time:');
+    expect(failure).toContain(
+      "KOODRIVE_TIMEOUT_MS is 'abc': it must be a whole number from 1 to 900000. Set it with the stage parameter timeoutMs (params in serverless.yml, or --param timeoutMs=…).",
+    );
+    expect(failure).toContain("SNAPSHOT_RETENTION_DAYS is '0'");
+    expect(failure).toContain('stage parameter snapshotRetentionDays');
+    expect(failure).toContain("ALLOCATION_THRESHOLDS is '80,90'");
+    expect(failure).not.toMatch(/^\s+at /m);
+  }, 120_000);
+
   it('keep their logs for the configured number of days', () => {
     for (const name of FUNCTIONS) {
       expect(props(dev, `${logicalIdOf(name)}LogGroup`).RetentionInDays).toBe(30);

@@ -18,7 +18,7 @@ import { parseTableSchemas, SERVERLESS_YML, startLocalDynamoDb } from '../../loc
 import { invokeFunction, invokeUrl, sqsSnapshotEvent } from '../../local/invoke.ts';
 import { localPorts } from '../../local/ports.ts';
 import { startLocalSecretsManager } from '../../local/secrets-manager.ts';
-import { claimDataDir, offlineArgs, startLocalStack } from '../../local/start.ts';
+import { claimDataDir, offlineArgs, settingProblems, startLocalStack } from '../../local/start.ts';
 import { launchChromium } from '../browser/chromium.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -701,6 +701,29 @@ describe('local stack against your Secrets Manager (KOODRIVE_TENANTS set), KooDr
 });
 
 describe('local stack settings', () => {
+  it('refuses wrong function settings from the shell before starting anything, naming each', async () => {
+    const dataDir = await mkdtemp(path.join(tmpdir(), 'koodrive-local-'));
+    const env = {
+      ...portVariables(await freePorts(6)),
+      LOCAL_DATA_DIR: dataDir,
+      KOODRIVE_TIMEOUT_MS: 'abc',
+      SNAPSHOT_RETENTION_DAYS: '-5',
+      AWS_REGION: 'us-east-1',
+    };
+    const started = startLocalStack({ env, log: () => undefined });
+    await expect(started).rejects.toThrow(
+      "Fix these settings in your shell, then run npm start again:\n  - KOODRIVE_TIMEOUT_MS is 'abc': it must be a whole number from 1 to 900000.\n  - SNAPSHOT_RETENTION_DAYS is '-5'",
+    );
+    // Nothing was started: the data folder was not claimed.
+    expect(await readdir(dataDir)).toEqual([]);
+    expect(
+      settingProblems({ KOODRIVE_TIMEOUT_MS: ' 2000 ', ALLOCATION_METRICS: 'totals', KOODRIVE_TENANTS: '' }),
+    ).toEqual([]);
+    expect(settingProblems({ ALLOCATION_METRICS: 'none' })).toEqual([
+      expect.stringMatching(/^ALLOCATION_METRICS is 'none'/),
+    ]);
+  });
+
   it('reads ports from LOCAL_*_PORT and rejects a bad one', () => {
     expect(localPorts({ LOCAL_API_PORT: '4000', LOCAL_DYNAMODB_PORT: ' ' })).toEqual({
       api: 4000,

@@ -1,6 +1,6 @@
 import { DynamoDBClient, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { InvalidRequestError } from '../../lib/errors.ts';
+import { ConfigurationError, InvalidRequestError } from '../../lib/errors.ts';
 import { normalizeAllocation } from '../../lib/koodrive/allocation.ts';
 import { decodeCursor, encodeCursor } from '../../lib/snapshots/cursor.ts';
 import { type SnapshotJobDeps, takeSnapshots } from '../../lib/snapshots/job.ts';
@@ -450,6 +450,34 @@ describe('query', () => {
       limit: 5,
     });
     expect(page).toEqual({ items: [], nextCursor: null });
+  });
+
+  it('reads the retention only to write: a wrong SNAPSHOT_RETENTION_DAYS leaves reads working', async () => {
+    await seed('acme', 2);
+    const wrong = () => {
+      throw new ConfigurationError(
+        "SNAPSHOT_RETENTION_DAYS is 'abc': it must be a whole number from 1 to 36500.",
+      );
+    };
+    const misconfigured = createDynamoSnapshotStore({
+      client: dynamo.client,
+      tableName,
+      retentionDays: wrong,
+      cursorKey: CURSOR_KEY,
+      now: () => T0,
+    });
+    const page = await misconfigured.query({
+      tenantId: 'acme',
+      from: new Date(T0),
+      to: new Date(T0 + MINUTE),
+      limit: 5,
+    });
+    expect(page.items).toHaveLength(2);
+    expect((await misconfigured.latest('acme'))?.observedAt).toBe(iso(T0 + MINUTE));
+    // The write fails as the configuration error it is, not as a DynamoDB failure.
+    await expect(misconfigured.put(snapshot('acme', iso(T0 + 2 * MINUTE), 1))).rejects.toThrow(
+      ConfigurationError,
+    );
   });
 
   it('leaves out snapshots past their TTL that DynamoDB has not deleted yet, and still fills pages', async () => {

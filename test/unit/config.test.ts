@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULTS, loadConfig, withoutTrailingSlashes } from '../../lib/config.ts';
+import { configProblems, DEFAULTS, loadConfig, withoutTrailingSlashes } from '../../lib/config.ts';
 import { ConfigurationError, InvalidRequestError, UnknownTenantError } from '../../lib/errors.ts';
 import { parseTenantId, parseTenants } from '../../lib/tenants.ts';
 
@@ -88,6 +88,54 @@ describe('loadConfig', () => {
     // What the live route and the snapshots read fails, every time it is read:
     expect(() => config.baseUrl).toThrow(/KOODRIVE_BASE_URL must use https:/);
     expect(() => config.baseUrl).toThrow(ConfigurationError);
+  });
+
+  it('lets history and the live route work while a snapshot setting is wrong', () => {
+    const config = loadConfig({
+      KOODRIVE_TENANTS: 'acme=koodrive/acme',
+      SNAPSHOT_RETENTION_DAYS: 'abc',
+      SNAPSHOT_CONCURRENCY: '0',
+      ALLOCATION_THRESHOLDS: 'high',
+      ALLOCATION_METRICS: 'some',
+    });
+    // What history and the live route read:
+    expect(config.tenants.get('acme').secretId).toBe('koodrive/acme');
+    expect(config.baseUrl).toBe(DEFAULTS.KOODRIVE_BASE_URL);
+    expect(config.timeoutMs).toBe(5000);
+    expect(config.snapshotTable).toBe(DEFAULTS.SNAPSHOT_TABLE);
+    // What the snapshots read fails, naming the first wrong setting of theirs:
+    expect(() => config.snapshotRetentionDays).toThrow(/SNAPSHOT_RETENTION_DAYS is 'abc'/);
+    expect(() => config.thresholds).toThrow(ConfigurationError);
+  });
+});
+
+describe('configProblems', () => {
+  it('names every wrong setting at once, and nothing when all are good', () => {
+    expect(configProblems({})).toEqual([]);
+    expect(
+      configProblems({
+        KOODRIVE_TENANTS: 'acme=koodrive/acme',
+        KOODRIVE_TIMEOUT_MS: '5000',
+        ALLOCATION_METRICS: 'totals',
+      }),
+    ).toEqual([]);
+    const problems = configProblems({
+      KOODRIVE_TIMEOUT_MS: 'abc',
+      KOODRIVE_MAX_ATTEMPTS: '-1',
+      SNAPSHOT_RETENTION_DAYS: '0',
+      ALLOCATION_THRESHOLDS: '80',
+      KOODRIVE_BASE_URL: 'http://koodrive.example.com',
+    });
+    expect(problems).toEqual([
+      expect.stringMatching(/^KOODRIVE_BASE_URL must use https:/),
+      "KOODRIVE_TIMEOUT_MS is 'abc': it must be a whole number from 1 to 900000.",
+      "KOODRIVE_MAX_ATTEMPTS is '-1': it must be a whole number from 1 to 10.",
+      "SNAPSHOT_RETENTION_DAYS is '0': it must be a whole number from 1 to 36500.",
+      expect.stringMatching(/^ALLOCATION_THRESHOLDS is '80'/),
+    ]);
+    expect(configProblems({ KOODRIVE_TENANTS: 'bad id=koodrive/x' })).toEqual([
+      expect.stringMatching(/KOODRIVE_TENANTS/),
+    ]);
   });
 });
 
