@@ -59,7 +59,11 @@ async function call(
     context.getRemainingTimeInMillis = () => end - Date.now();
   }
   const response = await handler(event, context);
-  return { ...response, json: JSON.parse(String(response.body)) as Record<string, unknown> };
+  return {
+    ...response,
+    json: JSON.parse(String(response.body)) as Record<string, unknown>,
+    requestId: context.awsRequestId,
+  };
 }
 
 beforeAll(async () => {
@@ -153,6 +157,8 @@ describe('errors: every row of the contract table', () => {
     expect(response.json).toMatchObject({ status: 400, code: 'INVALID_REQUEST', title: 'Invalid request' });
     expect(String(response.json.detail)).toContain('must match');
     expect(response.json.traceId).toBe(response.headers?.['x-trace-id']);
+    // Refused before any KooDrive call: the request's own id, which Lambda's logs know.
+    expect(response.headers?.['x-trace-id']).toBe(response.requestId);
   });
 
   it('404 UNKNOWN_TENANT for a tenant that is not configured', async () => {
@@ -160,6 +166,7 @@ describe('errors: every row of the contract table', () => {
     expect(response.statusCode).toBe(404);
     expect(response.json).toMatchObject({ code: 'UNKNOWN_TENANT' });
     expect(String(response.json.detail)).toContain('KOODRIVE_TENANTS');
+    expect(response.headers?.['x-trace-id']).toBe(response.requestId);
   });
 
   it('404 NOT_FOUND for another path or method', async () => {
@@ -225,6 +232,11 @@ describe('errors: every row of the contract table', () => {
     expect(response.statusCode).toBe(500);
     expect(response.json).toMatchObject({ code: 'CONFIGURATION_ERROR' });
     expect(String(response.json.detail)).toContain('KOODRIVE_MAX_ATTEMPTS');
+    // No KooDrive call could be made: the request's own id.
+    expect(response.headers?.['x-trace-id']).toBe(response.requestId);
+    const tenants = await call(coldHandler({ KOODRIVE_TENANTS: 'acme=' }), '/allocation');
+    expect(tenants.json.code).toBe('CONFIGURATION_ERROR');
+    expect(tenants.headers?.['x-trace-id']).toBe(tenants.requestId);
   });
 
   it('503 CREDENTIALS_UNAVAILABLE when the secret does not exist', async () => {
