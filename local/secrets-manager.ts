@@ -60,7 +60,12 @@ interface StoredSecret {
   lastChangedAt: number;
   /** Oldest first; the last one is AWSCURRENT, the one before AWSPREVIOUS. */
   versions: SecretVersion[];
+  /** Set by DeleteSecret with a recovery window: the secret stays, refusing its value, until RestoreSecret. */
+  deletedAt?: number;
 }
+
+const MARKED_FOR_DELETION =
+  "You can't perform this operation on the secret because it was marked for deletion.";
 
 interface PendingFault {
   type: SecretsManagerFault['type'];
@@ -169,6 +174,14 @@ export async function startLocalSecretsManager(
     return secret;
   }
 
+  /** A secret whose value may be read or changed: not marked for deletion (AWS refuses those). */
+  function requireLiveSecret(secretId: string): StoredSecret {
+    const secret = requireSecret(secretId);
+    if (secret.deletedAt !== undefined)
+      throw new ServiceError('InvalidRequestException', MARKED_FOR_DELETION);
+    return secret;
+  }
+
   function addVersion(secret: StoredSecret, secretString: string, versionId: string): SecretVersion {
     const now = Date.now();
     const version = { versionId, secretString, createdAt: now };
@@ -240,7 +253,7 @@ export async function startLocalSecretsManager(
 
   const operations: Record<string, (input: Record<string, unknown>) => Record<string, unknown>> = {
     GetSecretValue(input) {
-      const secret = requireSecret(requiredString(input, 'SecretId'));
+      const secret = requireLiveSecret(requiredString(input, 'SecretId'));
       const versionId = optionalString(input, 'VersionId');
       const stage = optionalString(input, 'VersionStage');
       let version: SecretVersion | undefined;
@@ -291,7 +304,7 @@ export async function startLocalSecretsManager(
       return { ARN: secret.arn, Name: secret.name, VersionId: version?.versionId };
     },
     PutSecretValue(input) {
-      const secret = requireSecret(requiredString(input, 'SecretId'));
+      const secret = requireLiveSecret(requiredString(input, 'SecretId'));
       const secretString = optionalString(input, 'SecretString');
       if (secretString === undefined) {
         throw new ServiceError(
@@ -315,7 +328,30 @@ export async function startLocalSecretsManager(
         CreatedDate: epochSeconds(secret.createdAt),
         LastChangedDate: epochSeconds(secret.lastChangedAt),
         VersionIdsToStages: versionsToStages(secret),
+        ...(secret.deletedAt === undefined ? {} : { DeletedDate: epochSeconds(secret.deletedAt) }),
       };
+    },
+    /**
+     * As AWS: with ForceDeleteWithoutRecovery the secret is gone (ResourceNotFoundException from then on);
+     * otherwise it is marked for deletion, its value refused, until RestoreSecret (the local endpoint never
+     * ends the recovery window itself).
+     */
+    DeleteSecret(input) {
+      const secret = requireSecret(requiredString(input, 'SecretId'));
+      const now = Date.now();
+      if (input.ForceDeleteWithoutRecovery === true) secrets.delete(secret.name);
+      else secret.deletedAt ??= now;
+      const days = typeof input.RecoveryWindowInDays === 'number' ? input.RecoveryWindowInDays : 30;
+      return {
+        ARN: secret.arn,
+        Name: secret.name,
+        DeletionDate: epochSeconds(input.ForceDeleteWithoutRecovery === true ? now : now + days * 86_400_000),
+      };
+    },
+    RestoreSecret(input) {
+      const secret = requireSecret(requiredString(input, 'SecretId'));
+      delete secret.deletedAt;
+      return { ARN: secret.arn, Name: secret.name };
     },
     ListSecrets() {
       return {

@@ -1,9 +1,11 @@
 import {
   CreateSecretCommand,
+  DeleteSecretCommand,
   DescribeSecretCommand,
   GetSecretValueCommand,
   ListSecretsCommand,
   PutSecretValueCommand,
+  RestoreSecretCommand,
   SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -123,6 +125,27 @@ describe('local Secrets Manager with the real SDK', () => {
     expect(sm.arnOf('short-lived')).toBeUndefined();
     const error = await errorOf(client.send(new GetSecretValueCommand({ SecretId: 'short-lived' })));
     expect(error.name).toBe('ResourceNotFoundException');
+  });
+
+  it('marks a secret for deletion as AWS does, refusing its value until restored; forced, forgets it', async () => {
+    sm.setSecret('doomed', '{"appId":"d"}');
+    const marked = await client.send(
+      new DeleteSecretCommand({ SecretId: 'doomed', RecoveryWindowInDays: 7 }),
+    );
+    expect(marked.Name).toBe('doomed');
+    const refused = await errorOf(client.send(new GetSecretValueCommand({ SecretId: 'doomed' })));
+    expect(refused.name).toBe('InvalidRequestException');
+    expect(refused.message).toContain('marked for deletion');
+    expect((await client.send(new DescribeSecretCommand({ SecretId: 'doomed' }))).DeletedDate).toBeInstanceOf(
+      Date,
+    );
+    await client.send(new RestoreSecretCommand({ SecretId: 'doomed' }));
+    expect((await client.send(new GetSecretValueCommand({ SecretId: 'doomed' }))).SecretString).toBe(
+      '{"appId":"d"}',
+    );
+    await client.send(new DeleteSecretCommand({ SecretId: 'doomed', ForceDeleteWithoutRecovery: true }));
+    const gone = await errorOf(client.send(new GetSecretValueCommand({ SecretId: 'doomed' })));
+    expect(gone.name).toBe('ResourceNotFoundException');
   });
 
   it('injects throttling and access-denied faults as named SDK errors, then recovers', async () => {
