@@ -6,7 +6,7 @@ import { emptyResponse, jsonResponse } from '../lib/http/responses.ts';
 import { createTraceId } from '../lib/koodrive/client.ts';
 import { createLogger } from '../lib/logger.ts';
 import { lazyRuntime, type Runtime } from '../lib/runtime.ts';
-import { parseTenantId } from '../lib/tenants.ts';
+import { tenantIdInPath } from '../lib/tenants.ts';
 
 export const ALLOCATION_ROUTES = ['GET /allocation', 'GET /tenants/{tenantId}/allocation'] as const;
 
@@ -15,11 +15,12 @@ function knownTenant(
   deps: { getRuntime: () => Runtime },
   route: string,
   tenantParam: string | undefined,
+  rawPath: string,
 ): boolean {
   try {
     const { tenants } = deps.getRuntime().config;
     if (route === ALLOCATION_ROUTES[0]) return tenants.defaultTenant !== undefined;
-    return tenantParam !== undefined && tenants.get(parseTenantId(tenantParam)) !== undefined;
+    return tenantParam !== undefined && tenants.get(tenantIdInPath(tenantParam, rawPath)) !== undefined;
   } catch {
     // Refused as the route runs (400, 404, CONFIGURATION_ERROR), before any KooDrive call.
     return false;
@@ -36,7 +37,7 @@ export function createAllocationHandler(deps: { logger: Logger; getRuntime: () =
     traceId: (event, context) =>
       event.requestContext.http.method === 'GET' &&
       (ALLOCATION_ROUTES as readonly string[]).includes(event.routeKey) &&
-      knownTenant(deps, event.routeKey, event.pathParameters?.tenantId)
+      knownTenant(deps, event.routeKey, event.pathParameters?.tenantId, event.rawPath)
         ? createTraceId()
         : requestIdOf(context),
     async handle({ event, traceId, appendKeys, completion, deadline }) {
@@ -63,7 +64,7 @@ export function createAllocationHandler(deps: { logger: Logger; getRuntime: () =
       const tenant =
         route === ALLOCATION_ROUTES[0] || tenantParam === undefined
           ? runtime.config.tenants.defaultTenant
-          : runtime.config.tenants.get(parseTenantId(tenantParam));
+          : runtime.config.tenants.get(tenantIdInPath(tenantParam, event.rawPath));
       appendKeys({ tenantId: tenant.tenantId });
       const { allocation, attempts } = await fetchAllocation(runtime.koodrive, tenant, {
         traceId,

@@ -16,7 +16,7 @@ import { createLogger } from '../lib/logger.ts';
 import { resolveHistoryQuery } from '../lib/snapshots/history-query.ts';
 import { mapWithConcurrency } from '../lib/snapshots/job.ts';
 import { type HistoryPage, lazySnapshotStore, type SnapshotStore } from '../lib/snapshots/store.ts';
-import { parseTenantId } from '../lib/tenants.ts';
+import { tenantIdInPath } from '../lib/tenants.ts';
 import { computeTrend } from '../lib/trend.ts';
 import type { Allocation } from '../lib/types.ts';
 
@@ -242,7 +242,7 @@ export function createChartHandler(deps: ChartHandlerDeps) {
       const tenantParam = event.pathParameters?.tenantId;
       if (method === 'GET' && tenantParam !== undefined && path.endsWith('/allocation/history.svg')) {
         const config = deps.getConfig();
-        const tenant = config.tenants.get(parseTenantId(tenantParam));
+        const tenant = config.tenants.get(tenantIdInPath(tenantParam, event.rawPath));
         appendKeys({ tenantId: tenant.tenantId });
         const params = event.queryStringParameters ?? {};
         // The JSON history's own rules and messages for from/to; limit and cursor do not apply here.
