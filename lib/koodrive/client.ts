@@ -56,12 +56,24 @@ export interface KooDriveClientOptions {
   onAttempt?: (attempt: AttemptReport) => void;
 }
 
+/**
+ * One attempt, as logs and metrics see it: what is known of why it failed, never a header or a secret.
+ * When KooDrive flaps but the call succeeds in the end, the warnings built from these are the only record.
+ */
 export interface AttemptReport {
   tenantId: string;
   attempt: number;
   outcome: 'ok' | 'retryable' | 'rejected' | 'error';
-  status?: number;
+  /** The contract's code of the attempt's error (UPSTREAM_ERROR, UPSTREAM_TIMEOUT, …). */
   reason?: string;
+  /** The HTTP status KooDrive (or whatever answered) gave, when an answer began. */
+  httpStatus?: number;
+  /** Why no whole answer came: the network error's code (ECONNRESET, ECONNREFUSED, HPE_…) or `timeout`. */
+  networkError?: string;
+  /** KooDrive's error code, when its answer carried one (redacted and capped, as in answers). */
+  upstreamCode?: string;
+  /** The X-Traceid sent with the attempt: the id KooDrive logged (every attempt of a call shares it). */
+  koodriveTraceId: string;
   durationMs: number;
 }
 
@@ -93,12 +105,18 @@ export interface KooDriveClient {
   getSpaceAllocation(tenant: Tenant, options?: CallOptions): Promise<KooDriveResponse>;
 }
 
-type AttemptResult =
+type AttemptResult = (
   | { kind: 'ok'; body: Record<string, unknown> }
   | { kind: 'retryable'; error: AppError; retryAfterMs?: number }
   | { kind: 'rejected'; error: UpstreamRejectedError; status: number; upstream: AppErrorOptions }
   /** `unsent`: the request could not be signed, so nothing reached KooDrive. */
-  | { kind: 'error'; error: AppError; unsent?: true };
+  | { kind: 'error'; error: AppError; unsent?: true }
+) & {
+  /** The answer's status, when one began (for the attempt's report). */
+  httpStatus?: number;
+  /** Why no whole answer came: a network error's code, or `timeout` (for the attempt's report). */
+  networkError?: string;
+};
 
 const DEFAULTS = {
   baseDelayMs: 100,
@@ -387,11 +405,16 @@ export function createKooDriveClient(options: KooDriveClientOptions): KooDriveCl
   /** What a failed exchange (no answer to classify by its status) means for the call. */
   const transportFailure = (error: unknown, url: URL, timeoutMs: number): AttemptResult => {
     if (error instanceof BodyTooLargeError) {
-      return { kind: 'error', error: new UpstreamError(`${error.message} (HTTP ${error.status})`) };
+      return {
+        kind: 'error',
+        error: new UpstreamError(`${error.message} (HTTP ${error.status})`),
+        httpStatus: error.status,
+      };
     }
     if (error instanceof TransportTimeoutError) {
       return {
         kind: 'retryable',
+        networkError: 'timeout',
         error: new UpstreamTimeoutError(
           timeoutMs < options.timeoutMs
             ? `KooDrive did not answer within the ${timeoutMs} ms left in this invocation at ${url.host}: the function's timeout is too short for KOODRIVE_TIMEOUT_MS × KOODRIVE_MAX_ATTEMPTS.`
@@ -408,6 +431,8 @@ export function createKooDriveClient(options: KooDriveClientOptions): KooDriveCl
         : 'the connection closed before the answer ended';
       return {
         kind: 'retryable',
+        httpStatus: error.status,
+        networkError: detail,
         error: new UpstreamError(
           `KooDrive at ${url.host} began to answer (HTTP ${error.status}) but ${what}: ${detail}; KooDrive was reached, so check a proxy or load balancer on the path (from a VPC: the NAT gateway's or proxy's idle and size limits) and KooDrive's status.`,
           { cause: error },
@@ -416,6 +441,7 @@ export function createKooDriveClient(options: KooDriveClientOptions): KooDriveCl
     }
     return {
       kind: 'retryable',
+      networkError: detail,
       error: new UpstreamError(
         `KooDrive could not be reached at ${url.host}: ${detail}; ${unreachableHint(detail)}.`,
         { cause: error },
@@ -468,7 +494,20 @@ export function createKooDriveClient(options: KooDriveClientOptions): KooDriveCl
       }
       response = { status: error.status, headers: error.headers, body: '' };
     }
-    const receivedAt = now();
+    const result = readAnswer(url, credentials, tenant, response, sentAt, now());
+    result.httpStatus = response.status;
+    return result;
+  };
+
+  /** What an answer means for the call, by its status and body. */
+  const readAnswer = (
+    url: URL,
+    credentials: AppCredentials,
+    tenant: Tenant,
+    response: TransportResponse,
+    sentAt: number,
+    receivedAt: number,
+  ): AttemptResult => {
     const status = response.status;
     let body: unknown;
     try {
@@ -640,6 +679,12 @@ export function createKooDriveClient(options: KooDriveClientOptions): KooDriveCl
             attempt: attempts,
             outcome: result.kind,
             ...(result.kind === 'ok' ? {} : { reason: result.error.code }),
+            ...(result.httpStatus === undefined ? {} : { httpStatus: result.httpStatus }),
+            ...(result.networkError === undefined ? {} : { networkError: result.networkError }),
+            ...(result.kind === 'ok' || result.error.upstreamCode === undefined
+              ? {}
+              : { upstreamCode: result.error.upstreamCode }),
+            koodriveTraceId: traceId,
             durationMs: now() - started,
           });
           if (result.kind === 'ok')

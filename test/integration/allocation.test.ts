@@ -698,6 +698,44 @@ describe('nothing secret leaves the function', () => {
     expect(lines[0]?.function_request_id).toEqual(expect.any(String));
   });
 
+  it("warns of each retried attempt with why it failed: the status, KooDrive's code and the trace id", async () => {
+    process.env.POWERTOOLS_LOG_LEVEL = 'WARN';
+    // The reset first: on a fresh connection (a reused one that is reset is re-sent within the attempt).
+    koodrive.enqueueFault({ reset: true });
+    koodrive.enqueueFault({ status: 503 });
+    const capture = captureOutput();
+    output.current = capture;
+    const response = await call(coldHandler(), '/tenants/acme/allocation', 'acme');
+    capture.stop();
+    expect(response.statusCode).toBe(200);
+    const traceId = response.headers?.['x-trace-id'];
+    const warnings = capture
+      .text()
+      .split('\n')
+      .filter((line) => line.includes('KooDrive attempt failed'))
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    // A flap that ends in success leaves these lines as its only record.
+    expect(warnings).toEqual([
+      expect.objectContaining({
+        level: 'WARN',
+        tenantId: 'acme',
+        attempt: 1,
+        outcome: 'retryable',
+        reason: 'UPSTREAM_ERROR',
+        networkError: 'ECONNRESET',
+        koodriveTraceId: traceId,
+      }),
+      expect.objectContaining({
+        attempt: 2,
+        reason: 'UPSTREAM_ERROR',
+        httpStatus: 503,
+        upstreamCode: '13000201',
+        koodriveTraceId: traceId,
+      }),
+    ]);
+    expect(warnings[0]).not.toHaveProperty('httpStatus');
+  });
+
   it('redacts a signature or the secret that KooDrive echoes in its message, in the answer and the ERROR log', async () => {
     process.env.POWERTOOLS_LOG_LEVEL = 'DEBUG';
     const signature = 'c0ffee'.repeat(10).concat('beef');

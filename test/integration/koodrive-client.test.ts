@@ -9,6 +9,7 @@ import {
   UpstreamTimeoutError,
 } from '../../lib/errors.ts';
 import {
+  type AttemptReport,
   createKooDriveClient,
   type KooDriveClientOptions,
   unreachableHint,
@@ -663,16 +664,53 @@ describe('KooDrive client', () => {
     expect(simulator.requests).toHaveLength(1);
   });
 
-  it('reports each attempt without headers or secrets', async () => {
+  it('reports each attempt without headers or secrets, with why it failed and the trace id KooDrive logged', async () => {
     simulator.enqueueFault({ status: 503 });
-    const reports: unknown[] = [];
+    const reports: AttemptReport[] = [];
     const { instance } = client({ onAttempt: (r) => reports.push(r) });
-    await instance.getSpaceAllocation(TENANT);
-    expect(reports).toMatchObject([
-      { tenantId: 'acme', attempt: 1, outcome: 'retryable', reason: 'UPSTREAM_ERROR' },
-      { tenantId: 'acme', attempt: 2, outcome: 'ok' },
+    const response = await instance.getSpaceAllocation(TENANT);
+    // When KooDrive flaps but the call succeeds, these reports (the warning lines) are the only record.
+    expect(reports).toEqual([
+      {
+        tenantId: 'acme',
+        attempt: 1,
+        outcome: 'retryable',
+        reason: 'UPSTREAM_ERROR',
+        httpStatus: 503,
+        upstreamCode: '13000201',
+        koodriveTraceId: response.traceId,
+        durationMs: expect.any(Number),
+      },
+      {
+        tenantId: 'acme',
+        attempt: 2,
+        outcome: 'ok',
+        httpStatus: 200,
+        koodriveTraceId: response.traceId,
+        durationMs: expect.any(Number),
+      },
     ]);
+    expect(simulator.requests.map((r) => r.traceId)).toEqual([response.traceId, response.traceId]);
     expect(JSON.stringify(reports)).not.toContain(APP.appSecret);
+  });
+
+  it('reports the network error of an attempt that got no answer: its code, or timeout', async () => {
+    simulator.enqueueFault({ reset: true });
+    simulator.enqueueFault({ delayMs: 1_000 });
+    const reports: AttemptReport[] = [];
+    const { instance } = client({ timeoutMs: 200, onAttempt: (r) => reports.push(r) });
+    const response = await instance.getSpaceAllocation(TENANT);
+    expect(reports).toEqual([
+      expect.objectContaining({ attempt: 1, reason: 'UPSTREAM_ERROR', networkError: 'ECONNRESET' }),
+      expect.objectContaining({ attempt: 2, reason: 'UPSTREAM_TIMEOUT', networkError: 'timeout' }),
+      expect.objectContaining({ attempt: 3, outcome: 'ok', httpStatus: 200 }),
+    ]);
+    for (const report of reports) {
+      expect(report.koodriveTraceId).toBe(response.traceId);
+      // No answer began: no status to report, nor a KooDrive code.
+      if (report.outcome !== 'ok') expect(report).not.toHaveProperty('httpStatus');
+      expect(report).not.toHaveProperty('upstreamCode');
+    }
   });
 
   describe("the caller's deadline", () => {

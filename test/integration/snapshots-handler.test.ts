@@ -341,6 +341,34 @@ describe('EventBridge scheduled event', () => {
     );
   });
 
+  it("warns of a retried KooDrive attempt with its status, KooDrive's code and the call's trace id", async () => {
+    koodrive.enqueueFault({ appId: APPS.beta.appId, status: 503 });
+    // A retry this time (the suite makes one attempt per call), so that the run succeeds in the end.
+    process.env.KOODRIVE_MAX_ATTEMPTS = '2';
+    const { error: failure, logs } = await withLogs(() =>
+      coldHandler()(scheduled(), lambdaContext('snapshot')),
+    ).finally(() => {
+      process.env.KOODRIVE_MAX_ATTEMPTS = '1';
+    });
+    expect(failure).toBeUndefined();
+    const warning = JSON.parse(
+      logs.split('\n').find((line) => line.includes('"KooDrive attempt failed"')) ?? '{}',
+    ) as Record<string, unknown>;
+    // A run that succeeded in the end: this line is the only record of the flap, and the trace id the
+    // only way to find the failed request in KooDrive's logs (a snapshot has no answer header).
+    expect(warning).toMatchObject({
+      level: 'WARN',
+      tenantId: 'beta',
+      attempt: 1,
+      reason: 'UPSTREAM_ERROR',
+      httpStatus: 503,
+      upstreamCode: '13000201',
+    });
+    const betaCalls = koodrive.requests.filter((request) => request.appId === APPS.beta.appId);
+    expect(betaCalls).toHaveLength(2);
+    expect(warning.koodriveTraceId).toBe(betaCalls[0]?.traceId);
+  });
+
   it("reports a tenant it cannot reach before the invocation's end instead of timing out", async () => {
     koodrive.enqueueFault({ appId: APPS.beta.appId, delayMs: 10_000 });
     // Beta's attempt may take 8 s, far past the invocation's end: only the deadline can cut it.
