@@ -107,7 +107,8 @@ export interface KooDriveClient {
 
 type AttemptResult = (
   | { kind: 'ok'; body: Record<string, unknown> }
-  | { kind: 'retryable'; error: AppError; retryAfterMs?: number }
+  /** `nextStep`: what to do once the attempts are used up, when `error`'s message does not say. */
+  | { kind: 'retryable'; error: AppError; retryAfterMs?: number; nextStep?: string }
   | { kind: 'rejected'; error: UpstreamRejectedError; status: number; upstream: AppErrorOptions }
   /** `unsent`: the request could not be signed, so nothing reached KooDrive. */
   | { kind: 'error'; error: AppError; unsent?: true }
@@ -190,11 +191,28 @@ const CHECK_CLOCK =
 
 /**
  * A retryable failure that used up the retries: its message says how many attempts were made, so that
- * "KooDrive answered HTTP 500" reads as an outage that outlasted them, not as one refused request.
+ * "KooDrive answered HTTP 500" reads as an outage that outlasted them, not as one refused request, and
+ * then what to do about it (`nextStep`), when the failure's own message does not say.
  */
-function afterAttempts<E extends AppError>(error: E, attempts: number, why = ''): E {
+function afterAttempts<E extends AppError>(error: E, attempts: number, why = '', nextStep?: string): E {
   if (attempts > 1) error.message = `${error.message} All ${attempts} attempts failed${why}.`;
+  if (nextStep !== undefined) error.message = `${error.message} ${nextStep}`;
   return error;
+}
+
+/** What to do after KooDrive's own failures (5xx) outlasted the attempts: the 3 a.m. table's row. */
+const SERVER_FAILURE_STEP =
+  "KooDrive is failing on its side: check the vendor's status; retrying later is safe (the call only reads).";
+/** What to do after KooDrive's throttling (429) outlasted the attempts. */
+const THROTTLED_STEP =
+  "KooDrive is limiting this app's requests: retrying later is safe (the call only reads); if it lasts, check the vendor's status and how often the app calls (the snapshot schedule, SNAPSHOT_CONCURRENCY).";
+/** What to do about an error code KooDrive answered (code ≠ 0): the 3 a.m. table's row. */
+const KOODRIVE_REFUSAL_STEP =
+  "KooDrive refused the request itself, so it was not retried: fix it on the KooDrive side (the app's permissions, the tenant's or the space's state), as KooDrive's upstreamMessage says.";
+
+/** `text` ending in a full stop, unless it ends in one already (KooDrive's messages may or may not). */
+function asSentence(text: string): string {
+  return /[.!?…。！？]$/.test(text) ? text : `${text}.`;
 }
 
 /**
@@ -562,6 +580,7 @@ export function createKooDriveClient(options: KooDriveClientOptions): KooDriveCl
       return {
         kind: 'retryable',
         error: new UpstreamError(`KooDrive answered HTTP ${status}${codeNote}.`, upstream),
+        nextStep: status === 429 ? THROTTLED_STEP : SERVER_FAILURE_STEP,
         ...(Number.isFinite(retryAfter) && retryAfter > 0 ? { retryAfterMs: retryAfter * 1000 } : {}),
       };
     }
@@ -577,15 +596,28 @@ export function createKooDriveClient(options: KooDriveClientOptions): KooDriveCl
       };
     }
     if (status < 200 || status >= 300) {
+      // A 4xx with KooDrive's error code is KooDrive's verdict, as a code ≠ 0 is; other answers may not
+      // be KooDrive's at all (a redirect, a firewall's page), and get no advice that could mislead.
+      const refusedByKooDrive = status >= 400 && status < 500 && envelope.code !== undefined;
       return {
         kind: 'error',
-        error: new UpstreamError(`KooDrive answered HTTP ${status}${codeNote}.`, upstream),
+        error: new UpstreamError(
+          `KooDrive answered HTTP ${status}${codeNote}.${refusedByKooDrive ? ` ${KOODRIVE_REFUSAL_STEP}` : ''}`,
+          upstream,
+        ),
       };
     }
     if (record === undefined) {
+      // KooDrive's API answers JSON, errors included: a 2xx page of anything else is someone else's.
+      const endpoint =
+        credentials.baseUrl === undefined
+          ? 'KOODRIVE_BASE_URL'
+          : `the baseUrl of secret '${tenant.secretId}'`;
       return {
         kind: 'error',
-        error: new UpstreamError(`KooDrive answered HTTP ${status} with a body that is not a JSON object.`),
+        error: new UpstreamError(
+          `KooDrive answered HTTP ${status} with a body that is not a JSON object: most likely something other than KooDrive's API answered at ${url.host} (a proxy, a captive portal, a wrong endpoint); check that ${endpoint} names KooDrive's API, and the network path to it.`,
+        ),
       };
     }
     // Without a code the answer is not KooDrive's envelope at all: report the shape, not an
@@ -617,7 +649,7 @@ export function createKooDriveClient(options: KooDriveClientOptions): KooDriveCl
     return {
       kind: 'error',
       error: new UpstreamError(
-        `KooDrive answered error code ${envelope.code}${envelope.message === undefined ? '' : `: ${envelope.message}`}`,
+        `${asSentence(`KooDrive answered error code ${envelope.code}${envelope.message === undefined ? '' : `: ${envelope.message}`}`)} ${KOODRIVE_REFUSAL_STEP}`,
         upstream,
       ),
     };
@@ -723,7 +755,8 @@ export function createKooDriveClient(options: KooDriveClientOptions): KooDriveCl
           // retry itself is made even when the budget is spent (above), so a budget of 1 still lets a
           // rotated secret be picked up.
           retries += 1;
-          if (attempts >= options.maxAttempts) throw afterAttempts(result.error, attempts);
+          if (attempts >= options.maxAttempts)
+            throw afterAttempts(result.error, attempts, '', result.nextStep);
           const ceiling = backoffCeilingMs(retries, baseDelayMs, maxDelayMs);
           const delay = Math.max(
             result.retryAfterMs === undefined ? 0 : Math.min(result.retryAfterMs, maxDelayMs),
@@ -731,7 +764,12 @@ export function createKooDriveClient(options: KooDriveClientOptions): KooDriveCl
           );
           // A wait that would leave no time for the next attempt only delays the same answer.
           if (deadline !== undefined && now() + delay + minAttemptMs > deadline) {
-            throw afterAttempts(result.error, attempts, ', with no time left in this invocation for another');
+            throw afterAttempts(
+              result.error,
+              attempts,
+              ', with no time left in this invocation for another',
+              result.nextStep,
+            );
           }
           await sleep(delay);
         }

@@ -350,13 +350,39 @@ describe('errors: every row of the contract table', () => {
     expect(koodrive.requests).toHaveLength(1);
   });
 
+  it('says what to do about a KooDrive error code: fix it on the KooDrive side', async () => {
+    koodrive.enqueueFault({ status: 200, body: { code: 13000410, msg: 'no permission' } });
+    const response = await call(coldHandler(), '/allocation');
+    expect(response.json).toMatchObject({
+      code: 'UPSTREAM_ERROR',
+      upstreamCode: '13000410',
+      upstreamMessage: 'no permission',
+      detail:
+        "KooDrive answered error code 13000410: no permission. KooDrive refused the request itself, so it was not retried: fix it on the KooDrive side (the app's permissions, the tenant's or the space's state), as KooDrive's upstreamMessage says.",
+    });
+    // A message that ends a sentence itself gets no second full stop.
+    koodrive.enqueueFault({ status: 200, body: { code: 13000410, msg: 'No permission.' } });
+    const ended = await call(coldHandler(), '/allocation');
+    expect(ended.json.detail).toMatch(
+      /^KooDrive answered error code 13000410: No permission\. KooDrive refused/,
+    );
+  });
+
   it('502 UPSTREAM_ERROR for a 4xx with a KooDrive code, without retrying', async () => {
     koodrive.enqueueFault({
       status: 400,
       body: { code: 13000410, msg: 'user has no permission on the space' },
     });
     const response = await call(coldHandler(), '/allocation');
-    expect(response.json).toMatchObject({ code: 'UPSTREAM_ERROR', upstreamCode: '13000410' });
+    expect(response.json).toMatchObject({
+      code: 'UPSTREAM_ERROR',
+      upstreamCode: '13000410',
+      upstreamMessage: 'user has no permission on the space',
+    });
+    // What broke, and what to do (the 3 a.m. table's row): KooDrive's verdict is fixed on its side.
+    expect(response.json.detail).toBe(
+      "KooDrive answered HTTP 400. KooDrive refused the request itself, so it was not retried: fix it on the KooDrive side (the app's permissions, the tenant's or the space's state), as KooDrive's upstreamMessage says.",
+    );
     expect(koodrive.requests).toHaveLength(1);
   });
 
@@ -487,16 +513,22 @@ describe('errors: every row of the contract table', () => {
     expect(response.json).not.toHaveProperty('upstreamCode');
   });
 
-  it('502 UPSTREAM_ERROR for a body that is not JSON', async () => {
+  it('502 UPSTREAM_ERROR for a body that is not JSON, pointing at the endpoint', async () => {
     koodrive.enqueueFault({ status: 200, body: '<html>maintenance</html>' });
     const response = await call(coldHandler(), '/allocation');
     expect(response.json.code).toBe('UPSTREAM_ERROR');
+    expect(response.json.detail).toMatch(
+      /^KooDrive answered HTTP 200 with a body that is not a JSON object: most likely something other than KooDrive's API answered .* check that KOODRIVE_BASE_URL names KooDrive's API/,
+    );
   });
 
-  it('502 UPSTREAM_ERROR after the attempts when KooDrive keeps answering 5xx', async () => {
+  it('502 UPSTREAM_ERROR after the attempts when KooDrive keeps answering 5xx, saying what to do', async () => {
     for (let i = 0; i < 3; i++) koodrive.enqueueFault({ status: 503 });
     const response = await call(coldHandler(), '/allocation');
     expect(response.json).toMatchObject({ code: 'UPSTREAM_ERROR', upstreamCode: '13000201' });
+    expect(response.json.detail).toBe(
+      "KooDrive answered HTTP 503. All 3 attempts failed. KooDrive is failing on its side: check the vendor's status; retrying later is safe (the call only reads).",
+    );
     expect(koodrive.requests).toHaveLength(3);
   });
 

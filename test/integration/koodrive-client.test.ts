@@ -269,15 +269,30 @@ describe('KooDrive client', () => {
   it.each([
     [200, '[1,2]'],
     [204, ''],
-  ])('names the status it got (%i) when a success answer is not a JSON object', async (status, body) => {
-    simulator.enqueueFault({ status, body });
-    const { instance } = client();
+  ])(
+    'names the status it got (%i) when a success answer is not a JSON object, and the endpoint to check',
+    async (status, body) => {
+      simulator.enqueueFault({ status, body });
+      const { instance } = client();
+      const error = await instance.getSpaceAllocation(TENANT).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(UpstreamError);
+      expect((error as Error).message).toBe(
+        `KooDrive answered HTTP ${status} with a body that is not a JSON object: most likely something other than KooDrive's API answered at ${new URL(simulator.url).host} (a proxy, a captive portal, a wrong endpoint); check that KOODRIVE_BASE_URL names KooDrive's API, and the network path to it.`,
+      );
+      expect(simulator.requests).toHaveLength(1);
+    },
+  );
+
+  it("names the secret's baseUrl as the endpoint to check when the secret holds one", async () => {
+    simulator.enqueueFault({ status: 200, body: '<html>Sign in to the network</html>' });
+    const { instance } = client({
+      credentials: credentialsFrom({ ...APP, baseUrl: simulator.url } as typeof APP),
+      defaultBaseUrl: 'https://koodrive.invalid',
+    });
     const error = await instance.getSpaceAllocation(TENANT).catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(UpstreamError);
-    expect((error as Error).message).toBe(
-      `KooDrive answered HTTP ${status} with a body that is not a JSON object.`,
+    expect((error as Error).message).toMatch(
+      /not a JSON object: .* check that the baseUrl of secret 'koodrive\/acme' names KooDrive's API/,
     );
-    expect(simulator.requests).toHaveLength(1);
   });
 
   it('refuses an answer larger than the body limit without buffering it', async () => {
@@ -654,12 +669,37 @@ describe('KooDrive client', () => {
     expect(unreachableHint(code)).toMatch(hint);
   });
 
+  it('says what to do once KooDrive failed or throttled through every attempt', async () => {
+    for (let i = 0; i < 3; i++) simulator.enqueueFault({ status: 500 });
+    const failed = await client({ maxAttempts: 3 })
+      .instance.getSpaceAllocation(TENANT)
+      .catch((e: unknown) => e);
+    expect(failed).toBeInstanceOf(UpstreamError);
+    expect((failed as Error).message).toBe(
+      "KooDrive answered HTTP 500. All 3 attempts failed. KooDrive is failing on its side: check the vendor's status; retrying later is safe (the call only reads).",
+    );
+    // The vendor's code still travels beside the detail.
+    expect(failed).toMatchObject({
+      upstreamCode: '13000201',
+      upstreamMessage: 'inner server invoke failure',
+    });
+    for (let i = 0; i < 2; i++) simulator.enqueueFault({ status: 429 });
+    const throttled = await client({ maxAttempts: 2 })
+      .instance.getSpaceAllocation(TENANT)
+      .catch((e: unknown) => e);
+    expect((throttled as Error).message).toMatch(
+      /^KooDrive answered HTTP 429\. All 2 attempts failed\. KooDrive is limiting this app's requests: retrying later is safe/,
+    );
+  });
+
   it('reports the answer of a single attempt without counting attempts (KOODRIVE_MAX_ATTEMPTS 1)', async () => {
     simulator.enqueueFault({ status: 503 });
     const { instance, delays } = client({ maxAttempts: 1 });
     const error = await instance.getSpaceAllocation(TENANT).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(UpstreamError);
-    expect((error as Error).message).toBe('KooDrive answered HTTP 503.');
+    expect((error as Error).message).toBe(
+      "KooDrive answered HTTP 503. KooDrive is failing on its side: check the vendor's status; retrying later is safe (the call only reads).",
+    );
     expect(delays).toEqual([]);
     expect(simulator.requests).toHaveLength(1);
   });
@@ -820,7 +860,7 @@ describe('KooDrive client', () => {
       const error = await instance.getSpaceAllocation(TENANT, { deadline }).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(UpstreamError);
       expect((error as Error).message).toBe(
-        'KooDrive answered HTTP 503. All 2 attempts failed, with no time left in this invocation for another.',
+        "KooDrive answered HTTP 503. All 2 attempts failed, with no time left in this invocation for another. KooDrive is failing on its side: check the vendor's status; retrying later is safe (the call only reads).",
       );
       expect(delays).toEqual([50]);
       expect(simulator.requests).toHaveLength(2);
