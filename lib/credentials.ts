@@ -1,4 +1,5 @@
 import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { AWS_REQUEST_HANDLER, SECRETS_MANAGER_MAX_ATTEMPTS } from './aws/request-handler.ts';
 import { parseBaseUrl } from './config.ts';
 import { AppError, ConfigurationError, CredentialsUnavailableError } from './errors.ts';
 import type { Tenant } from './tenants.ts';
@@ -142,6 +143,32 @@ const KMS_ACCESS_DENIED = /\bKMS\b/;
 const KMS_ACCESS_HINT =
   "the secret's KMS key may not be used by the function's role: name the key in the stage parameter secretKmsKeyArns (kms:Decrypt through Secrets Manager), and let the key's policy allow the account";
 
+/** The tries the SDK made, as its retry strategy records them on the error; else the client's setting. */
+function triesOf(error: unknown): number {
+  const attempts = (error as { $metadata?: { attempts?: unknown } }).$metadata?.attempts;
+  return typeof attempts === 'number' && Number.isSafeInteger(attempts) && attempts > 0
+    ? attempts
+    : SECRETS_MANAGER_MAX_ATTEMPTS;
+}
+
+/**
+ * No answer within the SDK's time limits, on every try: the limits and the tries, so that a read that
+ * failed after ~15 s reads as a silent Secrets Manager (or network path), not as an unknown failure.
+ * ETIMEDOUT is the SDK's requestTimeout (connected, no answer); without a code, the connection was not
+ * made in time either.
+ */
+function noAnswerError(tenant: Tenant, error: Error, code: unknown): CredentialsUnavailableError {
+  const tries = triesOf(error);
+  const limit =
+    code === 'ETIMEDOUT'
+      ? `the time limit of ${AWS_REQUEST_HANDLER.requestTimeout} ms`
+      : `the time limits (${AWS_REQUEST_HANDLER.connectionTimeout} ms to connect, ${AWS_REQUEST_HANDLER.requestTimeout} ms to answer)`;
+  return new CredentialsUnavailableError(
+    `Secrets Manager did not answer for tenant '${tenant.tenantId}' (secret '${tenant.secretId}') within ${limit} × ${tries} ${tries === 1 ? 'try' : 'tries'} (${error.name}); check the network path to Secrets Manager (from a VPC: an interface endpoint or a NAT) and the service health.`,
+    { cause: error },
+  );
+}
+
 function toCredentialsError(tenant: Tenant, error: unknown): AppError {
   if (error instanceof AppError) return error;
   const name = error instanceof Error ? error.name : 'UnknownError';
@@ -149,6 +176,8 @@ function toCredentialsError(tenant: Tenant, error: unknown): AppError {
   const code = error instanceof Error ? (error as Error & { code?: unknown }).code : undefined;
   // System error codes: ECONNRESET, ENOTFOUND, EAI_AGAIN (a DNS lookup that failed for now), …
   const connection = typeof code === 'string' && /^E[A-Z_]+$/.test(code) && code !== 'ETIMEDOUT';
+  if (name === 'TimeoutError' && !connection && error instanceof Error)
+    return noAnswerError(tenant, error, code);
   const kms =
     name === 'AccessDeniedException' && error instanceof Error && KMS_ACCESS_DENIED.test(error.message);
   const hint =

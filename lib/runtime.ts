@@ -1,6 +1,6 @@
 import { type Logger, LogLevelThreshold } from '@aws-lambda-powertools/logger';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { AWS_REQUEST_HANDLER } from './aws/request-handler.ts';
+import { AWS_REQUEST_HANDLER, SECRETS_MANAGER_MAX_ATTEMPTS } from './aws/request-handler.ts';
 import { type Config, loadConfig } from './config.ts';
 import { type CredentialsProvider, createCredentialsProvider } from './credentials.ts';
 import { type AttemptReport, createKooDriveClient, type KooDriveClient } from './koodrive/client.ts';
@@ -23,7 +23,10 @@ export interface RuntimeOptions {
 
 export function createSecretsClient(): SecretsManagerClient {
   // Endpoints come from the SDK's own variables (AWS_ENDPOINT_URL_SECRETS_MANAGER) for the local stack.
-  return new SecretsManagerClient({ requestHandler: AWS_REQUEST_HANDLER });
+  return new SecretsManagerClient({
+    requestHandler: AWS_REQUEST_HANDLER,
+    maxAttempts: SECRETS_MANAGER_MAX_ATTEMPTS,
+  });
 }
 
 export function createRuntime(config: Config, options: RuntimeOptions = {}): Runtime {

@@ -4,10 +4,18 @@
  * SDK's node:http handler only prints a warning when `requestTimeout` passes and keeps waiting, so an
  * endpoint that accepts the connection and never answers would hold the invocation until Lambda's own
  * timeout, with no problem+json answer and no record of what failed. With it, the call fails with
- * `TimeoutError`, which the SDK retries (3 attempts in all) like any transient failure.
+ * `TimeoutError`, which the SDK retries like any transient failure (Secrets Manager: 3 attempts in all,
+ * below; DynamoDB: the SDK's default, 4 on its 2026 retry settings; EventBridge: none).
  */
 export const AWS_REQUEST_HANDLER = {
   connectionTimeout: 2_000,
   requestTimeout: 5_000,
   throwOnRequestTimeout: true,
 } as const;
+
+/**
+ * Tries of each Secrets Manager call (the SDK's default for it, pinned: newer SDKs change some
+ * clients' defaults, DynamoDB's to 4). A read with no answer fails after this many tries of
+ * `requestTimeout`, and its detail says so ("time limit × tries").
+ */
+export const SECRETS_MANAGER_MAX_ATTEMPTS = 3;

@@ -9,7 +9,7 @@ import { DescribeTableCommand } from '@aws-sdk/client-dynamodb';
 import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AWS_REQUEST_HANDLER } from '../../lib/aws/request-handler.ts';
+import { AWS_REQUEST_HANDLER, SECRETS_MANAGER_MAX_ATTEMPTS } from '../../lib/aws/request-handler.ts';
 import { createEventBridgeClient } from '../../lib/events.ts';
 import { createSecretsClient } from '../../lib/runtime.ts';
 import { createDynamoClient } from '../../lib/snapshots/store.ts';
@@ -102,6 +102,8 @@ describe('AWS SDK clients against an endpoint that never answers', () => {
       }
       // PutEvents is tried once (lib/events.ts): a retry of a call whose answer was lost publishes twice.
       expect(await clients[2].client.config.maxAttempts()).toBe(1);
+      // Secrets Manager's tries are pinned: a read with no answer says "time limit × tries" with them.
+      expect(await clients[0].client.config.maxAttempts()).toBe(SECRETS_MANAGER_MAX_ATTEMPTS);
     } finally {
       for (const { client } of clients) client.destroy();
       process.env = saved;

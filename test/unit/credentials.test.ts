@@ -273,23 +273,47 @@ describe('createCredentialsProvider', () => {
     );
   });
 
-  it('calls a TimeoutError with code ETIMEDOUT a slow answer, not a failed connection', async () => {
-    const provider = createCredentialsProvider({
+  /** A provider whose every read fails with the SDK's TimeoutError, as its retry strategy leaves it. */
+  const timingOut = (fields: { code?: string; $metadata?: { attempts: number } }) =>
+    createCredentialsProvider({
       client: {
         send: async () => {
-          throw Object.assign(new Error('Connection timed out after 3000 ms'), {
-            name: 'TimeoutError',
-            code: 'ETIMEDOUT',
-          });
+          throw Object.assign(
+            new Error('@smithy/node-http-handler - a request has exceeded the requestTimeout'),
+            {
+              name: 'TimeoutError',
+              ...fields,
+            },
+          );
         },
       } as never,
       cacheSeconds: 300,
     });
-    const error = await provider.get(TENANT).catch((e: unknown) => e);
+
+  it('calls a TimeoutError with code ETIMEDOUT no answer within the time limit × tries, not a failed connection', async () => {
+    // The SDK's requestTimeout on each of its tries: the call failed after about 15 s.
+    const error = await timingOut({ code: 'ETIMEDOUT', $metadata: { attempts: 3 } })
+      .get(TENANT)
+      .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(CredentialsUnavailableError);
-    expect((error as Error).message).toContain(
-      "tenant 'acme' (secret 'koodrive/acme'): TimeoutError; Secrets Manager could not be reached or failed",
+    expect((error as Error).message).toBe(
+      "Secrets Manager did not answer for tenant 'acme' (secret 'koodrive/acme') within the time limit of 5000 ms × 3 tries (TimeoutError); check the network path to Secrets Manager (from a VPC: an interface endpoint or a NAT) and the service health.",
     );
     expect((error as Error).message).not.toContain('connection failed');
+  });
+
+  it('counts the tries the SDK made, and names both limits when no connection was made in time', async () => {
+    // Fewer tries than the SDK's default (its retry quota ran out): the count it recorded.
+    const fewer = await timingOut({ code: 'ETIMEDOUT', $metadata: { attempts: 1 } })
+      .get(TENANT)
+      .catch((e: unknown) => e);
+    expect((fewer as Error).message).toContain('within the time limit of 5000 ms × 1 try (TimeoutError)');
+    // The SDK's connectionTimeout has no code; an error without a count gets the SDK's default.
+    const unconnected = await timingOut({})
+      .get(TENANT)
+      .catch((e: unknown) => e);
+    expect((unconnected as Error).message).toContain(
+      'within the time limits (2000 ms to connect, 5000 ms to answer) × 3 tries (TimeoutError)',
+    );
   });
 });
