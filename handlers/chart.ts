@@ -12,10 +12,15 @@ import { type Config, lazyConfig, withoutTrailingSlashes } from '../lib/config.t
 import { AppError, InvalidRequestError, NotFoundError } from '../lib/errors.ts';
 import { createHttpHandler } from '../lib/http/handler.ts';
 import { type HttpResponse, textResponse } from '../lib/http/responses.ts';
-import { createLogger } from '../lib/logger.ts';
+import { createLogger, describeError } from '../lib/logger.ts';
 import { resolveHistoryQuery } from '../lib/snapshots/history-query.ts';
 import { mapWithConcurrency } from '../lib/snapshots/job.ts';
-import { type HistoryPage, lazySnapshotStore, type SnapshotStore } from '../lib/snapshots/store.ts';
+import {
+  type HistoryPage,
+  lazySnapshotStore,
+  MalformedSnapshotItemError,
+  type SnapshotStore,
+} from '../lib/snapshots/store.ts';
 import { tenantIdInPath } from '../lib/tenants.ts';
 import { computeTrend } from '../lib/trend.ts';
 import type { Allocation } from '../lib/types.ts';
@@ -49,6 +54,15 @@ export const INLINE_PAGE_BUDGET = 5_000_000;
 const CHART_CACHE = 'private, max-age=60';
 // Nothing in either document runs or loads from elsewhere; no frame-ancestors, so the page embeds.
 const SVG_POLICY = "default-src 'none'; style-src 'unsafe-inline'";
+
+/**
+ * What a dashboard warning logs of a read or a chart that failed: what any request's failure line logs
+ * (describeError: name, code, message, a malformed item's key; the stack of an unforeseen error, which
+ * the page sends its reader to the log for). A malformed item is data to fix, not a bug: no stack.
+ */
+function failureFields(error: unknown): Record<string, unknown> {
+  return describeError(error, { stack: !(error instanceof MalformedSnapshotItemError) });
+}
 
 export interface ChartHandlerDeps {
   logger: Logger;
@@ -299,11 +313,7 @@ export function createChartHandler(deps: ChartHandlerDeps) {
                 const snapshot = await store.latest(tenantId, deadline === undefined ? {} : { deadline });
                 return [tenantId, snapshot === undefined ? { state: 'none' } : { state: 'stored', snapshot }];
               } catch (error) {
-                logger.warn('dashboard newest snapshot unavailable', {
-                  tenantId,
-                  error: error instanceof Error ? error.name : 'unknown',
-                  ...(error instanceof AppError ? { errorCode: error.code } : {}),
-                });
+                logger.warn('dashboard newest snapshot unavailable', { tenantId, ...failureFields(error) });
                 return [tenantId, { state: 'unavailable' }];
               }
             },
@@ -330,10 +340,7 @@ export function createChartHandler(deps: ChartHandlerDeps) {
               drawnBytes += svg.length;
               return { svg };
             } catch (error) {
-              logger.warn('dashboard chart failed', {
-                tenantId,
-                error: error instanceof Error ? error.name : 'unknown',
-              });
+              logger.warn('dashboard chart failed', { tenantId, ...failureFields(error) });
               return {
                 error:
                   error instanceof AppError

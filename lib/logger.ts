@@ -114,8 +114,8 @@ export function createRequestLogs(logger: Logger): { begin(context: Context | un
 }
 
 /**
- * What may be logged about an error: its name, code and message (ours never hold secrets), and the
- * cause's name — never request headers, secret values or signatures. An unexpected error (not one of
+ * What may be logged about an error: its name, code and message (ours never hold secrets), the
+ * cause's name, and a malformed snapshot item's key — never request headers, secret values or signatures. An unexpected error (not one of
  * ours) also gets its stack, mapped to the sources, unless `stack` is false (an expected state, whose
  * stack would be noise: then the bundle's source map is not read for it either).
  */
@@ -133,11 +133,16 @@ export function describeError(error: unknown, options: { stack?: boolean } = {})
       ...(error.koodriveTraceId === undefined ? {} : { koodriveTraceId: error.koodriveTraceId }),
     };
   }
-  if (error instanceof Error)
+  if (error instanceof Error) {
+    // A malformed snapshot item's table key (lib/snapshots/store.ts), read by name so that this module
+    // does not load the store: ids and a time, nothing secret.
+    const itemKey = (error as { itemKey?: unknown }).itemKey;
     return {
       errorName: error.name,
       errorMessage: error.message,
+      ...(typeof itemKey === 'object' && itemKey !== null ? { itemKey } : {}),
       ...(error.stack === undefined || options.stack === false ? {} : { stack: originalStack(error.stack) }),
     };
+  }
   return { errorName: typeof error };
 }

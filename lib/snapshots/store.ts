@@ -259,10 +259,22 @@ interface StoredSpace {
 
 /** A DynamoDB item that is not a snapshot of this shape: data that needs an operator, not a retry. */
 export class MalformedSnapshotItemError extends Error {
+  /** The item's table key, as far as it could be read: what an operator looks up (or fixes) in the table. */
+  itemKey: { tenantId?: string; observedAt?: string } | undefined;
   constructor(message: string) {
     super(`A stored snapshot item is malformed: ${message}.`);
     this.name = 'MalformedSnapshotItemError';
   }
+}
+
+/** The key attributes of an item (string ones only), for a {@link MalformedSnapshotItemError}. */
+function itemKeyOf(item: Record<string, AttributeValue>): { tenantId?: string; observedAt?: string } {
+  const tenantId = item.tenantId?.S;
+  const observedAt = item.observedAt?.S;
+  return {
+    ...(tenantId === undefined ? {} : { tenantId }),
+    ...(observedAt === undefined ? {} : { observedAt }),
+  };
 }
 
 /**
@@ -339,14 +351,20 @@ function readSpaces(item: Record<string, AttributeValue>, where: () => string): 
 
 /** Reads an item back into the contract's Allocation (with fetchedAt); derived fields are recomputed. */
 export function itemToAllocation(item: Record<string, AttributeValue>): Allocation {
-  const tenantId = readString(item, 'tenantId');
-  const observedAt = readString(item, 'observedAt');
-  const where = () => `tenant '${tenantId}' at ${observedAt}`;
-  const fetchedAt = item.fetchedAt?.S;
-  const stored = readSpaces(item, where);
-  // The same arithmetic as KooDrive's answers get (one implementation of the contract's derived fields).
-  const { spaces, totals } = deriveAllocation(stored);
-  return { tenantId, observedAt, ...(fetchedAt === undefined ? {} : { fetchedAt }), spaces, totals };
+  try {
+    const tenantId = readString(item, 'tenantId');
+    const observedAt = readString(item, 'observedAt');
+    const where = () => `tenant '${tenantId}' at ${observedAt}`;
+    const fetchedAt = item.fetchedAt?.S;
+    const stored = readSpaces(item, where);
+    // The same arithmetic as KooDrive's answers get (one implementation of the contract's derived fields).
+    const { spaces, totals } = deriveAllocation(stored);
+    return { tenantId, observedAt, ...(fetchedAt === undefined ? {} : { fetchedAt }), spaces, totals };
+  } catch (error) {
+    // Which item: the key is what an operator looks up in the table.
+    if (error instanceof MalformedSnapshotItemError) error.itemKey ??= itemKeyOf(item);
+    throw error;
+  }
 }
 
 /** What is stored of an allocation's spaces: only what KooDrive reported. */
@@ -400,7 +418,11 @@ function readPendingEvents(item: Record<string, AttributeValue>): ThresholdCross
   const text = item.pendingEvents?.S;
   if (text === undefined) return [];
   const parsed: unknown = JSON.parse(text);
-  if (!Array.isArray(parsed)) throw new MalformedSnapshotItemError(`'pendingEvents' is not a list`);
+  if (!Array.isArray(parsed)) {
+    const error = new MalformedSnapshotItemError(`'pendingEvents' is not a list`);
+    error.itemKey = itemKeyOf(item);
+    throw error;
+  }
   return parsed as ThresholdCrossing[];
 }
 

@@ -7,12 +7,13 @@ import { normalizeAllocation } from '../../lib/koodrive/allocation.ts';
 import { createLogger } from '../../lib/logger.ts';
 import {
   createDynamoSnapshotStore,
+  itemToAllocation,
   lazySnapshotStore,
   type Snapshot,
   type SnapshotStore,
 } from '../../lib/snapshots/store.ts';
 import { computeTrend } from '../../lib/trend.ts';
-import { httpEvent, lambdaContext } from '../support/lambda.ts';
+import { captureOutput, httpEvent, lambdaContext } from '../support/lambda.ts';
 import { startSilentServer } from '../support/silent-server.ts';
 import { type Dynalite, localDynamoClient, startDynalite } from './snapshots-support.ts';
 
@@ -86,6 +87,42 @@ function problem(response: { body: string }): Record<string, unknown> {
 
 function descOf(svg: string): string {
   return /<desc[^>]*>([^<]*)<\/desc>/.exec(svg)?.[1] ?? '';
+}
+
+/** Runs `run` with WARN lines written and captured (the suite is otherwise SILENT): the lines with `message`. */
+async function warningsOf<T>(
+  message: string,
+  run: () => Promise<T>,
+): Promise<{ value: T; warnings: Record<string, unknown>[] }> {
+  const level = process.env.POWERTOOLS_LOG_LEVEL;
+  process.env.POWERTOOLS_LOG_LEVEL = 'WARN';
+  const output = captureOutput();
+  try {
+    const value = await run();
+    const warnings = output
+      .text()
+      .split('\n')
+      .filter((line) => line.includes(`"message":"${message}"`))
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    return { value, warnings };
+  } finally {
+    output.stop();
+    process.env.POWERTOOLS_LOG_LEVEL = level;
+  }
+}
+
+/** The error a stored item with a size that is not a number gives, as the store reads it. */
+function malformedItemError(tenantId: string, observedAt: string): unknown {
+  try {
+    itemToAllocation({
+      tenantId: { S: tenantId },
+      observedAt: { S: observedAt },
+      spaces: { L: [{ M: { type: { N: '0' }, allocatedGB: { S: 'lots' }, totalGB: { N: '10' } } }] },
+    });
+  } catch (error) {
+    return error;
+  }
+  throw new Error('the item was read');
 }
 
 beforeAll(async () => {
@@ -468,7 +505,9 @@ describe('GET /dashboard: the "Fullest first" table', () => {
             )
           : store.latest(tenantId),
     };
-    const response = await dashboard(() => failing);
+    const { value: response, warnings } = await warningsOf('dashboard newest snapshot unavailable', () =>
+      dashboard(() => failing),
+    );
     expect(response.statusCode).toBe(200);
     expect(rows(response.body)).toEqual([
       ['acme', '950 of 1,500 GB', '63.3 %', '', '2026-11-28 04:00 UTC'],
@@ -476,9 +515,41 @@ describe('GET /dashboard: the "Fullest first" table', () => {
       ['quiet', 'no snapshot yet'],
       ['big', 'unavailable'],
     ]);
+    // The log says why, not only which error: its message too, as a request's failure line does.
+    expect(warnings).toEqual([
+      expect.objectContaining({
+        level: 'WARN',
+        tenantId: 'big',
+        errorCode: 'STORE_UNAVAILABLE',
+        errorName: 'StoreUnavailableError',
+        errorMessage: "The snapshot table 'chart-snapshots' could not be read: throttled.",
+      }),
+    ]);
     expect(sectionOrder(response.body)).toEqual(['acme', 'beta', 'quiet', 'big']);
     // Its chart is still there: it is read on its own.
     expect(response.body).toContain('<img src="tenants/big/allocation/history.svg?from=');
+  });
+
+  it("logs a malformed newest item's message and key, to find it in the table", async () => {
+    const observedAt = '2026-11-28T04:00:00.000Z';
+    const failing: SnapshotStore = {
+      ...store,
+      latest: (tenantId) =>
+        tenantId === 'big' ? Promise.reject(malformedItemError('big', observedAt)) : store.latest(tenantId),
+    };
+    const { value: response, warnings } = await warningsOf('dashboard newest snapshot unavailable', () =>
+      dashboard(() => failing),
+    );
+    expect(response.statusCode).toBe(200);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatchObject({
+      tenantId: 'big',
+      errorName: 'MalformedSnapshotItemError',
+      errorMessage: `A stored snapshot item is malformed: tenant 'big' at ${observedAt}: spaces[0].allocatedGB is not a non-negative number.`,
+      itemKey: { tenantId: 'big', observedAt },
+    });
+    // Data to fix, not a bug: no stack.
+    expect(warnings[0]).not.toHaveProperty('stack');
   });
 
   it('answers before the invocation ends when DynamoDB never does, that tenant "unavailable"', async () => {
@@ -570,12 +641,52 @@ describe('GET /dashboard?inline=1', () => {
             )
           : store.query(query),
     };
-    const response = await dashboard({ inline: 'true' }, () => failing);
+    const { value: response, warnings } = await warningsOf('dashboard chart failed', () =>
+      dashboard({ inline: 'true' }, () => failing),
+    );
     expect(response.statusCode).toBe(200);
     expect([...response.body.matchAll(/<figure><svg/g)]).toHaveLength(2);
     expect(response.body).toContain(
       `<p class="chart-error" role="status">The snapshot table &apos;chart-snapshots&apos; could not be read: throttled.</p>`,
     );
+    expect(warnings).toEqual([
+      expect.objectContaining({
+        tenantId: 'beta',
+        errorCode: 'STORE_UNAVAILABLE',
+        errorName: 'StoreUnavailableError',
+        errorMessage: "The snapshot table 'chart-snapshots' could not be read: throttled.",
+      }),
+    ]);
+  });
+
+  it("logs why a chart failed: a malformed item's message and key, an unforeseen error's stack", async () => {
+    const observedAt = '2026-11-27T10:00:00.000Z';
+    const failing: SnapshotStore = {
+      ...store,
+      query: (query) =>
+        query.tenantId === 'beta'
+          ? Promise.reject(malformedItemError('beta', observedAt))
+          : query.tenantId === 'quiet'
+            ? Promise.reject(new TypeError('items is not iterable'))
+            : store.query(query),
+    };
+    const { value: response, warnings } = await warningsOf('dashboard chart failed', () =>
+      dashboard({ inline: '1' }, () => failing),
+    );
+    expect(response.statusCode).toBe(200);
+    const byTenant = new Map(warnings.map((line) => [line.tenantId, line]));
+    expect(byTenant.get('beta')).toMatchObject({
+      errorName: 'MalformedSnapshotItemError',
+      errorMessage: expect.stringContaining(`tenant 'beta' at ${observedAt}: spaces[0].allocatedGB`),
+      itemKey: { tenantId: 'beta', observedAt },
+    });
+    expect(byTenant.get('beta')).not.toHaveProperty('stack');
+    // The page sends its reader to the log for an internal error: the log has what happened, and where.
+    expect(byTenant.get('quiet')).toMatchObject({
+      errorName: 'TypeError',
+      errorMessage: 'items is not iterable',
+      stack: expect.stringContaining('TypeError: items is not iterable'),
+    });
   });
 
   it('keeps the page under what a function can answer: charts past the budget keep only their link', async () => {

@@ -1,6 +1,7 @@
 /** The functions' logger: the service its lines carry. */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createLogger, describeError } from '../../lib/logger.ts';
+import { itemToAllocation, MalformedSnapshotItemError } from '../../lib/snapshots/store.ts';
 import { captureOutput } from '../support/lambda.ts';
 
 const saved = { service: process.env.POWERTOOLS_SERVICE_NAME, level: process.env.POWERTOOLS_LOG_LEVEL };
@@ -55,6 +56,22 @@ describe('describeError', () => {
     expect(describeError(error, { stack: false })).toEqual({
       errorName: 'TypeError',
       errorMessage: 'unexpected',
+    });
+  });
+
+  it("names a malformed snapshot item's key, to find it in the table", () => {
+    let error: unknown;
+    try {
+      // Its key's sort attribute is not a string: the key says what could be read of it.
+      itemToAllocation({ tenantId: { S: 'acme' }, observedAt: { N: '1' }, spaces: { L: [] } });
+    } catch (thrown) {
+      error = thrown;
+    }
+    expect(error).toBeInstanceOf(MalformedSnapshotItemError);
+    expect(describeError(error, { stack: false })).toEqual({
+      errorName: 'MalformedSnapshotItemError',
+      errorMessage: "A stored snapshot item is malformed: 'observedAt' is not a string.",
+      itemKey: { tenantId: 'acme' },
     });
   });
 });
