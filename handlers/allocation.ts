@@ -5,7 +5,7 @@ import { createHttpHandler, requestIdOf } from '../lib/http/handler.ts';
 import { emptyResponse, jsonResponse } from '../lib/http/responses.ts';
 import { createTraceId } from '../lib/koodrive/client.ts';
 import { createLogger } from '../lib/logger.ts';
-import { lazyRuntime, type Runtime } from '../lib/runtime.ts';
+import { type LazyRuntime, lazyRuntime, type Runtime } from '../lib/runtime.ts';
 import { tenantIdInPath } from '../lib/tenants.ts';
 
 export const ALLOCATION_ROUTES = ['GET /allocation', 'GET /tenants/{tenantId}/allocation'] as const;
@@ -28,7 +28,7 @@ function knownTenant(
 }
 
 /** `GET /allocation` and `GET /tenants/{tenantId}/allocation`: a tenant's allocation, live. */
-export function createAllocationHandler(deps: { logger: Logger; getRuntime: () => Runtime }) {
+export function createAllocationHandler(deps: { logger: Logger; getRuntime: LazyRuntime }) {
   return createHttpHandler({
     logger: deps.logger,
     // The same id goes to KooDrive as X-Traceid, so one id finds the call in both sides' logs. A request
@@ -60,12 +60,15 @@ export function createAllocationHandler(deps: { logger: Logger; getRuntime: () =
           `No route for ${method} ${event.rawPath}. The API serves GET /allocation, GET /tenants/{tenantId}/allocation, GET /tenants/{tenantId}/allocation/history, GET /tenants/{tenantId}/allocation/history.svg and GET /dashboard.`,
         );
       }
+      // The request's lines name the tenant as soon as it is known, also when what follows fails (an
+      // unknown tenant, a bad KooDrive setting): a tenant the route names, once it is a valid id, before
+      // any setting is read; the default tenant once the tenants are read. One appendKeys either way.
+      const named = route === ALLOCATION_ROUTES[1] ? tenantIdInPath(tenantParam, event.rawPath) : undefined;
+      if (named !== undefined) appendKeys({ tenantId: named });
+      const { tenants } = deps.getRuntime.config();
+      const tenant = named === undefined ? tenants.defaultTenant : tenants.get(named);
+      if (named === undefined) appendKeys({ tenantId: tenant.tenantId });
       const runtime = deps.getRuntime();
-      const tenant =
-        route === ALLOCATION_ROUTES[0] || tenantParam === undefined
-          ? runtime.config.tenants.defaultTenant
-          : runtime.config.tenants.get(tenantIdInPath(tenantParam, event.rawPath));
-      appendKeys({ tenantId: tenant.tenantId });
       const { allocation, attempts } = await fetchAllocation(runtime.koodrive, tenant, {
         traceId,
         ...(deadline === undefined ? {} : { deadline }),

@@ -54,14 +54,35 @@ export function createRuntime(config: Config, options: RuntimeOptions = {}): Run
   return { config, credentials, koodrive };
 }
 
+/** A runtime built on first use, and the configuration it is built from. */
+export interface LazyRuntime {
+  (): Runtime;
+  /**
+   * The configuration alone (tenants, …), read on first use: a bad setting of KooDrive calls
+   * (KOODRIVE_TIMEOUT_MS=abc), which fails the runtime, does not fail it, so a request still knows
+   * its tenant for its log lines.
+   */
+  config(): Config;
+}
+
 /**
  * A lazily built runtime: configuration is read on the first invocation, so a bad setting becomes a
  * CONFIGURATION_ERROR answer instead of a crash during init; once built it is reused.
  */
-export function lazyRuntime(options: RuntimeOptions & { env?: Record<string, string | undefined> } = {}) {
+export function lazyRuntime(
+  options: RuntimeOptions & { env?: Record<string, string | undefined> } = {},
+): LazyRuntime {
+  let config: Config | undefined;
   let runtime: Runtime | undefined;
-  return (): Runtime => {
-    runtime ??= createRuntime(loadConfig(options.env ?? process.env), options);
-    return runtime;
+  const getConfig = (): Config => {
+    config ??= loadConfig(options.env ?? process.env);
+    return config;
   };
+  return Object.assign(
+    (): Runtime => {
+      runtime ??= createRuntime(getConfig(), options);
+      return runtime;
+    },
+    { config: getConfig },
+  );
 }

@@ -730,6 +730,59 @@ describe('nothing secret leaves the function', () => {
     expect(lines[0]?.function_request_id).toEqual(expect.any(String));
   });
 
+  it('names the tenant on the failure lines of a request whose tenant is known, whatever failed next', async () => {
+    process.env.POWERTOOLS_LOG_LEVEL = 'INFO';
+    /** The tenantId of each line of one request (its failure line, then 'request completed'). */
+    const tenantsLogged = async (
+      handler: ReturnType<typeof coldHandler>,
+      path: string,
+      tenantId?: string,
+    ) => {
+      const capture = captureOutput();
+      output.current = capture;
+      const response = await call(handler, path, tenantId);
+      capture.stop();
+      const lines = capture
+        .text()
+        .split('\n')
+        .filter((line) => line.trim() !== '')
+        .map((line) => JSON.parse(line) as Record<string, unknown>);
+      return { status: response.statusCode, lines: lines.map((line) => [line.message, line.tenantId]) };
+    };
+    // A bad setting of KooDrive calls: the default tenant is still known from KOODRIVE_TENANTS.
+    const badSetting = coldHandler({ KOODRIVE_TIMEOUT_MS: 'abc' });
+    expect(await tenantsLogged(badSetting, '/allocation')).toEqual({
+      status: 500,
+      lines: [
+        ['request failed', 'acme'],
+        ['request completed', 'acme'],
+      ],
+    });
+    expect(await tenantsLogged(badSetting, '/tenants/beta/allocation', 'beta')).toEqual({
+      status: 500,
+      lines: [
+        ['request failed', 'beta'],
+        ['request completed', 'beta'],
+      ],
+    });
+    // The tenant the route names, also when KOODRIVE_TENANTS cannot be read, or does not list it.
+    const badTenants = coldHandler({ KOODRIVE_TENANTS: 'not a tenant list' });
+    expect(await tenantsLogged(badTenants, '/tenants/beta/allocation', 'beta')).toMatchObject({
+      status: 500,
+      lines: [
+        ['request failed', 'beta'],
+        ['request completed', 'beta'],
+      ],
+    });
+    expect(await tenantsLogged(coldHandler(), '/tenants/zeta/allocation', 'zeta')).toEqual({
+      status: 404,
+      lines: [
+        ['request refused', 'zeta'],
+        ['request completed', 'zeta'],
+      ],
+    });
+  });
+
   it("warns of each retried attempt with why it failed: the status, KooDrive's code and the trace id", async () => {
     process.env.POWERTOOLS_LOG_LEVEL = 'WARN';
     // The reset first: on a fresh connection (a reused one that is reset is re-sent within the attempt).
