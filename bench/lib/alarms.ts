@@ -42,10 +42,24 @@ export function alarmCensus(serverlessYml: string): AlarmCensus {
     if (!Array.isArray(value)) throw new Error(`serverless.yml: custom.monitoring.${name} is not a list`);
     return value.map(String);
   };
+  // custom.monitoring.queueRetrySeconds names the queue's VisibilityTimeout (a ${self:…} variable).
+  const resources =
+    isRecord(doc) && isRecord(doc.resources) && isRecord(doc.resources.Resources)
+      ? doc.resources.Resources
+      : {};
+  const queue =
+    isRecord(resources.SnapshotQueue) && isRecord(resources.SnapshotQueue.Properties)
+      ? resources.SnapshotQueue.Properties
+      : {};
+  const queueRetrySeconds = Number(queue.VisibilityTimeout);
+  if (!Number.isInteger(queueRetrySeconds))
+    throw new Error(
+      'serverless.yml: resources.Resources.SnapshotQueue.Properties.VisibilityTimeout is not a number',
+    );
   const schedule = text('snapshotSchedule');
   const stale = staleSnapshotSeconds(text('staleSnapshotSeconds'), schedule);
   const scope = thresholdAlarmScope(text('thresholdAlarmScope'));
-  const resources = monitoringResources({
+  const built = monitoringResources({
     functions: names('functions'),
     deadLetterQueues: names('deadLetterQueues'),
     namespace: text('metricsNamespace'),
@@ -53,6 +67,7 @@ export function alarmCensus(serverlessYml: string): AlarmCensus {
     thresholds: text('allocationThresholds'),
     staleSnapshotSeconds: stale,
     ratioWindowSeconds: ratioWindowSeconds(stale, schedulePeriodSeconds(schedule)),
+    queueRetrySeconds,
     alarmTopicArn: '',
     thresholdAlarmScope: scope,
     namePrefix: 'bench',
@@ -60,7 +75,7 @@ export function alarmCensus(serverlessYml: string): AlarmCensus {
   let deploymentAlarms = 0;
   let tenantQueryAlarms = 0;
   let dashboards = 0;
-  for (const resource of Object.values(resources)) {
+  for (const resource of Object.values(built)) {
     if (resource.Type === 'AWS::CloudWatch::Dashboard') dashboards += 1;
     if (resource.Type !== 'AWS::CloudWatch::Alarm') continue;
     const query = JSON.stringify(resource.Properties ?? {}).includes('SELECT ');
