@@ -3,7 +3,7 @@
  * tenant is tried whatever happens to the others, a few at a time, and each outcome is reported.
  */
 import type { FetchedAllocation } from '../allocation.ts';
-import { AWS_REQUEST_HANDLER } from '../aws/request-handler.ts';
+import { AWS_REQUEST_HANDLER, DYNAMODB_MAX_ATTEMPTS } from '../aws/request-handler.ts';
 import { AppError } from '../errors.ts';
 import type { PublishOptions, PublishOutcome } from '../events.ts';
 import type { Tenant } from '../tenants.ts';
@@ -183,7 +183,7 @@ const AWS_TRY_MS = AWS_REQUEST_HANDLER.connectionTimeout + AWS_REQUEST_HANDLER.r
  * takes the events over once the lease has run out: that is what keeps one crossing from being
  * published by two holders.
  */
-export const PUBLISH_CALL_BUDGET_MS = AWS_TRY_MS + (3 * AWS_TRY_MS + 1_000) + 3_000;
+export const PUBLISH_CALL_BUDGET_MS = AWS_TRY_MS + (DYNAMODB_MAX_ATTEMPTS * AWS_TRY_MS + 1_000) + 3_000;
 
 /**
  * Publishing a snapshot's threshold events stopped short; `published` is what EventBridge accepted before

@@ -18,7 +18,7 @@ import {
   type QueryCommandOutput,
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
-import { AWS_REQUEST_HANDLER } from '../aws/request-handler.ts';
+import { AWS_REQUEST_HANDLER, DYNAMODB_MAX_ATTEMPTS } from '../aws/request-handler.ts';
 import type { Config } from '../config.ts';
 import { deriveAllocation } from '../koodrive/allocation.ts';
 import type { ThresholdCrossing } from '../thresholds.ts';
@@ -428,7 +428,7 @@ function readPendingEvents(item: Record<string, AttributeValue>): ThresholdCross
 
 /** The production client: endpoint and region from the SDK's own settings, bounded connection times. */
 export function createDynamoClient(): DynamoDBClient {
-  return new DynamoDBClient({ requestHandler: AWS_REQUEST_HANDLER });
+  return new DynamoDBClient({ requestHandler: AWS_REQUEST_HANDLER, maxAttempts: DYNAMODB_MAX_ATTEMPTS });
 }
 
 function isConditionalCheckFailure(error: unknown): boolean {

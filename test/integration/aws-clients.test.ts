@@ -9,7 +9,11 @@ import { DescribeTableCommand } from '@aws-sdk/client-dynamodb';
 import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AWS_REQUEST_HANDLER, SECRETS_MANAGER_MAX_ATTEMPTS } from '../../lib/aws/request-handler.ts';
+import {
+  AWS_REQUEST_HANDLER,
+  DYNAMODB_MAX_ATTEMPTS,
+  SECRETS_MANAGER_MAX_ATTEMPTS,
+} from '../../lib/aws/request-handler.ts';
 import { createEventBridgeClient } from '../../lib/events.ts';
 import { createSecretsClient } from '../../lib/runtime.ts';
 import { createDynamoClient } from '../../lib/snapshots/store.ts';
@@ -104,6 +108,10 @@ describe('AWS SDK clients against an endpoint that never answers', () => {
       expect(await clients[2].client.config.maxAttempts()).toBe(1);
       // Secrets Manager's tries are pinned: a read with no answer says "time limit × tries" with them.
       expect(await clients[0].client.config.maxAttempts()).toBe(SECRETS_MANAGER_MAX_ATTEMPTS);
+      // DynamoDB's too (the SDK's default is 4): the snapshot run's margin and the publishing lease are
+      // sized for these tries.
+      expect(DYNAMODB_MAX_ATTEMPTS).toBe(3);
+      expect(await clients[1].client.config.maxAttempts()).toBe(DYNAMODB_MAX_ATTEMPTS);
     } finally {
       for (const { client } of clients) client.destroy();
       process.env = saved;
