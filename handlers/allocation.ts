@@ -6,7 +6,7 @@ import { emptyResponse, jsonResponse } from '../lib/http/responses.ts';
 import { createTraceId } from '../lib/koodrive/client.ts';
 import { createLogger } from '../lib/logger.ts';
 import { type LazyRuntime, lazyRuntime, type Runtime } from '../lib/runtime.ts';
-import { tenantIdInPath } from '../lib/tenants.ts';
+import { parseTenantId } from '../lib/tenants.ts';
 
 export const ALLOCATION_ROUTES = ['GET /allocation', 'GET /tenants/{tenantId}/allocation'] as const;
 
@@ -15,12 +15,11 @@ function knownTenant(
   deps: { getRuntime: () => Runtime },
   route: string,
   tenantParam: string | undefined,
-  rawPath: string,
 ): boolean {
   try {
     const { tenants } = deps.getRuntime().config;
     if (route === ALLOCATION_ROUTES[0]) return tenants.defaultTenant !== undefined;
-    return tenantParam !== undefined && tenants.get(tenantIdInPath(tenantParam, rawPath)) !== undefined;
+    return tenantParam !== undefined && tenants.get(parseTenantId(tenantParam)) !== undefined;
   } catch {
     // Refused as the route runs (400, 404, CONFIGURATION_ERROR), before any KooDrive call.
     return false;
@@ -37,7 +36,7 @@ export function createAllocationHandler(deps: { logger: Logger; getRuntime: Lazy
     traceId: (event, context) =>
       event.requestContext.http.method === 'GET' &&
       (ALLOCATION_ROUTES as readonly string[]).includes(event.routeKey) &&
-      knownTenant(deps, event.routeKey, event.pathParameters?.tenantId, event.rawPath)
+      knownTenant(deps, event.routeKey, event.pathParameters?.tenantId)
         ? createTraceId()
         : requestIdOf(context),
     async handle({ event, traceId, appendKeys, completion, deadline }) {
@@ -63,7 +62,7 @@ export function createAllocationHandler(deps: { logger: Logger; getRuntime: Lazy
       // The request's lines name the tenant as soon as it is known, also when what follows fails (an
       // unknown tenant, a bad KooDrive setting): a tenant the route names, once it is a valid id, before
       // any setting is read; the default tenant once the tenants are read. One appendKeys either way.
-      const named = route === ALLOCATION_ROUTES[1] ? tenantIdInPath(tenantParam, event.rawPath) : undefined;
+      const named = route === ALLOCATION_ROUTES[1] ? parseTenantId(tenantParam) : undefined;
       if (named !== undefined) appendKeys({ tenantId: named });
       const { tenants } = deps.getRuntime.config();
       const tenant = named === undefined ? tenants.defaultTenant : tenants.get(named);

@@ -21,7 +21,7 @@ import {
   MalformedSnapshotItemError,
   type SnapshotStore,
 } from '../lib/snapshots/store.ts';
-import { tenantIdInPath } from '../lib/tenants.ts';
+import { parseTenantId } from '../lib/tenants.ts';
 import { computeTrend } from '../lib/trend.ts';
 import type { Allocation } from '../lib/types.ts';
 
@@ -256,7 +256,7 @@ export function createChartHandler(deps: ChartHandlerDeps) {
       const tenantParam = event.pathParameters?.tenantId;
       if (method === 'GET' && tenantParam !== undefined && path.endsWith('/allocation/history.svg')) {
         const config = deps.getConfig();
-        const tenant = config.tenants.get(tenantIdInPath(tenantParam, event.rawPath));
+        const tenant = config.tenants.get(parseTenantId(tenantParam));
         appendKeys({ tenantId: tenant.tenantId });
         const params = event.queryStringParameters ?? {};
         // The JSON history's own rules and messages for from/to; limit and cursor do not apply here.

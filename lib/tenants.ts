@@ -28,26 +28,6 @@ export function parseTenantId(value: unknown): string {
   return value;
 }
 
-/**
- * The tenant id of a `/tenants/{tenantId}/…` route: {@link parseTenantId}, and written in the path as
- * it is. A tenant id never needs percent-encoding, and IAM matches a policy's resource
- * (`…/GET/tenants/acme/*`) against the path as sent: `/tenants/%61cme/…`, or one with `.`/`..`
- * segments, would reach a tenant by a path no policy names (a Deny on `tenants/acme/*` missed).
- */
-export function tenantIdInPath(tenantParam: unknown, rawPath: string): string {
-  const tenantId = parseTenantId(tenantParam);
-  if (
-    rawPath.includes('%') ||
-    /(^|\/)\.\.?(\/|$)/.test(rawPath) ||
-    !`${rawPath}/`.includes(`/tenants/${tenantId}/`)
-  ) {
-    throw new InvalidRequestError(
-      `Write the path as it is, without percent-encoding or '.' and '..' segments: /tenants/${tenantId}/… (a tenant id never needs encoding, and an IAM policy names tenants by the path as sent).`,
-    );
-  }
-  return tenantId;
-}
-
 /** The placeholder a secret id template holds: `koodrive/{tenantId}`. */
 export const TENANT_PLACEHOLDER = '{tenantId}';
 // Secrets Manager's name characters, around exactly one placeholder.
