@@ -9,6 +9,7 @@
  */
 import { Server } from 'node:http';
 import { guardEveryServer } from './host-check.ts';
+import { redirectDashboardSlash } from './trailing-slash.ts';
 
 const GRACE_MS = 10_000;
 
@@ -35,4 +36,7 @@ if (channel !== undefined) {
 // Every HTTP server offline starts (the API and the Lambda invoke port) answers only requests addressed to this
 // machine and not sent by a web page of another origin (local/host-check.ts): a 403 problem, and the request
 // never reaches offline's router or a function.
+// The chart function's redirect of /dashboard/, which offline's router keeps from it (local/trailing-slash.ts);
+// wrapped first, so that the host check above still comes before it.
+redirectDashboardSlash(Server.prototype);
 guardEveryServer(Server.prototype);

@@ -332,11 +332,16 @@ describe('local stack (npm start)', () => {
     ).toEqual([at.toISOString()]);
   });
 
-  it('serves the dashboard page', async () => {
+  it('serves the dashboard page, and sends /dashboard/ back to it as the deployed function does', async () => {
     const response = await fetch(`${apiUrl}/dashboard`);
     expect(response.status).toBe(200);
     expect(response.headers.get('content-type')).toMatch(/^text\/html/);
     await response.body?.cancel();
+    const slash = await fetch(`${apiUrl}/dashboard/?inline=1`, { redirect: 'manual' });
+    expect([slash.status, slash.headers.get('location')]).toEqual([308, '../dashboard?inline=1']);
+    await slash.body?.cancel();
+    // Followed, the browser lands on the page.
+    expect(new URL('../dashboard?inline=1', `${apiUrl}/dashboard/`).pathname).toBe('/dashboard');
   });
 
   it('shows every tenant’s chart on the dashboard, in headless Chromium, with each series drawn', async () => {

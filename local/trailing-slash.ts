@@ -1,0 +1,36 @@
+/**
+ * serverless-offline's router strips a trailing slash before a function sees the path, so the chart
+ * function's own answer to `/dashboard/` (a 308 back to `/dashboard`: the page's links are relative to
+ * it, and from `/dashboard/` they would miss) never runs locally, and the page shows broken charts.
+ * Preloaded into offline (local/offline-guard.ts), this answers that path as the deployed function does.
+ */
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+
+/** Where a request for `url` (path and query, as a server receives it) is sent back to, if anywhere. */
+export function dashboardRedirect(url: string | undefined): string | undefined {
+  if (url === undefined) return undefined;
+  const queryAt = url.indexOf('?');
+  const path = queryAt === -1 ? url : url.slice(0, queryAt);
+  const slashes = /\/dashboard(\/+)$/.exec(path)?.[1]?.length;
+  if (slashes === undefined) return undefined;
+  // Relative, as the function answers: one `../` per slash leads back to `…/dashboard`.
+  return `${'../'.repeat(slashes)}dashboard${queryAt === -1 ? '' : url.slice(queryAt)}`;
+}
+
+/** Every HTTP server of this process answers `GET`/`HEAD …/dashboard/` with that 308 itself. */
+export function redirectDashboardSlash(prototype: Server): void {
+  const emit = prototype.emit;
+  prototype.emit = function redirecting(this: Server, event: string | symbol, ...args: unknown[]): boolean {
+    if (event === 'request') {
+      const [request, response] = args as [IncomingMessage, ServerResponse];
+      const location =
+        request.method === 'GET' || request.method === 'HEAD' ? dashboardRedirect(request.url) : undefined;
+      if (location !== undefined) {
+        response.writeHead(308, { location, 'content-length': 0, 'cache-control': 'no-store' });
+        response.end();
+        return true;
+      }
+    }
+    return Reflect.apply(emit, this, [event, ...args]) as boolean;
+  } as Server['emit'];
+}
