@@ -163,19 +163,19 @@ export function loadConfig(env: Env = process.env): Config {
     };
     return calls;
   };
-  // Read by the snapshot function (and the charts, the thresholds): a mistake in one fails that use only.
-  let snapshots:
-    | Pick<Config, 'snapshotRetentionDays' | 'snapshotConcurrency' | 'thresholds' | 'allocationMetrics'>
-    | undefined;
-  const snapshotSettings = () => {
-    snapshots ??= {
-      snapshotRetentionDays: getInteger(env, 'SNAPSHOT_RETENTION_DAYS'),
-      snapshotConcurrency: getInteger(env, 'SNAPSHOT_CONCURRENCY'),
-      thresholds: getThresholds(env),
-      allocationMetrics: getAllocationMetrics(env),
+  // Each read on first use, on its own: a mistake in one fails what reads that one only (the thresholds
+  // are the charts' too; retention, concurrency and metrics the snapshot function's alone).
+  const once = <T>(read: () => T): (() => T) => {
+    let value: { v: T } | undefined;
+    return () => {
+      value ??= { v: read() };
+      return value.v;
     };
-    return snapshots;
   };
+  const retentionDays = once(() => getInteger(env, 'SNAPSHOT_RETENTION_DAYS'));
+  const concurrency = once(() => getInteger(env, 'SNAPSHOT_CONCURRENCY'));
+  const thresholds = once(() => getThresholds(env));
+  const allocationMetrics = once(() => getAllocationMetrics(env));
   return {
     tenants: parseTenants(
       getString(env, 'KOODRIVE_TENANTS'),
@@ -199,17 +199,17 @@ export function loadConfig(env: Env = process.env): Config {
     },
     snapshotTable: getString(env, 'SNAPSHOT_TABLE'),
     get snapshotRetentionDays() {
-      return snapshotSettings().snapshotRetentionDays;
+      return retentionDays();
     },
     get snapshotConcurrency() {
-      return snapshotSettings().snapshotConcurrency;
+      return concurrency();
     },
     cursorKey: getString(env, 'HISTORY_CURSOR_KEY'),
     get thresholds() {
-      return snapshotSettings().thresholds;
+      return thresholds();
     },
     get allocationMetrics() {
-      return snapshotSettings().allocationMetrics;
+      return allocationMetrics();
     },
     eventBusName: getString(env, 'EVENT_BUS_NAME'),
   };

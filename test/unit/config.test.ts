@@ -103,9 +103,17 @@ describe('loadConfig', () => {
     expect(config.baseUrl).toBe(DEFAULTS.KOODRIVE_BASE_URL);
     expect(config.timeoutMs).toBe(5000);
     expect(config.snapshotTable).toBe(DEFAULTS.SNAPSHOT_TABLE);
-    // What the snapshots read fails, naming the first wrong setting of theirs:
+    // What the snapshots read fails, each setting naming itself:
     expect(() => config.snapshotRetentionDays).toThrow(/SNAPSHOT_RETENTION_DAYS is 'abc'/);
-    expect(() => config.thresholds).toThrow(ConfigurationError);
+    expect(() => config.snapshotConcurrency).toThrow(/SNAPSHOT_CONCURRENCY is '0'/);
+    expect(() => config.thresholds).toThrow(/ALLOCATION_THRESHOLDS is 'high'/);
+    expect(() => config.allocationMetrics).toThrow(/ALLOCATION_METRICS is 'some'/);
+  });
+
+  it('lets the charts draw their thresholds while another snapshot setting is wrong', () => {
+    const config = loadConfig({ SNAPSHOT_RETENTION_DAYS: 'abc', ALLOCATION_METRICS: 'some' });
+    expect(config.thresholds).toEqual([0.8, 0.9, 1]);
+    expect(() => config.snapshotRetentionDays).toThrow(ConfigurationError);
   });
 });
 
