@@ -26,9 +26,13 @@ export function redirectDashboardSlash(prototype: Server): void {
       const location =
         request.method === 'GET' || request.method === 'HEAD' ? dashboardRedirect(request.url) : undefined;
       if (location !== undefined) {
-        response.writeHead(308, { location, 'content-length': 0, 'cache-control': 'no-store' });
-        response.end();
-        return true;
+        try {
+          response.writeHead(308, { location, 'content-length': 0, 'cache-control': 'no-store' });
+          response.end();
+          return true;
+        } catch {
+          // A query no header may carry: left to the router, which answers it as offline does.
+        }
       }
     }
     return Reflect.apply(emit, this, [event, ...args]) as boolean;
