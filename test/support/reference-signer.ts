@@ -19,7 +19,7 @@
  *    upper-case hex). So an encoded and an unencoded spelling of a segment canonicalize alike, and an
  *    encoded `/` (`%2F`) stays inside its segment.
  *  - dot segments are segments whose decoded bytes are exactly `.` or `..` (RFC 3986 §6.2.2: decode
- *    unreserved characters, then remove dot segments by §5.2.4).
+ *    unreserved characters, then remove dot segments by §5.2.4, which runs here as the RFC writes it).
  *  - the query is split at `&`, each part at its first `=`; names and values are decoded like path
  *    segments (`+` is a literal plus, not a space), then encoded; empty parts (`a=1&&b=2`) are dropped;
  *    pairs are sorted by encoded name in character-code order (all ASCII once encoded); pairs with the
@@ -157,39 +157,64 @@ function splitTarget(target: string): { path: string; query: string } {
 }
 
 /**
+ * RFC 3986 §5.2.4 remove_dot_segments, step by step on an input and an output buffer (rules A to E),
+ * as the RFC writes it.
+ */
+function removeDotSegments(path: string): string {
+  let input = path;
+  let output = '';
+  const dropLastOutputSegment = (): void => {
+    const slash = output.lastIndexOf('/');
+    output = slash === -1 ? '' : output.slice(0, slash);
+  };
+  while (input.length > 0) {
+    if (input.startsWith('../')) {
+      input = input.slice(3); // A
+    } else if (input.startsWith('./')) {
+      input = input.slice(2); // A
+    } else if (input.startsWith('/./')) {
+      input = `/${input.slice(3)}`; // B
+    } else if (input === '/.') {
+      input = '/'; // B
+    } else if (input.startsWith('/../')) {
+      input = `/${input.slice(4)}`; // C
+      dropLastOutputSegment();
+    } else if (input === '/..') {
+      input = '/'; // C
+      dropLastOutputSegment();
+    } else if (input === '.' || input === '..') {
+      input = ''; // D
+    } else {
+      // E: the first segment, with its leading '/' if any, up to the next '/'.
+      const next = input.indexOf('/', input.startsWith('/') ? 1 : 0);
+      const first = next === -1 ? input : input.slice(0, next);
+      output += first;
+      input = input.slice(first.length);
+    }
+  }
+  return output;
+}
+
+/**
  * Part 2: "the path, each segment percent-encoded per RFC 3986, dot segments removed, and a `/`
  * appended if the path does not end with one".
  */
 export function referenceCanonicalUri(target: string): string {
   const { path } = splitTarget(target);
-  const rawSegments = path.split('/');
-  // The first piece is what precedes the leading '/': empty for an absolute path.
-  if (rawSegments.length > 0 && rawSegments[0] === '') rawSegments.shift();
-
-  // RFC 3986 §5.2.4 on the list of segments: "." is dropped, ".." drops the one before it. When the
-  // last segment is a dot segment, the path ends with '/' (the "/a/b/.." → "/a/" case).
-  const output: string[] = [];
-  let endsWithSlash = false;
-  for (let i = 0; i < rawSegments.length; i++) {
-    const segment = rawSegments[i] ?? '';
+  // Each segment in its canonical spelling first: decoded, then encoded. A segment that decodes to
+  // "." or ".." (also "%2E", "%2e%2E") is written as that dot segment, so that the RFC's algorithm,
+  // which looks for literal dots, removes it; no encoded segment contains '/'.
+  const encodedSegments: string[] = [];
+  for (const segment of path.split('/')) {
     const bytes = decodeToBytes(segment);
-    const isLast = i === rawSegments.length - 1;
-    if (bytesEqualAscii(bytes, '.')) {
-      if (isLast) endsWithSlash = true;
-      continue;
-    }
-    if (bytesEqualAscii(bytes, '..')) {
-      if (output.length > 0) output.pop();
-      if (isLast) endsWithSlash = true;
-      continue;
-    }
-    output.push(encodeBytes(bytes));
-    if (isLast) endsWithSlash = segment === '';
+    if (bytesEqualAscii(bytes, '.')) encodedSegments.push('.');
+    else if (bytesEqualAscii(bytes, '..')) encodedSegments.push('..');
+    else encodedSegments.push(encodeBytes(bytes));
   }
-
-  let canonical = '';
-  for (const segment of output) canonical += `/${segment}`;
-  if (endsWithSlash && !canonical.endsWith('/')) canonical += '/';
+  let encodedPath = encodedSegments.join('/');
+  // The canonical URI is absolute: a path given without its leading '/' gets one.
+  if (!encodedPath.startsWith('/')) encodedPath = `/${encodedPath}`;
+  let canonical = removeDotSegments(encodedPath);
   if (canonical === '') canonical = '/';
   if (!canonical.endsWith('/')) canonical += '/';
   return canonical;
