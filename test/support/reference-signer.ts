@@ -11,8 +11,7 @@
  * from the headers given; nothing is stamped here.
  *
  * Readings where API.md's words leave a choice (each one is checked against the project's signer by
- * test/unit/sign.differential.property.test.ts, which says where the project's documented reading
- * was followed instead):
+ * test/unit/sign.differential.property.test.ts):
  *  - the path "as sent" is split at literal `/`; each segment's `%XY` triplets are decoded to bytes
  *    (a `%` not followed by two hex digits stays a literal `%`), other characters give their UTF-8
  *    bytes; the bytes are then encoded again (unreserved bytes as they are, every other byte `%XY`,
@@ -20,10 +19,11 @@
  *    encoded `/` (`%2F`) stays inside its segment.
  *  - dot segments are segments whose decoded bytes are exactly `.` or `..` (RFC 3986 §6.2.2: decode
  *    unreserved characters, then remove dot segments by §5.2.4, which runs here as the RFC writes it).
- *  - the query is split at `&`, each part at its first `=`; names and values are decoded like path
- *    segments (`+` is a literal plus, not a space), then encoded; empty parts (`a=1&&b=2`) are dropped;
- *    pairs are sorted by encoded name in character-code order (all ASCII once encoded); pairs with the
- *    same name keep the order they came in.
+ *  - the query is split at `&`, each part at its first `=`; empty parts (`a=1&&b=2`) are dropped. How
+ *    names and values are decoded and how the pairs are ordered is a {@link QueryReading}: the
+ *    literal one (`+` a plus, bytes kept, pairs sorted by encoded name, equal names in the order sent)
+ *    or the one the project documents (a URL's query: `+` a space, bytes that are not UTF-8 replaced
+ *    by U+FFFD, pairs sorted by decoded name then value). API.md does not decide between them.
  *  - trim() removes spaces and horizontal tabs at both ends (HTTP's optional whitespace); inner
  *    spaces stay as they are.
  */
@@ -221,14 +221,69 @@ export function referenceCanonicalUri(target: string): string {
 }
 
 /**
+ * How a query as sent is read into names and values, and how pairs are ordered: the points where
+ * API.md's part 3 ("each name and value percent-encoded …, sorted by name in character-code order")
+ * does not decide. The reference's first, literal reading is {@link LITERAL_QUERY_READING}; the
+ * project documents another one (lib/koodrive/sign.ts, getCanonicalQuery), {@link PROJECT_QUERY_READING}.
+ */
+export interface QueryReading {
+  /** `+` in the query as sent: a literal plus (RFC 3986), or a space (a URL's query, form encoding). */
+  plus: 'literal' | 'space';
+  /** Decoded bytes that are not UTF-8: kept as bytes, or replaced by U+FFFD (UTF-8 decode, as URLSearchParams). */
+  invalidUtf8: 'bytes' | 'replacement';
+  /**
+   * "Sorted by name in character-code order": of the encoded names, equal names kept in the order
+   * sent; or of the decoded names in UTF-16 code units, equal names by their decoded values (as
+   * Huawei's API-gateway SDKs sort before encoding).
+   */
+  order: 'encoded-name' | 'decoded-name-then-value';
+}
+
+/** Part 3 read literally: percent-decoding only, and the written (encoded) pairs sorted by name. */
+export const LITERAL_QUERY_READING: QueryReading = {
+  plus: 'literal',
+  invalidUtf8: 'bytes',
+  order: 'encoded-name',
+};
+
+/** The reading the project documents in lib/koodrive/sign.ts: a URL's query, sorted before encoding. */
+export const PROJECT_QUERY_READING: QueryReading = {
+  plus: 'space',
+  invalidUtf8: 'replacement',
+  order: 'decoded-name-then-value',
+};
+
+/** UTF-8 decoding that replaces malformed sequences by U+FFFD and keeps a leading BOM. */
+function bytesToText(bytes: readonly number[]): string {
+  return new TextDecoder('utf-8', { fatal: false, ignoreBOM: true }).decode(new Uint8Array(bytes));
+}
+
+function readQueryComponent(raw: string, reading: QueryReading): number[] {
+  let text = raw;
+  if (reading.plus === 'space') text = text.split('+').join(' ');
+  const bytes = decodeToBytes(text);
+  if (reading.invalidUtf8 === 'replacement') return utf8Bytes(bytesToText(bytes));
+  return bytes;
+}
+
+/**
  * Part 3: "each name and value percent-encoded …, written `name=value` (the `=` stays when the value
  * is empty), sorted by name in character-code order, joined with `&`; an empty string when there is
  * no query".
  */
-export function referenceCanonicalQueryString(target: string): string {
+export function referenceCanonicalQueryString(
+  target: string,
+  reading: QueryReading = LITERAL_QUERY_READING,
+): string {
   const { query } = splitTarget(target);
   if (query === '') return '';
-  const pairs: { name: string; value: string; position: number }[] = [];
+  const pairs: {
+    name: string;
+    value: string;
+    decodedName: string;
+    decodedValue: string;
+    position: number;
+  }[] = [];
   const parts = query.split('&');
   for (let i = 0; i < parts.length; i++) {
     const part = parts[i] ?? '';
@@ -236,16 +291,28 @@ export function referenceCanonicalQueryString(target: string): string {
     const equals = part.indexOf('=');
     const rawName = equals === -1 ? part : part.slice(0, equals);
     const rawValue = equals === -1 ? '' : part.slice(equals + 1);
+    const nameBytes = readQueryComponent(rawName, reading);
+    const valueBytes = readQueryComponent(rawValue, reading);
     pairs.push({
-      name: encodeBytes(decodeToBytes(rawName)),
-      value: encodeBytes(decodeToBytes(rawValue)),
+      name: encodeBytes(nameBytes),
+      value: encodeBytes(valueBytes),
+      decodedName: bytesToText(nameBytes),
+      decodedValue: bytesToText(valueBytes),
       position: i,
     });
   }
-  // Character-code order of the encoded names; equal names keep their order of arrival.
   pairs.sort((a, b) => {
-    if (a.name < b.name) return -1;
-    if (a.name > b.name) return 1;
+    if (reading.order === 'encoded-name') {
+      // Character-code order of the encoded names (all ASCII); equal names keep their order of arrival.
+      if (a.name < b.name) return -1;
+      if (a.name > b.name) return 1;
+      return a.position - b.position;
+    }
+    // JavaScript's string comparison is by UTF-16 code unit.
+    if (a.decodedName < b.decodedName) return -1;
+    if (a.decodedName > b.decodedName) return 1;
+    if (a.decodedValue < b.decodedValue) return -1;
+    if (a.decodedValue > b.decodedValue) return 1;
     return a.position - b.position;
   });
   const written: string[] = [];
@@ -298,9 +365,12 @@ export function referenceHashedPayload(body: string | Uint8Array | undefined): s
 // ---------------------------------------------------------------------------------------------------
 // The whole rule
 
-export function referenceSign(request: ReferenceRequest): ReferenceSignature {
+export function referenceSign(
+  request: ReferenceRequest,
+  queryReading: QueryReading = LITERAL_QUERY_READING,
+): ReferenceSignature {
   const canonicalUri = referenceCanonicalUri(request.target);
-  const canonicalQueryString = referenceCanonicalQueryString(request.target);
+  const canonicalQueryString = referenceCanonicalQueryString(request.target, queryReading);
   const canonicalHeaders = referenceCanonicalHeaders(request.headers);
   const signedHeaders = referenceSignedHeaders();
   const hashedPayload = referenceHashedPayload(request.body);
