@@ -121,8 +121,10 @@ export function getCanonicalUri(path: string): string {
   const segments = input === '' ? [] : input.split('/');
   segments.forEach((segment, index) => {
     const isLast = index === segments.length - 1;
-    if (segment === '.' || segment === '..') {
-      if (segment === '..') output.pop();
+    // '%2E' is '.' (RFC 3986 §2.3, §6.2.2): '%2E%2E' is a dot segment too, as a URL parser reads it.
+    const dots = segment.replace(/%2e/gi, '.');
+    if (dots === '.' || dots === '..') {
+      if (dots === '..') output.pop();
       // "/a/b/.." names the directory "/a/", so a trailing dot segment leaves an empty last segment.
       if (isLast) output.push('');
       return;
@@ -131,6 +133,17 @@ export function getCanonicalUri(path: string): string {
   });
   const canonical = `/${output.join('/')}`;
   return canonical.endsWith('/') ? canonical : `${canonical}/`;
+}
+
+const UTF8 = new TextEncoder();
+
+/** `query` with every character past U+007F as the %XY of its UTF-8 bytes (a lone surrogate as U+FFFD's). */
+function asciiQuery(query: string): string {
+  return query.replace(/[\u0080-\uffff]+/g, (run) => {
+    let encoded = '';
+    for (const byte of UTF8.encode(run)) encoded += `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
+    return encoded;
+  });
 }
 
 const compareCodeUnits = (left: string, right: string): number => (left < right ? -1 : left > right ? 1 : 0);
@@ -142,7 +155,9 @@ const compareCodeUnits = (left: string, right: string): number => (left < right 
  */
 export function getCanonicalQuery(query: string | URLSearchParams | undefined): string {
   if (query === undefined || query === '' || (typeof query !== 'string' && query.size === 0)) return '';
-  const params = typeof query === 'string' ? new URLSearchParams(query) : query;
+  // A string's characters past U+007F written as their UTF-8 bytes first: Node's URLSearchParams keeps
+  // only the low byte of each such character when the same part also holds a '%' that starts no %XY.
+  const params = typeof query === 'string' ? new URLSearchParams(asciiQuery(query)) : query;
   // Huawei's API-gateway SDKs sort the names before encoding them (SigV4 sorts the encoded names);
   // the two orders differ only for names outside A–Z a–z 0–9 - _ . ~.
   return [...params.entries()]

@@ -25,8 +25,8 @@
  * or a space, what becomes of bytes that are not UTF-8, whether "sorted by name in character-code
  * order" means the encoded or the decoded names, nor how equal names are ordered; lib/koodrive/sign.ts
  * documents a URL's query ('+' a space, U+FFFD), decoded names in UTF-16 code units, then values.
- * Where API.md's text decides against the project, the case is kept out of the properties (fc.pre)
- * and pinned by an `it.fails` example at the end, which turns red once lib/ is corrected.
+ * Where API.md's text decided against the project (an encoded dot segment in a raw path; a raw query's
+ * non-ASCII characters beside a stray '%'), lib/ was corrected: the examples at the end pin those cases.
  *
  * SIGN_DIFFERENTIAL_PROPERTY_RUNS (default 300 per property, well under a second in all) and
  * SIGN_DIFFERENTIAL_SEED change the runs and the seed.
@@ -181,47 +181,6 @@ const signingDate = fc.date({
   max: new Date('9999-12-31T23:59:59.999Z'),
   noInvalidDate: true,
 });
-
-// ---------------------------------------------------------------------------------------------------
-// Cases kept out of the properties: the project disagrees with API.md there (see the examples at the end)
-
-/**
- * A segment that is a dot segment once decoded but not as written ('%2E', '.%2e', '%2E%2E'):
- * getCanonicalUri removes only literal dot segments, then decodes these into a '.' or '..' that stays
- * in the canonical URI. signRequest is not affected (the URL parser removes them, as RFC 3986's
- * normalization and WHATWG's parser do).
- */
-function hasEncodedDotSegment(path: string): boolean {
-  return path
-    .split('/')
-    .some((segment) => segment !== '.' && segment !== '..' && /^(?:\.|%2[Ee]){1,2}$/.test(segment));
-}
-
-/**
- * Node's URLSearchParams, given a string, decodes a name or value holding a character past U+007F, a
- * valid %XY triplet and something decodeURIComponent refuses (a '%' that starts no triplet, bytes that
- * are not UTF-8) with querystring's unescapeBuffer, which keeps only the low byte of each UTF-16 code
- * unit: 'é%2F%' reads as '\uFFFD/%', '😀%41%' as '=\0A%'. getCanonicalQuery parses a string query that
- * way. A URL's searchParams are not affected (the URL parser percent-encodes the query first), so
- * signRequest is not. This predicate is a sound over-approximation (checked against Node 20 and 24).
- */
-function hitsNodeQueryDecodingBug(query: string): boolean {
-  const refused = (text: string): boolean => {
-    try {
-      decodeURIComponent(text);
-      return false;
-    } catch {
-      return true;
-    }
-  };
-  return query.split('&').some((part) => {
-    const equals = part.indexOf('=');
-    const components = equals === -1 ? [part] : [part.slice(0, equals), part.slice(equals + 1)];
-    return components.some(
-      (text) => /[\u0080-\uffff]/.test(text) && /%[0-9A-Fa-f]{2}/.test(text) && refused(text),
-    );
-  });
-}
 
 // ---------------------------------------------------------------------------------------------------
 // Comparison
@@ -471,8 +430,6 @@ describe('lib/koodrive/sign.ts agrees with an independent reading of API.md', ()
         appId,
         appSecret,
         (verb, path, query, headerList, payload, id, secret) => {
-          fc.pre(!hasEncodedDotSegment(path));
-          fc.pre(query === undefined || !hitsNodeQueryDecodingBug(query));
           const reference = referenceSign(
             {
               method: verb,
@@ -532,12 +489,10 @@ describe('lib/koodrive/sign.ts agrees with an independent reading of API.md', ()
 });
 
 /**
- * Where API.md's text decides against the project. Each example is expected to fail (`it.fails`) as
- * long as lib/koodrive/sign.ts keeps its current answer; once lib/ is corrected it turns red: then make
- * it a plain `it` and drop the matching fc.pre above. Neither case is reachable through signRequest
- * (the client's path), only through the separate steps the simulator uses.
+ * Where the differential test found lib/koodrive/sign.ts's separate steps (those the simulator uses)
+ * against API.md's text; signRequest (the client's path) was right in both.
  */
-describe('where lib/koodrive/sign.ts disagrees with API.md (expected to fail until lib/ is corrected)', () => {
+describe('where the separate steps once disagreed with API.md', () => {
   it('(the same request through signRequest is right in both cases)', () => {
     const signed = signRequest({
       method: 'GET',
@@ -557,17 +512,22 @@ describe('where lib/koodrive/sign.ts disagrees with API.md (expected to fail unt
   // '%2E%2E' is '..' (RFC 3986 §2.3, §6.2.2), and WHATWG's parser removes it, so signRequest signs
   // '/koodrive/ose/v1/space/allocation/get/'; getCanonicalUri removes only literal dots, then decodes,
   // and returns '/koodrive/ose/v1/x/../space/allocation/get/': a canonical URI with a dot segment in it.
-  it.fails('getCanonicalUri removes a percent-encoded dot segment', () => {
+  it('getCanonicalUri removes a percent-encoded dot segment', () => {
     expect(getCanonicalUri('/koodrive/ose/v1/x/%2E%2E/space/allocation/get')).toBe(
       '/koodrive/ose/v1/space/allocation/get/',
     );
+    expect(getCanonicalUri('/%2e')).toBe('/');
+    expect(getCanonicalUri('/a/%2E/b')).toBe('/a/b/');
+    expect(getCanonicalUri('/a/.%2e/b')).toBe('/b/');
   });
 
-  // API.md part 3: "everything else `%XY` with upper-case hex of the UTF-8 bytes". getCanonicalQuery
-  // reads a string with Node's URLSearchParams, which turns 'é' into U+FFFD (and '😀' into '=\0')
-  // when the same name or value also holds a %XY triplet and a '%' that starts none (see
-  // hitsNodeQueryDecodingBug): today '%EF%BF%BD%2F%25=1'.
-  it.fails('getCanonicalQuery encodes the UTF-8 bytes of a raw non-ASCII name beside a stray %', () => {
+  // API.md part 3: "everything else `%XY` with upper-case hex of the UTF-8 bytes". Node's
+  // URLSearchParams, given a string, turned 'é' into U+FFFD (and '😀' into '=\0') when the same name or
+  // value also held a %XY triplet and a '%' that starts none: '%EF%BF%BD%2F%25=1'.
+  it('getCanonicalQuery encodes the UTF-8 bytes of a raw non-ASCII name beside a stray %', () => {
     expect(getCanonicalQuery('?é%2F%=1')).toBe('%C3%A9%2F%25=1');
+    expect(getCanonicalQuery('?😀%41%=')).toBe('%F0%9F%98%80A%25=');
+    expect(getCanonicalQuery('?a=中%20%')).toBe('a=%E4%B8%AD%20%25');
+    expect(getCanonicalQuery('?x=é%FF')).toBe('x=%C3%A9%EF%BF%BD');
   });
 });
