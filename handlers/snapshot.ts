@@ -147,6 +147,14 @@ function tenantsOf(config: Config, request: SnapshotRequest): readonly Tenant[] 
 }
 
 /** The snapshot function: an EventBridge schedule, an SQS batch, or a `Snapshot Requested` event. */
+/** Reads the settings a snapshot run uses, so that a wrong one throws its ConfigurationError here. */
+function readSnapshotSettings(config: Config): void {
+  void config.snapshotRetentionDays;
+  void config.snapshotConcurrency;
+  void config.thresholds;
+  void config.allocationMetrics;
+}
+
 export function createSnapshotHandler(deps: SnapshotHandlerDeps) {
   const { logger } = deps;
 
@@ -278,6 +286,9 @@ export function createSnapshotHandler(deps: SnapshotHandlerDeps) {
       const deadline = invocationDeadline(context, SNAPSHOT_MARGIN_MS);
       const trigger = parseSnapshotEvent(event);
       const runtime = deps.getRuntime();
+      // Every snapshot setting read now (each is read on first use): a wrong one fails the invocation
+      // before any KooDrive call or write, not each tenant after its snapshot was stored.
+      readSnapshotSettings(runtime.config);
       if (trigger.kind === 'sqs') return await runSqs(runtime, trigger, deadline);
 
       const source: SnapshotSource = trigger.kind;

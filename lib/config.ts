@@ -150,7 +150,7 @@ function getAllocationMetrics(env: Env): AllocationMetricsScope {
  * The settings of KooDrive calls and of the snapshots are checked when first read: the functions that
  * only read stored snapshots (history, charts) never read the former, and history and the live route
  * never the latter, so a mistyped KOODRIVE_BASE_URL or SNAPSHOT_RETENTION_DAYS breaks what uses it,
- * not the history an operator turns to while fixing it. {@link checkConfig} reads them all.
+ * not the history an operator turns to while fixing it. {@link configProblems} reads them all.
  */
 export function loadConfig(env: Env = process.env): Config {
   let calls: Pick<Config, 'baseUrl' | 'timeoutMs' | 'maxAttempts' | 'secretCacheSeconds'> | undefined;

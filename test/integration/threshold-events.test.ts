@@ -727,6 +727,28 @@ describe('Allocation Threshold Crossed', () => {
     expect(JSON.stringify(documents)).not.toContain(APP.appSecret);
   });
 
+  it('fails a run with a wrong snapshot setting before any KooDrive call or write, for each trigger', async () => {
+    koodrive.setData(APP.appId, allocated(60));
+    koodrive.reset();
+    process.env.ALLOCATION_METRICS = 'bogus';
+    try {
+      const handler = coldHandler();
+      await expect(handler(scheduledEvent('2026-11-28T06:10:00Z'), lambdaContext())).rejects.toThrow(
+        /ALLOCATION_METRICS is 'bogus'/,
+      );
+      // An SQS batch too: the whole batch is refused (a setting fails every message alike).
+      await expect(handler(sqsAt('2026-11-28T06:11:00Z'), lambdaContext())).rejects.toThrow(
+        /ALLOCATION_METRICS is 'bogus'/,
+      );
+      expect(koodrive.requests).toHaveLength(0);
+    } finally {
+      delete process.env.ALLOCATION_METRICS;
+    }
+    // Nothing was stored: the same event, once the setting is right, stores its snapshot.
+    const summary = await coldHandler()(scheduledEvent('2026-11-28T06:10:00Z'), lambdaContext());
+    expect(summary).toMatchObject({ stored: ['thr'], duplicate: [] });
+  });
+
   it("emits the totals' gauges only with ALLOCATION_METRICS=totals, for a quarter of the custom metrics", async () => {
     koodrive.setData(APP.appId, allocated(60));
     process.env.ALLOCATION_METRICS = 'totals';
