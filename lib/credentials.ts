@@ -1,6 +1,7 @@
 import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { AWS_REQUEST_HANDLER, SECRETS_MANAGER_MAX_ATTEMPTS } from './aws/request-handler.ts';
 import { parseBaseUrl } from './config.ts';
+import { NO_TIME_ADVICE } from './deadline.ts';
 import { AppError, ConfigurationError, CredentialsUnavailableError } from './errors.ts';
 import type { Tenant } from './tenants.ts';
 
@@ -198,7 +199,7 @@ function toCredentialsError(tenant: Tenant, error: unknown): AppError {
 
 function noTimeToRead(tenant: Tenant): CredentialsUnavailableError {
   return new CredentialsUnavailableError(
-    `No time was left in this invocation to read the secret of tenant '${tenant.tenantId}' (secret '${tenant.secretId}'): raise the function's timeout.`,
+    `No time was left in this invocation to read the secret of tenant '${tenant.tenantId}' (secret '${tenant.secretId}'): ${NO_TIME_ADVICE}.`,
   );
 }
 

@@ -15,3 +15,10 @@ export function invocationDeadline(context: Context, marginMs: number): number |
  * Here, free of the handler's dependencies, so that packaging can tell how many tenants a run reaches.
  */
 export const SNAPSHOT_MARGIN_MS = 20_000;
+
+/**
+ * What to do when an invocation has no time left for a call: the HTTP functions' timeout (29 s) cannot
+ * grow past API Gateway's 30 s; the snapshot function's can, and more lanes finish sooner.
+ */
+export const NO_TIME_ADVICE =
+  "the live routes' 29 s cannot grow: lower KOODRIVE_TIMEOUT_MS × KOODRIVE_MAX_ATTEMPTS; in snapshot runs, raise the snapshot function's timeout or SNAPSHOT_CONCURRENCY";

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { withoutTrailingSlashes } from '../config.ts';
 import type { AppCredentials, CredentialsProvider } from '../credentials.ts';
+import { NO_TIME_ADVICE } from '../deadline.ts';
 import {
   AppError,
   type AppErrorOptions,
@@ -657,7 +658,7 @@ export function createKooDriveClient(options: KooDriveClientOptions): KooDriveCl
 
   const noTimeLeft = (left: number) =>
     new UpstreamTimeoutError(
-      `No time was left in this invocation to call KooDrive (${Math.max(0, Math.round(left))} ms): raise the function's timeout.`,
+      `No time was left in this invocation to call KooDrive (${Math.max(0, Math.round(left))} ms): ${NO_TIME_ADVICE}.`,
     );
 
   return {
@@ -684,7 +685,7 @@ export function createKooDriveClient(options: KooDriveClientOptions): KooDriveCl
               // no time left for it, the refusal is not the answer (the new value was never tried).
               if (refusalRetried && lastError instanceof UpstreamRejectedError) {
                 throw new UpstreamTimeoutError(
-                  `KooDrive refused the credentials and the secret was read again, but no time was left in this invocation to try it (${Math.max(0, Math.round(left))} ms): raise the function's timeout; the next call uses the value read.`,
+                  `KooDrive refused the credentials and the secret was read again, but no time was left in this invocation to try it (${Math.max(0, Math.round(left))} ms): ${NO_TIME_ADVICE}; the next call uses the value read.`,
                   { cause: lastError },
                 );
               }

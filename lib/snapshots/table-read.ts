@@ -132,7 +132,7 @@ export function beginTableRead(table: string, deadline: number | undefined): Tab
   const budgetMs = Math.round(deadline - Date.now());
   const late = (cause?: unknown): AppError =>
     new StoreUnavailableError(
-      `The snapshot table '${table}' could not be read: DynamoDB did not answer within the ${Math.max(0, budgetMs)} ms left in this invocation. Nothing was changed; retrying later is safe. If it repeats, check DynamoDB's health and the table's throttling metrics, or raise the function's timeout.`,
+      `The snapshot table '${table}' could not be read: DynamoDB did not answer within the ${Math.max(0, budgetMs)} ms left in this invocation. Nothing was changed; retrying later is safe. If it repeats, check DynamoDB's health and the table's throttling metrics; for history and charts, ask for a narrower range (the HTTP functions' 29 s cannot grow); in snapshot runs, raise the snapshot function's timeout.`,
       cause === undefined ? undefined : { cause },
     );
   if (budgetMs <= 0) throw late();

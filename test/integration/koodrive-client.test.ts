@@ -812,7 +812,7 @@ describe('KooDrive client', () => {
       const error = await instance.getSpaceAllocation(TENANT, { deadline }).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(UpstreamTimeoutError);
       expect((error as Error).message).toBe(
-        "No time was left in this invocation to call KooDrive (50 ms): raise the function's timeout.",
+        "No time was left in this invocation to call KooDrive (50 ms): the live routes' 29 s cannot grow: lower KOODRIVE_TIMEOUT_MS × KOODRIVE_MAX_ATTEMPTS; in snapshot runs, raise the snapshot function's timeout or SNAPSHOT_CONCURRENCY.",
       );
       expect(credentials.reads).toHaveLength(1);
       expect(simulator.requests).toHaveLength(0);

@@ -220,7 +220,7 @@ describe('createCredentialsProvider', () => {
     const { client, pending } = controllableClient();
     const provider = createCredentialsProvider({ client, cacheSeconds: 300 });
     await expect(provider.get(TENANT, { deadline: Date.now() - 10 })).rejects.toThrow(
-      /^No time was left in this invocation to read the secret of tenant 'acme' \(secret 'koodrive\/acme'\): raise the function's timeout\.$/,
+      /^No time was left in this invocation to read the secret of tenant 'acme' \(secret 'koodrive\/acme'\): the live routes' 29 s cannot grow: lower KOODRIVE_TIMEOUT_MS × KOODRIVE_MAX_ATTEMPTS; in snapshot runs, raise the snapshot function's timeout or SNAPSHOT_CONCURRENCY\.$/,
     );
     expect(pending).toHaveLength(0);
     const first = provider.get(TENANT);
