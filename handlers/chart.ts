@@ -118,6 +118,8 @@ export async function readHistory(
     items: [] as Allocation[],
     cursor: null as string | null,
     done: false,
+    /** Read at least once: a slice the budget never reached (a cap below the slices) is all unread. */
+    started: false,
   }));
   let budget = cap;
   let active = parts;
@@ -130,6 +132,7 @@ export async function readHistory(
         const share = base + (index >= active.length - extra ? 1 : 0);
         if (share === 0) return;
         const wanted = part.items.length + share;
+        part.started = true;
         do {
           const page: HistoryPage = await store.query({
             tenantId: query.tenantId,
@@ -148,8 +151,11 @@ export async function readHistory(
     budget = cap - parts.reduce((sum, part) => sum + part.items.length, 0);
     active = active.filter((part) => !part.done);
   }
-  const read = parts.map(({ slice, newestFirst, items, cursor }) => {
+  const read = parts.map(({ slice, newestFirst, items, cursor, started }) => {
     if (newestFirst) items.reverse();
+    if (!started) {
+      return { items, truncated: true, unread: { from: slice.from.getTime(), to: slice.to.getTime() } };
+    }
     const truncated = cursor !== null;
     const first = items[0];
     const last = items.at(-1);

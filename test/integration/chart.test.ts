@@ -251,6 +251,16 @@ describe('GET /tenants/{tenantId}/allocation/history.svg', () => {
     for (const stretch of capped.unread) {
       expect(times.filter((t) => t >= stretch.from && t <= stretch.to)).toEqual([]);
     }
+    // A cap below the eight slices: the newest four read one each, and the four the budget never
+    // reached are reported unread whole, not taken for empty.
+    const tiny = await readHistory(
+      store,
+      { tenantId: 'big', from: new Date(LAST - DAY), to: new Date(LAST) },
+      4,
+    );
+    expect([tiny.items.length, tiny.truncated, tiny.unread.length]).toEqual([4, true, 8]);
+    const dayStart = LAST - DAY;
+    expect(tiny.unread.filter((stretch) => stretch.from === dayStart)).toHaveLength(1);
   });
 
   it('draws a capped range as one line across what it left unread, its latest snapshot the newest, not stale', async () => {
