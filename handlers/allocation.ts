@@ -5,38 +5,22 @@ import { createHttpHandler, requestIdOf } from '../lib/http/handler.ts';
 import { emptyResponse, jsonResponse } from '../lib/http/responses.ts';
 import { createTraceId } from '../lib/koodrive/client.ts';
 import { createLogger } from '../lib/logger.ts';
-import { type LazyRuntime, lazyRuntime, type Runtime } from '../lib/runtime.ts';
+import { type LazyRuntime, lazyRuntime } from '../lib/runtime.ts';
 import { parseTenantId } from '../lib/tenants.ts';
 
 export const ALLOCATION_ROUTES = ['GET /allocation', 'GET /tenants/{tenantId}/allocation'] as const;
-
-/** Whether the route names a configured tenant (or the default one): its request may reach KooDrive. */
-function knownTenant(
-  deps: { getRuntime: () => Runtime },
-  route: string,
-  tenantParam: string | undefined,
-): boolean {
-  try {
-    const { tenants } = deps.getRuntime().config;
-    if (route === ALLOCATION_ROUTES[0]) return tenants.defaultTenant !== undefined;
-    return tenantParam !== undefined && tenants.get(parseTenantId(tenantParam)) !== undefined;
-  } catch {
-    // Refused as the route runs (400, 404, CONFIGURATION_ERROR), before any KooDrive call.
-    return false;
-  }
-}
 
 /** `GET /allocation` and `GET /tenants/{tenantId}/allocation`: a tenant's allocation, live. */
 export function createAllocationHandler(deps: { logger: Logger; getRuntime: LazyRuntime }) {
   return createHttpHandler({
     logger: deps.logger,
-    // The same id goes to KooDrive as X-Traceid, so one id finds the call in both sides' logs. A request
-    // that cannot reach KooDrive (another path or method, a CORS preflight, a bad or unknown tenant, the
-    // tenants' setting wrong) is traced by its own id, which Lambda's logs know and KooDrive's never saw.
+    // The same id goes to KooDrive as X-Traceid, so one id finds the call in both sides' logs. Every answer
+    // of the allocation routes carries one of those 58 characters (the contract's format), also when the
+    // request is refused before the call (a bad or unknown tenant, a wrong setting): the function's log
+    // lines carry it. A request for another path or method, or a CORS preflight, is traced by its own id.
     traceId: (event, context) =>
       event.requestContext.http.method === 'GET' &&
-      (ALLOCATION_ROUTES as readonly string[]).includes(event.routeKey) &&
-      knownTenant(deps, event.routeKey, event.pathParameters?.tenantId)
+      (ALLOCATION_ROUTES as readonly string[]).includes(event.routeKey)
         ? createTraceId()
         : requestIdOf(context),
     async handle({ event, traceId, appendKeys, completion, deadline }) {
