@@ -4,6 +4,8 @@
  * alarm without a hand-kept copy per item. Offline: it only adds resources to the compiled template.
  */
 
+import { createHash } from 'node:crypto';
+import { parseTenants } from '../lib/tenants.ts';
 import { asUserError, stageParamName, userErrorsOf, type VariableSourceContext } from './plugin-support.ts';
 import { ratioWindowSeconds, schedulePeriodSeconds, staleSnapshotSeconds } from './schedule.ts';
 
@@ -36,6 +38,11 @@ export interface MonitoringSettings {
   thresholdAlarmScope?: ThresholdAlarmScope;
   /** ALLOCATION_METRICS: the gauges the snapshots emit, every space type's (default) or the totals' only. */
   allocationMetrics?: 'every-space' | 'totals';
+  /**
+   * thresholdAlarmsPerTenant: the tenants that get threshold alarms of their own (KOODRIVE_TENANTS' ids);
+   * undefined: one alarm per threshold over every tenant.
+   */
+  alarmTenants?: string[];
   /** Prefix of alarm and dashboard names. */
   namePrefix: string;
 }
@@ -158,6 +165,44 @@ function alarm(
       ...properties,
     },
   };
+}
+
+/** A tenant's part of a logical id: its letters and digits, and a hash of the whole id (`a-b` is not `ab`). */
+function tenantLogicalPart(tenantId: string): string {
+  const hash = createHash('sha256').update(tenantId).digest('hex').slice(0, 8);
+  return `${tenantId.replace(/[^A-Za-z0-9]/g, '')}${hash}`;
+}
+
+/**
+ * The most threshold alarms per tenant a stack takes: CloudFormation allows 500 resources in a stack,
+ * and the stack's own (functions, roles, queues, table, the other alarms) are about 60.
+ */
+export const MAX_TENANT_THRESHOLD_ALARMS = 400;
+
+/**
+ * The tenants that get threshold alarms of their own (`thresholdAlarmsPerTenant`), or undefined for one
+ * alarm per threshold over every tenant; refuses more alarms than a stack holds.
+ */
+export function alarmTenants(
+  perTenant: string,
+  tenantsSetting: string,
+  thresholdCount: number,
+): string[] | undefined {
+  if (perTenant !== 'true' && perTenant !== 'false') {
+    throw new Error(
+      `thresholdAlarmsPerTenant '${perTenant}' is not a choice: use false (one alarm per threshold over every tenant) or true (one per tenant and threshold).`,
+    );
+  }
+  if (perTenant === 'false') return undefined;
+  // The ids only: the secrets' names do not matter here.
+  const ids = parseTenants(tenantsSetting, 'tenants', 'unused/{tenantId}').all.map((t) => t.tenantId);
+  const count = ids.length * thresholdCount;
+  if (count > MAX_TENANT_THRESHOLD_ALARMS) {
+    throw new Error(
+      `thresholdAlarmsPerTenant would make ${count} alarms (${ids.length} tenants × ${thresholdCount} thresholds), more than the ${MAX_TENANT_THRESHOLD_ALARMS} a stack takes beside its other resources (CloudFormation allows 500): set it to false (one alarm per threshold over every tenant, and the Allocation Threshold Crossed events for each tenant), or fewer allocationThresholds.`,
+    );
+  }
+  return ids;
 }
 
 /** The alarms and the dashboard, as CloudFormation resources keyed by logical id. */
@@ -290,33 +335,49 @@ export function monitoringResources(settings: MonitoringSettings): Record<string
   const thresholds = parseThresholds(settings.thresholds);
   const percents = thresholdPercents(thresholds);
   const everySpace = (settings.thresholdAlarmScope ?? 'totals') === 'every-space';
+  const judged = everySpace
+    ? "One of a tenant's space types (or its whole allocation)"
+    : "A tenant's whole allocation (all space types)";
+  // Per tenant (thresholdAlarmsPerTenant): one alarm per tenant and threshold, so each tenant's crossing
+  // pages by itself; otherwise one alarm per threshold over every tenant (the highest ratio).
+  const alarmed: { tenantId?: string }[] =
+    settings.alarmTenants === undefined ? [{}] : settings.alarmTenants.map((tenantId) => ({ tenantId }));
   thresholds.forEach((threshold, index) => {
     const percent = percents[index] ?? '';
-    // Logical ids are alphanumeric: 80.5 % is AllocatedRatio80p5Alarm.
-    resources[`AllocatedRatio${percent.replace('.', 'p')}Alarm`] = alarm(
-      settings,
-      `allocated-ratio-${percent}`,
-      `${everySpace ? "One of a tenant's space types (or its whole allocation)" : "A tenant's whole allocation (all space types)"} reached ${percent} % of its total (the Allocation Threshold Crossed event names the tenant and space type). One alarm for every tenant (the highest ratio): while one tenant stays above, another crossing raises nothing new here; route the events for an alert per tenant.`,
-      {
-        Metrics: [
-          {
-            Id: 'ratio',
-            // Metrics Insights: the highest ratio of any tenant (of its totals, or of any of its series), so
-            // one alarm covers every tenant. Label keys quoted: an unquoted key that is one of Metrics
-            // Insights' reserved words fails the query.
-            Expression: `SELECT MAX(AllocatedRatio) FROM SCHEMA("${ns}", "service", "SpaceType", "Tenant") WHERE "service" = '${settings.service}'${everySpace ? '' : ` AND "SpaceType" = 'totals'`}`,
-            Period: settings.ratioWindowSeconds,
-            ReturnData: true,
-          },
-        ],
-        EvaluationPeriods: 1,
-        Threshold: threshold,
-        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
-        // Between two runs there is no ratio to judge: the alarm keeps its state instead of lapsing into
-        // INSUFFICIENT_DATA and paging again at the next run while a tenant stays above the threshold.
-        TreatMissingData: 'ignore',
-      },
-    );
+    for (const { tenantId } of alarmed) {
+      // Logical ids are alphanumeric: 80.5 % is AllocatedRatio80p5Alarm; a tenant's adds a hash of its id,
+      // since two ids may differ only in '-' or '_'.
+      const logicalId =
+        tenantId === undefined
+          ? `AllocatedRatio${percent.replace('.', 'p')}Alarm`
+          : `AllocatedRatio${percent.replace('.', 'p')}Tenant${tenantLogicalPart(tenantId)}Alarm`;
+      resources[logicalId] = alarm(
+        settings,
+        tenantId === undefined ? `allocated-ratio-${percent}` : `allocated-ratio-${percent}-${tenantId}`,
+        tenantId === undefined
+          ? `${judged} reached ${percent} % of its total (the Allocation Threshold Crossed event names the tenant and space type). One alarm for every tenant (the highest ratio): while one tenant stays above, another crossing raises nothing new here; route the events for an alert per tenant, or set thresholdAlarmsPerTenant.`
+          : `Tenant ${tenantId}: ${judged.charAt(0).toLowerCase()}${judged.slice(1)} reached ${percent} % of its total (the Allocation Threshold Crossed event names the space type).`,
+        {
+          Metrics: [
+            {
+              Id: 'ratio',
+              // Metrics Insights: the highest ratio of any tenant (of its totals, or of any of its series), so
+              // one alarm covers every tenant, or one tenant's. Label keys quoted: an unquoted key that is one
+              // of Metrics Insights' reserved words fails the query. Tenant ids hold no quote.
+              Expression: `SELECT MAX(AllocatedRatio) FROM SCHEMA("${ns}", "service", "SpaceType", "Tenant") WHERE "service" = '${settings.service}'${tenantId === undefined ? '' : ` AND "Tenant" = '${tenantId}'`}${everySpace ? '' : ` AND "SpaceType" = 'totals'`}`,
+              Period: settings.ratioWindowSeconds,
+              ReturnData: true,
+            },
+          ],
+          EvaluationPeriods: 1,
+          Threshold: threshold,
+          ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+          // Between two runs there is no ratio to judge: the alarm keeps its state instead of lapsing into
+          // INSUFFICIENT_DATA and paging again at the next run while a tenant stays above the threshold.
+          TreatMissingData: 'ignore',
+        },
+      );
+    }
   });
 
   resources.AllocationDashboard = {
@@ -518,6 +579,11 @@ function settingsFrom(custom: unknown): MonitoringSettings {
   const stale = scheduled ? staleSnapshotSeconds(text('staleSnapshotSeconds'), schedule) : undefined;
   const scope = thresholdAlarmScope(String(c.thresholdAlarmScope ?? 'totals'));
   const metrics = allocationMetrics(String(c.allocationMetrics ?? 'every-space'), scope);
+  const tenantsAlarmed = alarmTenants(
+    String(c.thresholdAlarmsPerTenant ?? 'false'),
+    String(c.tenants ?? ''),
+    parseThresholds(text('thresholds')).length,
+  );
   return {
     functions: list('functions'),
     deadLetterQueues: list('deadLetterQueues'),
@@ -530,6 +596,7 @@ function settingsFrom(custom: unknown): MonitoringSettings {
     alarmTopicArn: typeof c.alarmTopicArn === 'string' ? c.alarmTopicArn : '',
     thresholdAlarmScope: scope,
     allocationMetrics: metrics,
+    ...(tenantsAlarmed === undefined ? {} : { alarmTenants: tenantsAlarmed }),
     namePrefix: text('namePrefix'),
   };
 }

@@ -1,11 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import MonitoringPlugin, {
+  alarmTenants,
   alarmTopic,
+  MAX_TENANT_THRESHOLD_ALARMS,
   type MonitoringSettings,
   monitoringResources,
   parseThresholds,
   thresholdPercents,
 } from '../../serverless/monitoring.ts';
+import { templateProblems } from '../support/cloudformation-schema.ts';
 
 const SETTINGS: MonitoringSettings = {
   functions: ['allocation', 'history', 'chart', 'snapshot'],
@@ -371,6 +374,37 @@ describe('monitoring resources', () => {
       /allocationMetrics 'some' is not a choice: use every-space .* or totals/,
     );
     expect(() => finalize({ allocationMetrics: 'totals' })).not.toThrow();
+  });
+
+  it('gives each tenant its own threshold alarms with thresholdAlarmsPerTenant, ids apart even for a-b and ab', () => {
+    const perTenant = monitoringResources({ ...SETTINGS, alarmTenants: ['acme', 'a-b', 'ab'] });
+    const ratioAlarms = Object.entries(perTenant).filter(([id]) => id.startsWith('AllocatedRatio'));
+    // Three tenants × three thresholds, and no alarm over every tenant beside them.
+    expect(ratioAlarms).toHaveLength(9);
+    expect(perTenant.AllocatedRatio80Alarm).toBeUndefined();
+    for (const [id] of ratioAlarms) expect(id).toMatch(/^AllocatedRatio(80|90|100)Tenant[A-Za-z0-9]+Alarm$/);
+    const names = ratioAlarms.map(([, alarm]) => alarm.Properties.AlarmName);
+    expect(new Set(names).size).toBe(9);
+    expect(names).toContain('koodrive-allocation-prod-allocated-ratio-90-a-b');
+    const ab = ratioAlarms.find(
+      ([, alarm]) => alarm.Properties.AlarmName === 'koodrive-allocation-prod-allocated-ratio-90-ab',
+    );
+    expect(JSON.stringify(ab?.[1].Properties.Metrics)).toContain(
+      `WHERE \\"service\\" = 'koodrive-allocation' AND \\"Tenant\\" = 'ab' AND \\"SpaceType\\" = 'totals'`,
+    );
+    expect(ab?.[1].Properties).toMatchObject({ Threshold: 0.9, AlarmActions: [SETTINGS.alarmTopicArn] });
+    expect(templateProblems({ Resources: perTenant })).toEqual([]);
+  });
+
+  it('refuses thresholdAlarmsPerTenant values it does not know, and more alarms than a stack takes', () => {
+    expect(alarmTenants('false', 'acme=koodrive/acme', 3)).toBeUndefined();
+    expect(alarmTenants('true', 'acme=koodrive/acme,beta', 3)).toEqual(['acme', 'beta']);
+    expect(() => alarmTenants('yes', 'acme', 3)).toThrow(/thresholdAlarmsPerTenant 'yes' is not a choice/);
+    const many = Array.from({ length: 134 }, (_, i) => `t${i}`).join(',');
+    expect(() => alarmTenants('true', many, 3)).toThrow(
+      `thresholdAlarmsPerTenant would make 402 alarms (134 tenants × 3 thresholds), more than the ${MAX_TENANT_THRESHOLD_ALARMS} a stack takes`,
+    );
+    expect(alarmTenants('true', many, 2)).toHaveLength(134);
   });
 
   it('checks the schedule while resolving it, before osls refuses it without naming the parameter', async () => {
