@@ -174,10 +174,11 @@ function tenantLogicalPart(tenantId: string): string {
 }
 
 /**
- * The most threshold alarms per tenant a stack takes: CloudFormation allows 500 resources in a stack,
- * and the stack's own (functions, roles, queues, table, the other alarms) are about 60.
+ * The most threshold alarms per tenant a stack may make: every one is a Metrics Insights alarm, and
+ * CloudWatch allows an account 200 of those per region by default (a quota every stage and stack there
+ * shares; a raised quota can be asked of AWS, and then `metricsInsightsAlarmQuota` says so).
  */
-export const MAX_TENANT_THRESHOLD_ALARMS = 400;
+export const DEFAULT_METRICS_INSIGHTS_ALARM_QUOTA = 200;
 
 /**
  * The tenants that get threshold alarms of their own (`thresholdAlarmsPerTenant`), or undefined for one
@@ -187,6 +188,7 @@ export function alarmTenants(
   perTenant: string,
   tenantsSetting: string,
   thresholdCount: number,
+  quota: number = DEFAULT_METRICS_INSIGHTS_ALARM_QUOTA,
 ): string[] | undefined {
   if (perTenant !== 'true' && perTenant !== 'false') {
     throw new Error(
@@ -197,9 +199,9 @@ export function alarmTenants(
   // The ids only: the secrets' names do not matter here.
   const ids = parseTenants(tenantsSetting, 'tenants', 'unused/{tenantId}').all.map((t) => t.tenantId);
   const count = ids.length * thresholdCount;
-  if (count > MAX_TENANT_THRESHOLD_ALARMS) {
+  if (count > quota) {
     throw new Error(
-      `thresholdAlarmsPerTenant would make ${count} alarms (${ids.length} tenants × ${thresholdCount} thresholds), more than the ${MAX_TENANT_THRESHOLD_ALARMS} a stack takes beside its other resources (CloudFormation allows 500): set it to false (one alarm per threshold over every tenant, and the Allocation Threshold Crossed events for each tenant), or fewer allocationThresholds.`,
+      `thresholdAlarmsPerTenant would make ${count} Metrics Insights alarms (${ids.length} tenants × ${thresholdCount} thresholds), more than the account's quota of ${quota} per region (CloudWatch's default is ${DEFAULT_METRICS_INSIGHTS_ALARM_QUOTA}, shared by every stage and stack there; CloudFormation would fail part-way through the deploy): set it to false (one alarm per threshold over every tenant, and the Allocation Threshold Crossed events for each tenant), or fewer allocationThresholds, or ask AWS for a higher quota and set metricsInsightsAlarmQuota to it.`,
     );
   }
   return ids;
@@ -554,6 +556,20 @@ export function allocationMetrics(value: string, scope: ThresholdAlarmScope): 'e
   return value;
 }
 
+/** `metricsInsightsAlarmQuota`: the account's quota of Metrics Insights alarms per region. */
+function alarmQuota(value: unknown): number {
+  if (value === undefined || value === null || String(value).trim() === '')
+    return DEFAULT_METRICS_INSIGHTS_ALARM_QUOTA;
+  const text = String(value).trim();
+  const quota = Number(text);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(quota) || quota < 1) {
+    throw new Error(
+      `metricsInsightsAlarmQuota is '${text}': give the account's quota of Metrics Insights alarms per region as a whole number (CloudWatch's default is ${DEFAULT_METRICS_INSIGHTS_ALARM_QUOTA}).`,
+    );
+  }
+  return quota;
+}
+
 function settingsFrom(custom: unknown): MonitoringSettings {
   if (typeof custom !== 'object' || custom === null) {
     throw new Error('custom.monitoring is missing in serverless.yml.');
@@ -583,6 +599,7 @@ function settingsFrom(custom: unknown): MonitoringSettings {
     String(c.thresholdAlarmsPerTenant ?? 'false'),
     String(c.tenants ?? ''),
     parseThresholds(text('thresholds')).length,
+    alarmQuota(c.metricsInsightsAlarmQuota),
   );
   return {
     functions: list('functions'),

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import MonitoringPlugin, {
   alarmTenants,
   alarmTopic,
-  MAX_TENANT_THRESHOLD_ALARMS,
+  DEFAULT_METRICS_INSIGHTS_ALARM_QUOTA,
   type MonitoringSettings,
   monitoringResources,
   parseThresholds,
@@ -400,11 +400,26 @@ describe('monitoring resources', () => {
     expect(alarmTenants('false', 'acme=koodrive/acme', 3)).toBeUndefined();
     expect(alarmTenants('true', 'acme=koodrive/acme,beta', 3)).toEqual(['acme', 'beta']);
     expect(() => alarmTenants('yes', 'acme', 3)).toThrow(/thresholdAlarmsPerTenant 'yes' is not a choice/);
-    const many = Array.from({ length: 134 }, (_, i) => `t${i}`).join(',');
+    // Every one is a Metrics Insights alarm: CloudWatch's default quota is 200 per account and region.
+    const many = Array.from({ length: 67 }, (_, i) => `t${i}`).join(',');
     expect(() => alarmTenants('true', many, 3)).toThrow(
-      `thresholdAlarmsPerTenant would make 402 alarms (134 tenants × 3 thresholds), more than the ${MAX_TENANT_THRESHOLD_ALARMS} a stack takes`,
+      `thresholdAlarmsPerTenant would make 201 Metrics Insights alarms (67 tenants × 3 thresholds), more than the account's quota of ${DEFAULT_METRICS_INSIGHTS_ALARM_QUOTA} per region`,
     );
-    expect(alarmTenants('true', many, 2)).toHaveLength(134);
+    expect(alarmTenants('true', many, 2)).toHaveLength(67);
+    // A raised quota, given as metricsInsightsAlarmQuota, lets more through.
+    expect(alarmTenants('true', many, 3, 500)).toHaveLength(67);
+    const finalize = (monitoring: Record<string, unknown>) =>
+      new MonitoringPlugin({
+        service: {
+          custom: { monitoring: { ...CUSTOM, tenants: many, thresholdAlarmsPerTenant: true, ...monitoring } },
+          provider: { compiledCloudFormationTemplate: { Resources: {} } },
+        },
+      }).hooks['before:package:finalize']?.();
+    expect(() => finalize({})).toThrow(/201 Metrics Insights alarms/);
+    expect(() => finalize({ metricsInsightsAlarmQuota: 300 })).not.toThrow();
+    expect(() => finalize({ metricsInsightsAlarmQuota: 'lots' })).toThrow(
+      /metricsInsightsAlarmQuota is 'lots'/,
+    );
   });
 
   it('checks the schedule while resolving it, before osls refuses it without naming the parameter', async () => {
