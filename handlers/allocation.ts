@@ -6,7 +6,7 @@ import { emptyResponse, jsonResponse } from '../lib/http/responses.ts';
 import { createTraceId } from '../lib/koodrive/client.ts';
 import { createLogger } from '../lib/logger.ts';
 import { type LazyRuntime, lazyRuntime } from '../lib/runtime.ts';
-import { parseTenantId } from '../lib/tenants.ts';
+import { routeTenantId } from '../lib/tenants.ts';
 
 export const ALLOCATION_ROUTES = ['GET /allocation', 'GET /tenants/{tenantId}/allocation'] as const;
 
@@ -46,7 +46,7 @@ export function createAllocationHandler(deps: { logger: Logger; getRuntime: Lazy
       // The request's lines name the tenant as soon as it is known, also when what follows fails (an
       // unknown tenant, a bad KooDrive setting): a tenant the route names, once it is a valid id, before
       // any setting is read; the default tenant once the tenants are read. One appendKeys either way.
-      const named = route === ALLOCATION_ROUTES[1] ? parseTenantId(tenantParam) : undefined;
+      const named = route === ALLOCATION_ROUTES[1] ? routeTenantId(tenantParam, event.rawPath) : undefined;
       if (named !== undefined) appendKeys({ tenantId: named });
       const { tenants } = deps.getRuntime.config();
       const tenant = named === undefined ? tenants.defaultTenant : tenants.get(named);

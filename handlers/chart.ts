@@ -21,7 +21,7 @@ import {
   MalformedSnapshotItemError,
   type SnapshotStore,
 } from '../lib/snapshots/store.ts';
-import { parseTenantId } from '../lib/tenants.ts';
+import { routeTenantId } from '../lib/tenants.ts';
 import { computeTrend } from '../lib/trend.ts';
 import type { Allocation } from '../lib/types.ts';
 
@@ -262,7 +262,7 @@ export function createChartHandler(deps: ChartHandlerDeps) {
       const tenantParam = event.pathParameters?.tenantId;
       if (method === 'GET' && tenantParam !== undefined && path.endsWith('/allocation/history.svg')) {
         const config = deps.getConfig();
-        const tenant = config.tenants.get(parseTenantId(tenantParam));
+        const tenant = config.tenants.get(routeTenantId(tenantParam, event.rawPath));
         appendKeys({ tenantId: tenant.tenantId });
         const params = event.queryStringParameters ?? {};
         // The JSON history's own rules and messages for from/to; limit and cursor do not apply here.

@@ -6,7 +6,7 @@ import { jsonResponse } from '../lib/http/responses.ts';
 import { createLogger } from '../lib/logger.ts';
 import { resolveHistoryQuery } from '../lib/snapshots/history-query.ts';
 import { lazySnapshotStore, type SnapshotStore } from '../lib/snapshots/store.ts';
-import { parseTenantId } from '../lib/tenants.ts';
+import { routeTenantId } from '../lib/tenants.ts';
 import { type Trend, TrendAccumulator } from '../lib/trend.ts';
 import type { Allocation } from '../lib/types.ts';
 
@@ -50,7 +50,7 @@ export function createHistoryHandler(deps: HistoryHandlerDeps) {
         );
       }
       const config = deps.getConfig();
-      const tenant = config.tenants.get(parseTenantId(tenantParam));
+      const tenant = config.tenants.get(routeTenantId(tenantParam, event.rawPath));
       appendKeys({ tenantId: tenant.tenantId });
       const params = event.queryStringParameters ?? {};
       const query = resolveHistoryQuery(

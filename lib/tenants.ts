@@ -28,6 +28,22 @@ export function parseTenantId(value: unknown): string {
   return value;
 }
 
+/**
+ * The tenant id of a `/tenants/{tenantId}/…` route ({@link parseTenantId}), refusing a path with `.` or
+ * `..` segments: an IAM policy's resource (`…/GET/tenants/beta/*`) may be matched against the path as
+ * sent, which `/tenants/beta/../acme/allocation` matches while the route names `acme`. No request
+ * needs such a segment.
+ */
+export function routeTenantId(tenantParam: unknown, rawPath: string): string {
+  const tenantId = parseTenantId(tenantParam);
+  if (/(^|\/)\.\.?(\/|$)/.test(rawPath)) {
+    throw new InvalidRequestError(
+      `The path has '.' or '..' segments: write it as /tenants/${tenantId}/… (an IAM policy names a tenant by the path as sent).`,
+    );
+  }
+  return tenantId;
+}
+
 /** The placeholder a secret id template holds: `koodrive/{tenantId}`. */
 export const TENANT_PLACEHOLDER = '{tenantId}';
 // Secrets Manager's name characters, around exactly one placeholder.

@@ -161,6 +161,20 @@ describe('errors: every row of the contract table', () => {
     expect(response.headers?.['x-trace-id']).toHaveLength(58);
   });
 
+  it('400 INVALID_REQUEST for a tenant path with dot segments, which an IAM policy on another tenant matches', async () => {
+    const before = koodrive.requests.length;
+    const event = httpEvent('/tenants/zeta/../acme/allocation', {
+      routeKey: 'GET /tenants/{tenantId}/allocation',
+      pathParameters: { tenantId: 'acme' },
+    });
+    const response = await coldHandler()(event, lambdaContext());
+    expect(response.statusCode).toBe(400);
+    expect(JSON.parse(String(response.body)).detail).toBe(
+      "The path has '.' or '..' segments: write it as /tenants/acme/… (an IAM policy names a tenant by the path as sent).",
+    );
+    expect(koodrive.requests).toHaveLength(before);
+  });
+
   it('404 UNKNOWN_TENANT for a tenant that is not configured', async () => {
     const response = await call(coldHandler(), '/tenants/zeta/allocation', 'zeta');
     expect(response.statusCode).toBe(404);

@@ -285,6 +285,18 @@ describe('GET /tenants/{tenantId}/allocation/history.svg', () => {
     expect(moves(chart(undefined))).toBe(6);
   });
 
+  it('refuses a tenant path with dot segments, which an IAM policy on another tenant matches', async () => {
+    const response = await handler()(
+      httpEvent('/tenants/quiet/../acme/allocation/history.svg', {
+        routeKey: 'GET /tenants/{tenantId}/allocation/history.svg',
+        pathParameters: { tenantId: 'acme' },
+      }),
+      lambdaContext('koodrive-allocation-test-chart'),
+    );
+    expect(response.statusCode).toBe(400);
+    expect(problem({ body: String(response.body) }).detail).toContain("The path has '.' or '..' segments");
+  });
+
   it('answers an empty range with a chart that says so', async () => {
     const response = await getSvg('quiet');
     expect(response.statusCode).toBe(200);

@@ -295,6 +295,13 @@ describe('GET /tenants/{tenantId}/allocation/history', () => {
     }
   });
 
+  it('400 for a tenant path with dot segments, which an IAM policy on another tenant matches', async () => {
+    const answer = await get('acme', {}, { path: '/tenants/quiet/./../acme/allocation/history' });
+    expect(answer.statusCode).toBe(400);
+    expect(answer.json.code).toBe('INVALID_REQUEST');
+    expect(String(answer.json.detail)).toContain("The path has '.' or '..' segments");
+  });
+
   it('400 for a validly signed cursor whose carried trend is not one this service writes', async () => {
     for (let i = 0; i < 3; i++) await put('acme', at(-(3 - i) * 3_600_000), 500 + i);
     const first = await get('acme', { limit: '1' });
