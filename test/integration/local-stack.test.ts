@@ -339,9 +339,13 @@ describe('local stack (npm start)', () => {
     await response.body?.cancel();
     const slash = await fetch(`${apiUrl}/dashboard/?inline=1`, { redirect: 'manual' });
     expect([slash.status, slash.headers.get('location')]).toEqual([308, '../dashboard?inline=1']);
+    expect(slash.headers.get('x-trace-id')).toMatch(/^[0-9a-f-]{36}$/);
     await slash.body?.cancel();
-    // Followed, the browser lands on the page.
-    expect(new URL('../dashboard?inline=1', `${apiUrl}/dashboard/`).pathname).toBe('/dashboard');
+    // Followed, it lands on the page.
+    const followed = await fetch(`${apiUrl}/dashboard/?inline=1`);
+    expect([followed.status, new URL(followed.url).pathname]).toEqual([200, '/dashboard']);
+    expect(followed.headers.get('content-type')).toMatch(/^text\/html/);
+    await followed.body?.cancel();
   });
 
   it('shows every tenant’s chart on the dashboard, in headless Chromium, with each series drawn', async () => {

@@ -6,7 +6,6 @@ describe('dashboardRedirect', () => {
   it('sends /dashboard/ (any number of slashes) back to /dashboard, relatively, with its query', () => {
     expect(dashboardRedirect('/dashboard/')).toBe('../dashboard');
     expect(dashboardRedirect('/dashboard//?inline=1')).toBe('../../dashboard?inline=1');
-    expect(dashboardRedirect('/prod/dashboard/')).toBe('../dashboard');
   });
 
   it('leaves every other path to the router', () => {
@@ -14,6 +13,7 @@ describe('dashboardRedirect', () => {
       '/dashboard',
       '/dashboard?x=/',
       '/tenants/demo/allocation/',
+      '/tenants/demo/dashboard/',
       '/dashboards/',
       undefined,
     ]) {
