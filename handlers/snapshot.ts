@@ -146,7 +146,6 @@ function tenantsOf(config: Config, request: SnapshotRequest): readonly Tenant[] 
   return request.tenantId === undefined ? config.tenants.all : [config.tenants.get(request.tenantId)];
 }
 
-/** The snapshot function: an EventBridge schedule, an SQS batch, or a `Snapshot Requested` event. */
 /** Reads the settings a snapshot run uses, so that a wrong one throws its ConfigurationError here. */
 function readSnapshotSettings(config: Config): void {
   void config.snapshotRetentionDays;
@@ -155,6 +154,7 @@ function readSnapshotSettings(config: Config): void {
   void config.allocationMetrics;
 }
 
+/** The snapshot function: an EventBridge schedule, an SQS batch, or a `Snapshot Requested` event. */
 export function createSnapshotHandler(deps: SnapshotHandlerDeps) {
   const { logger } = deps;
 

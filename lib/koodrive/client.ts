@@ -436,7 +436,7 @@ export function createKooDriveClient(options: KooDriveClientOptions): KooDriveCl
         networkError: 'timeout',
         error: new UpstreamTimeoutError(
           timeoutMs < options.timeoutMs
-            ? `KooDrive did not answer within the ${timeoutMs} ms left in this invocation at ${url.host}: the function's timeout is too short for KOODRIVE_TIMEOUT_MS × KOODRIVE_MAX_ATTEMPTS.`
+            ? `KooDrive did not answer within the ${timeoutMs} ms left in this invocation at ${url.host}: the invocation's time is too short for KOODRIVE_TIMEOUT_MS × KOODRIVE_MAX_ATTEMPTS; ${NO_TIME_ADVICE}.`
             : `KooDrive did not answer within ${options.timeoutMs} ms (KOODRIVE_TIMEOUT_MS) at ${url.host}.`,
           { cause: error },
         ),
