@@ -310,7 +310,20 @@ export class TrendAccumulator {
   trend(): Trend {
     const keys = seriesKeysOf(new Map([...this.spaces].map(([type, space]) => [type, space.typeName])));
     const trend: Trend = {};
-    for (const [type, key] of keys) trend[key] = fitTrend(this.spaces.get(type)?.fit);
+    const lastItemAt = this.totals?.lastAt;
+    for (const [type, key] of keys) {
+      const fit = this.spaces.get(type)?.fit;
+      const entry = fitTrend(fit);
+      // A space type the last item no longer lists (deleted): its slope stays, but no day of filling
+      // up, which would be counted from its own last point, not the last item (the chart draws none).
+      trend[key] =
+        fit !== undefined &&
+        lastItemAt !== undefined &&
+        fit.lastAt < lastItemAt &&
+        entry.daysUntilFull !== null
+          ? { ...entry, daysUntilFull: null }
+          : entry;
+    }
     trend[TOTALS_KEY] = fitTrend(this.totals);
     return trend;
   }

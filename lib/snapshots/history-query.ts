@@ -129,7 +129,15 @@ export function resolveHistoryQuery(
       ? roundInstant(fromExact, 'ceil')
       : cursorRange !== undefined
         ? new Date(cursorRange.from)
-        : new Date(Math.max(MIN_INSTANT_MS, to.getTime() - DEFAULT_HISTORY_DAYS * DAY_MS));
+        : new Date(
+            Math.max(
+              MIN_INSTANT_MS,
+              // to minus 7 days, as written: its digits past the millisecond round the lower bound up.
+              to.getTime() -
+                DEFAULT_HISTORY_DAYS * DAY_MS +
+                (toExact !== undefined && toExact.beyondMs !== '' ? 1 : 0),
+            ),
+          );
   const asWritten = (exact: ExactInstant | undefined, rounded: Date) =>
     exact ?? { floorMs: rounded.getTime(), beyondMs: '' };
   if (compareExactInstants(asWritten(fromExact, from), asWritten(toExact, to)) > 0) {

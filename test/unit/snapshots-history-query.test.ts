@@ -36,6 +36,11 @@ describe('resolveHistoryQuery', () => {
   });
 
   it('counts the default from back from an explicit to', () => {
+    // Digits past the millisecond: to minus 7 days is …00.0005Z, so the inclusive from rounds up.
+    expect(resolve({ to: '2026-11-28T04:00:00.0005Z' })).toMatchObject({
+      from: '2026-11-21T04:00:00.001Z',
+      to: '2026-11-28T04:00:00.000Z',
+    });
     expect(resolve({ to: '2026-01-08T00:00:00+01:00' })).toMatchObject({
       from: '2025-12-31T23:00:00.000Z',
       to: '2026-01-07T23:00:00.000Z',

@@ -41,6 +41,33 @@ describe('computeTrend', () => {
     expect(trend.totals?.daysUntilFull).toBeCloseTo(46, 10);
   });
 
+  it('gives a space the last item no longer lists its slope but no day of filling up', () => {
+    // Department on days 0–5; personal (50, 55, 60 of 100) on days 0–2 only: deleted by day 3. Its
+    // 5 GB a day stays; a day of filling up counted from its own last point (8) would not be "from the
+    // last item", and for a deleted space there is none (the chart draws no forecast for it either).
+    const items = [0, 1, 2, 3, 4, 5].map((d) =>
+      item(T0 + d * DAY, [
+        { type: 0, allocated: 100 + 10 * d, total: 1000 },
+        ...(d <= 2 ? [{ type: 1, allocated: 50 + 5 * d, total: 100 }] : []),
+      ]),
+    );
+    const trend = computeTrend(items);
+    expect(trend.personal?.slopeGBPerDay).toBeCloseTo(5, 10);
+    expect(trend.personal?.points).toBe(3);
+    expect(trend.personal?.daysUntilFull).toBeNull();
+    // Listed by the last item again: counted as before.
+    const back = [
+      ...items,
+      item(T0 + 6 * DAY, [
+        { type: 0, allocated: 160, total: 1000 },
+        { type: 1, allocated: 80, total: 100 },
+      ]),
+    ];
+    expect(computeTrend(back).personal?.daysUntilFull).not.toBeNull();
+    // Department, listed throughout: 850 GB of room at 10 a day.
+    expect(trend.department?.daysUntilFull).toBeCloseTo(85, 10);
+  });
+
   it('measures time in days whatever the spacing of the snapshots', () => {
     // Hourly snapshots growing 10 GB a day, from 500: after 72 hours, 530; 470 GB left is 47 days.
     const items = Array.from({ length: 73 }, (_, h) =>
