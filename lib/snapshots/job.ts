@@ -313,18 +313,32 @@ async function publishHeld(
 
 /** The state a new snapshot is compared with: the head, or (no head yet) the newest snapshot. */
 interface Baseline extends ThresholdHead {
-  /** True for the stored head; false for a newest snapshot standing in for a head not written yet. */
+  /** True for the stored head, which {@link baselineFor} always gives (it creates one when missing). */
   isHead: boolean;
 }
 
-/** Read while KooDrive is asked. The newest snapshot stands in only until the tenant has a head. */
+/**
+ * Read while KooDrive is asked: the tenant's head. A tenant with snapshots but no head (stored while no
+ * event bus was set, or before the head existed, or whose first run stopped before creating it) gets
+ * one first, at its newest snapshot, that snapshot owing its pending events if it has any: every
+ * comparison is then with a head, whose conditional moves keep each crossing to one announcement. (A
+ * newest snapshot merely standing in let two runs each count a crossing from it, or, its own run
+ * giving up, none announce it.) Undefined: the tenant has no snapshot yet.
+ */
 async function baselineFor(t: Thresholds, tenantId: string): Promise<Baseline | undefined> {
   const head = await t.store.thresholdHead(tenantId);
   if (head !== undefined) return { ...head, isHead: true };
   const newest = await t.store.latest(tenantId);
-  return newest === undefined
-    ? undefined
-    : { observedAt: newest.observedAt, allocation: newest, isHead: false, owed: [] };
+  if (newest === undefined) return undefined;
+  const state = await t.store.snapshotState(tenantId, newest.observedAt);
+  const owes = (state?.pendingEvents.length ?? 0) > 0;
+  // Conditional on no head: of two runs doing this at once, one writes it; both read what was written.
+  await t.store.advanceThresholdHead(tenantId, undefined, newest, owes);
+  const created = await t.store.thresholdHead(tenantId);
+  if (created === undefined) {
+    throw new Error(`The threshold head of tenant '${tenantId}' was not there after it was created.`);
+  }
+  return { ...created, isHead: true };
 }
 
 /** What publishing the head's owed list came to. */

@@ -53,8 +53,8 @@ export interface Snapshot extends Allocation {
    */
   pendingAgainst?: string;
   /**
-   * The observedAt of the state this snapshot was compared with (the threshold head, or the newest
-   * snapshot standing in before the tenant had one); absent when there was none. Kept after its events
+   * The observedAt of the state this snapshot was compared with (the threshold head; in items written
+   * before the head was created first, the newest snapshot that stood in for it); absent when there was none. Kept after its events
    * are published: a later snapshot that records this snapshot here shows that the head moved on from
    * it, so its own events, if still pending, are owed (see {@link SnapshotStore.headMovedOnFrom}).
    */
