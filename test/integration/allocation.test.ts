@@ -697,11 +697,7 @@ describe('nothing secret leaves the function', () => {
     output.current = capture;
     const response = await call(handler, '/allocation');
     capture.stop();
-    const lines = capture
-      .text()
-      .split('\n')
-      .filter((line) => line.trim() !== '')
-      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    const lines = capture.records();
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatchObject({
       level: 'INFO',
@@ -727,11 +723,7 @@ describe('nothing secret leaves the function', () => {
       output.current = capture;
       const response = await call(handler, path, tenantId);
       capture.stop();
-      const lines = capture
-        .text()
-        .split('\n')
-        .filter((line) => line.trim() !== '')
-        .map((line) => JSON.parse(line) as Record<string, unknown>);
+      const lines = capture.records();
       return { status: response.statusCode, lines: lines.map((line) => [line.message, line.tenantId]) };
     };
     // A bad setting of KooDrive calls: the default tenant is still known from KOODRIVE_TENANTS.
@@ -779,11 +771,7 @@ describe('nothing secret leaves the function', () => {
     capture.stop();
     expect(response.statusCode).toBe(200);
     const traceId = response.headers?.['x-trace-id'];
-    const warnings = capture
-      .text()
-      .split('\n')
-      .filter((line) => line.includes('KooDrive attempt failed'))
-      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    const warnings = capture.records().filter((line) => line.message === 'KooDrive attempt failed');
     // A flap that ends in success leaves these lines as its only record.
     expect(warnings).toEqual([
       expect.objectContaining({

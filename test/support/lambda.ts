@@ -104,6 +104,13 @@ export function captureOutput() {
   return {
     lines,
     text: () => lines.join(''),
+    /** Each non-empty line, parsed: the structured log lines. */
+    records: (): Record<string, unknown>[] =>
+      lines
+        .join('')
+        .split('\n')
+        .filter((line) => line.trim() !== '')
+        .map((line) => JSON.parse(line) as Record<string, unknown>),
     stop() {
       process.stdout.write = originalOut;
       process.stderr.write = originalErr;
