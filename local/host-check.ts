@@ -6,6 +6,7 @@
  * POST snapshot requests to the Lambda port. Browsers always send the page's host as `Host`, and an
  * `Origin` on cross-origin requests; curl, scripts and `npm run snapshot:local` send 127.0.0.1 or none.
  */
+import { randomUUID } from 'node:crypto';
 import type { IncomingHttpHeaders, IncomingMessage, Server, ServerResponse } from 'node:http';
 
 const LOCAL_NAMES = new Set(['127.0.0.1', 'localhost', '[::1]']);
@@ -49,13 +50,25 @@ export function refusedRequest(headers: IncomingHttpHeaders): string | undefined
   return undefined;
 }
 
-/** Answers a refused request: 403 problem+json saying why; nothing else sees it. */
+/**
+ * Answers a refused request: 403 problem+json saying why, in the contract's shape (a `code`, and a
+ * `traceId` that is also the `x-trace-id` header); nothing else sees it.
+ */
 function refuse(response: ServerResponse, why: string): void {
-  const body = JSON.stringify({ type: 'about:blank', title: 'Forbidden', status: 403, detail: why });
+  const traceId = randomUUID();
+  const body = JSON.stringify({
+    type: 'about:blank',
+    title: 'Forbidden',
+    status: 403,
+    detail: why,
+    code: 'LOCAL_STACK_ONLY',
+    traceId,
+  });
   response.writeHead(403, {
     'content-type': 'application/problem+json',
     'cache-control': 'no-store',
     'content-length': Buffer.byteLength(body),
+    'x-trace-id': traceId,
   });
   response.end(body);
 }

@@ -402,6 +402,8 @@ describe('local stack (npm start)', () => {
     expect(JSON.parse(rebound.body)).toMatchObject({
       status: 403,
       detail: expect.stringContaining('DNS rebinding'),
+      code: 'LOCAL_STACK_ONLY',
+      traceId: expect.stringMatching(/^[0-9a-f-]{36}$/),
     });
     const invoke = await rawGet(lambdaPort, '/2015-03-31/functions/snapshot/invocations', {
       host: `attacker.example:${lambdaPort}`,
