@@ -153,18 +153,6 @@ function getAllocationMetrics(env: Env): AllocationMetricsScope {
  * not the history an operator turns to while fixing it. {@link configProblems} reads them all.
  */
 export function loadConfig(env: Env = process.env): Config {
-  let calls: Pick<Config, 'baseUrl' | 'timeoutMs' | 'maxAttempts' | 'secretCacheSeconds'> | undefined;
-  const callSettings = () => {
-    calls ??= {
-      baseUrl: getBaseUrl(env),
-      timeoutMs: getInteger(env, 'KOODRIVE_TIMEOUT_MS'),
-      maxAttempts: getInteger(env, 'KOODRIVE_MAX_ATTEMPTS'),
-      secretCacheSeconds: getInteger(env, 'SECRET_CACHE_SECONDS'),
-    };
-    return calls;
-  };
-  // Each read on first use, on its own: a mistake in one fails what reads that one only (the thresholds
-  // are the charts' too; retention, concurrency and metrics the snapshot function's alone).
   const once = <T>(read: () => T): (() => T) => {
     let value: { v: T } | undefined;
     return () => {
@@ -172,6 +160,15 @@ export function loadConfig(env: Env = process.env): Config {
       return value.v;
     };
   };
+  // The settings of KooDrive calls, read together on first use (the client takes them all).
+  const callSettings = once(() => ({
+    baseUrl: getBaseUrl(env),
+    timeoutMs: getInteger(env, 'KOODRIVE_TIMEOUT_MS'),
+    maxAttempts: getInteger(env, 'KOODRIVE_MAX_ATTEMPTS'),
+    secretCacheSeconds: getInteger(env, 'SECRET_CACHE_SECONDS'),
+  }));
+  // The snapshots' settings, each on its own: a mistake in one fails what reads that one only (the
+  // thresholds are the charts' too; retention, concurrency and metrics the snapshot function's alone).
   const retentionDays = once(() => getInteger(env, 'SNAPSHOT_RETENTION_DAYS'));
   const concurrency = once(() => getInteger(env, 'SNAPSHOT_CONCURRENCY'));
   const thresholds = once(() => getThresholds(env));
