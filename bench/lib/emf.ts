@@ -3,14 +3,12 @@
  * namespace, metric name and dimension set with its values is one custom metric, billed per month.
  */
 
+import { isRecord } from '../probe/common.ts';
+
 /** One metric a document creates; `tenant` when one of its dimensions is the tenant. */
 export interface EmfMetric {
   id: string;
   tenant?: string;
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 /** The metrics of one log line: none when it is not an EMF document. */

@@ -59,11 +59,7 @@ async function call(
     context.getRemainingTimeInMillis = () => end - Date.now();
   }
   const response = await handler(event, context);
-  return {
-    ...response,
-    json: JSON.parse(String(response.body)) as Record<string, unknown>,
-    requestId: context.awsRequestId,
-  };
+  return { ...response, json: JSON.parse(String(response.body)) as Record<string, unknown> };
 }
 
 beforeAll(async () => {
