@@ -73,24 +73,35 @@ function refuse(response: ServerResponse, why: string): void {
   response.end(body);
 }
 
-/** `emit` that answers refused requests itself and hands every other event to `emit`. */
-function guardedEmit(emit: Server['emit']): Server['emit'] {
-  return function guarded(this: Server, event: string | symbol, ...args: unknown[]): boolean {
+/**
+ * Lets `answer` see every request `target` (a server, or every server's prototype) receives before its
+ * listeners do: when it answers one (returns true), nothing else sees it.
+ */
+export function answerRequestsFirst(
+  target: Pick<Server, 'emit'>,
+  answer: (request: IncomingMessage, response: ServerResponse) => boolean,
+): void {
+  const emit = target.emit;
+  target.emit = function answering(this: Server, event: string | symbol, ...args: unknown[]): boolean {
     if (event === 'request') {
       const [request, response] = args as [IncomingMessage, ServerResponse];
-      const why = refusedRequest(request.headers);
-      if (why !== undefined) {
-        refuse(response, why);
-        return true;
-      }
+      if (answer(request, response)) return true;
     }
     return Reflect.apply(emit, this, [event, ...args]) as boolean;
   } as Server['emit'];
 }
 
+/** Answers a request {@link refusedRequest} refuses. */
+function refuseIfNotLocal(request: IncomingMessage, response: ServerResponse): boolean {
+  const why = refusedRequest(request.headers);
+  if (why === undefined) return false;
+  refuse(response, why);
+  return true;
+}
+
 /** Keeps one server's requests to {@link refusedRequest}'s: whatever listens to them never sees the others. */
 export function guardServer(server: Server): void {
-  server.emit = guardedEmit(server.emit);
+  answerRequestsFirst(server, refuseIfNotLocal);
 }
 
 /** Guards a server about to listen on `host` when that is a loopback address (`::1` as bound, unbracketed). */
@@ -100,5 +111,5 @@ export function guardOnLoopback(server: Server, host: string): void {
 
 /** The same for every HTTP server this process makes or has made (serverless offline's, from its preload). */
 export function guardEveryServer(prototype: Server): void {
-  prototype.emit = guardedEmit(prototype.emit);
+  answerRequestsFirst(prototype, refuseIfNotLocal);
 }

@@ -5,7 +5,8 @@
  * Preloaded into offline (local/offline-guard.ts), this answers that path as the deployed function does.
  */
 import { randomUUID } from 'node:crypto';
-import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { Server } from 'node:http';
+import { answerRequestsFirst } from './host-check.ts';
 
 /** Where a request for `url` (path and query, as a server receives it) is sent back to, if anywhere. */
 export function dashboardRedirect(url: string | undefined): string | undefined {
@@ -21,27 +22,22 @@ export function dashboardRedirect(url: string | undefined): string | undefined {
 
 /** Every HTTP server of this process answers `GET /dashboard/` with that 308 itself, as the function does. */
 export function redirectDashboardSlash(prototype: Server): void {
-  const emit = prototype.emit;
-  prototype.emit = function redirecting(this: Server, event: string | symbol, ...args: unknown[]): boolean {
-    if (event === 'request') {
-      const [request, response] = args as [IncomingMessage, ServerResponse];
-      const location = request.method === 'GET' ? dashboardRedirect(request.url) : undefined;
-      if (location !== undefined) {
-        try {
-          // Every answer carries x-trace-id: the function's would be its request id.
-          response.writeHead(308, {
-            location,
-            'content-length': 0,
-            'cache-control': 'no-store',
-            'x-trace-id': randomUUID(),
-          });
-          response.end();
-          return true;
-        } catch {
-          // A query no header may carry: left to the router, which answers it as offline does.
-        }
-      }
+  answerRequestsFirst(prototype, (request, response) => {
+    const location = request.method === 'GET' ? dashboardRedirect(request.url) : undefined;
+    if (location === undefined) return false;
+    try {
+      // Every answer carries x-trace-id: the function's would be its request id.
+      response.writeHead(308, {
+        location,
+        'content-length': 0,
+        'cache-control': 'no-store',
+        'x-trace-id': randomUUID(),
+      });
+      response.end();
+      return true;
+    } catch {
+      // A query no header may carry: left to the router, which answers it as offline does.
+      return false;
     }
-    return Reflect.apply(emit, this, [event, ...args]) as boolean;
-  } as Server['emit'];
+  });
 }
