@@ -7,7 +7,7 @@ import middy from '@middy/core';
 import type { Context, SQSBatchItemFailure, SQSBatchResponse } from 'aws-lambda';
 import { fetchAllocation } from '../lib/allocation.ts';
 import type { Config } from '../lib/config.ts';
-import { invocationDeadline, SNAPSHOT_MARGIN_MS } from '../lib/deadline.ts';
+import { invocationDeadline, invocationTimeLeft, SNAPSHOT_MARGIN_MS } from '../lib/deadline.ts';
 import { InvalidRequestError } from '../lib/errors.ts';
 import { createEventPublisher, type EventPublisher } from '../lib/events.ts';
 import { createLogger, describeError } from '../lib/logger.ts';
@@ -159,15 +159,13 @@ export function createSnapshotHandler(deps: SnapshotHandlerDeps) {
   const { logger } = deps;
 
   const { metrics } = deps;
-  const jobDeps = (
-    runtime: Runtime,
-    source: SnapshotSource,
-    deadline: number | undefined,
-  ): SnapshotJobDeps => {
+  const jobDeps = (runtime: Runtime, source: SnapshotSource, invocation: Invocation): SnapshotJobDeps => {
+    const { deadline, timeLeft } = invocation;
     const publisher = deps.getPublisher?.(runtime.config);
     return {
       store: deps.getStore(runtime.config),
       ...(deps.now === undefined ? {} : { now: deps.now }),
+      ...(timeLeft === undefined ? {} : { timeLeft }),
       // Tenants not reached before the deadline fail fast and are reported, instead of a Lambda timeout
       // that would leave no record of which tenants were stored.
       fetch: (tenant) =>
@@ -229,7 +227,7 @@ export function createSnapshotHandler(deps: SnapshotHandlerDeps) {
   const runSqs = async (
     runtime: Runtime,
     trigger: Extract<SnapshotTrigger, { kind: 'sqs' }>,
-    deadline: number | undefined,
+    invocation: Invocation,
   ): Promise<SQSBatchResponse> => {
     const failures: SQSBatchItemFailure[] = [];
     const planned: { messageId: string; targets: SnapshotTarget[] }[] = [];
@@ -256,7 +254,7 @@ export function createSnapshotHandler(deps: SnapshotHandlerDeps) {
     const results = await snapshotTargets({
       targets: planned.flatMap((message) => message.targets),
       source: 'sqs',
-      deps: jobDeps(runtime, 'sqs', deadline),
+      deps: jobDeps(runtime, 'sqs', invocation),
       concurrency: runtime.config.snapshotConcurrency,
     });
     let offset = 0;
@@ -283,13 +281,16 @@ export function createSnapshotHandler(deps: SnapshotHandlerDeps) {
 
   const run = async (event: unknown, context: Context): Promise<SQSBatchResponse | SnapshotRunSummary> => {
     try {
-      const deadline = invocationDeadline(context, SNAPSHOT_MARGIN_MS);
+      const invocation: Invocation = {
+        deadline: invocationDeadline(context, SNAPSHOT_MARGIN_MS),
+        timeLeft: invocationTimeLeft(context),
+      };
       const trigger = parseSnapshotEvent(event);
       const runtime = deps.getRuntime();
       // Every snapshot setting read now (each is read on first use): a wrong one fails the invocation
       // before any KooDrive call or write, not each tenant after its snapshot was stored.
       readSnapshotSettings(runtime.config);
-      if (trigger.kind === 'sqs') return await runSqs(runtime, trigger, deadline);
+      if (trigger.kind === 'sqs') return await runSqs(runtime, trigger, invocation);
 
       const source: SnapshotSource = trigger.kind;
       const { observedAt } = trigger.request;
@@ -299,7 +300,7 @@ export function createSnapshotHandler(deps: SnapshotHandlerDeps) {
         tenants: tenantsOf(runtime.config, trigger.request),
         observedAt,
         source,
-        deps: jobDeps(runtime, source, deadline),
+        deps: jobDeps(runtime, source, invocation),
         concurrency: runtime.config.snapshotConcurrency,
       });
       // Every tenant was tried; failing now lets Lambda's retries and failure destination see it.
@@ -332,6 +333,14 @@ export { SNAPSHOT_MARGIN_MS };
 
 /** Less time than this before the deadline, a tenant's secret is not read ahead of its KooDrive call. */
 const PREPARE_MIN_MS = 1_000;
+
+/** What an invocation's context says of its time. */
+interface Invocation {
+  /** When KooDrive calls and secret reads must end (epoch ms): the end less SNAPSHOT_MARGIN_MS. */
+  deadline: number | undefined;
+  /** The time left to the invocation's end: threshold events are published only with enough of it. */
+  timeLeft: (() => number) | undefined;
+}
 
 /** One publisher per container, on the configured bus; no bus configured, no publisher. */
 function lazyPublisher(): (config: Config) => EventPublisher | undefined {

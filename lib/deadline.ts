@@ -7,6 +7,12 @@ export function invocationDeadline(context: Context, marginMs: number): number |
   return Number.isFinite(remaining) ? Date.now() + remaining - marginMs : undefined;
 }
 
+/** The invocation's remaining time, as Lambda tells it; undefined when the context cannot tell. */
+export function invocationTimeLeft(context: Context): (() => number) | undefined {
+  if (typeof context?.getRemainingTimeInMillis !== 'function') return undefined;
+  return () => context.getRemainingTimeInMillis();
+}
+
 /**
  * Time the snapshot function keeps back from the invocation's end for the last tenants' DynamoDB writes,
  * events and logs: no KooDrive call or secret read runs into it. It outlasts one AWS call that gets no

@@ -19,7 +19,8 @@ export interface PublishOutcome {
 export interface PublishOptions {
   /**
    * Asked before each PutEvents call: false leaves that call's entries, and the rest, unpublished
-   * (returned as failed). The snapshot job stops when its publishing lease could run out during a call.
+   * (returned as failed). The snapshot job stops when its publishing lease could run out during a call,
+   * or the invocation could end before what the call published is recorded.
    */
   mayCall?: () => boolean;
 }
@@ -58,7 +59,8 @@ export function createEventPublisher(options: {
       const outcome: PublishOutcome = { published: [], failed: [] };
       for (let start = 0; start < crossings.length; start += BATCH_SIZE) {
         if (publishOptions.mayCall?.() === false) {
-          outcome.reason ??= 'stopped before a PutEvents call: the publishing lease could run out during it';
+          outcome.reason ??=
+            'stopped before a PutEvents call: the publishing lease could run out, or the invocation end, before what it published is recorded';
           outcome.failed.push(...crossings.slice(start));
           break;
         }

@@ -89,6 +89,11 @@ export interface SnapshotJobDeps {
   prepare?: (tenant: Tenant) => Promise<void>;
   /** The clock for publishing leases (epoch ms); default Date.now. */
   now?: () => number;
+  /**
+   * The invocation's remaining time in ms (Lambda's getRemainingTimeInMillis): a PutEvents call starts
+   * only with {@link PUBLISH_RECORD_BUDGET_MS} of it left. Undefined: no limit (tools, tests).
+   */
+  timeLeft?: () => number;
   /** Called once per target as soon as its outcome is known (for logs). */
   onResult?: (result: SnapshotResult) => void;
   /**
@@ -186,6 +191,14 @@ const AWS_TRY_MS = AWS_REQUEST_HANDLER.connectionTimeout + AWS_REQUEST_HANDLER.r
 export const PUBLISH_CALL_BUDGET_MS = AWS_TRY_MS + (DYNAMODB_MAX_ATTEMPTS * AWS_TRY_MS + 1_000) + 3_000;
 
 /**
+ * The invocation time a PutEvents call needs left before it starts: the call (one try) and the write
+ * that records what it published (the DynamoDB client's tries and their backoff). Lambda ending the
+ * invocation between the two would leave accepted events pending, and whoever takes them over once the
+ * lease has run out would publish them again; events not started stay pending and go out once.
+ */
+export const PUBLISH_RECORD_BUDGET_MS = AWS_TRY_MS + (DYNAMODB_MAX_ATTEMPTS * AWS_TRY_MS + 1_000);
+
+/**
  * Publishing a snapshot's threshold events stopped short; `published` is what EventBridge accepted before
  * that (counted and logged like any others).
  */
@@ -249,6 +262,7 @@ interface Thresholds {
   watch: ThresholdWatch;
   store: ThresholdStore;
   now: () => number;
+  timeLeft: (() => number) | undefined;
 }
 
 function thresholdsOf(deps: SnapshotJobDeps): Thresholds | undefined {
@@ -267,12 +281,18 @@ function thresholdsOf(deps: SnapshotJobDeps): Thresholds | undefined {
   ) {
     return undefined;
   }
-  return { watch: thresholds, store: store as ThresholdStore, now: deps.now ?? Date.now };
+  return {
+    watch: thresholds,
+    store: store as ThresholdStore,
+    now: deps.now ?? Date.now,
+    timeLeft: deps.timeLeft,
+  };
 }
 
 /**
  * Publishes events this invocation holds under `leaseUntil` (each call only with
- * {@link PUBLISH_CALL_BUDGET_MS} of the lease left), then keeps pending exactly those EventBridge did not
+ * {@link PUBLISH_CALL_BUDGET_MS} of the lease and {@link PUBLISH_RECORD_BUDGET_MS} of the invocation
+ * left), then keeps pending exactly those EventBridge did not
  * accept (so a redelivery never repeats an accepted one), and takes the snapshot off the head's owed
  * list once nothing is pending. Rejects when some were not accepted.
  */
@@ -282,7 +302,9 @@ async function publishHeld(
 ): Promise<ThresholdCrossing[]> {
   if (held.events.length === 0) return [];
   const outcome = await t.watch.publish(held.events, {
-    mayCall: () => t.now() + PUBLISH_CALL_BUDGET_MS <= held.leaseUntil,
+    mayCall: () =>
+      t.now() + PUBLISH_CALL_BUDGET_MS <= held.leaseUntil &&
+      (t.timeLeft === undefined || t.timeLeft() >= PUBLISH_RECORD_BUDGET_MS),
   });
   const settled = await t.store.settlePendingEvents(
     held.tenantId,

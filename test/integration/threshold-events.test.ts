@@ -11,6 +11,7 @@ import { createEventPublisher, THRESHOLD_CROSSED } from '../../lib/events.ts';
 import { createLogger } from '../../lib/logger.ts';
 import { createMetrics } from '../../lib/metrics.ts';
 import { lazyRuntime } from '../../lib/runtime.ts';
+import { PUBLISH_RECORD_BUDGET_MS } from '../../lib/snapshots/job.ts';
 import { lazySnapshotStore } from '../../lib/snapshots/store.ts';
 import type { ThresholdCrossing } from '../../lib/thresholds.ts';
 import { type LocalEventBridge, startLocalEventBridge } from '../../local/eventbridge.ts';
@@ -321,6 +322,43 @@ describe('Allocation Threshold Crossed', () => {
     releaseA();
     expect(await aRun).toMatch(/EventsInProgressError/);
     expect(bus.events).toHaveLength(1);
+  });
+
+  it('starts no PutEvents without the time to record it before the invocation ends; the retry publishes once', async () => {
+    koodrive.setData(APP.appId, allocated(50));
+    await coldHandler()(scheduledEvent('2026-11-28T11:00:00Z'), lambdaContext('snapshot'));
+    koodrive.setData(APP.appId, allocated(85));
+    // The run reaches this tenant's events late: less than PutEvents and the write that records it are left.
+    let remaining = 300_000;
+    const stores = lazySnapshotStore();
+    const late = coldHandler({
+      getStore: (config) => {
+        const store = stores(config);
+        return {
+          ...store,
+          put: async (...args) => {
+            const stored = await store.put(...args);
+            remaining = PUBLISH_RECORD_BUDGET_MS - 1;
+            return stored;
+          },
+        };
+      },
+    });
+    const event = scheduledEvent('2026-11-28T11:15:00Z');
+    const { failure } = await captured(() =>
+      late(event, { ...lambdaContext('snapshot'), getRemainingTimeInMillis: () => remaining }),
+    );
+    expect(String(failure)).toMatch(/failed for 1 of 1/);
+    expect(bus.events).toHaveLength(0);
+
+    // Lambda's retry has the time: the stored snapshot's pending event goes out, once.
+    koodrive.reset();
+    await coldHandler()(event, lambdaContext('snapshot'));
+    await coldHandler()(event, lambdaContext('snapshot'));
+    expect(koodrive.requests).toHaveLength(0);
+    expect(details().map((d) => `${d.threshold}:${d.direction}:${d.observedAt}`)).toEqual([
+      '0.8:up:2026-11-28T11:15:00.000Z',
+    ]);
   });
 
   it('publishes a crossing once when two deliveries compare a stored snapshot again at the same time', async () => {

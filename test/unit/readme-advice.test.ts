@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { PUBLISH_CALL_BUDGET_MS, PUBLISH_RECORD_BUDGET_MS } from '../../lib/snapshots/job.ts';
 
 const README = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
 const SERVERLESS_YML = readFileSync(new URL('../../serverless.yml', import.meta.url), 'utf8');
@@ -51,5 +52,13 @@ describe('README, At 3 a.m.', () => {
       /on the live routes .*lower `KOODRIVE_TIMEOUT_MS` × `KOODRIVE_MAX_ATTEMPTS`/,
     );
     expect(row('UPSTREAM_TIMEOUT')).toContain('cannot be raised, since API Gateway');
+  });
+});
+
+describe('README, threshold events', () => {
+  it('gives the lease and invocation time a PutEvents call needs as the job counts them', () => {
+    const seconds = (ms: number) => `${ms / 1000} s`;
+    expect(README).toContain(`only with ${seconds(PUBLISH_CALL_BUDGET_MS)} of its lease left`);
+    expect(README).toContain(`It also needs ${seconds(PUBLISH_RECORD_BUDGET_MS)} of the invocation left`);
   });
 });
