@@ -231,9 +231,23 @@ async function drawChart(
   return { svg, snapshots: items.length, points: drawn.length, truncated };
 }
 
-/** `inline` of the dashboard: absent, `0` or `false` for charts as links; `1` or `true` for charts in the page. */
-function parseInline(value: string | undefined): boolean {
-  if (value === undefined || value === '' || value === '0' || value === 'false') return false;
+/**
+ * `inline` of the dashboard: absent, `0` or `false` for charts as links; `1` or `true` for charts in the page.
+ * Given more than once, API Gateway joins the values with commas (`1,1`): said plainly, counted in the
+ * event's `rawQueryString` as the history's parameters are.
+ */
+function parseInline(value: string | undefined, rawQueryString: string | undefined): boolean {
+  if (value === undefined) return false;
+  const times =
+    rawQueryString === undefined
+      ? 1
+      : [...new URLSearchParams(rawQueryString).keys()].filter((name) => name === 'inline').length;
+  if (times > 1) {
+    throw new InvalidRequestError(
+      `inline was given ${times} times ('${value.slice(0, 40)}'): give it once, inline=1 for a page with every chart inside it.`,
+    );
+  }
+  if (value === '' || value === '0' || value === 'false') return false;
   if (value === '1' || value === 'true') return true;
   throw new InvalidRequestError(
     `inline is '${value.slice(0, 40)}'; use inline=1 for a page with every chart inside it (to save or open ` +
@@ -300,7 +314,7 @@ export function createChartHandler(deps: ChartHandlerDeps) {
             location: `${'../'.repeat(slashes)}dashboard${query}`,
           });
         }
-        const inline = parseInline(event.queryStringParameters?.inline);
+        const inline = parseInline(event.queryStringParameters?.inline, event.rawQueryString);
         const config = deps.getConfig();
         // On the minute: the charts' URLs then stay the same through a minute of reloads, so a browser
         // reuses the chart it cached (each is cacheable for a minute) instead of asking again.

@@ -603,7 +603,7 @@ describe('GET /dashboard: the "Fullest first" table', () => {
 
 describe('GET /dashboard?inline=1', () => {
   async function dashboard(
-    query: Record<string, string>,
+    query: Record<string, string | readonly string[]>,
     getStore: () => SnapshotStore = () => store,
     inlinePageBudget?: number,
   ) {
@@ -745,6 +745,14 @@ describe('GET /dashboard?inline=1', () => {
     expect(problem(response)).toMatchObject({ code: 'INVALID_REQUEST' });
     expect(String(problem(response).detail)).toContain("inline is 'yes'; use inline=1");
     expect((await dashboard({ inline: '0' })).body).toContain('<img src="tenants/acme/');
+  });
+
+  it('says plainly that inline was given twice (API Gateway joins the values with a comma)', async () => {
+    const response = await dashboard({ inline: ['1', '1'] });
+    expect(response.statusCode).toBe(400);
+    expect(response.headers['content-type']).toBe('application/problem+json');
+    expect(problem(response)).toMatchObject({ code: 'INVALID_REQUEST' });
+    expect(String(problem(response).detail)).toMatch(/^inline was given 2 times \('1,1'\): give it once/);
   });
 });
 
