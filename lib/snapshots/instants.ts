@@ -87,7 +87,13 @@ export function parseExactInstant(value: string, name: string): ExactInstant {
       ? ' (a date alone is not an instant: add a time and a zone, e.g. T00:00:00Z)'
       : /^(?:\d{4}-\d{2}-\d{2}[Tt][\d:.,]+|\d{8}[Tt][\d.,]+)$/.test(value)
         ? ' (it has no time zone: add Z or an offset such as +01:00)'
-        : '';
+        : // RFC 3339 lets a space stand for the T, and ISO 8601 writes years past 9999 with a sign: both
+          // have their zone, which the sentence alone would send the caller looking for.
+          /^\d{4}-\d{2}-\d{2} \d{2}:/.test(value)
+          ? ' (separate the date and the time with T, not a space)'
+          : /^[+-]\d{4,6}-\d{2}-\d{2}[Tt]/.test(value)
+            ? ' (write the year as four digits without a sign, 1970 to 9999)'
+            : '';
     throw new InvalidRequestError(
       `${name} is ${shown}, not an ISO 8601 instant with a time zone${hint}; write it like ${EXAMPLE} (with '+' encoded as %2B).`,
     );

@@ -66,6 +66,20 @@ describe('parseInstant', () => {
     expect(parseError('2026-11-28').message).toContain('a date alone is not an instant');
   });
 
+  it('says what is wrong with a zoned value that only looks unzoned: a space for the T, a six-digit year', () => {
+    // Each has its zone: "not an instant with a time zone" alone would send the caller after the wrong part.
+    expect(parseError('2026-11-28 04:00:00Z').message).toContain(
+      '(separate the date and the time with T, not a space)',
+    );
+    expect(parseError('2026-11-28 04:00:00.5+01:00').message).toContain('with T, not a space');
+    expect(parseError('+275760-09-13T00:00:00Z').message).toContain(
+      '(write the year as four digits without a sign, 1970 to 9999)',
+    );
+    expect(parseError('-000001-01-01T00:00:00Z').message).toContain(
+      'write the year as four digits without a sign',
+    );
+  });
+
   it.each([
     'yesterday',
     '1795838400000',
