@@ -141,9 +141,21 @@ export function resolveHistoryQuery(
   const asWritten = (exact: ExactInstant | undefined, rounded: Date) =>
     exact ?? { floorMs: rounded.getTime(), beyondMs: '' };
   if (compareExactInstants(asWritten(fromExact, from), asWritten(toExact, to)) > 0) {
-    const toOrigin = toText === undefined && cursorRange === undefined ? ' (to defaults to now)' : '';
+    // A bound the caller left out is now's or the cursor's: say which, since the caller never wrote it.
+    // With a cursor, the range it was issued for is the one to pass (the store refuses any other).
+    const toOrigin =
+      toText !== undefined
+        ? ''
+        : cursorRange === undefined
+          ? ' (to defaults to now)'
+          : " (to is the cursor's)";
+    const fromOrigin = fromText === undefined && cursorRange !== undefined ? " (from is the cursor's)" : '';
+    const cursorAdvice =
+      cursorRange === undefined
+        ? ''
+        : ' A cursor keeps the range it was issued for: pass the same from and to with it, or leave them out.';
     throw new InvalidRequestError(
-      `from (${fromText ?? from.toISOString()}) is later than to (${toText ?? to.toISOString()})${toOrigin}: from must not be after to.`,
+      `from (${fromText ?? from.toISOString()})${fromOrigin} is later than to (${toText ?? to.toISOString()})${toOrigin}: from must not be after to.${cursorAdvice}`,
     );
   }
   return { from, to, limit, ...(cursor === undefined ? {} : { cursor }) };

@@ -187,6 +187,22 @@ describe('resolveHistoryQuery', () => {
     expect(resolve({ cursor, to: '2026-11-01T00:00:00Z' }).to).toBe('2026-11-01T00:00:00.000Z');
   });
 
+  it("says a bound it took from the cursor is the cursor's, when the other one, given, is past it", () => {
+    const cursor = encodeCursor(KEY, {
+      tenantId: 'acme',
+      from: '2026-10-01T00:00:00.000Z',
+      to: '2026-10-31T00:00:00.000Z',
+      lastKey: { tenantId: 'acme', observedAt: '2026-10-02T00:00:00.000Z' },
+    });
+    // The caller wrote one bound: the other is the cursor's, which "from must not be after to" hides.
+    expect(refusal({ cursor, from: '2026-11-01T00:00:00Z' })).toBe(
+      "from (2026-11-01T00:00:00Z) is later than to (2026-10-31T00:00:00.000Z) (to is the cursor's): from must not be after to. A cursor keeps the range it was issued for: pass the same from and to with it, or leave them out.",
+    );
+    expect(refusal({ cursor, to: '2026-09-01T00:00:00Z' })).toBe(
+      "from (2026-10-01T00:00:00.000Z) (from is the cursor's) is later than to (2026-09-01T00:00:00Z): from must not be after to. A cursor keeps the range it was issued for: pass the same from and to with it, or leave them out.",
+    );
+  });
+
   it('refuses a forged cursor before anything else uses it', () => {
     expect(refusal({ cursor: 'eyJ2IjoxfQ.AAAA' })).toContain('cursor was not issued by this service');
   });
