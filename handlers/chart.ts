@@ -13,7 +13,7 @@ import { AppError, InvalidRequestError, NotFoundError } from '../lib/errors.ts';
 import { createHttpHandler } from '../lib/http/handler.ts';
 import { type HttpResponse, textResponse } from '../lib/http/responses.ts';
 import { createLogger, describeError } from '../lib/logger.ts';
-import { resolveHistoryQuery } from '../lib/snapshots/history-query.ts';
+import { countNames, resolveHistoryQuery } from '../lib/snapshots/history-query.ts';
 import { mapWithConcurrency } from '../lib/snapshots/job.ts';
 import {
   type HistoryPage,
@@ -238,10 +238,7 @@ async function drawChart(
  */
 function parseInline(value: string | undefined, rawQueryString: string | undefined): boolean {
   if (value === undefined) return false;
-  const times =
-    rawQueryString === undefined
-      ? 1
-      : [...new URLSearchParams(rawQueryString).keys()].filter((name) => name === 'inline').length;
+  const times = rawQueryString === undefined ? 1 : (countNames(rawQueryString).get('inline') ?? 1);
   if (times > 1) {
     throw new InvalidRequestError(
       `inline was given ${times} times ('${value.slice(0, 40)}'): give it once, inline=1 for a page with every chart inside it.`,

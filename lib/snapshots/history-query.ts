@@ -39,7 +39,7 @@ const given = (value: string | undefined): string | undefined =>
  * How many times each parameter name occurs in a raw query string, names decoded as API Gateway and
  * URLSearchParams decode them (`+` is a space, `%XY` a byte of UTF-8).
  */
-function countNames(rawQueryString: string): Map<string, number> {
+export function countNames(rawQueryString: string): Map<string, number> {
   const counts = new Map<string, number>();
   for (const [name] of new URLSearchParams(rawQueryString)) counts.set(name, (counts.get(name) ?? 0) + 1);
   return counts;
