@@ -506,6 +506,19 @@ export function renderAllocationChart(input: AllocationChartInput): string {
     return at <= endMs ? at : undefined;
   };
   const fullKeys = [...series.keys()].filter((key) => fullAt(key) !== undefined);
+  /**
+   * Whether a series gets a dashed forecast (drawn below): a slope, not full already, reported by the
+   * latest snapshot, and allocated left to shrink when it shrinks.
+   */
+  const forecastable = (key: string): boolean => {
+    const entry = input.trend[key];
+    const last = series.get(key)?.at(-1);
+    if (!forecast || entry === undefined || entry.slopeGBPerDay === null || last === undefined) return false;
+    if (entry.daysUntilFull === 0 || last.at < latest.at) return false;
+    return !(entry.slopeGBPerDay < 0 && last.allocatedGB <= 0);
+  };
+  // The shaded future is called a forecast, and the legend explains the dashes, only when one is drawn.
+  const futureWord = [...series.keys()].some(forecastable) ? 'forecast' : 'future';
 
   // Legend: one entry per series (its colour), then what the line styles mean; wraps when long.
   const others = new Map<string, string>();
@@ -518,7 +531,7 @@ export function renderAllocationChart(input: AllocationChartInput): string {
     { label: 'allocated', colour: MUTED, style: 'allocated' },
     { label: 'total', colour: MUTED, style: 'total' },
   );
-  if (forecast) legend.push({ label: 'forecast', colour: MUTED, style: 'forecast' });
+  if (futureWord === 'forecast') legend.push({ label: 'forecast', colour: MUTED, style: 'forecast' });
   let lx = 16;
   let ly = 48;
   const legendParts: string[] = [];
@@ -583,7 +596,7 @@ export function renderAllocationChart(input: AllocationChartInput): string {
   const nowX = x(toMs);
   out.push(
     `<rect${attrs({ x: round1(nowX), y: top, width: round1(left + plotWidth - nowX), height: plotHeight, fill: '#f3f4f6' })}/>`,
-    `<text${attrs({ x: round1(nowX + 6), y: top + 13, 'font-size': 11, fill: MUTED, 'font-style': 'italic' })}>${forecast ? 'forecast' : 'future'}</text>`,
+    `<text${attrs({ x: round1(nowX + 6), y: top + 13, 'font-size': 11, fill: MUTED, 'font-style': 'italic' })}>${futureWord}</text>`,
   );
   if (staleSince !== undefined) {
     // The time since the last snapshot: tinted, so that a forecast drawn across it is not taken for data.
@@ -781,11 +794,10 @@ export function renderAllocationChart(input: AllocationChartInput): string {
     // The name goes where the series' line ends: its forecast's end, else its last point.
     const name = { key, colour, lineY: y(last.allocatedGB), y: 0 };
     nameLabels.push(name);
-    if (!forecast || entry === undefined || entry.slopeGBPerDay === null) continue;
-    if (entry.daysUntilFull === 0) continue;
-    // Not reported by the latest snapshot (a space type deleted): its line ends where its data ends,
-    // rather than a forecast drawn across the time it was gone, with a 'full' date in the past.
-    if (last.at < latest.at) continue;
+    // Not forecast: no slope, full already, or not reported by the latest snapshot (a space type
+    // deleted: its line ends where its data ends, rather than a forecast drawn across the time it was
+    // gone, with a 'full' date in the past).
+    if (!forecastable(key) || entry?.slopeGBPerDay == null) continue;
     const slope = entry.slopeGBPerDay;
     const full = fullAt(key);
     let endAt = endMs;
@@ -817,7 +829,7 @@ export function renderAllocationChart(input: AllocationChartInput): string {
   // When a space fills: its name and the date above the marker (below it at the top of the plot), kept
   // inside the plot and clear of the ticks at its right edge; labels of markers at one height stack.
   const fullParts: string[] = [];
-  const forecastWordEnd = nowX + 6 + textWidth('forecast', 11);
+  const forecastWordEnd = nowX + 6 + textWidth(futureWord, 11);
   const fullPlaced = fullLabels.map((label) => {
     const w = textWidth(label.text, 11);
     const labelX = Math.max(left + 2, Math.min(label.cx - w / 2, left + plotWidth - 12 - w));

@@ -646,6 +646,23 @@ describe('renderAllocationChart', () => {
     expect(svg).not.toContain('Infinity');
   });
 
+  it('calls the shaded part "forecast" and explains the dashes only when a forecast is drawn', () => {
+    const legendLabels = (svg: string) => [...svg.matchAll(/<text[^>]*>([^<]*)<\/text>/g)].map((m) => m[1]);
+    const weekly = render();
+    expect(weekly).toContain('-forecast"');
+    expect(legendLabels(weekly).filter((label) => label === 'forecast')).toHaveLength(2);
+
+    // Two snapshots: too few for a slope, so no series is forecast.
+    const items = [
+      item(TO.getTime() - DAY, [{ type: 0, allocated: 10, total: 20 }]),
+      item(TO.getTime(), [{ type: 0, allocated: 12, total: 20 }]),
+    ];
+    const sparse = render({ items });
+    expect(sparse).not.toContain('-forecast"');
+    expect(legendLabels(sparse)).not.toContain('forecast');
+    expect(legendLabels(sparse)).toContain('future');
+  });
+
   it('breaks lines over gaps in the snapshots', () => {
     const items = week().filter((_, h) => h < 50 || h > 80);
     const d = pathOf(render({ items }), 'department-allocated') ?? '';
