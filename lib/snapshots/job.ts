@@ -444,7 +444,14 @@ async function advanceAndPublish(
         // The head was here once and moved on (a later snapshot was compared with this one): this
         // snapshot's events, from its own move, are still owed. An outage of EventBridge longer than a
         // schedule period leaves exactly this for the redelivery.
-        if (events.length > 0 && (await t.store.headMovedOnFrom(tenantId, observedAt, head.observedAt))) {
+        // The head lists it as owed (it moved here with the events pending), or a later snapshot
+        // records it as what it was compared with; the head that follows snapshots stored without an
+        // event bus (followHead) records no comparison, so the owed list is asked first.
+        if (
+          events.length > 0 &&
+          (head.owed.includes(observedAt) ||
+            (await t.store.headMovedOnFrom(tenantId, observedAt, head.observedAt)))
+        ) {
           return { published: await publishHeld(t, { tenantId, observedAt, events, leaseUntil }) };
         }
         // Behind the head, never the head: the head's own moves reported the change. Nothing is owed.
@@ -539,6 +546,31 @@ async function finishHeadMove(t: Thresholds, stored: StoredSnapshotState): Promi
   );
 }
 
+/**
+ * Without threshold events (no event bus), a tenant's head still follows its snapshots: once events are
+ * wanted again, the next snapshot is compared with its previous one, not with the head left from before
+ * (whose ratios may lie on the other side of a threshold by then). Only a head that exists moves (a
+ * tenant without one gets it at its newest snapshot when events come back), and only forward. With
+ * `stored`, the snapshot is read back first (a redelivery finishing the move of a run that stopped).
+ */
+async function followHead(
+  store: SnapshotJobDeps['store'],
+  tenantId: string,
+  observedAt: string,
+  stored?: Allocation,
+): Promise<void> {
+  const { thresholdHead, advanceThresholdHead, snapshotState } = store;
+  if (thresholdHead === undefined || advanceThresholdHead === undefined) return;
+  let to = stored;
+  for (let round = 0; round < HEAD_ROUNDS; round++) {
+    const head = await thresholdHead.call(store, tenantId);
+    if (head === undefined || head.observedAt >= observedAt) return;
+    to ??= (await snapshotState?.call(store, tenantId, observedAt))?.allocation;
+    if (to === undefined) return;
+    if (await advanceThresholdHead.call(store, tenantId, head.observedAt, to)) return;
+  }
+}
+
 /** {@link publishOwed} with the head as it is now; nothing without threshold events. */
 async function publishOwedOnHead(
   t: Thresholds | undefined,
@@ -586,6 +618,7 @@ async function snapshotOne(
     // A redelivered event or a retried run finds most snapshots stored: a consistent read is far
     // cheaper than a KooDrive call. The conditional put below stays the guarantee.
     if (knownStored ?? (await deps.store.has(tenant.tenantId, observedAt))) {
+      if (t === undefined) await followHead(deps.store, tenant.tenantId, observedAt);
       const announced = await finishPending(t, tenant.tenantId, observedAt);
       const owed = await publishOwedOnHead(t, tenant.tenantId, observedAt);
       return { ...base, status: 'duplicate', fetched: false, ...reportOf(announced, owed) };
@@ -653,6 +686,8 @@ async function snapshotOne(
         },
         leaseUntil,
       );
+    } else if (status === 'stored' && t === undefined) {
+      await followHead(deps.store, tenant.tenantId, observedAt, snapshot);
     } else if (status === 'duplicate') {
       // Another delivery stored it first: finish its events if it could not.
       announced = await finishPending(t, tenant.tenantId, observedAt);
