@@ -1,5 +1,5 @@
 /**
- * Threshold events across changes of configuration and other audited cases, end to end: the snapshot
+ * Threshold events across changes of the event bus setting (emptied, then set again), end to end: the snapshot
  * function on the KooDrive simulator, the local Secrets Manager, dynalite and a local EventBridge
  * endpoint, each reached by the real SDK clients.
  */
