@@ -171,14 +171,28 @@ export function describeFailedMessages(event: unknown, payload: unknown): string
 
 const USAGE = 'usage: npm run snapshot:local -- [--sqs [tenantId] | --event [tenantId] | --schedule]';
 
-/** Picks the event from the command line; `undefined` for a usage error. */
-export function eventFromArgs(args: readonly string[], at: Date, region: string): unknown {
+/** What is wrong with the command line, said in a sentence; `undefined` when it names an event. */
+export function argsProblem(args: readonly string[]): string | undefined {
   const [kind = '--schedule', tenantId, ...rest] = args;
-  if (rest.length > 0) return undefined;
-  if (kind === '--schedule' && tenantId === undefined) return scheduledEvent(at, region);
+  if (kind !== '--schedule' && kind !== '--sqs' && kind !== '--event') {
+    return `unknown option '${kind}': use --sqs, --event or --schedule.`;
+  }
+  if (kind === '--schedule' && tenantId !== undefined) {
+    return `--schedule takes no tenant (it asks for every tenant); for '${tenantId}' alone use --sqs ${tenantId} or --event ${tenantId}.`;
+  }
+  if (rest.length > 0) {
+    return `${kind} takes one tenant at most, not also ${rest.map((arg) => `'${arg}'`).join(', ')}: send one request per tenant, or none for every tenant.`;
+  }
+  return undefined;
+}
+
+/** Picks the event from the command line; `undefined` for a usage error ({@link argsProblem} says which). */
+export function eventFromArgs(args: readonly string[], at: Date, region: string): unknown {
+  if (argsProblem(args) !== undefined) return undefined;
+  const [kind = '--schedule', tenantId] = args;
   if (kind === '--sqs') return sqsSnapshotEvent(at, region, tenantId);
   if (kind === '--event') return snapshotRequestedEvent(at, region, tenantId);
-  return undefined;
+  return scheduledEvent(at, region);
 }
 
 async function main(): Promise<number> {
@@ -192,6 +206,7 @@ async function main(): Promise<number> {
   const region = process.env.AWS_REGION ?? 'us-east-1';
   const event = eventFromArgs(args, new Date(), region);
   if (event === undefined) {
+    console.error(`snapshot:local: ${argsProblem(args) ?? 'unexpected arguments.'}`);
     console.error(USAGE);
     return 2;
   }
