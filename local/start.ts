@@ -70,6 +70,24 @@ function isSet(env: Env, name: string): boolean {
   return (env[name] ?? '').trim() !== '';
 }
 
+/**
+ * The region the stack's functions run in (where they read real secrets), and where it came from, for the banner:
+ * `AWS_REGION`, else the AWS CLI's `AWS_DEFAULT_REGION`, else us-east-1.
+ */
+export function localRegion(env: Env): { region: string; from: string } {
+  for (const name of ['AWS_REGION', 'AWS_DEFAULT_REGION']) {
+    const value = env[name]?.trim();
+    if (value !== undefined && value !== '') return { region: value, from: name };
+  }
+  return { region: 'us-east-1', from: 'the default: set AWS_REGION' };
+}
+
+/** The banner's snapshot commands, for the first tenant of the tenants setting (`id=secret` or a bare id). */
+export function snapshotCommandsHint(tenantsSetting: string): string {
+  const first = (tenantsSetting.split(',')[0] ?? '').split('=')[0]?.trim() || 'demo';
+  return `npm run snapshot:local -- --sqs ${first} | --event ${first} | --schedule`;
+}
+
 /** `serverless offline start` arguments: stage, ports, and the stage parameters that differ locally. */
 export function offlineArgs(ports: LocalStackPorts, params: Record<string, string>): string[] {
   const args = ['offline', 'start', '--stage', LOCAL_STAGE, '--host', HOST];
@@ -266,7 +284,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   const env = options.env ?? process.env;
   const log = options.log ?? ((line: string) => console.log(line));
   const ports = localPorts(env);
-  const region = env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? 'us-east-1';
+  const { region, from: regionFrom } = localRegion(env);
   const dataDir = path.resolve(ROOT, env.LOCAL_DATA_DIR ?? '.local-data');
   const realSecrets = isSet(env, 'KOODRIVE_TENANTS');
   const realKooDrive = isSet(env, 'KOODRIVE_BASE_URL');
@@ -429,7 +447,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const banner = [
       'KooDrive allocation: local stack',
       `  HTTP API         ${apiUrl}  (GET /allocation, /tenants/{tenantId}/allocation[/history|/history.svg], /dashboard)`,
-      `  Lambda Invoke    ${lambdaUrl}  (npm run snapshot:local -- --sqs demo | --event demo | --schedule)`,
+      `  Lambda Invoke    ${lambdaUrl}  (${snapshotCommandsHint(params.tenants ?? '')})`,
       `  KooDrive         ${koodriveUrl} (${realKooDrive ? 'KOODRIVE_BASE_URL' : 'simulator'})`,
       // Real secrets, local KooDrive: the simulator knows only the demo apps, and its 401 reads like a bad secret.
       ...(realSecrets && !realKooDrive
@@ -438,7 +456,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
             `                   unless their secret has a baseUrl. For your tenants' KooDrive, set KOODRIVE_BASE_URL (e.g. ${DEFAULTS.KOODRIVE_BASE_URL}).`,
           ]
         : []),
-      `  Secrets Manager  ${secretsManagerUrl ?? `AWS in ${region} (AWS_REGION), with the shell credentials (KOODRIVE_TENANTS is set)`}`,
+      `  Secrets Manager  ${secretsManagerUrl ?? `AWS in ${region} (${regionFrom}), with the shell credentials (KOODRIVE_TENANTS is set)`}`,
       `  EventBridge      ${eventBridge.url}  (threshold events are printed here)`,
       `  DynamoDB         ${dynamodb.url}  (dynalite, table ${LOCAL_TABLE_NAME}, data in ${shownPath(path.join(dataDir, 'dynamodb'))})`,
       `  Tenants          ${params.tenants}`,
