@@ -302,7 +302,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     // The bundles carry only the environment credential provider, as Lambda gives credentials.
     throw new Error(
       'KOODRIVE_TENANTS is set, so the real Secrets Manager is used: export AWS credentials as environment variables ' +
-        '(AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, and AWS_SESSION_TOKEN for temporary ones), e.g. eval "$(aws configure export-credentials --format env)".',
+        '(AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, and AWS_SESSION_TOKEN for temporary ones), e.g. eval "$(aws configure export-credentials --format env)" (AWS CLI v2).',
     );
   }
 
