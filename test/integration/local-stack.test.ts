@@ -518,7 +518,9 @@ describe('local stack (npm start)', () => {
     expect(help.stdout).toContain('--schedule          a scheduled event (the default)');
     const wrong = await runSnapshotLocal(['--bogus'], lambdaPort);
     expect([wrong.code, wrong.stdout]).toEqual([2, '']);
-    expect(wrong.stderr).toMatch(/^usage: /);
+    expect(wrong.stderr).toMatch(
+      /^snapshot:local: unknown option '--bogus': use --sqs, --event or --schedule\.\nusage: /,
+    );
   });
 
   it('snapshot:local -- --sqs exits 1 on a failed message, names it and says where the reason is', async () => {

@@ -525,7 +525,9 @@ describe('leaseFrom', () => {
   it('gives each claimer its own lease, a minute and a fraction of a second from now', () => {
     const now = Date.parse('2026-11-28T04:00:00.000Z');
     const leases = Array.from({ length: 200 }, () => leaseFrom(now));
-    expect(new Set(leases).size).toBe(leases.length);
+    // A double near today's epoch ms has about 4 million values in a second: two of 200 draws share
+    // one about once in 200 runs, three almost never; whole milliseconds would share ~18.
+    expect(new Set(leases).size).toBeGreaterThanOrEqual(leases.length - 1);
     for (const lease of leases) {
       expect(lease).toBeGreaterThanOrEqual(now + PUBLISH_LEASE_MS);
       expect(lease).toBeLessThan(now + PUBLISH_LEASE_MS + 1_000);
