@@ -501,7 +501,7 @@ function shownPath(file: string): string {
 }
 
 /** Runs `task` now and at every minute boundary after, one run at a time, with the minute as its time. */
-function startMinuteSchedule(
+export function startMinuteSchedule(
   task: (at: Date) => Promise<void>,
   log: (line: string) => void,
 ): { stop(): void } {
@@ -513,7 +513,14 @@ function startMinuteSchedule(
     running = true;
     const at = new Date(Math.floor(Date.now() / MINUTE_MS) * MINUTE_MS);
     task(at)
-      .catch((error: unknown) => log(`local stack: scheduled snapshot failed: ${String(error)}`))
+      .catch((error: unknown) =>
+        // Stopping the stack cuts a run short (its function's server goes away): not a failure to report.
+        log(
+          stopped
+            ? `local stack: the scheduled snapshot at ${at.toISOString()} was cut short by the stop`
+            : `local stack: scheduled snapshot failed: ${String(error)}`,
+        ),
+      )
       .finally(() => {
         running = false;
       });
