@@ -170,13 +170,16 @@ export function createTransport(options: TransportOptions = {}): Transport {
             if (settled) return;
             settled = true;
             clearTimeout(timer);
+            const text =
+              chunks.length === 1
+                ? (chunks[0] as Buffer).toString('utf8')
+                : Buffer.concat(chunks, size).toString('utf8');
             resolve({
               status: response.statusCode ?? 0,
               headers: response.headers,
-              body:
-                chunks.length === 1
-                  ? (chunks[0] as Buffer).toString('utf8')
-                  : Buffer.concat(chunks, size).toString('utf8'),
+              // A UTF-8 byte order mark (some Java and .NET servers write one) is not text: JSON.parse
+              // would refuse the answer as "not JSON", which RFC 8259 lets a parser ignore instead.
+              body: text.charCodeAt(0) === 0xfeff ? text.slice(1) : text,
             });
           });
           response.on('error', (error) => fail(error));

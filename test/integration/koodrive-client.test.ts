@@ -283,6 +283,15 @@ describe('KooDrive client', () => {
     },
   );
 
+  it('reads an answer that starts with a UTF-8 byte order mark (RFC 8259 lets a parser ignore it)', async () => {
+    simulator.enqueueFault({
+      status: 200,
+      body: '\uFEFF{"code":0,"msg":"ok","data":{"type":"0","allocateCapacity":"1","totalCapacity":"2"}}',
+    });
+    const response = await client().instance.getSpaceAllocation(TENANT);
+    expect(response.body).toMatchObject({ code: 0, data: { totalCapacity: '2' } });
+  });
+
   it("names the secret's baseUrl as the endpoint to check when the secret holds one", async () => {
     simulator.enqueueFault({ status: 200, body: '<html>Sign in to the network</html>' });
     const { instance } = client({
