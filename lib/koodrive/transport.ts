@@ -9,6 +9,7 @@ import {
   type AgentOptions as HttpsAgentOptions,
   request as httpsRequest,
 } from 'node:https';
+import { brotliDecompressSync, gunzipSync, inflateRawSync, inflateSync } from 'node:zlib';
 import { MAX_SNAPSHOT_CONCURRENCY } from '../config.ts';
 
 /**
@@ -93,6 +94,35 @@ export interface TransportOptions {
  */
 export const MAX_IDLE_MS = 50_000;
 
+/**
+ * The answer's bytes with its Content-Encoding undone. The request asks for `identity`, but a gateway or
+ * CDN may compress anyway (without Accept-Encoding any coding is acceptable, RFC 9110 §12.5.3): read
+ * as UTF-8 it would be refused as "not JSON" and blamed on the endpoint. At most `limit` bytes are
+ * decoded (a RangeError, ERR_BUFFER_TOO_LARGE, past it); a coding not known, or bytes that do not
+ * decode, are left as they came.
+ */
+function decodeContent(bytes: Buffer, encoding: string | undefined, limit: number): Buffer {
+  const coding = encoding?.trim().toLowerCase();
+  if (coding === undefined || coding === '' || coding === 'identity') return bytes;
+  const options = { maxOutputLength: Math.max(1, limit) };
+  try {
+    if (coding === 'gzip' || coding === 'x-gzip') return gunzipSync(bytes, options);
+    if (coding === 'br') return brotliDecompressSync(bytes, options);
+    if (coding === 'deflate') {
+      // RFC 9110's deflate is zlib-wrapped; some servers send raw DEFLATE under that name.
+      try {
+        return inflateSync(bytes, options);
+      } catch (error) {
+        if ((error as { code?: unknown }).code === 'ERR_BUFFER_TOO_LARGE') throw error;
+        return inflateRawSync(bytes, options);
+      }
+    }
+  } catch (error) {
+    if ((error as { code?: unknown }).code === 'ERR_BUFFER_TOO_LARGE') throw error;
+  }
+  return bytes;
+}
+
 /** Errors of a socket that the server closed while it sat idle in the pool (e.g. while Lambda was frozen). */
 const STALE_SOCKET_CODES = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED']);
 
@@ -128,7 +158,11 @@ export function createTransport(options: TransportOptions = {}): Transport {
       const { url } = request;
       const secure = url.protocol === 'https:';
       closeStale(secure ? https : http);
-      const outgoing: OutgoingHttpHeaders = { ...request.headers, Host: url.host };
+      const outgoing: OutgoingHttpHeaders = {
+        ...request.headers,
+        Host: url.host,
+        'Accept-Encoding': 'identity',
+      };
       let settled = false;
       /** The answer's status, once its headers came. */
       let answered: number | undefined;
@@ -168,12 +202,20 @@ export function createTransport(options: TransportOptions = {}): Transport {
           });
           response.on('end', () => {
             if (settled) return;
+            let bytes: Buffer;
+            try {
+              bytes = decodeContent(
+                chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size),
+                response.headers['content-encoding'],
+                request.maxBodyBytes,
+              );
+            } catch {
+              fail(new BodyTooLargeError(request.maxBodyBytes, response.statusCode ?? 0, response.headers));
+              return;
+            }
             settled = true;
             clearTimeout(timer);
-            const text =
-              chunks.length === 1
-                ? (chunks[0] as Buffer).toString('utf8')
-                : Buffer.concat(chunks, size).toString('utf8');
+            const text = bytes.toString('utf8');
             resolve({
               status: response.statusCode ?? 0,
               headers: response.headers,

@@ -6,6 +6,7 @@ import {
 } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
+import { deflateRawSync, deflateSync, gzipSync } from 'node:zlib';
 import { generate } from 'selfsigned';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { MAX_SNAPSHOT_CONCURRENCY } from '../../lib/config.ts';
@@ -221,6 +222,48 @@ describe('KooDrive transport (node:http with keep-alive agents)', () => {
     );
     expect(error).toBeInstanceOf(BodyTooLargeError);
     expect(error).toMatchObject({ limit: 2_000, declared: 50_000 });
+  });
+
+  it('asks for an uncompressed answer, and decodes a gzip or deflate one sent anyway', async () => {
+    const text = '{"code":0,"msg":"ok"}';
+    const encodings: Record<string, Buffer> = {
+      gzip: gzipSync(text),
+      'x-gzip': gzipSync(text),
+      deflate: deflateSync(text),
+      // The raw DEFLATE some servers send as "deflate".
+      ' Deflate ': deflateRawSync(text),
+    };
+    const asked: unknown[] = [];
+    const server = await serve((req, res) => {
+      asked.push(req.headers['accept-encoding']);
+      const coding = String(req.url).slice(1);
+      const body = encodings[decodeURIComponent(coding)] as Buffer;
+      res.writeHead(200, { 'content-encoding': decodeURIComponent(coding), 'content-length': body.length });
+      res.end(body);
+    });
+    const transport = createTransport();
+    for (const coding of Object.keys(encodings)) {
+      const response = await transport(
+        request(`http://127.0.0.1:${server.port}/${encodeURIComponent(coding)}`),
+      );
+      expect(response.body, coding).toBe(text);
+    }
+    expect(new Set(asked)).toEqual(new Set(['identity']));
+  });
+
+  it('refuses a compressed answer that decodes to more than the limit', async () => {
+    const body = gzipSync(`{"x":"${'a'.repeat(50_000)}"}`);
+    const server = await serve((_req, res) => {
+      res.writeHead(200, { 'content-encoding': 'gzip', 'content-length': body.length });
+      res.end(body);
+    });
+    const transport = createTransport();
+    const error = await transport(request(`http://127.0.0.1:${server.port}/`, { maxBodyBytes: 2_000 })).catch(
+      (e: unknown) => e,
+    );
+    expect(body.length).toBeLessThan(2_000);
+    expect(error).toBeInstanceOf(BodyTooLargeError);
+    expect(error).toMatchObject({ limit: 2_000, status: 200 });
   });
 
   it('speaks TLS through the HTTPS agent, verifying the server certificate', async () => {
