@@ -184,6 +184,20 @@ export function parseHttpDate(value: string | undefined): number | undefined {
   return Number.isFinite(time) && new Date(time).toUTCString() === value ? time : undefined;
 }
 
+/**
+ * The wait a Retry-After asks for, in ms: seconds, or an HTTP date (RFC 9110 §10.2.3), counted from the
+ * answer's own Date when it has one (the server's clock), else from when the answer came.
+ */
+function retryAfterMsOf(response: TransportResponse, receivedAt: number): number | undefined {
+  const value = response.headers['retry-after'];
+  const seconds = Number(value);
+  if (Number.isFinite(seconds)) return seconds > 0 ? seconds * 1000 : undefined;
+  const until = parseHttpDate(value?.trim());
+  if (until === undefined) return undefined;
+  const wait = until - (parseHttpDate(response.headers.date) ?? receivedAt);
+  return wait > 0 ? wait : undefined;
+}
+
 const CHECK_CREDENTIALS = "check appId, appSecret and userId in that secret, and the app's permissions.";
 /** A refusal whose message is about the request's time (X-Date), not its credentials. */
 const TIME_REFUSAL = /\b(?:time|date|clock|expired?)\b/i;
@@ -577,12 +591,12 @@ export function createKooDriveClient(options: KooDriveClientOptions): KooDriveCl
       };
     }
     if (status === 429 || status >= 500) {
-      const retryAfter = Number(response.headers['retry-after']);
+      const retryAfterMs = retryAfterMsOf(response, receivedAt);
       return {
         kind: 'retryable',
         error: new UpstreamError(`KooDrive answered HTTP ${status}${codeNote}.`, upstream),
         nextStep: status === 429 ? THROTTLED_STEP : SERVER_FAILURE_STEP,
-        ...(Number.isFinite(retryAfter) && retryAfter > 0 ? { retryAfterMs: retryAfter * 1000 } : {}),
+        ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
       };
     }
     // A 404 is our URL's fault far more often than KooDrive's: the API path is not served there (a proxy

@@ -110,6 +110,16 @@ describe('KooDrive client', () => {
     expect(delays).toEqual([1_000]);
   });
 
+  it("honours a Retry-After given as an HTTP date, counted from the answer's Date, capped by maxDelayMs", async () => {
+    const date = Date.UTC(2026, 10, 28, 4, 0, 0);
+    const at = (ms: number) => new Date(date + ms).toUTCString();
+    simulator.enqueueFault({ status: 503, headers: { Date: at(0), 'Retry-After': at(1_000) } });
+    simulator.enqueueFault({ status: 429, headers: { Date: at(0), 'Retry-After': at(60_000) } });
+    const { instance, delays } = client({ maxDelayMs: 2_000 });
+    await instance.getSpaceAllocation(TENANT);
+    expect(delays).toEqual([1_000, 2_000]);
+  });
+
   it('signs with a fresh X-Date stamped a few seconds in the past and sends the trace id given', async () => {
     const fixed = Date.UTC(2026, 10, 28, 4, 0, 10);
     simulator.setClockOffsetMs(fixed - Date.now());
