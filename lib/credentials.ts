@@ -95,7 +95,9 @@ export function parseSecretString(secretId: string, secretString: string | undef
   }
   let parsed: unknown;
   try {
-    parsed = JSON.parse(secretString);
+    // A byte order mark (a file saved by a Windows editor, stored with --secret-string file://…) is
+    // invisible in the console: refusing it as "not valid JSON" would point at JSON that looks right.
+    parsed = JSON.parse(secretString.charCodeAt(0) === 0xfeff ? secretString.slice(1) : secretString);
   } catch {
     throw new ConfigurationError(
       `Secret '${secretId}' is not valid JSON: store {"appId":"…","appSecret":"…","userId":"…"} (baseUrl optional).`,

@@ -53,6 +53,17 @@ describe('parseSecretString', () => {
     expect(() => parseSecretString('s', value)).toThrow(message);
   });
 
+  it('reads JSON that starts with a byte order mark, as a file saved by a Windows editor does', () => {
+    // e.g. put-secret-value --secret-string file://creds.json: the BOM stays in the SecretString.
+    expect(
+      parseSecretString('s', `\uFEFF${JSON.stringify({ appId: 'a', appSecret: 'b', userId: 'c' })}`),
+    ).toEqual({
+      appId: 'a',
+      appSecret: 'b',
+      userId: 'c',
+    });
+  });
+
   it('accepts an http baseUrl on loopback (the local stack) and never repeats a refused one', () => {
     const local = JSON.stringify({ appId: 'a', appSecret: 'b', userId: 'c', baseUrl: 'http://127.0.0.1:9' });
     expect(parseSecretString('s', local).baseUrl).toBe('http://127.0.0.1:9');
