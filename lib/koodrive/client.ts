@@ -239,11 +239,15 @@ function refusedWhose(tenant: Tenant, status: number): string {
 }
 
 /** What to check after a refusal: the clock when KooDrive's message speaks of time, else the credentials. */
-function refusalHint(upstream: { upstreamMessage?: string }): string {
-  return upstream.upstreamMessage !== undefined && TIME_REFUSAL.test(upstream.upstreamMessage)
-    ? CHECK_CLOCK
-    : CHECK_CREDENTIALS;
+function refusalHint(upstream: { upstreamMessage?: string }, credentials: AppCredentials): string {
+  if (upstream.upstreamMessage !== undefined && TIME_REFUSAL.test(upstream.upstreamMessage))
+    return CHECK_CLOCK;
+  // The signer refuses such an AppId or user id before sending; any AppSecret can key an HMAC, so one
+  // pasted with an invisible character is only refused by KooDrive: say so, without the value.
+  return VISIBLE_ASCII.test(credentials.appSecret) ? CHECK_CREDENTIALS : CHECK_PASTED_SECRET;
 }
+const VISIBLE_ASCII = /^[\x21-\x7e]*$/;
+const CHECK_PASTED_SECRET = `${CHECK_CREDENTIALS.slice(0, -1)}; the appSecret in it holds a character other than visible ASCII (a space, a control character, or an invisible one such as a zero-width space from a copy-paste): paste it again.`;
 /** The Date header's one-second precision: offsets, and changes of the learned offset, below it are noise. */
 const DATE_PRECISION_MS = 1_000;
 
@@ -583,7 +587,7 @@ export function createKooDriveClient(options: KooDriveClientOptions): KooDriveCl
       return {
         kind: 'rejected',
         error: new UpstreamRejectedError(
-          `KooDrive refused the credentials of ${refusedWhose(tenant, status)}: ${refusalHint(upstream)}`,
+          `KooDrive refused the credentials of ${refusedWhose(tenant, status)}: ${refusalHint(upstream, credentials)}`,
           upstream,
         ),
         status,
@@ -741,7 +745,7 @@ export function createKooDriveClient(options: KooDriveClientOptions): KooDriveCl
           if (result.kind === 'rejected') {
             if (refusalRetried) {
               throw new UpstreamRejectedError(
-                `KooDrive refused the credentials of ${refusedWhose(tenant, result.status)}, also on a second try with the secret's latest value: ${refusalHint(result.upstream)}`,
+                `KooDrive refused the credentials of ${refusedWhose(tenant, result.status)}, also on a second try with the secret's latest value: ${refusalHint(result.upstream, credentials)}`,
                 result.upstream,
               );
             }
@@ -758,7 +762,7 @@ export function createKooDriveClient(options: KooDriveClientOptions): KooDriveCl
             // (30 s is credentials.ts's REFETCH_INTERVAL_MS, not imported: this module stays free of the SDK.)
             if (newer === undefined && !clockCorrected) {
               throw new UpstreamRejectedError(
-                `KooDrive refused the credentials of ${refusedWhose(tenant, result.status)}; the secret was read again less than 30 s ago and is not read again before that: ${refusalHint(result.upstream)}`,
+                `KooDrive refused the credentials of ${refusedWhose(tenant, result.status)}; the secret was read again less than 30 s ago and is not read again before that: ${refusalHint(result.upstream, credentials)}`,
                 result.upstream,
               );
             }

@@ -421,6 +421,30 @@ describe('KooDrive client', () => {
     expect(credentials.reads).toEqual([{ refetch: false }, { refetch: true }]);
   });
 
+  it.each([
+    ['a zero-width space', `${APP.appSecret}\u200b`],
+    ['an inner space', 'client-secret value'],
+    ['a letter outside ASCII', 'client-secrét-value'],
+  ])(
+    'names an appSecret holding %s (a copy-paste slip) in the refusal, never its value',
+    async (_what, appSecret) => {
+      const { instance } = client({ credentials: credentialsFrom({ ...APP, appSecret }) });
+      const error = await instance.getSpaceAllocation(TENANT).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(UpstreamRejectedError);
+      const message = (error as Error).message;
+      expect(message).toContain('check appId, appSecret and userId');
+      expect(message).toMatch(/the appSecret in it holds a character other than visible ASCII/);
+      expect(message).not.toContain(appSecret);
+    },
+  );
+
+  it('does not blame the appSecret of a refusal when it is visible ASCII', async () => {
+    const { instance } = client({ credentials: credentialsFrom({ ...APP, appSecret: 'wrong-but-plain' }) });
+    const error = await instance.getSpaceAllocation(TENANT).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(UpstreamRejectedError);
+    expect((error as Error).message).not.toContain('visible ASCII');
+  });
+
   describe('what KooDrive says back is redacted before it reaches a detail, an upstreamMessage or a log', () => {
     /** A gateway that echoes the request's Authorization header (and worse) in its error message. */
     async function echoing(status: number, envelope: (authorization: string) => Record<string, unknown>) {
