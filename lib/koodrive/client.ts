@@ -225,6 +225,30 @@ const THROTTLED_STEP =
 const KOODRIVE_REFUSAL_STEP =
   "KooDrive refused the request itself, so it was not retried: fix it on the KooDrive side (the app's permissions, the tenant's or the space's state), as KooDrive's upstreamMessage says.";
 
+/**
+ * Where a redirect points, by its origin only (a path or query could carry a token): redirects are not
+ * followed, since the signed request must go to no other host, so the operator decides whether the
+ * endpoint moved there.
+ */
+function redirectNote(
+  url: URL,
+  response: TransportResponse,
+  credentials: AppCredentials,
+  tenant: Tenant,
+): string {
+  let origin: string | undefined;
+  try {
+    const location = response.headers.location;
+    if (location !== undefined) origin = new URL(location, url).origin;
+  } catch {
+    // Not a URL: said as a redirect with no usable target.
+  }
+  const setting =
+    credentials.baseUrl === undefined ? 'KOODRIVE_BASE_URL' : `the baseUrl of secret '${tenant.secretId}'`;
+  const target = origin === undefined || origin === 'null' ? '' : ` to ${origin}`;
+  return `, a redirect${target} (not followed: the signed request goes only to the configured endpoint); if KooDrive's endpoint moved, set ${setting} to it`;
+}
+
 /** `text` ending in a full stop, unless it ends in one already (KooDrive's messages may or may not). */
 function asSentence(text: string): string {
   return /[.!?…。！？]$/.test(text) ? text : `${text}.`;
@@ -618,10 +642,11 @@ export function createKooDriveClient(options: KooDriveClientOptions): KooDriveCl
       // A 4xx with KooDrive's error code is KooDrive's verdict, as a code ≠ 0 is; other answers may not
       // be KooDrive's at all (a redirect, a firewall's page), and get no advice that could mislead.
       const refusedByKooDrive = status >= 400 && status < 500 && envelope.code !== undefined;
+      const redirect = status >= 300 && status < 400 ? redirectNote(url, response, credentials, tenant) : '';
       return {
         kind: 'error',
         error: new UpstreamError(
-          `KooDrive answered HTTP ${status}${codeNote}.${refusedByKooDrive ? ` ${KOODRIVE_REFUSAL_STEP}` : ''}`,
+          `KooDrive answered HTTP ${status}${redirect}${codeNote}.${refusedByKooDrive ? ` ${KOODRIVE_REFUSAL_STEP}` : ''}`,
           upstream,
         ),
       };

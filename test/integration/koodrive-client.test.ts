@@ -302,6 +302,35 @@ describe('KooDrive client', () => {
     expect(response.body).toMatchObject({ code: 0, data: { totalCapacity: '2' } });
   });
 
+  it('names where a redirect points (its origin only) and does not follow it with the signed request', async () => {
+    const elsewhere = createServer((_req, res) => res.end('{"code":0}'));
+    await new Promise<void>((resolve) => elsewhere.listen(0, '127.0.0.1', resolve));
+    let followed = 0;
+    elsewhere.on('request', () => {
+      followed += 1;
+    });
+    try {
+      const target = `http://localhost:${(elsewhere.address() as AddressInfo).port}`;
+      simulator.enqueueFault({
+        status: 301,
+        body: '',
+        headers: { Location: `${target}/koodrive/ose/v1/space/allocation/get?token=abc123` },
+      });
+      const error = await client()
+        .instance.getSpaceAllocation(TENANT)
+        .catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(UpstreamError);
+      const message = (error as Error).message;
+      expect(message).toMatch(/^KooDrive answered HTTP 301, a redirect to http:\/\/localhost:\d+ /);
+      expect(message).toContain('KOODRIVE_BASE_URL');
+      expect(message).not.toContain('abc123');
+      expect(message).not.toContain('/koodrive/ose');
+      expect(followed).toBe(0);
+    } finally {
+      elsewhere.close();
+    }
+  });
+
   it("names the secret's baseUrl as the endpoint to check when the secret holds one", async () => {
     simulator.enqueueFault({ status: 200, body: '<html>Sign in to the network</html>' });
     const { instance } = client({
