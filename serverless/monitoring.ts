@@ -207,6 +207,22 @@ export function alarmTenants(
   return ids;
 }
 
+/** CloudFormation's most resources in one stack's template: a fixed limit, not a quota AWS raises. */
+export const MAX_STACK_RESOURCES = 500;
+
+/**
+ * What is wrong when the finished template declares more resources than CloudFormation takes (undefined
+ * when it fits): the per-tenant threshold alarms are what can grow a stack past it, once a raised
+ * metricsInsightsAlarmQuota lets more of them through.
+ */
+export function stackResourceCountProblem(count: number, perTenantAlarms: number): string | undefined {
+  if (count <= MAX_STACK_RESOURCES) return undefined;
+  const problem = `The stack would declare ${count} resources, over the ${MAX_STACK_RESOURCES} CloudFormation allows in one stack: the deploy would fail when CloudFormation validates the template ("Number of resources, ${count}, is greater than maximum allowed, ${MAX_STACK_RESOURCES}").`;
+  if (perTenantAlarms === 0) return problem;
+  const fitting = perTenantAlarms - (count - MAX_STACK_RESOURCES);
+  return `${problem} ${perTenantAlarms} of them are thresholdAlarmsPerTenant's alarms (tenants × allocationThresholds), of which at most ${Math.max(fitting, 0)} fit: set thresholdAlarmsPerTenant to false (one alarm per threshold over every tenant, and the Allocation Threshold Crossed events for each tenant), or give fewer allocationThresholds.`;
+}
+
 /** The alarms and the dashboard, as CloudFormation resources keyed by logical id. */
 export function monitoringResources(settings: MonitoringSettings): Record<string, Resource> {
   const resources: Record<string, Resource> = {};
@@ -638,15 +654,28 @@ export default class MonitoringPlugin {
   };
 
   constructor(serverless: ServerlessLike) {
+    let perTenantAlarms = 0;
     this.hooks = {
       'before:package:finalize': () => {
         let resources: Record<string, Resource>;
+        let settings: MonitoringSettings;
         try {
-          resources = monitoringResources(settingsFrom(serverless.service.custom?.monitoring));
+          settings = settingsFrom(serverless.service.custom?.monitoring);
+          resources = monitoringResources(settings);
         } catch (error) {
           throw asUserError(error);
         }
+        perTenantAlarms = (settings.alarmTenants?.length ?? 0) * parseThresholds(settings.thresholds).length;
         Object.assign(serverless.service.provider.compiledCloudFormationTemplate.Resources, resources);
+      },
+      // Once serverless.yml's own resources are merged in, just before the template is written: the
+      // whole stack, counted against CloudFormation's limit, so that packaging refuses what no deploy takes.
+      'before:aws:package:finalize:saveServiceState': () => {
+        const count = Object.keys(
+          serverless.service.provider.compiledCloudFormationTemplate.Resources,
+        ).length;
+        const problem = stackResourceCountProblem(count, perTenantAlarms);
+        if (problem !== undefined) throw asUserError(new Error(problem));
       },
     };
   }

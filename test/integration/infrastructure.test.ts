@@ -1054,6 +1054,27 @@ describe('monitoring', () => {
     expect(props(prod, 'SnapshotFailuresAlarm').AlarmActions).toEqual([ALARM_TOPIC]);
   });
 
+  it('refuses, when packaging, per-tenant alarms that take the stack past CloudFormation’s 500 resources', async () => {
+    // A raised metricsInsightsAlarmQuota lets 100 tenants × 5 thresholds through: 500 alarms and the
+    // stack's own resources, which CloudFormation would refuse when validating the template.
+    const tenants = Array.from({ length: 100 }, (_, i) => `t${i}`).join(',');
+    const failure = await packagingFailure([
+      '--stage',
+      'prod',
+      '--param',
+      `tenants=${tenants}`,
+      '--param',
+      'thresholdAlarmsPerTenant=true',
+      '--param',
+      'metricsInsightsAlarmQuota=1000',
+      '--param',
+      'allocationThresholds=0.5,0.8,0.9,0.95,1.0',
+    ]);
+    expect(failure).toMatch(/The stack would declare 5\d\d resources, over the 500 CloudFormation allows/);
+    expect(failure).toContain("500 of them are thresholdAlarmsPerTenant's alarms");
+    expect(failure).not.toMatch(/^\s+at /m);
+  }, 120_000);
+
   it('gives the functions the metrics namespace and service the alarms and dashboard read', () => {
     for (const fn of FUNCTIONS) {
       const variables = record(

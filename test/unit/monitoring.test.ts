@@ -3,9 +3,11 @@ import MonitoringPlugin, {
   alarmTenants,
   alarmTopic,
   DEFAULT_METRICS_INSIGHTS_ALARM_QUOTA,
+  MAX_STACK_RESOURCES,
   type MonitoringSettings,
   monitoringResources,
   parseThresholds,
+  stackResourceCountProblem,
   thresholdPercents,
 } from '../../serverless/monitoring.ts';
 import { templateProblems } from '../support/cloudformation-schema.ts';
@@ -420,6 +422,48 @@ describe('monitoring resources', () => {
     expect(() => finalize({ metricsInsightsAlarmQuota: 'lots' })).toThrow(
       /metricsInsightsAlarmQuota is 'lots'/,
     );
+  });
+
+  it('refuses a stack of more resources than CloudFormation takes, naming the per-tenant alarms that make it', () => {
+    // CloudFormation refuses a template of over 500 resources; a raised metricsInsightsAlarmQuota lets
+    // thresholdAlarmsPerTenant make that many alarms (100 tenants × 5 thresholds).
+    expect(MAX_STACK_RESOURCES).toBe(500);
+    expect(stackResourceCountProblem(500, 450)).toBeUndefined();
+    expect(stackResourceCountProblem(556, 500)).toBe(
+      'The stack would declare 556 resources, over the 500 CloudFormation allows in one stack: the deploy would fail when CloudFormation validates the template ("Number of resources, 556, is greater than maximum allowed, 500"). 500 of them are thresholdAlarmsPerTenant\'s alarms (tenants × allocationThresholds), of which at most 444 fit: set thresholdAlarmsPerTenant to false (one alarm per threshold over every tenant, and the Allocation Threshold Crossed events for each tenant), or give fewer allocationThresholds.',
+    );
+    expect(stackResourceCountProblem(501, 0)).toMatch(
+      /^The stack would declare 501 resources.*maximum allowed, 500"\)\.$/,
+    );
+
+    const tenants = Array.from({ length: 100 }, (_, i) => `t${i}`).join(',');
+    const template = { Resources: {} as Record<string, unknown> };
+    const plugin = new MonitoringPlugin({
+      service: {
+        custom: {
+          monitoring: {
+            ...CUSTOM,
+            thresholds: '0.5,0.8,0.9,0.95,1.0',
+            tenants,
+            thresholdAlarmsPerTenant: true,
+            metricsInsightsAlarmQuota: 1000,
+          },
+        },
+        provider: { compiledCloudFormationTemplate: template },
+      },
+    });
+    plugin.hooks['before:package:finalize']?.();
+    // Counted once serverless.yml's own resources are in, just before osls writes the template.
+    const save = () => plugin.hooks['before:aws:package:finalize:saveServiceState']?.();
+    expect(() => save()).toThrow(
+      /The stack would declare 5\d\d resources.*500 of them are thresholdAlarmsPerTenant's/,
+    );
+    expect(() => save()).toThrow(expect.objectContaining({ name: 'ServerlessError' }));
+    for (const id of Object.keys(template.Resources).filter((id) => /Tenantt9\d/.test(id))) {
+      delete template.Resources[id];
+    }
+    expect(Object.keys(template.Resources).length).toBeLessThanOrEqual(MAX_STACK_RESOURCES);
+    expect(() => save()).not.toThrow();
   });
 
   it('checks the schedule while resolving it, before osls refuses it without naming the parameter', async () => {
