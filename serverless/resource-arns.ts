@@ -175,8 +175,11 @@ export default class ResourceArnsPlugin {
   readonly hooks: Record<string, () => void>;
 
   constructor(serverless: ServerlessLike) {
+    // Once serverless.yml's own `resources` are merged in (the roles, whose KMS keys appear nowhere else,
+    // and the conditions), just before the template is written: in before:package:finalize they are not
+    // yet part of the compiled template, so a key in another region would pass unseen.
     this.hooks = {
-      'before:package:finalize': () => {
+      'before:aws:package:finalize:saveServiceState': () => {
         const region = serverless.getProvider('aws').getRegion();
         const foreign = foreignRegionArns(serverless.service.provider.compiledCloudFormationTemplate, region);
         if (foreign.length === 0) return;

@@ -660,7 +660,7 @@ describe('IAM', () => {
     ]);
   });
 
-  it('refuses, when packaging, a secret, bus or alarm topic in another region than the stack’s', async () => {
+  it('refuses, when packaging, a secret, bus, alarm topic or secrets’ KMS key in another region than the stack’s', async () => {
     const failure = await packagingFailure([
       '--stage',
       'prod',
@@ -674,6 +674,19 @@ describe('IAM', () => {
     expect(failure).toContain(
       `The stack deploys to us-east-1, but these ARNs are in another region: ${SECRET_ARN}, ${ALARM_TOPIC}.`,
     );
+    // The key appears only in the roles and a condition, serverless.yml's own resources: Secrets Manager in
+    // the stack's region cannot use it, so the grant (kms:ViaService of that region) would never apply.
+    const keyFailure = await packagingFailure([
+      '--stage',
+      'prod',
+      '--region',
+      'us-east-1',
+      '--param',
+      `secretKmsKeyArns=${SECRET_KEY}`,
+    ]);
+    expect(keyFailure).toContain(
+      `The stack deploys to us-east-1, but these ARNs are in another region: ${SECRET_KEY}.`,
+    );
     expect(failure).toContain('deploy with --region <theirs> (or AWS_REGION)');
     expect(failure).not.toMatch(/^\s+at /m);
   }, 120_000);
@@ -685,10 +698,14 @@ describe('IAM', () => {
       service: { provider: { compiledCloudFormationTemplate: compiled } },
     });
     expect(() =>
-      new ResourceArnsPlugin(serverless('eu-west-1')).hooks['before:package:finalize']?.(),
+      new ResourceArnsPlugin(serverless('eu-west-1')).hooks[
+        'before:aws:package:finalize:saveServiceState'
+      ]?.(),
     ).not.toThrow();
     expect(() =>
-      new ResourceArnsPlugin(serverless('eu-central-1')).hooks['before:package:finalize']?.(),
+      new ResourceArnsPlugin(serverless('eu-central-1')).hooks[
+        'before:aws:package:finalize:saveServiceState'
+      ]?.(),
     ).toThrow(
       expect.objectContaining({ name: 'ServerlessError', message: expect.stringContaining(ALARM_TOPIC) }),
     );
