@@ -38,6 +38,12 @@ export type Transport = (request: TransportRequest) => Promise<TransportResponse
 /** The exchange took longer than `timeoutMs`. */
 export class TransportTimeoutError extends Error {
   override name = 'TransportTimeoutError';
+  /** The answer's HTTP status when its headers had come before the time ran out (its body had not ended). */
+  readonly status: number | undefined;
+  constructor(message: string, status?: number) {
+    super(message);
+    this.status = status;
+  }
 }
 
 /**
@@ -249,7 +255,15 @@ export function createTransport(options: TransportOptions = {}): Transport {
         reject(answered !== undefined && !ours ? new AnswerCutOffError(answered, error) : error);
       };
       const timer = setTimeout(
-        () => fail(new TransportTimeoutError(`no answer within ${request.timeoutMs} ms`)),
+        () =>
+          fail(
+            answered === undefined
+              ? new TransportTimeoutError(`no answer within ${request.timeoutMs} ms`)
+              : new TransportTimeoutError(
+                  `the answer (HTTP ${answered}) did not end within ${request.timeoutMs} ms`,
+                  answered,
+                ),
+          ),
         Math.max(0, deadline - Date.now()),
       );
       req.on('error', fail);

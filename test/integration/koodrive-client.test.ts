@@ -706,6 +706,41 @@ describe('KooDrive client', () => {
     }
   });
 
+  it('says KooDrive began to answer when its body stalls past the time limit, with the status it gave', async () => {
+    const stalling = createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      const timer = setInterval(() => res.write(' '), 20);
+      res.on('close', () => clearInterval(timer));
+    });
+    await new Promise<void>((resolve) => stalling.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = stalling.address() as AddressInfo;
+      const reports: AttemptReport[] = [];
+      const { instance } = client({
+        defaultBaseUrl: `http://127.0.0.1:${port}`,
+        maxAttempts: 1,
+        timeoutMs: 150,
+        onAttempt: (r) => reports.push(r),
+      });
+      const error = await instance.getSpaceAllocation(TENANT).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(UpstreamTimeoutError);
+      expect((error as Error).message).toMatch(
+        /^KooDrive began to answer \(HTTP 200\) but its answer did not end within 150 ms \(KOODRIVE_TIMEOUT_MS\) at 127\.0\.0\.1:\d+\. KooDrive was reached: /,
+      );
+      expect(reports).toEqual([
+        expect.objectContaining({
+          attempt: 1,
+          reason: 'UPSTREAM_TIMEOUT',
+          networkError: 'timeout',
+          httpStatus: 200,
+        }),
+      ]);
+    } finally {
+      stalling.closeAllConnections();
+      await new Promise((resolve) => stalling.close(resolve));
+    }
+  });
+
   it('says an answer whose body breaks HTTP framing was malformed, not that the connection closed', async () => {
     // Status and headers, then a chunk size that is not hexadecimal: node stops reading (HPE_INVALID_CHUNK_SIZE).
     const broken = createNetServer((socket) => {

@@ -209,6 +209,8 @@ describe('KooDrive transport (node:http with keep-alive agents)', () => {
       (e: unknown) => e,
     );
     expect(error).toBeInstanceOf(TransportTimeoutError);
+    // Its headers had come: the status says KooDrive was reached.
+    expect(error).toMatchObject({ status: 200, message: 'the answer (HTTP 200) did not end within 150 ms' });
   });
 
   it('refuses a declared Content-Length over the limit before reading the body', async () => {
