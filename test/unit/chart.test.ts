@@ -294,7 +294,7 @@ describe('renderAllocationChart', () => {
     // 80 % of 1,000 GB: a fifth of the way from the total down to the axis at 0.
     const zero = Number(elements(svg, 'text').find((t) => t.text === '0')?.y) - 4;
     expect(tickY('department', 0.8)).toBeCloseTo(departmentTotal + (zero - departmentTotal) * 0.2, 0);
-    expect(tick('personal', 0.9)?.stroke).toBe('#E69F00');
+    expect(tick('personal', 0.9)?.stroke).toBe('#8F6500');
     expect(Number(tick('personal', 0.9)?.x2)).toBe(Number(tick('group', 1)?.x2));
     expect(svg).toContain('>ticks: 80/90/100 % of each space</text>');
   });
