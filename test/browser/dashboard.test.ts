@@ -1,10 +1,12 @@
 /**
  * The dashboard in a real browser: headless Chromium (the Debian `chromium` package) driven by
  * playwright-core, against the chart function behind a local stand-in for API Gateway, reading
- * snapshots from an in-memory dynalite. Leaves a screenshot in /tmp/dashboard.png.
+ * snapshots from an in-memory dynalite. Leaves a screenshot in /tmp/dashboard.png. axe-core checks the
+ * page (both modes) and a chart against WCAG 2.1 A and AA.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -38,6 +40,9 @@ interface PageImage {
   getBoundingClientRect(): { width: number; height: number };
 }
 interface PageSvgElement {
+  readonly localName: string;
+  readonly parentElement: { getAttribute(name: string): string | null } | null;
+  readonly textContent: string | null;
   getAttribute(name: string): string | null;
   getBBox(): { width: number; height: number };
 }
@@ -51,10 +56,29 @@ declare const document: {
   readonly images: Iterable<PageImage>;
   querySelectorAll(selectors: string): Iterable<PageSvgElement>;
 };
-declare function getComputedStyle(element: object): { marginTop: string };
+declare function getComputedStyle(element: object): {
+  marginTop: string;
+  fill: string;
+  stroke: string;
+  fillOpacity: string;
+  strokeOpacity: string;
+};
 declare class DOMParser {
   parseFromString(text: string, type: string): ParsedDocument;
 }
+/** What the axe checks read of axe-core's results (its own types need the DOM library). */
+interface AxeResult {
+  readonly id: string;
+  readonly help: string;
+  readonly helpUrl: string;
+  readonly nodes: readonly { readonly target: readonly unknown[]; readonly failureSummary?: string }[];
+}
+declare const axe: {
+  run(
+    context: object,
+    options: { runOnly: { type: 'tag'; values: readonly string[] } },
+  ): Promise<{ violations: AxeResult[]; passes: AxeResult[] }>;
+};
 
 let dynamo: Dynalite;
 let api: LocalApi;
@@ -87,6 +111,122 @@ function week(tenantId: string): Snapshot[] {
       ...normalizeAllocation({ code: 0, data }),
     };
   });
+}
+
+/** The WCAG 2.0 and 2.1 success criteria of levels A and AA, as axe-core tags its rules. */
+const WCAG_AA = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'];
+const AXE_SOURCE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+
+/**
+ * axe-core's WCAG 2.1 A and AA rules on the document open in `target`: each violation as a line that
+ * says what to fix (rule, element, help and its page, axe's summary), and the rules that passed (so a
+ * test can tell that axe checked what it is about, not an empty page).
+ *
+ * axe is not added with `addScriptTag`: that adds an inline <script>, which the pages' own policies
+ * refuse (default-src 'none', no script-src: "Executing inline script violates the following Content
+ * Security Policy directive"), and a chart opened on its own is an SVG document, with no <head> to add
+ * it to. Nor from a context that bypasses the policy (`bypassCSP` is fixed when the persistent context
+ * is launched: a second browser). Its source is evaluated through the DevTools protocol instead, which
+ * no page policy governs, so axe checks each page as served, under its own policy.
+ */
+async function axeCheck(target: Page): Promise<{ violations: string[]; passed: string[] }> {
+  await target.evaluate(AXE_SOURCE);
+  const { violations, passed } = await target.evaluate(async (tags) => {
+    const results = await axe.run(document, { runOnly: { type: 'tag', values: tags } });
+    const found = results.violations.map((v) => ({
+      id: v.id,
+      help: v.help,
+      helpUrl: v.helpUrl,
+      nodes: v.nodes.map((n) => ({ target: n.target.map(String), failureSummary: n.failureSummary ?? '' })),
+    }));
+    return { violations: found, passed: results.passes.map((p) => p.id) };
+  }, WCAG_AA);
+  const lines = violations.flatMap((v) =>
+    v.nodes.map(
+      (n) =>
+        `${v.id} at ${n.target.join(' ')}: ${v.help} (${v.helpUrl})\n    ${n.failureSummary.replaceAll('\n', '\n    ')}`,
+    ),
+  );
+  return { violations: lines, passed };
+}
+
+/** `rgb(r, g, b)` (a computed colour) as its three channels. */
+function channels(colour: string): [number, number, number] {
+  const [r = Number.NaN, g = Number.NaN, b = Number.NaN] = (colour.match(/\d+(\.\d+)?/g) ?? []).map(Number);
+  return [r, g, b];
+}
+
+/** WCAG's contrast ratio of a colour, painted at `opacity` over `background`, against that background. */
+function contrastOver(colour: string, opacity: number, background: string): number {
+  const bg = channels(background);
+  const fg = channels(colour).map((c, i) => opacity * c + (1 - opacity) * (bg[i] ?? 0));
+  const luminance = (rgb: readonly number[]) => {
+    const [r = 0, g = 0, b = 0] = rgb.map((c) => {
+      const s = c / 255;
+      return s <= 0.03928 ? s / 12.92 : ((s + 0.055) / 1.055) ** 2.4;
+    });
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+  };
+  const [light, dark] = [luminance(fg), luminance(bg)].sort((a, b) => b - a);
+  return ((light ?? 0) + 0.05) / ((dark ?? 0) + 0.05);
+}
+
+/** What a chart's text and lines are drawn on: its background, and the shaded future of the plot. */
+const CHART_BACKGROUNDS = ['rgb(255, 255, 255)', 'rgb(243, 244, 246)'];
+/**
+ * The lines that carry the chart's data (WCAG 1.4.11, 3:1): allocated, forecast, thresholds, each
+ * series' leader and legend swatch. Not the grid (the axis labels give its values) nor the totals, drawn
+ * faint on purpose behind the allocated lines, whose numbers the description gives.
+ */
+const DATA_LINES =
+  'path[data-series$="-allocated"], path[data-series$="-forecast"], [data-threshold], [data-own-threshold], .series-names line, .legend line:not([stroke-opacity])';
+
+/**
+ * Text below 4.5:1 and data lines below 3:1 in the chart open in `target`, against either background.
+ * axe cannot tell what SVG text is drawn on (it leaves color-contrast there "incomplete"), so this
+ * computes it from the painted colours.
+ */
+async function chartContrastFailures(target: Page): Promise<string[]> {
+  const painted = await target.evaluate(
+    (lines) => [
+      ...Array.from(document.querySelectorAll('svg text'), (text) => {
+        const style = getComputedStyle(text);
+        return {
+          what: `text "${text.textContent ?? ''}"`,
+          colour: style.fill,
+          opacity: Number(style.fillOpacity),
+          min: 4.5,
+        };
+      }),
+      ...Array.from(document.querySelectorAll(lines), (line) => {
+        const style = getComputedStyle(line);
+        const threshold = line.getAttribute('data-threshold');
+        const what =
+          line.getAttribute('data-series') ??
+          (line.getAttribute('data-own-threshold') === null
+            ? threshold === null
+              ? `line in ${line.parentElement?.getAttribute('class') ?? 'the chart'}`
+              : `threshold ${threshold}`
+            : `${line.getAttribute('data-space') ?? ''} tick ${line.getAttribute('data-own-threshold')}`);
+        return {
+          what,
+          colour: style.stroke,
+          opacity: Number(style.strokeOpacity),
+          min: 3,
+        };
+      }),
+    ],
+    DATA_LINES,
+  );
+  expect(painted.length).toBeGreaterThan(20);
+  return painted.flatMap(({ what, colour, opacity, min }) =>
+    CHART_BACKGROUNDS.flatMap((background) => {
+      const ratio = contrastOver(colour, opacity, background);
+      return ratio >= min
+        ? []
+        : [`${what}: ${colour} on ${background} is ${ratio.toFixed(2)}:1, below ${min}:1`];
+    }),
+  );
 }
 
 beforeAll(async () => {
@@ -318,6 +458,45 @@ describe('the dashboard in Chromium', () => {
     } finally {
       await saved.close();
       await rm(folder, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('the dashboard and its charts against WCAG 2.1 A and AA (axe-core)', () => {
+  it('finds no violation on the dashboard with its charts as images', async () => {
+    await page.goto(`${api.url}/dashboard`);
+    await page.waitForFunction(() => Array.from(document.images).every((image) => image.complete));
+    const { violations, passed } = await axeCheck(page);
+    expect(violations, `axe found, on /dashboard:\n${violations.join('\n')}`).toEqual([]);
+    // What the page is about was checked: the charts' alt text, the table's headers, the link names.
+    expect(passed).toEqual(
+      expect.arrayContaining(['image-alt', 'th-has-data-cells', 'link-name', 'html-has-lang']),
+    );
+  });
+
+  it('finds no violation on the dashboard with its charts inside (?inline=1)', async () => {
+    await page.goto(`${api.url}/dashboard?inline=1`);
+    const { violations, passed } = await axeCheck(page);
+    expect(violations, `axe found, on /dashboard?inline=1:\n${violations.join('\n')}`).toEqual([]);
+    expect(passed).toEqual(expect.arrayContaining(['svg-img-alt', 'th-has-data-cells', 'link-name']));
+  });
+
+  it('finds no violation on a chart opened on its own', async () => {
+    for (const tenant of TENANTS) {
+      const chart = `/tenants/${tenant}/allocation/history.svg`;
+      await page.goto(`${api.url}${chart}`);
+      const { violations, passed } = await axeCheck(page);
+      expect(violations, `axe found, on ${chart}:\n${violations.join('\n')}`).toEqual([]);
+      expect(passed).toContain('svg-img-alt');
+    }
+  });
+
+  it("draws a chart's text at 4.5:1 and its data lines at 3:1 against what they are drawn on", async () => {
+    for (const tenant of TENANTS) {
+      const chart = `/tenants/${tenant}/allocation/history.svg`;
+      await page.goto(`${api.url}${chart}`);
+      const failures = await chartContrastFailures(page);
+      expect(failures, `too faint in ${chart}:\n${failures.join('\n')}`).toEqual([]);
     }
   });
 });
