@@ -9,7 +9,7 @@ import {
 } from '../lib/chart/dashboard.ts';
 import { renderAllocationChart } from '../lib/chart/svg.ts';
 import { type Config, lazyConfig, withoutTrailingSlashes } from '../lib/config.ts';
-import { AppError, InvalidRequestError, NotFoundError } from '../lib/errors.ts';
+import { AppError, InvalidRequestError, NotFoundError, toAppError } from '../lib/errors.ts';
 import { createHttpHandler } from '../lib/http/handler.ts';
 import { type HttpResponse, textResponse } from '../lib/http/responses.ts';
 import { createLogger, describeError } from '../lib/logger.ts';
@@ -57,11 +57,15 @@ const SVG_POLICY = "default-src 'none'; style-src 'unsafe-inline'";
 
 /**
  * What a dashboard warning logs of a read or a chart that failed: what any request's failure line logs
- * (describeError: name, code, message, a malformed item's key; the stack of an unforeseen error, which
- * the page sends its reader to the log for). A malformed item is data to fix, not a bug: no stack.
+ * (the code the route would answer, INTERNAL_ERROR for an error not our own, as on a 'request failed'
+ * line; then describeError: name, message, a malformed item's key; the stack of an unforeseen error,
+ * which the page sends its reader to the log for). A malformed item is data to fix, not a bug: no stack.
  */
 function failureFields(error: unknown): Record<string, unknown> {
-  return describeError(error, { stack: !(error instanceof MalformedSnapshotItemError) });
+  return {
+    errorCode: toAppError(error).code,
+    ...describeError(error, { stack: !(error instanceof MalformedSnapshotItemError) }),
+  };
 }
 
 export interface ChartHandlerDeps {

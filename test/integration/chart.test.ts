@@ -552,6 +552,8 @@ describe('GET /dashboard: the "Fullest first" table', () => {
     expect(warnings).toHaveLength(1);
     expect(warnings[0]).toMatchObject({
       tenantId: 'big',
+      // The code the history route answers for it: the README's 3 a.m. row has operators search by it.
+      errorCode: 'INTERNAL_ERROR',
       errorName: 'MalformedSnapshotItemError',
       errorMessage: `A stored snapshot item is malformed: tenant 'big' at ${observedAt}: spaces[0].allocatedGB is not a non-negative number.`,
       itemKey: { tenantId: 'big', observedAt },
@@ -684,6 +686,7 @@ describe('GET /dashboard?inline=1', () => {
     expect(response.statusCode).toBe(200);
     const byTenant = new Map(warnings.map((line) => [line.tenantId, line]));
     expect(byTenant.get('beta')).toMatchObject({
+      errorCode: 'INTERNAL_ERROR',
       errorName: 'MalformedSnapshotItemError',
       errorMessage: expect.stringContaining(`tenant 'beta' at ${observedAt}: spaces[0].allocatedGB`),
       itemKey: { tenantId: 'beta', observedAt },
@@ -691,6 +694,7 @@ describe('GET /dashboard?inline=1', () => {
     expect(byTenant.get('beta')).not.toHaveProperty('stack');
     // The page sends its reader to the log for an internal error: the log has what happened, and where.
     expect(byTenant.get('quiet')).toMatchObject({
+      errorCode: 'INTERNAL_ERROR',
       errorName: 'TypeError',
       errorMessage: 'items is not iterable',
       stack: expect.stringContaining('TypeError: items is not iterable'),
