@@ -62,3 +62,22 @@ describe('README, threshold events', () => {
     expect(README).toContain(`It also needs ${seconds(PUBLISH_RECORD_BUDGET_MS)} of the invocation left`);
   });
 });
+
+describe('README, links within it', () => {
+  /** GitHub's anchor of a heading: lower case, punctuation other than '-' dropped, spaces as '-'. */
+  const slug = (heading: string) =>
+    heading
+      .trim()
+      .toLowerCase()
+      .replace(/[^\p{L}\p{N}\s_-]/gu, '')
+      .replace(/\s/g, '-');
+
+  it('has a contents line whose every link reaches a heading, and one link per top-level section', () => {
+    const headings = new Set([...README.matchAll(/^#{2,6} (.+)$/gm)].map((match) => slug(match[1] ?? '')));
+    const links = [...README.matchAll(/\]\(#([^)]+)\)/g)].map((match) => match[1] ?? '');
+    expect(links.length).toBeGreaterThan(0);
+    for (const link of links) expect(headings, `#${link}`).toContain(link);
+    const sections = [...README.matchAll(/^## (.+)$/gm)].map((match) => slug(match[1] ?? ''));
+    expect(new Set(links)).toEqual(new Set(sections));
+  });
+});
