@@ -233,7 +233,7 @@ describe('README, threshold events', () => {
 describe('README, the rule that routes threshold events to people', () => {
   const snippet = parseServerlessYml(block('yaml', 'AWS::Events::Rule')) as Json;
   const rules = Object.entries(snippet).filter(([, r]) => isRecord(r) && r.Type === 'AWS::Events::Rule');
-  const [, rule] = rules[0] ?? ['', {}];
+  const [ruleId, rule] = rules[0] ?? ['', {}];
   const properties = (rule as Json).Properties as Json;
   const targets = properties.Targets as Json[];
 
@@ -262,6 +262,31 @@ describe('README, the rule that routes threshold events to people', () => {
       );
       const message: unknown = JSON.parse(transform(String(InputTemplate), values));
       expect(JSON.stringify(message)).toContain('acme');
+    }
+  });
+
+  it('lets EventBridge publish to each topic it targets (a topic policy: CloudFormation adds none)', () => {
+    const policies = Object.values(snippet).filter(
+      (r): r is Json => isRecord(r) && r.Type === 'AWS::SNS::TopicPolicy',
+    );
+    for (const target of targets) {
+      const granted = policies.some((policy) => {
+        const props = policy.Properties as Json;
+        const topics = JSON.stringify(props.Topics);
+        const statements = ((props.PolicyDocument as Json).Statement as Json[]) ?? [];
+        return (
+          topics.includes(JSON.stringify(target.Arn)) &&
+          statements.some(
+            (s) =>
+              s.Effect === 'Allow' &&
+              JSON.stringify(s.Principal) === JSON.stringify({ Service: 'events.amazonaws.com' }) &&
+              [s.Action].flat().includes('sns:Publish') &&
+              JSON.stringify(s.Resource).includes(JSON.stringify(target.Arn)) &&
+              new RegExp(`"${ruleId}[".]`).test(JSON.stringify(s.Condition ?? {})),
+          )
+        );
+      });
+      expect(granted, `sns:Publish for events.amazonaws.com on ${JSON.stringify(target.Arn)}`).toBe(true);
     }
   });
 });
