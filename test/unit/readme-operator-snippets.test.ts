@@ -289,4 +289,15 @@ describe('README, the rule that routes threshold events to people', () => {
       expect(granted, `sns:Publish for events.amazonaws.com on ${JSON.stringify(target.Arn)}`).toBe(true);
     }
   });
+
+  it('gives a chat channel (Amazon Q Developer, formerly AWS Chatbot) its custom-notification format', () => {
+    // It shows nothing of a plain-text message: version 1.0, source custom and content.description at least.
+    const chat = targets.filter((t) => /chat/i.test(String(t.Id)));
+    expect(chat).toHaveLength(1);
+    const { InputPathsMap, InputTemplate } = (chat[0]?.InputTransformer ?? {}) as Json;
+    const values = Object.fromEntries(Object.keys(InputPathsMap as Json).map((name) => [name, 'x']));
+    const message = JSON.parse(transform(String(InputTemplate), values)) as Json;
+    expect(message).toMatchObject({ version: '1.0', source: 'custom' });
+    expect(typeof (message.content as Json | undefined)?.description).toBe('string');
+  });
 });
