@@ -25,8 +25,6 @@ import { routeTenantId } from '../lib/tenants.ts';
 import { computeTrend } from '../lib/trend.ts';
 import type { Allocation } from '../lib/types.ts';
 
-export const CHART_ROUTES = ['GET /tenants/{tenantId}/allocation/history.svg', 'GET /dashboard'] as const;
-
 /**
  * The most snapshots one chart reads: a 400-day retention of 15-minute snapshots is 38,400. A range
  * holding more is read evenly across its length up to this many, and the chart says so.

@@ -96,8 +96,8 @@ export interface KooDriveSimulator {
   close(): Promise<void>;
 }
 
-// The vendor's path and trace-id rule, from the one place the project states them.
-export { ALLOCATION_PATH, TRACE_ID_LENGTH };
+// The vendor's path, from the one place the project states it.
+export { ALLOCATION_PATH };
 /** The vendor's own example: one object, every number a string. */
 export const DEFAULT_ALLOCATION_DATA = Object.freeze({
   type: '0',
