@@ -22,7 +22,7 @@ export interface Config {
 }
 
 /** `ALLOCATION_METRICS`: each is a CloudWatch custom metric per tenant (priced per metric and month). */
-export const ALLOCATION_METRICS_SCOPES = ['every-space', 'totals'] as const;
+const ALLOCATION_METRICS_SCOPES = ['every-space', 'totals'] as const;
 export type AllocationMetricsScope = (typeof ALLOCATION_METRICS_SCOPES)[number];
 
 /** The most KooDrive calls a snapshot run may make at once (`SNAPSHOT_CONCURRENCY`). */
@@ -86,7 +86,7 @@ export function withoutTrailingSlashes(text: string): string {
 }
 
 /** Whether a parsed URL's host is this machine's loopback interface. */
-export function isLoopbackHost(url: URL): boolean {
+function isLoopbackHost(url: URL): boolean {
   return LOOPBACK_HOSTNAME.test(url.hostname);
 }
 

@@ -29,7 +29,7 @@ export function createSecretsClient(): SecretsManagerClient {
   });
 }
 
-export function createRuntime(config: Config, options: RuntimeOptions = {}): Runtime {
+function createRuntime(config: Config, options: RuntimeOptions = {}): Runtime {
   const credentials = createCredentialsProvider({
     client: options.secretsClient ?? createSecretsClient(),
     cacheSeconds: config.secretCacheSeconds,

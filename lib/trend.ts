@@ -19,7 +19,7 @@ export const TOTALS_KEY = 'totals';
 const MS_PER_DAY = 86_400_000;
 
 /** One series' forecast. */
-export interface TrendEntry {
+interface TrendEntry {
   /** Least-squares slope of allocated GB per day; null with too few points or all at one time. */
   slopeGBPerDay: number | null;
   /** Days from the last item until allocated reaches total on that slope; 0 when already full, null when flat or shrinking. */

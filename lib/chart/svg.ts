@@ -33,7 +33,7 @@ export interface AllocationChartInput {
 }
 
 /** Where the forecast may run: past `to` by this share of the range. */
-export const FORECAST_SHARE = 0.25;
+const FORECAST_SHARE = 0.25;
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;

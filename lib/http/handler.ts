@@ -9,7 +9,7 @@ import { InvalidRequestError, toAppError } from '../errors.ts';
 import { createRequestLogs, describeError } from '../logger.ts';
 import { type HttpResponse, problemResponse } from './responses.ts';
 
-export interface HttpRequest {
+interface HttpRequest {
   event: APIGatewayProxyEventV2;
   context: Context;
   traceId: string;
@@ -33,7 +33,7 @@ export interface HttpHandlerOptions {
 }
 
 /** Time kept back from the invocation's end to log and return the answer. */
-export const ANSWER_MARGIN_MS = 1_000;
+const ANSWER_MARGIN_MS = 1_000;
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null;

@@ -51,7 +51,7 @@ export interface Problem {
   upstreamMessage?: string;
 }
 
-export function problemTypeUri(code: string): string {
+function problemTypeUri(code: string): string {
   return `urn:koodrive-allocation:problem:${code.toLowerCase().replaceAll('_', '-')}`;
 }
 

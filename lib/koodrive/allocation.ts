@@ -58,7 +58,7 @@ function isRecord(value: unknown): value is Record<string, unknown> {
  * finite and exact enough, and DynamoDB (numbers up to 1e126) can store them. A larger value is a
  * broken answer, which would otherwise turn totals into Infinity and JSON `null`.
  */
-export const MAX_CAPACITY_GB = 1e15;
+const MAX_CAPACITY_GB = 1e15;
 
 /**
  * The most space types an answer may list. KooDrive documents three; each one listed is stored in every

@@ -78,7 +78,7 @@ export interface AttemptReport {
   durationMs: number;
 }
 
-export interface CallOptions {
+interface CallOptions {
   traceId?: string;
   language?: string;
   /**
@@ -157,7 +157,7 @@ const sleepFor = (ms: number) => new Promise<void>((resolve) => setTimeout(resol
  * broken or hostile header, not a clock: trusting it would move every later X-Date by that much (by
  * decades for `Date: 0`), so it is ignored and our own clock is used instead.
  */
-export const MAX_CLOCK_OFFSET_MS = 60 * 60 * 1000;
+const MAX_CLOCK_OFFSET_MS = 60 * 60 * 1000;
 // RFC 9110's IMF-fixdate, the only form a server may send: `Sun, 06 Nov 1994 08:49:37 GMT`.
 const IMF_FIXDATE =
   /^(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), (\d{2}) (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) (\d{4}) (\d{2}):(\d{2}):(\d{2}) GMT$/;
@@ -294,7 +294,7 @@ function signingError(error: unknown, secretId: string): AppError {
 }
 
 /** Longest `upstreamMessage` kept; longer ones are cut after redaction, so a cut never splits a secret open. */
-export const MAX_UPSTREAM_MESSAGE_LENGTH = 300;
+const MAX_UPSTREAM_MESSAGE_LENGTH = 300;
 const MAX_UPSTREAM_CODE_LENGTH = 64;
 
 /**
@@ -302,7 +302,7 @@ const MAX_UPSTREAM_CODE_LENGTH = 64;
  * that echoes the request would otherwise put our signature (replayable for 15 minutes) or, in the
  * worst case, the AppSecret into `detail`, `upstreamMessage` and ERROR logs. Error path only.
  */
-export function redactUpstreamText(text: string, appSecret: string, maxLength: number): string {
+function redactUpstreamText(text: string, appSecret: string, maxLength: number): string {
   let clean = text;
   if (appSecret !== '') {
     clean = clean.replaceAll(appSecret, REDACTED);

@@ -13,10 +13,10 @@ export const EMPTY_PAYLOAD_HASH = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b9
 /** The headers every request signs, lower case and sorted, as every vendor example does. */
 export const SIGNED_HEADER_NAMES: readonly string[] = Object.freeze(['host', 'x-date', 'x-user-id']);
 
-export const AUTHORIZATION_HEADER = 'Authorization';
-export const HOST_HEADER = 'Host';
-export const DATE_HEADER = 'X-Date';
-export const USER_ID_HEADER = 'X-User-Id';
+const AUTHORIZATION_HEADER = 'Authorization';
+const HOST_HEADER = 'Host';
+const DATE_HEADER = 'X-Date';
+const USER_ID_HEADER = 'X-User-Id';
 
 const SIGNING_DATE_PATTERN = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/;
 const UNRESERVED_BYTE = /^[A-Za-z0-9\-_.~]$/;

@@ -7,8 +7,8 @@ import { InvalidRequestError } from '../errors.ts';
 import { parseTenantId } from '../tenants.ts';
 import { MAX_INSTANT_MS, MIN_INSTANT_MS, parseInstant } from './instants.ts';
 
-export const SCHEDULED_DETAIL_TYPE = 'Scheduled Event';
-export const SNAPSHOT_REQUESTED_DETAIL_TYPE = 'Snapshot Requested';
+const SCHEDULED_DETAIL_TYPE = 'Scheduled Event';
+const SNAPSHOT_REQUESTED_DETAIL_TYPE = 'Snapshot Requested';
 
 /** What one request asks for: every tenant (no tenantId) or one, at one time. */
 export interface SnapshotRequest {
@@ -16,7 +16,7 @@ export interface SnapshotRequest {
   tenantId?: string;
 }
 
-export interface SqsSnapshotMessage {
+interface SqsSnapshotMessage {
   messageId: string;
   /** The message's request, or why it cannot be carried out (it is then reported as failed). */
   request?: SnapshotRequest;

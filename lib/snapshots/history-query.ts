@@ -12,9 +12,9 @@ import {
   roundInstant,
 } from './instants.ts';
 
-export const DEFAULT_HISTORY_DAYS = 7;
-export const DEFAULT_HISTORY_LIMIT = 500;
-export const MAX_HISTORY_LIMIT = 1000;
+const DEFAULT_HISTORY_DAYS = 7;
+const DEFAULT_HISTORY_LIMIT = 500;
+const MAX_HISTORY_LIMIT = 1000;
 const DAY_MS = 86_400_000;
 
 export interface HistoryParams {

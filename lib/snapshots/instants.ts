@@ -22,7 +22,7 @@ const DECODED_PLUS = /^([^ T]*T[^ ]*) (\d{2}(?::?\d{2})?)$/i;
  * the millisecond only round it, so nothing useful is longer; longer input is refused, as too long,
  * before any pattern runs on it.
  */
-export const MAX_INSTANT_LENGTH = 40;
+const MAX_INSTANT_LENGTH = 40;
 
 /** The earliest and latest instants whose ISO strings keep a four-digit year and sort correctly. */
 export const MIN_INSTANT_MS = Date.UTC(1970, 0, 1);

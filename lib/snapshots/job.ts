@@ -11,7 +11,7 @@ import { findThresholdCrossings, type ThresholdCrossing } from '../thresholds.ts
 import type { Allocation } from '../types.ts';
 import type { Snapshot, SnapshotSource, SnapshotStore, StoredSnapshotState, ThresholdHead } from './store.ts';
 
-export type SnapshotStatus = 'stored' | 'duplicate' | 'failed';
+type SnapshotStatus = 'stored' | 'duplicate' | 'failed';
 
 export interface SnapshotResult {
   tenantId: string;
@@ -49,7 +49,7 @@ export interface SnapshotResult {
 }
 
 /** An earlier snapshot whose owed threshold events a run could not publish. */
-export interface OwedFailure {
+interface OwedFailure {
   observedAt: string;
   error: unknown;
   errorCode: string;
@@ -69,7 +69,7 @@ type ThresholdStoreMethod =
 type ThresholdStore = Pick<SnapshotStore, ThresholdStoreMethod>;
 
 /** Threshold events: which ratios matter and how to publish a crossing. */
-export interface ThresholdWatch {
+interface ThresholdWatch {
   thresholds: readonly number[];
   /** Publishes what it can; what was not accepted (or not tried) comes back in `failed` (it never rejects). */
   publish: (crossings: readonly ThresholdCrossing[], options?: PublishOptions) => Promise<PublishOutcome>;
@@ -137,7 +137,7 @@ export async function mapWithConcurrency<T, R>(
  * Tenants in progress per KooDrive slot: while some tenants wait for KooDrive, others read their
  * secret or write their snapshot, so store and Secrets Manager latency do not hold a slot idle.
  */
-export const TENANTS_PER_SLOT = 2;
+const TENANTS_PER_SLOT = 2;
 
 /** At most `limit` of the functions given to `run` are running at any time; the others wait in order. */
 export function createLimiter(limit: number): <R>(task: () => Promise<R>) => Promise<R> {
@@ -233,7 +233,7 @@ export class EventsInProgressError extends PublishingStoppedError {
 }
 
 /** Some threshold events were not accepted by EventBridge; they stay pending on the snapshot. */
-export class EventsNotPublishedError extends PublishingStoppedError {
+class EventsNotPublishedError extends PublishingStoppedError {
   constructor(
     tenantId: string,
     observedAt: string,

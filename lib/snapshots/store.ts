@@ -27,7 +27,7 @@ import { encodeCursor, verifyCursor } from './cursor.ts';
 import { isCanonicalInstant, toKeyInstant } from './instants.ts';
 import { beginTableRead, type TableUse, tableError } from './table-read.ts';
 
-export const SNAPSHOT_SOURCES = ['schedule', 'sqs', 'event'] as const;
+const SNAPSHOT_SOURCES = ['schedule', 'sqs', 'event'] as const;
 /** What triggered a snapshot: the EventBridge schedule, an SQS message, or a Snapshot Requested event. */
 export type SnapshotSource = (typeof SNAPSHOT_SOURCES)[number];
 
@@ -93,7 +93,7 @@ export interface ThresholdHead {
 }
 
 /** Who may publish a stored snapshot's pending threshold events (see {@link SnapshotStore.claimPendingEvents}). */
-export type PendingClaim =
+type PendingClaim =
   | {
       state: 'claimed';
       events: ThresholdCrossing[];
@@ -114,7 +114,7 @@ export type PendingClaim =
 
 export type PutOutcome = 'stored' | 'duplicate';
 
-export interface HistoryQuery {
+interface HistoryQuery {
   tenantId: string;
   /** Both inclusive. */
   from: Date;
@@ -282,7 +282,7 @@ function itemKeyOf(item: Record<string, AttributeValue>): { tenantId?: string; o
  * then always produces the same item, and retention means "this long after the moment it describes",
  * also for a snapshot written late by a retry.
  */
-export function expiresAtFor(observedAt: string, retentionDays: number): number {
+function expiresAtFor(observedAt: string, retentionDays: number): number {
   return Math.floor(Date.parse(observedAt) / 1000) + retentionDays * SECONDS_PER_DAY;
 }
 
