@@ -29,9 +29,9 @@
  */
 import { createHash, createHmac } from 'node:crypto';
 
-export const REFERENCE_ALGORITHM = 'HMAC-SHA256';
+const REFERENCE_ALGORITHM = 'HMAC-SHA256';
 /** API.md: "the project signs host, x-date, x-user-id, as every vendor example does". */
-export const REFERENCE_SIGNED_HEADER_NAMES: readonly string[] = ['host', 'x-date', 'x-user-id'];
+const REFERENCE_SIGNED_HEADER_NAMES: readonly string[] = ['host', 'x-date', 'x-user-id'];
 
 export interface ReferenceRequest {
   method: string;
@@ -143,7 +143,7 @@ function sha256Hex(data: string | Uint8Array): string {
 // The six parts of the canonical request
 
 /** Part 1: "the HTTP method in upper case". */
-export function referenceMethod(method: string): string {
+function referenceMethod(method: string): string {
   return method.toUpperCase();
 }
 
@@ -240,7 +240,7 @@ export interface QueryReading {
 }
 
 /** Part 3 read literally: percent-decoding only, and the written (encoded) pairs sorted by name. */
-export const LITERAL_QUERY_READING: QueryReading = {
+const LITERAL_QUERY_READING: QueryReading = {
   plus: 'literal',
   invalidUtf8: 'bytes',
   order: 'encoded-name',
@@ -271,7 +271,7 @@ function readQueryComponent(raw: string, reading: QueryReading): number[] {
  * is empty), sorted by name in character-code order, joined with `&`; an empty string when there is
  * no query".
  */
-export function referenceCanonicalQueryString(
+function referenceCanonicalQueryString(
   target: string,
   reading: QueryReading = LITERAL_QUERY_READING,
 ): string {
@@ -341,7 +341,7 @@ function headerValue(headers: ReferenceRequest['headers'], lowerName: string): s
 }
 
 /** Part 4: "for each signed header, `lower-case(name) + ':' + trim(value) + '\n'`, sorted by name". */
-export function referenceCanonicalHeaders(headers: ReferenceRequest['headers']): string {
+function referenceCanonicalHeaders(headers: ReferenceRequest['headers']): string {
   const names = [...REFERENCE_SIGNED_HEADER_NAMES].sort();
   let out = '';
   for (const name of names) {
@@ -351,12 +351,12 @@ export function referenceCanonicalHeaders(headers: ReferenceRequest['headers']):
 }
 
 /** Part 5: "the same lower-case names, sorted, joined with `;`". */
-export function referenceSignedHeaders(): string {
+function referenceSignedHeaders(): string {
   return [...REFERENCE_SIGNED_HEADER_NAMES].sort().join(';');
 }
 
 /** Part 6: "lower-case hex SHA-256 of the body". */
-export function referenceHashedPayload(body: string | Uint8Array | undefined): string {
+function referenceHashedPayload(body: string | Uint8Array | undefined): string {
   if (body === undefined) return sha256Hex('');
   if (typeof body === 'string') return sha256Hex(new TextEncoder().encode(body));
   return sha256Hex(body);

@@ -18,7 +18,7 @@ const USER_ID = '1505084218764547200';
 const DUMMY_SECRET = 'dummy-secret-NOT-FROM-DOCS';
 
 /** A request given as a URL and signed with signRequest (so the URL parser runs first). */
-export interface UrlRequest {
+interface UrlRequest {
   kind: 'url';
   method: string;
   url: string;
@@ -28,7 +28,7 @@ export interface UrlRequest {
 }
 
 /** A request given as its parts and canonicalized with buildCanonicalRequest (no URL parser involved). */
-export interface PartsRequest {
+interface PartsRequest {
   kind: 'parts';
   method: string;
   path: string;
