@@ -41,11 +41,11 @@ import { type BenchResults, type Figure, figure, formatMarkdown, formatTable } f
 import { pairedRatios, summarize } from './lib/stats.ts';
 import { isRecord } from './probe/common.ts';
 
-export const GROUPS = ['size', 'cold', 'init', 'warm', 'memory', 'secrets', 'snapshot', 'history'] as const;
-export type Group = (typeof GROUPS)[number];
+const GROUPS = ['size', 'cold', 'init', 'warm', 'memory', 'secrets', 'snapshot', 'history'] as const;
+type Group = (typeof GROUPS)[number];
 
 /** Sizes and counts of one benchmark run. */
-export interface BenchParams {
+interface BenchParams {
   coldRounds: number;
   initRounds: number;
   warmRounds: number;
@@ -65,7 +65,7 @@ export interface BenchParams {
   historyRounds: number;
 }
 
-export const FULL_PARAMS: BenchParams = {
+const FULL_PARAMS: BenchParams = {
   coldRounds: 15,
   initRounds: 10,
   warmRounds: 5,
@@ -86,7 +86,7 @@ export const FULL_PARAMS: BenchParams = {
 };
 
 /** Enough of everything to prove the benchmark works, in a few seconds per group. */
-export const QUICK_PARAMS: BenchParams = {
+const QUICK_PARAMS: BenchParams = {
   coldRounds: 2,
   initRounds: 2,
   warmRounds: 2,
@@ -132,7 +132,7 @@ const MB = 1024 * 1024;
 /** Every measured process runs with the flags Lambda gives a function of MEMORY_MB. */
 const LAMBDA_ARGS = lambdaNodeArgs(MEMORY_MB);
 
-export const USAGE = `npm run bench -- [options]   (node bench/run.ts [options])
+const USAGE = `npm run bench -- [options]   (node bench/run.ts [options])
   --quick             a short run (results to a temp dir unless --out)
   --only GROUPS       some groups only, comma-separated: ${GROUPS.join(',')} (writes partial.*)
   --out DIR           where latest.* (or partial.*) go; default bench/results

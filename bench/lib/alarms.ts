@@ -25,7 +25,7 @@ export interface AlarmCensus {
 }
 
 /** {@link AlarmCensus} of a serverless.yml text, from `custom.monitoring` and `params.default`. */
-export function alarmCensus(serverlessYml: string): AlarmCensus {
+function alarmCensus(serverlessYml: string): AlarmCensus {
   const doc = parseServerlessYml(serverlessYml);
   const custom =
     isRecord(doc) && isRecord(doc.custom) && isRecord(doc.custom.monitoring) ? doc.custom.monitoring : {};

@@ -14,9 +14,9 @@ import {
 } from '../../scripts/build.ts';
 import { ROOT } from './machine.ts';
 
-export const PEER_ENTRY = path.join(ROOT, 'bench', 'peer', 'allocation.ts');
-export const PROBE_NAMES = ['cold', 'warm', 'snapshot', 'fanout-floor', 'history', 'simulator'] as const;
-export type ProbeName = (typeof PROBE_NAMES)[number];
+const PEER_ENTRY = path.join(ROOT, 'bench', 'peer', 'allocation.ts');
+const PROBE_NAMES = ['cold', 'warm', 'snapshot', 'fanout-floor', 'history', 'simulator'] as const;
+type ProbeName = (typeof PROBE_NAMES)[number];
 
 /** Builds the peer into `<outDir>/peer-allocation/index.mjs` (with meta.json, like dist/). */
 export async function buildPeer(outDir: string): Promise<string> {

@@ -4,7 +4,7 @@
  */
 
 /** us-east-1 list prices (no free tier), as published on the AWS pricing pages; see `asOf`. */
-export const PRICES = {
+const PRICES = {
   asOf: 'as published on the AWS pricing pages in 2025, not re-checked here (no network): verify before quoting',
   region: 'us-east-1',
   lambdaRequestPerMillion: 0.2,
@@ -26,7 +26,7 @@ export const PRICES = {
 } as const;
 
 /** AWS's month for pricing: 730 hours. */
-export const HOURS_PER_MONTH = 730;
+const HOURS_PER_MONTH = 730;
 
 export interface CostInputs {
   scheduleMinutes: number;
@@ -58,7 +58,7 @@ export interface CostInputs {
   dashboards: number;
 }
 
-export interface CostLine {
+interface CostLine {
   item: string;
   quantity: string;
   usd: number;

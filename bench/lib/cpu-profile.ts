@@ -31,7 +31,7 @@ function originalFrame(url: string, functionName: string, line: number, column: 
   };
 }
 
-export interface ProfileSummary {
+interface ProfileSummary {
   totalMs: number;
   byOwner: [string, number][];
   byFunction: [string, number][];
@@ -40,7 +40,7 @@ export interface ProfileSummary {
 }
 
 /** Who a script belongs to: a package name, a bundle's source (by its path), node internals, or V8. */
-export function ownerOf(url: string, functionName: string): string {
+function ownerOf(url: string, functionName: string): string {
   if (url === '') return functionName.startsWith('(') ? functionName : '(native)';
   if (url.startsWith('node:')) return 'node internals';
   const parts = url.replace(/^file:\/\//, '').split('/');
@@ -50,7 +50,7 @@ export function ownerOf(url: string, functionName: string): string {
 }
 
 /** Self time per owner and per function, largest first. */
-export function summarizeProfile(profile: unknown, top = 25): ProfileSummary {
+function summarizeProfile(profile: unknown, top = 25): ProfileSummary {
   if (!isRecord(profile) || !Array.isArray(profile.nodes) || !Array.isArray(profile.samples)) {
     throw new Error('not a V8 CPU profile');
   }

@@ -12,12 +12,7 @@ import { parseV8Flags } from '../../serverless/v8-flags.ts';
 import { isRecord } from '../probe/common.ts';
 import { ROOT } from './machine.ts';
 
-export const RUNTIME_VARIABLES = [
-  'NODE_OPTIONS',
-  'GLIBC_TUNABLES',
-  'AWS_LAMBDA_EXEC_WRAPPER',
-  'V8_FLAGS',
-] as const;
+const RUNTIME_VARIABLES = ['NODE_OPTIONS', 'GLIBC_TUNABLES', 'AWS_LAMBDA_EXEC_WRAPPER', 'V8_FLAGS'] as const;
 
 /** Where a deployed function's package is unpacked: the wrapper's path there maps to the repository's. */
 const LAMBDA_TASK_ROOT = '/var/task/';

@@ -12,7 +12,7 @@ export interface EmfMetric {
 }
 
 /** The metrics of one log line: none when it is not an EMF document. */
-export function emfMetrics(line: string): EmfMetric[] {
+function emfMetrics(line: string): EmfMetric[] {
   if (!line.includes('"CloudWatchMetrics"')) return [];
   let document: unknown;
   try {

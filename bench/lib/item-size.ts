@@ -20,7 +20,7 @@ export function numberSize(text: string): number {
 }
 
 /** Bytes of one attribute value (its name not included). */
-export function valueSize(value: AttributeValue): number {
+function valueSize(value: AttributeValue): number {
   if (value.S !== undefined) return utf8(value.S);
   if (value.N !== undefined) return numberSize(value.N);
   if (value.B !== undefined) return value.B.byteLength;

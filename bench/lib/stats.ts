@@ -9,7 +9,7 @@ export interface Stat {
 }
 
 /** Linear-interpolated percentile (0–100) of sorted values; NaN for none. */
-export function percentileOfSorted(sorted: ArrayLike<number>, p: number): number {
+function percentileOfSorted(sorted: ArrayLike<number>, p: number): number {
   if (sorted.length === 0) return Number.NaN;
   const rank = (p / 100) * (sorted.length - 1);
   const low = Math.floor(rank);

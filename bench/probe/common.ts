@@ -51,14 +51,6 @@ export function send(message: Record<string, unknown>): Promise<void> {
   });
 }
 
-/** Sends a message and waits for the parent's answer to it (the next message it sends). */
-export function ask(message: Record<string, unknown>): Promise<unknown> {
-  return new Promise((resolve, reject) => {
-    process.once('message', resolve);
-    send(message).catch(reject);
-  });
-}
-
 /** Reports the result and exits at once: open keep-alive sockets must not keep a probe alive. */
 export async function finish(result: Record<string, unknown>): Promise<never> {
   // The flags node runs with: proof that a project process started as deployed (exec wrapper, V8_FLAGS);
