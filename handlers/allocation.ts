@@ -8,7 +8,7 @@ import { createLogger } from '../lib/logger.ts';
 import { type LazyRuntime, lazyRuntime } from '../lib/runtime.ts';
 import { routeTenantId } from '../lib/tenants.ts';
 
-export const ALLOCATION_ROUTES = ['GET /allocation', 'GET /tenants/{tenantId}/allocation'] as const;
+const ALLOCATION_ROUTES = ['GET /allocation', 'GET /tenants/{tenantId}/allocation'] as const;
 
 /** `GET /allocation` and `GET /tenants/{tenantId}/allocation`: a tenant's allocation, live. */
 export function createAllocationHandler(deps: { logger: Logger; getRuntime: LazyRuntime }) {

@@ -45,7 +45,7 @@ const NEWEST_CONCURRENCY = 8;
  * Inline charts stop before the page passes this many bytes: Lambda answers at most 6 MB, and a week of
  * 15-minute snapshots draws a chart of about 70 KB. Tenants past it keep their link.
  */
-export const INLINE_PAGE_BUDGET = 5_000_000;
+const INLINE_PAGE_BUDGET = 5_000_000;
 
 // Charts may be a minute old, in the caller's own cache only: they are behind the authorizer, and a
 // shared cache (a CDN, a proxy) would hand one tenant's chart to whoever asks next.

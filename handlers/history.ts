@@ -21,7 +21,7 @@ export interface HistoryHandlerDeps {
 }
 
 /** The contract's history answer. */
-export interface HistoryResponse {
+interface HistoryResponse {
   tenantId: string;
   from: string;
   to: string;

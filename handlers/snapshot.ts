@@ -48,14 +48,14 @@ export interface SnapshotHandlerDeps {
  * How far in the future a Snapshot Requested event's `time` may be: EventBridge lets the sender set it,
  * and a snapshot is stored (and keyed, and expired) under it. A few minutes allow for clock skew.
  */
-export const MAX_REQUESTED_FUTURE_MS = 5 * 60_000;
+const MAX_REQUESTED_FUTURE_MS = 5 * 60_000;
 
 /**
  * How old a Snapshot Requested event's `time` may be. KooDrive tells only the present, so an old time
  * would file today's numbers as the allocation of long ago (and let any sender rewrite history). A day
  * covers every legitimate delay: EventBridge retries for an hour, Lambda keeps an event for six.
  */
-export const MAX_REQUESTED_AGE_MS = 24 * 3_600_000;
+const MAX_REQUESTED_AGE_MS = 24 * 3_600_000;
 
 /** A Snapshot Requested event's time must be about now: a snapshot is stored (keyed, expired) under it. */
 function checkRequestedTime(observedAt: string, now: number): void {

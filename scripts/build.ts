@@ -30,7 +30,7 @@ export const REQUIRE_BANNER = [
  * reads only the properties it uses, when it uses them. Lambda's own runtime client loads `node:http`
  * with `require` too.
  */
-export const BUILTINS_THROUGH_REQUIRE: Plugin = {
+const BUILTINS_THROUGH_REQUIRE: Plugin = {
   name: 'builtins-through-require',
   setup(b) {
     b.onResolve({ filter: /^(node:)?[a-z][a-z0-9_/]*$/ }, (args) => {
@@ -96,7 +96,7 @@ export const FUNCTION_BUILD_OPTIONS = {
  * What the project's bundles leave out on purpose: the SDK's default credential chain, replaced by the
  * environment provider that Lambda needs (lib/aws/lambda-credentials.ts).
  */
-export const LAMBDA_ALIASES = {
+const LAMBDA_ALIASES = {
   '@aws-sdk/credential-provider-node': path.join(root, 'lib', 'aws', 'lambda-credentials.ts'),
 } as const;
 
@@ -120,7 +120,7 @@ function kib(bytes: number): string {
 }
 
 /** A plain-text table of bundle sizes, one row per function. */
-export function formatSizes(sizes: readonly BundleSize[]): string {
+function formatSizes(sizes: readonly BundleSize[]): string {
   const rows = [
     ['function', 'bundle', 'gzip'],
     ...sizes.map((s) => [s.name, kib(s.rawBytes), kib(s.gzipBytes)]),
