@@ -20,7 +20,7 @@ export const DEMO_APP: SimulatorApp = Object.freeze({
 });
 
 export const LAB_TENANT_ID = 'lab';
-export const LAB_SECRET_ID = 'koodrive/lab';
+const LAB_SECRET_ID = 'koodrive/lab';
 
 /** A second tenant, answered in the vendor's object shape (one space), close to full. */
 export const LAB_APP: SimulatorApp = Object.freeze({

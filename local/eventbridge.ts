@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { listen } from './listen.ts';
 
-export interface ReceivedEvent {
+interface ReceivedEvent {
   id: string;
   busName: string;
   source: string;

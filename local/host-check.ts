@@ -100,7 +100,7 @@ function refuseIfNotLocal(request: IncomingMessage, response: ServerResponse): b
 }
 
 /** Keeps one server's requests to {@link refusedRequest}'s: whatever listens to them never sees the others. */
-export function guardServer(server: Server): void {
+function guardServer(server: Server): void {
   answerRequestsFirst(server, refuseIfNotLocal);
 }
 

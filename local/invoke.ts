@@ -19,9 +19,9 @@ export const SERVICE = 'koodrive-allocation';
 /** The stage the local stack runs. */
 export const LOCAL_STAGE = 'local';
 /** The account id that local events carry (no AWS account is involved). */
-export const LOCAL_ACCOUNT = '000000000000';
+const LOCAL_ACCOUNT = '000000000000';
 /** `source` of the Snapshot Requested events this script sends. */
-export const SNAPSHOT_REQUEST_SOURCE = 'koodrive-allocation.local';
+const SNAPSHOT_REQUEST_SOURCE = 'koodrive-allocation.local';
 
 /** The Invoke URL of a function on serverless-offline's Lambda endpoint. */
 export function invokeUrl(lambdaPort: number, functionName = 'snapshot', host = '127.0.0.1'): string {
@@ -49,7 +49,7 @@ export function scheduledEvent(at: Date, region: string) {
 }
 
 /** A custom `Snapshot Requested` event for one tenant, or every tenant when `tenantId` is absent. */
-export function snapshotRequestedEvent(at: Date, region: string, tenantId?: string) {
+function snapshotRequestedEvent(at: Date, region: string, tenantId?: string) {
   return {
     version: '0',
     id: randomUUID(),
@@ -149,7 +149,7 @@ function failedMessageIds(payload: unknown): string[] {
  * cannot take, such as an unknown tenant; 'SQS message failed' naming the tenants, whose 'snapshot failed' lines say
  * why, for a KooDrive or DynamoDB failure).
  */
-export function describeFailedMessages(event: unknown, payload: unknown): string[] {
+function describeFailedMessages(event: unknown, payload: unknown): string[] {
   const records: unknown[] =
     typeof event === 'object' && event !== null && 'Records' in event && Array.isArray(event.Records)
       ? event.Records

@@ -47,7 +47,7 @@ export interface SimulatedFault {
 }
 
 /** What the simulator saw of one request; the Authorization value is never kept. */
-export interface RecordedRequest {
+interface RecordedRequest {
   appId: string | undefined;
   method: string;
   path: string;
@@ -104,7 +104,7 @@ export const DEFAULT_ALLOCATION_DATA = Object.freeze({
   allocateCapacity: '1000',
   totalCapacity: '2000',
 });
-export const MAX_SIGNING_AGE_MS = 15 * 60 * 1000;
+const MAX_SIGNING_AGE_MS = 15 * 60 * 1000;
 
 const REQUIRED_SIGNED_HEADERS = ['host', 'x-date', 'x-user-id'] as const;
 const DEFAULT_FAULT_BODY = { code: 13000201, msg: 'inner server invoke failure' };

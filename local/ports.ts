@@ -7,7 +7,7 @@
 type Env = Record<string, string | undefined>;
 
 /** Default ports of the local stack's servers. */
-export const LOCAL_PORTS = {
+const LOCAL_PORTS = {
   api: 3000,
   lambda: 3002,
   koodrive: 8787,

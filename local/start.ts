@@ -32,7 +32,7 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const OFFLINE_GUARD = pathToFileURL(path.join(ROOT, 'local', 'offline-guard.ts')).href;
 const HOST = '127.0.0.1';
 /** The local table's name (the deployed one is named by CloudFormation). */
-export const LOCAL_TABLE_NAME = `${SERVICE}-${LOCAL_STAGE}-snapshots`;
+const LOCAL_TABLE_NAME = `${SERVICE}-${LOCAL_STAGE}-snapshots`;
 const STARTUP_TIMEOUT_MS = 120_000;
 const STOP_GRACE_MS = 10_000;
 const MINUTE_MS = 60_000;
@@ -484,7 +484,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 }
 
 /** A start-up aborted through {@link LocalStackOptions.signal}, after everything it had started was stopped. */
-export class LocalStackAborted extends Error {
+class LocalStackAborted extends Error {
   /** The ports it had listened on. */
   readonly ports: readonly number[];
   constructor(ports: readonly number[]) {
