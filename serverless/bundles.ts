@@ -14,7 +14,7 @@ interface ServerlessLike {
 }
 
 /** The bundle a handler such as `dist/allocation/index.handler` runs: `dist/allocation/index.mjs`. */
-export function bundleOf(handler: string): string {
+function bundleOf(handler: string): string {
   return `${handler.slice(0, handler.lastIndexOf('.'))}.mjs`;
 }
 

@@ -47,7 +47,7 @@ export interface MonitoringSettings {
   namePrefix: string;
 }
 
-export const THRESHOLD_ALARM_SCOPES = ['totals', 'every-space'] as const;
+const THRESHOLD_ALARM_SCOPES = ['totals', 'every-space'] as const;
 export type ThresholdAlarmScope = (typeof THRESHOLD_ALARM_SCOPES)[number];
 
 /** `thresholdAlarmScope`, checked. */
@@ -410,7 +410,7 @@ export function monitoringResources(settings: MonitoringSettings): Record<string
 }
 
 /** The dashboard: allocation per tenant (SEARCH, so new tenants appear by themselves), snapshot health, Lambda. */
-export function dashboardBody(settings: MonitoringSettings) {
+function dashboardBody(settings: MonitoringSettings) {
   const ns = settings.namespace;
   // The namespace quoted: a SEARCH schema takes # or : in a name only between quotes.
   const schema = `{"${ns}",service,SpaceType,Tenant} service="${settings.service}"`;
@@ -519,7 +519,7 @@ interface ServerlessLike {
 }
 
 /** CloudWatch's namespace characters: the alarms' queries and the dashboard's searches name it in quotes. */
-export function metricsNamespace(value: string): string {
+function metricsNamespace(value: string): string {
   if (!/^[A-Za-z0-9._/#:-]{1,255}$/.test(value) || value.startsWith('AWS/')) {
     throw new Error(
       `metricsNamespace '${value}' is not a CloudWatch namespace for the functions' own metrics: use 1 to 255 letters, digits and . - _ / # : (not starting with AWS/), e.g. KooDriveAllocation.`,
@@ -532,7 +532,7 @@ export function metricsNamespace(value: string): string {
  * The `service` dimension's value: the alarms' Metrics Insights query and the dashboard's SEARCH
  * expressions hold it between quotes, so it may not hold a quote, a backslash or a control character.
  */
-export function metricsService(value: string): string {
+function metricsService(value: string): string {
   // `${` too: the dashboard's body is a CloudFormation Fn::Sub string, which would read it as a variable.
   // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it refuses.
   if (value === '' || value.length > 1024 || /['"\\\u0000-\u001f\u007f]|\$\{/.test(value)) {
@@ -558,7 +558,7 @@ function queueRetrySeconds(value: unknown): number {
  * The `allocationMetrics` parameter, checked against the threshold alarms' scope: alarms on every space
  * type's ratio need those ratios emitted.
  */
-export function allocationMetrics(value: string, scope: ThresholdAlarmScope): 'every-space' | 'totals' {
+function allocationMetrics(value: string, scope: ThresholdAlarmScope): 'every-space' | 'totals' {
   if (value !== 'every-space' && value !== 'totals') {
     throw new Error(
       `allocationMetrics '${value}' is not a choice: use every-space (the gauges of each space type and of the totals) or totals (of the totals only).`,

@@ -23,7 +23,7 @@ export const EXACT_SECRET_LIMIT = 50;
  * The longest tenants setting accepted: Lambda allows 4 KB for all of a function's environment
  * variables, and the others take about 1 KB.
  */
-export const MAX_TENANTS_SETTING = 3_000;
+const MAX_TENANTS_SETTING = 3_000;
 
 /**
  * A secret's full ARN ends in the hyphen and six characters Secrets Manager adds to the name; but so

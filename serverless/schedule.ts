@@ -102,7 +102,7 @@ export function staleSnapshotSeconds(setting: string, schedule: string): number 
 }
 
 /** Alarms on a Metrics Insights query can only look at the latest 3 hours. */
-export const MAX_INSIGHTS_WINDOW_SECONDS = 10_800;
+const MAX_INSIGHTS_WINDOW_SECONDS = 10_800;
 
 /**
  * The period of the allocated-ratio alarms: the stale-snapshot window (it holds at least one run's metrics),
