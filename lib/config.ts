@@ -119,19 +119,30 @@ export function parseBaseUrl(text: string, where: string): string {
   return withoutTrailingSlashes(url.href);
 }
 
-function getThresholds(env: Env): number[] {
-  const text = getString(env, 'ALLOCATION_THRESHOLDS');
+/**
+ * The thresholds' rule: comma-separated ratios above 0 and at most 10 (0.8 is 80 %), given once each
+ * and in ascending order; undefined when `text` breaks it. The functions read ALLOCATION_THRESHOLDS by
+ * it, and serverless/monitoring.ts checks the allocationThresholds parameter by it before a deploy.
+ */
+export function thresholdRatios(text: string): number[] | undefined {
   const values = text
     .split(',')
     .map((part) => part.trim())
     .filter((part) => part !== '')
     .map(Number);
-  if (values.length === 0 || values.some((v) => !Number.isFinite(v) || v <= 0 || v > 10)) {
+  if (values.length === 0 || values.some((v) => !Number.isFinite(v) || v <= 0 || v > 10)) return undefined;
+  return [...new Set(values)].sort((a, b) => a - b);
+}
+
+function getThresholds(env: Env): number[] {
+  const text = getString(env, 'ALLOCATION_THRESHOLDS');
+  const values = thresholdRatios(text);
+  if (values === undefined) {
     throw new ConfigurationError(
       `ALLOCATION_THRESHOLDS is '${text}': it must be comma-separated ratios above 0 and at most 10 (0.8 is 80 %), e.g. 0.8,0.9,1.0.`,
     );
   }
-  return [...new Set(values)].sort((a, b) => a - b);
+  return values;
 }
 
 function getAllocationMetrics(env: Env): AllocationMetricsScope {

@@ -5,6 +5,7 @@
  */
 
 import { createHash } from 'node:crypto';
+import { thresholdRatios } from '../lib/config.ts';
 import { parseTenants } from '../lib/tenants.ts';
 import { asUserError, stageParamName, userErrorsOf, type VariableSourceContext } from './plugin-support.ts';
 import { ratioWindowSeconds, schedulePeriodSeconds, staleSnapshotSeconds } from './schedule.ts';
@@ -90,19 +91,15 @@ const QUEUE_ADVICE: Record<string, string> = {
 };
 
 export function parseThresholds(text: string): number[] {
-  const values = text
-    .split(',')
-    .map((part) => part.trim())
-    .filter((part) => part !== '')
-    .map(Number);
   // The functions' own rule (ALLOCATION_THRESHOLDS, lib/config.ts): what they would refuse at every run
   // (percents given for ratios, say) is refused here, before a deploy.
-  if (values.length === 0 || values.some((value) => !Number.isFinite(value) || value <= 0 || value > 10)) {
+  const values = thresholdRatios(text);
+  if (values === undefined) {
     throw new Error(
       `allocationThresholds '${text}' must be comma-separated ratios above 0 and at most 10 (0.8 is 80 %), e.g. 0.8,0.9,1.0.`,
     );
   }
-  return [...new Set(values)].sort((a, b) => a - b);
+  return values;
 }
 
 const SNS_TOPIC_ARN = /^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}(?:\.fifo)?$/;
