@@ -167,17 +167,20 @@ function tableSchema(logicalId: string, properties: Record<string, unknown>): Ta
     KeySchema: keySchema(properties.KeySchema, `${where}.KeySchema`),
     ...(provisioned ? { ProvisionedThroughput: throughput(properties.ProvisionedThroughput) } : {}),
   };
+  /** What a global and a local secondary index both have: a name, its keys and its projection. */
+  const secondaryIndex = (index: Record<string, unknown>, at: string): LocalSecondaryIndex => ({
+    IndexName: text(index.IndexName, `${at}.IndexName`),
+    KeySchema: keySchema(index.KeySchema, `${at}.KeySchema`),
+    Projection: projection(index.Projection, `${at}.Projection`),
+  });
   if (properties.GlobalSecondaryIndexes !== undefined) {
     schema.GlobalSecondaryIndexes = list(
       properties.GlobalSecondaryIndexes,
       `${where}.GlobalSecondaryIndexes`,
     ).map((item, i): GlobalSecondaryIndex => {
       const index = isRecord(item) ? item : {};
-      const at = `${where}.GlobalSecondaryIndexes[${i}]`;
       return {
-        IndexName: text(index.IndexName, `${at}.IndexName`),
-        KeySchema: keySchema(index.KeySchema, `${at}.KeySchema`),
-        Projection: projection(index.Projection, `${at}.Projection`),
+        ...secondaryIndex(index, `${where}.GlobalSecondaryIndexes[${i}]`),
         ...(provisioned ? { ProvisionedThroughput: throughput(index.ProvisionedThroughput) } : {}),
       };
     });
@@ -186,15 +189,7 @@ function tableSchema(logicalId: string, properties: Record<string, unknown>): Ta
     schema.LocalSecondaryIndexes = list(
       properties.LocalSecondaryIndexes,
       `${where}.LocalSecondaryIndexes`,
-    ).map((item, i): LocalSecondaryIndex => {
-      const index = isRecord(item) ? item : {};
-      const at = `${where}.LocalSecondaryIndexes[${i}]`;
-      return {
-        IndexName: text(index.IndexName, `${at}.IndexName`),
-        KeySchema: keySchema(index.KeySchema, `${at}.KeySchema`),
-        Projection: projection(index.Projection, `${at}.Projection`),
-      };
-    });
+    ).map((item, i) => secondaryIndex(isRecord(item) ? item : {}, `${where}.LocalSecondaryIndexes[${i}]`));
   }
   return schema;
 }
