@@ -754,29 +754,20 @@ export function renderAllocationChart(input: AllocationChartInput): string {
       maxGap,
       input.unread,
     );
-    totalsPaths.push(
+    // One line of the series: its total wide and faint, its allocated narrow and solid.
+    const seriesPath = (part: 'total' | 'allocated', d: string, width: number, opacity?: number): string =>
       `<path${attrs({
-        'data-series': `${key}-total`,
-        d: total.d,
+        'data-series': `${key}-${part}`,
+        d,
         fill: 'none',
         stroke: colour,
-        'stroke-width': isTotals ? 6 : 5,
-        'stroke-opacity': 0.3,
+        'stroke-width': width,
+        'stroke-opacity': opacity,
         'stroke-linecap': 'round',
         'stroke-linejoin': 'round',
-      })}><title>${escapeXml(`${key} total`)}</title></path>`,
-    );
-    allocatedPaths.push(
-      `<path${attrs({
-        'data-series': `${key}-allocated`,
-        d: allocated.d,
-        fill: 'none',
-        stroke: colour,
-        'stroke-width': isTotals ? 2.5 : 2,
-        'stroke-linecap': 'round',
-        'stroke-linejoin': 'round',
-      })}><title>${escapeXml(`${key} allocated`)}</title></path>`,
-    );
+      })}><title>${escapeXml(`${key} ${part}`)}</title></path>`;
+    totalsPaths.push(seriesPath('total', total.d, isTotals ? 6 : 5, 0.3));
+    allocatedPaths.push(seriesPath('allocated', allocated.d, isTotals ? 2.5 : 2));
     for (const p of allocated.lone) {
       allocatedPaths.push(
         `<circle${attrs({ cx: round1(p.x), cy: round1(p.y), r: 3.5, fill: colour, 'data-point': key })}/>`,
