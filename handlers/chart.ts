@@ -206,11 +206,49 @@ export function thinForChart(
   return thinned;
 }
 
+/**
+ * The chart's size in px (`width`, `height` of history.svg): a dashboard panel's or a wiki column's own
+ * size, so that its text is laid out at its size instead of the 800 × 400 chart scaled to fit.
+ */
+const CHART_SIZES = {
+  width: { min: 480, max: 2400, default: 800 },
+  height: { min: 240, max: 1200, default: 400 },
+} as const;
+
+/** `width` or `height` of history.svg: absent or empty, the default; else whole pixels within its range. */
+function parseChartSize(
+  name: keyof typeof CHART_SIZES,
+  value: string | undefined,
+  rawQueryString: string | undefined,
+): number {
+  const { min, max, default: fallback } = CHART_SIZES[name];
+  if (value === undefined || value === '') return fallback;
+  const range = `a whole number of pixels from ${min} to ${max} (default ${fallback})`;
+  // Given twice, API Gateway joins the values with a comma: said plainly, as for the other parameters.
+  const times = rawQueryString === undefined ? 1 : (countNames(rawQueryString).get(name) ?? 1);
+  if (times > 1) {
+    throw new InvalidRequestError(
+      `${name} was given ${times} times ('${value.slice(0, 40)}'): give it once, ${range}.`,
+    );
+  }
+  const pixels = /^\d{1,5}$/.test(value) ? Number(value) : Number.NaN;
+  if (!(pixels >= min && pixels <= max)) {
+    throw new InvalidRequestError(`${name} is '${value.slice(0, 40)}': give ${range}.`);
+  }
+  return pixels;
+}
+
 /** A tenant's chart of a range: its snapshots read, thinned and drawn, with what was read. */
 async function drawChart(
   config: Config,
   store: SnapshotStore,
-  query: { tenantId: string; from: Date; to: Date; deadline: number | undefined },
+  query: {
+    tenantId: string;
+    from: Date;
+    to: Date;
+    deadline: number | undefined;
+    size?: { width: number; height: number };
+  },
 ): Promise<{ svg: string; snapshots: number; points: number; truncated: boolean }> {
   const range = { from: query.from, to: query.to };
   const { items, truncated, unread } = await readHistory(store, {
@@ -229,6 +267,7 @@ async function drawChart(
     thresholds: config.thresholds,
     truncated,
     unread,
+    ...query.size,
   });
   return { svg, snapshots: items.length, points: drawn.length, truncated };
 }
@@ -259,7 +298,7 @@ function withHeaders(response: HttpResponse, headers: Record<string, string>): H
 }
 
 /**
- * `GET /tenants/{tenantId}/allocation/history.svg?from=&to=` (a tenant's history as an SVG chart) and
+ * `GET /tenants/{tenantId}/allocation/history.svg?from=&to=&width=&height=` (a tenant's history as an SVG chart) and
  * `GET /dashboard[?inline=1]` (an HTML page with every configured tenant's chart of the last 7 days, as
  * images, or drawn inside the page, fullest tenant first under a table of their newest snapshots).
  */
@@ -284,6 +323,10 @@ export function createChartHandler(deps: ChartHandlerDeps) {
           { from: params.from, to: params.to },
           { now: at, cursorKey: config.cursorKey, rawQueryString: event.rawQueryString },
         );
+        const size = {
+          width: parseChartSize('width', params.width, event.rawQueryString),
+          height: parseChartSize('height', params.height, event.rawQueryString),
+        };
         // A range that runs into the future (a link to "this week") is drawn up to now: time that has not
         // come yet is not missing history, and the chart would flag it as "no snapshots since".
         const drawnTo = to.getTime() > at.getTime() && from.getTime() <= at.getTime() ? at : to;
@@ -292,6 +335,7 @@ export function createChartHandler(deps: ChartHandlerDeps) {
           from,
           to: drawnTo,
           deadline,
+          size,
         });
         // On the request's one 'request completed' line.
         Object.assign(completion, read);

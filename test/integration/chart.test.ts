@@ -339,6 +339,28 @@ describe('GET /tenants/{tenantId}/allocation/history.svg', () => {
     );
   });
 
+  it('draws at the width and height asked for (a dashboard panel or wiki column), within their limits', async () => {
+    const sized = await getSvg('acme', { width: '1200', height: '300' });
+    expect(sized.statusCode).toBe(200);
+    expect(sized.body).toMatch(/^<svg [^>]*width="1200" height="300" viewBox="0 0 1200 300"/);
+    const fallback = await getSvg('acme', { width: '', height: '' });
+    expect(fallback.body).toMatch(/^<svg [^>]*width="800" height="400"/);
+
+    for (const [query, detail] of [
+      [{ width: '100' }, "width is '100': give a whole number of pixels from 480 to 2400 (default 800)."],
+      [{ height: '4e2' }, "height is '4e2': give a whole number of pixels from 240 to 1200 (default 400)."],
+      [{ width: '800.5' }, "width is '800.5': give a whole number of pixels from 480 to 2400 (default 800)."],
+      [
+        { height: ['300', '400'] },
+        "height was given 2 times ('300,400'): give it once, a whole number of pixels from 240 to 1200 (default 400).",
+      ],
+    ] as const) {
+      const refused = await getSvg('acme', query);
+      expect(refused.statusCode, JSON.stringify(query)).toBe(400);
+      expect(problem(refused)).toMatchObject({ code: 'INVALID_REQUEST', detail });
+    }
+  });
+
   it("shows only the tenant's own snapshots", async () => {
     const response = await getSvg('beta');
     expect(descOf(response.body)).toContain('3 snapshots');

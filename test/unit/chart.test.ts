@@ -736,19 +736,39 @@ describe('renderAllocationChart on any history (property)', () => {
     ),
     thresholds: fc.uniqueArray(fc.double({ min: 0.01, max: 2, noNaN: true }), { maxLength: 4 }),
     truncated: fc.boolean(),
+    // The sizes history.svg takes (`width`, `height`), or its default 800 × 400.
+    frame: fc.option(
+      fc.record({ width: fc.integer({ min: 480, max: 2400 }), height: fc.integer({ min: 240, max: 1200 }) }),
+      { nil: undefined },
+    ),
   });
 
   it('draws a well-formed chart with only finite numbers, inside its frame', () => {
     fc.assert(
-      fc.property(history, ({ span, points, thresholds, truncated }) => {
+      fc.property(history, ({ span, points, thresholds, truncated, frame }) => {
         const to = TO.getTime();
         const from = to - span;
         const items = points.map((p) => item(Math.round(from + p.at * span), p.spaces));
-        const svg = render({ from: new Date(from), to: new Date(to), items, thresholds, truncated });
+        const svg = render({
+          from: new Date(from),
+          to: new Date(to),
+          items,
+          thresholds,
+          truncated,
+          ...frame,
+        });
         checkWellFormedXml(svg);
         expect(svg).not.toMatch(/NaN|Infinity|undefined|null/);
         const width = Number(attributeOf(svg, /<svg[^>]*>/, 'width'));
         const height = Number(attributeOf(svg, /<svg[^>]*>/, 'height'));
+        expect([width, height]).toEqual([frame?.width ?? 800, frame?.height ?? 400]);
+        // Every text starts inside the frame.
+        for (const text of elements(svg, 'text')) {
+          expect(Number(text.x)).toBeGreaterThanOrEqual(0);
+          expect(Number(text.x)).toBeLessThanOrEqual(width);
+          expect(Number(text.y)).toBeGreaterThanOrEqual(0);
+          expect(Number(text.y)).toBeLessThanOrEqual(height);
+        }
         for (const [, d = ''] of svg.matchAll(/\sd="([^"]*)"/g)) {
           for (const { x, y } of coordinates(d)) {
             expect(x).toBeGreaterThanOrEqual(0);
