@@ -37,17 +37,25 @@ const HEADER_VALUE = /^[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?$/;
 
 const pad = (value: number, width: number): string => String(value).padStart(width, '0');
 
+/** The last signing date formatted, by its whole second: warm calls within one second share the text. */
+let lastSigningSecond = Number.NaN;
+let lastSigningDate = '';
+
 /** `YYYYMMDDTHHMMSSZ` in UTC, e.g. `20240909T033325Z`; throws a RangeError for an invalid date or a year past 9999. */
 export function formatSigningDate(date: Date): string {
   const time = date.getTime();
   if (Number.isNaN(time)) throw new RangeError('Cannot format an invalid Date as a signing date');
+  const second = Math.floor(time / 1000);
+  if (second === lastSigningSecond) return lastSigningDate;
   const year = date.getUTCFullYear();
   if (year < 0 || year > 9999)
     throw new RangeError(`Cannot format year ${year} as a four-digit signing date`);
-  return (
+  const text =
     `${pad(year, 4)}${pad(date.getUTCMonth() + 1, 2)}${pad(date.getUTCDate(), 2)}` +
-    `T${pad(date.getUTCHours(), 2)}${pad(date.getUTCMinutes(), 2)}${pad(date.getUTCSeconds(), 2)}Z`
-  );
+    `T${pad(date.getUTCHours(), 2)}${pad(date.getUTCMinutes(), 2)}${pad(date.getUTCSeconds(), 2)}Z`;
+  lastSigningSecond = second;
+  lastSigningDate = text;
+  return text;
 }
 
 /** Strict inverse of {@link formatSigningDate}: undefined for any other shape or an impossible date (Feb 30, 24:00, :60). */
@@ -198,13 +206,18 @@ export function getCanonicalHeaders(
   for (const name of normalizeSignedHeaderNames(signedHeaderNames)) {
     const value = byLowerName.get(name);
     if (value === undefined) throw new Error(`The signed header '${name}' is missing from the request`);
-    // trim(value), as ../shared/koodrive/API.md reads the vendor's rule and Huawei's API gateway SDKs
-    // sign: inner runs of spaces stay as they are (SigV4 would collapse them; a user id holding two
-    // spaces in a row would then be signed other than the gateway checks it).
-    const normalized = HEADER_ANY_WHITESPACE.test(value) ? value.replace(HEADER_EDGE_WHITESPACE, '') : value;
-    canonical += `${name}:${normalized}\n`;
+    canonical += canonicalHeaderLine(name, value);
   }
   return canonical;
+}
+
+/** One canonical header: `name:value\n`, the value trimmed of spaces and tabs at its ends. */
+function canonicalHeaderLine(lowerName: string, value: string): string {
+  // trim(value), as ../shared/koodrive/API.md reads the vendor's rule and Huawei's API gateway SDKs
+  // sign: inner runs of spaces stay as they are (SigV4 would collapse them; a user id holding two
+  // spaces in a row would then be signed other than the gateway checks it).
+  const normalized = HEADER_ANY_WHITESPACE.test(value) ? value.replace(HEADER_EDGE_WHITESPACE, '') : value;
+  return `${lowerName}:${normalized}\n`;
 }
 
 /** The signed headers part: lower-case names, sorted, joined by `;` (`host;x-date;x-user-id`). */
@@ -306,47 +319,70 @@ export interface SignedRequest {
   stringToSign: string;
 }
 
+/** The AppId and user id that passed the checks last: a warm container signs with the same ones. */
+let checkedAppId: string | undefined;
+let checkedUserId: string | undefined;
+
+/**
+ * The canonical request's first lines (method, URI, query and the `host` line) for a URL and method,
+ * by the steps above, kept per URL object while its href stays the same: the client signs every call
+ * to one tenant's endpoint with the same URL.
+ */
+interface CanonicalHead {
+  method: string;
+  href: string;
+  host: string;
+  head: string;
+}
+const CANONICAL_HEADS = new WeakMap<URL, CanonicalHead>();
+
+function canonicalHeadOf(url: URL, method: string): CanonicalHead {
+  const kept = CANONICAL_HEADS.get(url);
+  if (kept !== undefined && kept.method === method && kept.href === url.href) return kept;
+  const host = url.host;
+  const head = `${method.toUpperCase()}\n${getCanonicalUri(url.pathname)}\n${getCanonicalQuery(url.searchParams)}\n${canonicalHeaderLine('host', host)}`;
+  const made = { method, href: url.href, host, head };
+  CANONICAL_HEADS.set(url, made);
+  return made;
+}
+
 /** Signs one request with the app's credentials; the caller sends the returned headers with it. */
 export function signRequest(input: SignRequestInput): SignedRequest {
   // These would otherwise produce a request the vendor refuses with no hint why; values are not echoed.
   if (input.appSecret === '') throw new Error('Cannot sign a request: the AppSecret is empty');
-  if (!AUTHORIZATION_FIELD_VALUE.test(input.appId)) {
-    throw new Error(
-      'Cannot sign a request: the AppId is empty or holds a character other than visible ASCII (a space, a comma, a control character, or an invisible one such as a zero-width space from a copy-paste)',
-    );
+  if (input.appId !== checkedAppId) {
+    if (!AUTHORIZATION_FIELD_VALUE.test(input.appId)) {
+      throw new Error(
+        'Cannot sign a request: the AppId is empty or holds a character other than visible ASCII (a space, a comma, a control character, or an invisible one such as a zero-width space from a copy-paste)',
+      );
+    }
+    checkedAppId = input.appId;
   }
-  if (!HEADER_VALUE.test(input.userId)) {
-    throw new Error(
-      'Cannot sign a request: the user id is empty or holds a character other than visible ASCII and inner spaces (a control character, or an invisible one such as a zero-width space from a copy-paste)',
-    );
+  if (input.userId !== checkedUserId) {
+    if (!HEADER_VALUE.test(input.userId)) {
+      throw new Error(
+        'Cannot sign a request: the user id is empty or holds a character other than visible ASCII and inner spaces (a control character, or an invisible one such as a zero-width space from a copy-paste)',
+      );
+    }
+    checkedUserId = input.userId;
   }
-  const url = typeof input.url === 'string' ? new URL(input.url) : input.url;
+  const { host, head } = canonicalHeadOf(
+    typeof input.url === 'string' ? new URL(input.url) : input.url,
+    input.method,
+  );
   const signingHeaders = {
-    [HOST_HEADER]: url.host,
+    [HOST_HEADER]: host,
     [DATE_HEADER]: formatSigningDate(input.signingDate),
     [USER_ID_HEADER]: input.userId,
   };
-  const ownNames = new Map(
-    Object.entries(signingHeaders).map(([name, value]) => [name.toLowerCase(), value]),
-  );
-  for (const [name, value] of Object.entries(input.headers ?? {})) {
-    const lowerName = name.toLowerCase();
-    if (lowerName === AUTHORIZATION_HEADER.toLowerCase()) {
-      throw new Error('signRequest sets the Authorization header itself; do not pass one');
-    }
-    const own = ownNames.get(lowerName);
-    // Header values are not secrets here (host, date, user id), so naming both is safe and useful.
-    if (own !== undefined && own !== value) {
-      throw new Error(`The header ${name}: ${value} disagrees with the signed value ${own}`);
-    }
-  }
-  const canonicalRequest = buildCanonicalRequest({
-    method: input.method,
-    path: url.pathname,
-    query: url.searchParams,
-    headers: signingHeaders,
-    ...(input.body === undefined ? {} : { body: input.body }),
-  });
+  if (input.headers !== undefined) checkOtherHeaders(input.headers, signingHeaders);
+  // buildCanonicalRequest's six parts, the first ones (and the host line) worked out once per URL: the
+  // other signed headers in their sorted order (host, x-date, x-user-id), then the signed-header list
+  // and the payload hash.
+  const canonicalRequest =
+    `${head}${canonicalHeaderLine('x-date', signingHeaders[DATE_HEADER])}` +
+    `${canonicalHeaderLine('x-user-id', signingHeaders[USER_ID_HEADER])}\n` +
+    `${DEFAULT_SIGNED_HEADERS}\n${getPayloadHash(input.body)}`;
   const stringToSign = buildStringToSign(canonicalRequest);
   const signature = computeSignature(input.appSecret, stringToSign);
   return {
@@ -359,6 +395,24 @@ export function signRequest(input: SignRequestInput): SignedRequest {
     canonicalRequest,
     stringToSign,
   };
+}
+
+/** Throws for another header that is an Authorization header or names a signing header with another value. */
+function checkOtherHeaders(headers: Record<string, string>, signingHeaders: Record<string, string>): void {
+  const ownNames = new Map(
+    Object.entries(signingHeaders).map(([name, value]) => [name.toLowerCase(), value]),
+  );
+  for (const [name, value] of Object.entries(headers)) {
+    const lowerName = name.toLowerCase();
+    if (lowerName === AUTHORIZATION_HEADER.toLowerCase()) {
+      throw new Error('signRequest sets the Authorization header itself; do not pass one');
+    }
+    const own = ownNames.get(lowerName);
+    // Header values are not secrets here (host, date, user id), so naming both is safe and useful.
+    if (own !== undefined && own !== value) {
+      throw new Error(`The header ${name}: ${value} disagrees with the signed value ${own}`);
+    }
+  }
 }
 
 const RULE = '-'.repeat(60);

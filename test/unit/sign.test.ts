@@ -306,6 +306,39 @@ describe('signRequest', () => {
     expect(parseAuthorization(signed.headers.Authorization)?.signature).toBe(signature);
   });
 
+  it('signs a reused URL object as the separate steps do, also after the URL changed, and each date anew', () => {
+    const url = new URL(base.url);
+    const stepsFor = (target: URL, date: string, userId: string, method = 'GET') =>
+      buildCanonicalRequest({
+        method,
+        path: target.pathname,
+        query: target.searchParams,
+        headers: { host: target.host, 'x-date': date, 'x-user-id': userId },
+      });
+    const first = signRequest({ ...base, url });
+    expect(first.canonicalRequest).toBe(stepsFor(url, '20240909T033325Z', 'user-1'));
+    // The same URL a second later, another user, another method: only what changed differs.
+    const later = signRequest({
+      ...base,
+      url,
+      userId: 'user 2',
+      signingDate: new Date('2024-09-09T03:33:26.5Z'),
+    });
+    expect(later.canonicalRequest).toBe(stepsFor(url, '20240909T033326Z', 'user 2'));
+    expect(signRequest({ ...base, url, method: 'post' }).canonicalRequest).toBe(
+      stepsFor(url, '20240909T033325Z', 'user-1', 'POST'),
+    );
+    // A URL object changed in place (another host, path and query) is worked out again.
+    url.host = 'example.com:9443';
+    url.pathname = '/prefix/a b/get';
+    url.search = '?b=2&a=1';
+    expect(signRequest({ ...base, url }).canonicalRequest).toBe(stepsFor(url, '20240909T033325Z', 'user-1'));
+    expect(signRequest({ ...base, url }).headers.Host).toBe('example.com:9443');
+    // A refused value is refused on every call, also after a valid one was accepted.
+    expect(() => signRequest({ ...base, url, userId: ' x' })).toThrow(/user id/);
+    expect(() => signRequest({ ...base, url, userId: ' x' })).toThrow(/user id/);
+  });
+
   it('changes the signature when the date, the user, the body or the secret changes', () => {
     const signatureOf = (changes: Partial<typeof base> & { body?: string }) =>
       parseAuthorization(signRequest({ ...base, ...changes }).headers.Authorization)?.signature;
