@@ -100,8 +100,19 @@ export class SnapshotRunError extends Error {
     ).length;
     const owed =
       eventsOwed === 0 ? '' : ` (${eventsOwed} of them failed only to publish their threshold events)`;
+    // With many tenants failing, how they failed (an outage's one code, or a few misconfigured secrets)
+    // says more than the first twenty names.
+    const counts = new Map<string, number>();
+    for (const { errorCode } of failures) counts.set(errorCode, (counts.get(errorCode) ?? 0) + 1);
+    const byError =
+      failures.length < 2
+        ? ''
+        : ` By error: ${[...counts]
+            .sort(([a, x], [b, y]) => y - x || a.localeCompare(b))
+            .map(([code, count]) => `${code} ${count}`)
+            .join(', ')}.`;
     super(
-      `Snapshot at ${observedAt} failed for ${failures.length} of ${results.length} tenant(s): ${shown.join(', ')}${more}. ` +
+      `Snapshot at ${observedAt} failed for ${failures.length} of ${results.length} tenant(s): ${shown.join(', ')}${more}.${byError} ` +
         `${storedCount(results)} stored${owed}, ${duplicates} already stored; a retry of this event fetches only the missing ones.`,
     );
     this.name = 'SnapshotRunError';
