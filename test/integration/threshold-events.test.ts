@@ -820,3 +820,77 @@ describe('Allocation Threshold Crossed', () => {
     });
   });
 });
+
+describe('Allocation Threshold Crossed across configuration changes', () => {
+  it('compares with the previous snapshot after a time without an event bus, not with the head before it', async () => {
+    koodrive.setData(APP.appId, allocated(50));
+    await coldHandler()(scheduledEvent('2026-11-28T04:00:00Z'), lambdaContext());
+    // publishEventBus emptied for a while (the production handler then has no publisher): snapshots
+    // are stored all the same.
+    const noBus = coldHandler({ getPublisher: () => undefined });
+    koodrive.setData(APP.appId, allocated(95));
+    await noBus(scheduledEvent('2026-11-28T04:15:00Z'), lambdaContext());
+    expect(bus.events).toHaveLength(0);
+    // The bus is back: 04:30 is compared with 04:15 (95 %), its previous snapshot: down through 0.9.
+    koodrive.setData(APP.appId, allocated(85));
+    await coldHandler()(scheduledEvent('2026-11-28T04:30:00Z'), lambdaContext());
+    expect(details().map((d) => `${d.spaceType}:${d.threshold}:${d.direction}:${d.previousRatio}`)).toEqual([
+      'department:0.9:down:0.95',
+    ]);
+  });
+  it('moves the head on redelivery when a run without an event bus stopped before moving it', async () => {
+    koodrive.setData(APP.appId, allocated(50));
+    await coldHandler()(scheduledEvent('2026-11-28T05:00:00Z'), lambdaContext());
+    const stores = lazySnapshotStore();
+    let failHeadOnce = true;
+    const stopping = coldHandler({
+      getPublisher: () => undefined,
+      getStore: (config) => {
+        const store = stores(config);
+        return {
+          ...store,
+          advanceThresholdHead: async (...args) => {
+            if (!failHeadOnce) return store.advanceThresholdHead(...args);
+            failHeadOnce = false;
+            throw new Error('the invocation ended here');
+          },
+        };
+      },
+    });
+    koodrive.setData(APP.appId, allocated(95));
+    await expect(stopping(scheduledEvent('2026-11-28T05:15:00Z'), lambdaContext())).rejects.toThrow(
+      /failed for 1 of 1/,
+    );
+    await coldHandler({ getPublisher: () => undefined })(
+      scheduledEvent('2026-11-28T05:15:00Z'),
+      lambdaContext(),
+    );
+    koodrive.setData(APP.appId, allocated(85));
+    await coldHandler()(scheduledEvent('2026-11-28T05:30:00Z'), lambdaContext());
+    expect(details().map((d) => `${d.spaceType}:${d.threshold}:${d.direction}:${d.previousRatio}`)).toEqual([
+      'department:0.9:down:0.95',
+    ]);
+  });
+  it('publishes the refused events of a snapshot taken before the bus was emptied, on its redelivery once it is back', async () => {
+    koodrive.setData(APP.appId, allocated(50));
+    await coldHandler()(scheduledEvent('2026-11-28T06:00:00Z'), lambdaContext());
+    koodrive.setData(APP.appId, allocated(95));
+    bus.failNext(1);
+    await expect(coldHandler()(scheduledEvent('2026-11-28T06:15:00Z'), lambdaContext())).rejects.toThrow(
+      /failed for 1 of 1/,
+    );
+    // The bus emptied for a while: 06:30 is stored without events.
+    await coldHandler({ getPublisher: () => undefined })(
+      scheduledEvent('2026-11-28T06:30:00Z'),
+      lambdaContext(),
+    );
+    expect(bus.events).toHaveLength(0);
+    // The bus is back; Lambda's retry of 06:15 comes (after its lease): its crossings are still owed.
+    const later = coldHandler({ now: () => Date.now() + 61_000 });
+    await later(scheduledEvent('2026-11-28T06:15:00Z'), lambdaContext());
+    expect(details().map((d) => `${d.threshold}:${d.direction}:${d.observedAt}`)).toEqual([
+      '0.8:up:2026-11-28T06:15:00.000Z',
+      '0.9:up:2026-11-28T06:15:00.000Z',
+    ]);
+  });
+});
