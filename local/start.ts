@@ -82,9 +82,16 @@ export function localRegion(env: Env): { region: string; from: string } {
   return { region: 'us-east-1', from: 'the default: set AWS_REGION' };
 }
 
-/** The banner's snapshot commands, for the first tenant of the tenants setting (`id=secret` or a bare id). */
+/**
+ * The banner's snapshot commands, for the first tenant of the tenants setting (`id=secret` or a bare id);
+ * empty entries are skipped, as parseTenants skips them.
+ */
 export function snapshotCommandsHint(tenantsSetting: string): string {
-  const first = (tenantsSetting.split(',')[0] ?? '').split('=')[0]?.trim() || 'demo';
+  const first =
+    tenantsSetting
+      .split(',')
+      .map((pair) => pair.split('=')[0]?.trim() ?? '')
+      .find((id) => id !== '') ?? 'demo';
   return `npm run snapshot:local -- --sqs ${first} | --event ${first} | --schedule`;
 }
 

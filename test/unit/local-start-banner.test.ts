@@ -32,4 +32,14 @@ describe('npm start banner', () => {
       'npm run snapshot:local -- --sqs beta | --event beta | --schedule',
     );
   });
+
+  it('skips the empty entries the tenants setting may hold, as the functions do (a leading comma)', () => {
+    // parseTenants skips an empty pair: the stack serves acme, and has no demo tenant to snapshot.
+    expect(snapshotCommandsHint(',acme=koodrive/acme')).toBe(
+      'npm run snapshot:local -- --sqs acme | --event acme | --schedule',
+    );
+    expect(snapshotCommandsHint(' , beta')).toBe(
+      'npm run snapshot:local -- --sqs beta | --event beta | --schedule',
+    );
+  });
 });
