@@ -30,7 +30,10 @@ import type { Allocation } from '../lib/types.ts';
  * holding more is read evenly across its length up to this many, and the chart says so.
  */
 export const MAX_CHART_SNAPSHOTS = 40_000;
-/** The most points one chart draws (an 800-pixel chart cannot show more); more are thinned. */
+/**
+ * The most points one chart draws; more are thinned. About two per pixel of the default 800-px chart's
+ * plot, and still one per pixel and a half at the widest (width=2400).
+ */
 export const MAX_CHART_POINTS = 1_500;
 /** The range is read as this many time slices at once, so that a long range reads quickly. */
 const SLICES = 8;
