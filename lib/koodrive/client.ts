@@ -186,15 +186,16 @@ export function parseHttpDate(value: string | undefined): number | undefined {
 
 /**
  * The wait a Retry-After asks for, in ms: seconds, or an HTTP date (RFC 9110 §10.2.3), counted from the
- * answer's own Date when it has one (the server's clock), else from when the answer came.
+ * answer's own Date when it has one (the server's clock), else from `serverNow`: when the answer came,
+ * on the server's clock as far as an earlier answer's Date taught it.
  */
-function retryAfterMsOf(response: TransportResponse, receivedAt: number): number | undefined {
+function retryAfterMsOf(response: TransportResponse, serverNow: number): number | undefined {
   const value = response.headers['retry-after'];
   const seconds = Number(value);
   if (Number.isFinite(seconds)) return seconds > 0 ? seconds * 1000 : undefined;
   const until = parseHttpDate(value?.trim());
   if (until === undefined) return undefined;
-  const wait = until - (parseHttpDate(response.headers.date) ?? receivedAt);
+  const wait = until - (parseHttpDate(response.headers.date) ?? serverNow);
   return wait > 0 ? wait : undefined;
 }
 
@@ -626,7 +627,7 @@ export function createKooDriveClient(options: KooDriveClientOptions): KooDriveCl
       };
     }
     if (status === 429 || status >= 500) {
-      const retryAfterMs = retryAfterMsOf(response, receivedAt);
+      const retryAfterMs = retryAfterMsOf(response, receivedAt + (clockOffsets.get(url.host) ?? 0));
       return {
         kind: 'retryable',
         error: new UpstreamError(`KooDrive answered HTTP ${status}${codeNote}.`, upstream),

@@ -1,4 +1,4 @@
-import { createServer } from 'node:http';
+import { createServer, type ServerResponse } from 'node:http';
 import { type AddressInfo, createServer as createNetServer } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { CredentialsProvider } from '../../lib/credentials.ts';
@@ -118,6 +118,40 @@ describe('KooDrive client', () => {
     const { instance, delays } = client({ maxDelayMs: 2_000 });
     await instance.getSpaceAllocation(TENANT);
     expect(delays).toEqual([1_000, 2_000]);
+  });
+
+  it("counts a Retry-After date from the server's clock as learned, when the answer carries no Date", async () => {
+    // KooDrive's clock runs 10 minutes behind: a refusal's Date teaches it; then a 503 without a Date
+    // asks to be retried a second and a half later on that clock, then the answer.
+    const behind = -10 * 60_000;
+    const answers = [
+      (res: ServerResponse) => {
+        res.setHeader('Date', new Date(Date.now() + behind).toUTCString());
+        res.writeHead(401, { 'content-type': 'application/json' }).end('{}');
+      },
+      (res: ServerResponse) =>
+        res.writeHead(503, { 'retry-after': new Date(Date.now() + behind + 1_500).toUTCString() }).end(''),
+      (res: ServerResponse) =>
+        res
+          .writeHead(200, { 'content-type': 'application/json' })
+          .end('{"code":0,"data":[{"type":0,"allocateCapacity":"1","totalCapacity":"2"}]}'),
+    ];
+    const server = createServer((_req, res) => {
+      res.sendDate = false;
+      (answers.shift() ?? answers[0])?.(res);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = server.address() as AddressInfo;
+      const { instance, delays } = client({ defaultBaseUrl: `http://127.0.0.1:${port}`, maxDelayMs: 2_000 });
+      await instance.getSpaceAllocation(TENANT);
+      // The date has whole seconds: 0.5 to 1.5 s on KooDrive's clock; on ours it would be long past.
+      expect(delays.at(-1)).toBeGreaterThanOrEqual(400);
+      expect(delays.at(-1)).toBeLessThanOrEqual(1_600);
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 
   it('signs with a fresh X-Date stamped a few seconds in the past and sends the trace id given', async () => {
