@@ -14,8 +14,10 @@ export function invocationTimeLeft(context: Context): (() => number) | undefined
 }
 
 /**
- * Time the snapshot function keeps back from the invocation's end for the last tenants' DynamoDB writes,
- * events and logs: no KooDrive call or secret read runs into it. It outlasts one AWS call that gets no
+ * Time the snapshot function keeps back from the invocation's end for the last tenants' DynamoDB writes
+ * and logs: no KooDrive call or secret read runs into it. (Threshold events need more, 29 s: see
+ * PUBLISH_RECORD_BUDGET_MS in lib/snapshots/job.ts. A tenant fetched in the last 9 s before this
+ * margin keeps its events pending and fails the run, and Lambda's retry publishes them.) It outlasts one AWS call that gets no
  * answer (three tries of 5 s, lib/aws/request-handler.ts, plus the SDK's back-off), so that a DynamoDB or
  * EventBridge that stops answering still ends the run with its error and summary, not Lambda's timeout.
  * Here, free of the handler's dependencies, so that packaging can tell how many tenants a run reaches.

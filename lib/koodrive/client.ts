@@ -474,10 +474,10 @@ export function createKooDriveClient(options: KooDriveClientOptions): KooDriveCl
       };
     }
     if (error instanceof TransportTimeoutError) {
-      const within =
-        timeoutMs < options.timeoutMs
-          ? `within the ${timeoutMs} ms left in this invocation at ${url.host}: the invocation's time is too short for KOODRIVE_TIMEOUT_MS × KOODRIVE_MAX_ATTEMPTS; ${NO_TIME_ADVICE}.`
-          : `within ${options.timeoutMs} ms (KOODRIVE_TIMEOUT_MS) at ${url.host}.`;
+      const cut = timeoutMs < options.timeoutMs;
+      const within = cut
+        ? `within the ${timeoutMs} ms left in this invocation at ${url.host}: the invocation's time is too short for KOODRIVE_TIMEOUT_MS × KOODRIVE_MAX_ATTEMPTS; ${NO_TIME_ADVICE}.`
+        : `within ${options.timeoutMs} ms (KOODRIVE_TIMEOUT_MS) at ${url.host}.`;
       return {
         kind: 'retryable',
         networkError: 'timeout',
@@ -486,8 +486,11 @@ export function createKooDriveClient(options: KooDriveClientOptions): KooDriveCl
           error.status === undefined
             ? `KooDrive did not answer ${within}`
             : // Headers came, the body stalled: KooDrive was reached, and the slowness is in the answer.
-              `KooDrive began to answer (HTTP ${error.status}) but its answer did not end ${within} ` +
-                'KooDrive was reached: a body that trickles points at a proxy or load balancer on the path, or at KooDrive itself.',
+              `KooDrive began to answer (HTTP ${error.status}) but its answer did not end ${within}` +
+                // Cut short by the invocation's end, the time was short, not the body slow: no blame.
+                (cut
+                  ? ''
+                  : ' KooDrive was reached: a body that trickles points at a proxy or load balancer on the path, or at KooDrive itself.'),
           { cause: error },
         ),
       };
