@@ -171,7 +171,7 @@ export function renderDashboard(input: DashboardInput): string {
   const figure = (tenantId: string, chart: string): string => {
     const inline = input.charts?.get(tenantId);
     if (inline === undefined) {
-      return `<figure><img src="${escapeXml(chart)}" width="${width}" height="${height}" alt="${escapeXml(`Chart of the space allocated and total for tenant ${tenantId}, per space type and in total, from ${formatInstant(input.from.getTime())} to ${formatInstant(input.to.getTime())}, with a forecast.`)}" loading="lazy" decoding="async"></figure>`;
+      return `<figure><img src="${escapeXml(chart)}" width="${width}" height="${height}" alt="${escapeXml(`Chart of the space allocated and total for tenant ${tenantId}, per space type and in total, from ${formatInstant(input.from.getTime())} to ${formatInstant(input.to.getTime())}, with a forecast where its snapshots give one.`)}" loading="lazy" decoding="async"></figure>`;
     }
     // The chart's own title and description name it for screen readers.
     if ('svg' in inline) return `<figure>${inlineSvg(inline.svg)}</figure>`;
