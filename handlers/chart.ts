@@ -13,7 +13,7 @@ import { AppError, InvalidRequestError, NotFoundError, toAppError } from '../lib
 import { createHttpHandler } from '../lib/http/handler.ts';
 import { type HttpResponse, textResponse } from '../lib/http/responses.ts';
 import { createLogger, describeError } from '../lib/logger.ts';
-import { countNames, resolveHistoryQuery } from '../lib/snapshots/history-query.ts';
+import { resolveHistoryQuery, timesGiven } from '../lib/snapshots/history-query.ts';
 import { mapWithConcurrency } from '../lib/snapshots/job.ts';
 import {
   type HistoryPage,
@@ -228,7 +228,7 @@ function parseChartSize(
   if (value === undefined || value === '') return fallback;
   const range = `a whole number of pixels from ${min} to ${max} (default ${fallback})`;
   // Given twice, API Gateway joins the values with a comma: said plainly, as for the other parameters.
-  const times = rawQueryString === undefined ? 1 : (countNames(rawQueryString).get(name) ?? 1);
+  const times = timesGiven(rawQueryString, name);
   if (times > 1) {
     throw new InvalidRequestError(
       `${name} was given ${times} times ('${value.slice(0, 40)}'): give it once, ${range}.`,
@@ -282,7 +282,7 @@ async function drawChart(
  */
 function parseInline(value: string | undefined, rawQueryString: string | undefined): boolean {
   if (value === undefined) return false;
-  const times = rawQueryString === undefined ? 1 : (countNames(rawQueryString).get('inline') ?? 1);
+  const times = timesGiven(rawQueryString, 'inline');
   if (times > 1) {
     throw new InvalidRequestError(
       `inline was given ${times} times ('${value.slice(0, 40)}'): give it once, inline=1 for a page with every chart inside it.`,

@@ -39,10 +39,18 @@ const given = (value: string | undefined): string | undefined =>
  * How many times each parameter name occurs in a raw query string, names decoded as API Gateway and
  * URLSearchParams decode them (`+` is a space, `%XY` a byte of UTF-8).
  */
-export function countNames(rawQueryString: string): Map<string, number> {
+function countNames(rawQueryString: string): Map<string, number> {
   const counts = new Map<string, number>();
   for (const [name] of new URLSearchParams(rawQueryString)) counts.set(name, (counts.get(name) ?? 0) + 1);
   return counts;
+}
+
+/**
+ * How many times a parameter was given, counted in the event's raw query string (API Gateway joins the
+ * values of a repeated one with commas); 1 for an event without it (built by hand).
+ */
+export function timesGiven(rawQueryString: string | undefined, name: string): number {
+  return rawQueryString === undefined ? 1 : (countNames(rawQueryString).get(name) ?? 1);
 }
 
 /**
