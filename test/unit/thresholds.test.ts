@@ -91,3 +91,64 @@ describe('findThresholdCrossings', () => {
     expect(summed && 'type' in summed).toBe(false);
   });
 });
+
+describe('findThresholdCrossings with spaces missing or without a ratio', () => {
+  const allocationOf = (
+    observedAt: string,
+    data: { type: number; allocated: number; total: number }[],
+  ): Allocation => {
+    const { spaces, totals } = normalizeAllocation({
+      code: 0,
+      data: data.map(({ type, allocated, total }) => ({
+        type,
+        allocateCapacity: allocated,
+        totalCapacity: total,
+      })),
+    });
+    return { tenantId: 'acme', observedAt, spaces, totals };
+  };
+
+  it('crosses nothing for a space missing from the previous snapshot', () => {
+    const previous = allocationOf('t1', [{ type: 0, allocated: 50, total: 100 }]);
+    const current = allocationOf('t2', [
+      { type: 0, allocated: 50, total: 100 },
+      { type: 1, allocated: 95, total: 100 },
+    ]);
+    expect(findThresholdCrossings(previous, current, [0.8, 0.9])).toEqual([]);
+  });
+
+  it('crosses nothing for a space missing from the new snapshot', () => {
+    const previous = allocationOf('t1', [
+      { type: 0, allocated: 50, total: 100 },
+      { type: 1, allocated: 95, total: 100 },
+    ]);
+    const current = allocationOf('t2', [{ type: 0, allocated: 50, total: 100 }]);
+    expect(findThresholdCrossings(previous, current, [0.8, 0.9])).toEqual([]);
+  });
+
+  it('crosses nothing from a space whose previous total was 0 (no ratio)', () => {
+    const previous = allocationOf('t1', [
+      { type: 0, allocated: 0, total: 0 },
+      { type: 1, allocated: 0, total: 0 },
+    ]);
+    expect(previous.totals.allocatedRatio).toBeNull();
+    const current = allocationOf('t2', [
+      { type: 0, allocated: 95, total: 100 },
+      { type: 1, allocated: 95, total: 100 },
+    ]);
+    expect(findThresholdCrossings(previous, current, [0.8])).toEqual([]);
+  });
+
+  it('crosses nothing to a space whose new total is 0 (no ratio)', () => {
+    const previous = allocationOf('t1', [
+      { type: 0, allocated: 95, total: 100 },
+      { type: 1, allocated: 95, total: 100 },
+    ]);
+    const current = allocationOf('t2', [
+      { type: 0, allocated: 0, total: 0 },
+      { type: 1, allocated: 0, total: 0 },
+    ]);
+    expect(current.totals.allocatedRatio).toBeNull();
+    expect(findThresholdCrossings(previous, current, [0.8])).toEqual([]);
+  });
+});
