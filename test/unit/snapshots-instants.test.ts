@@ -1,6 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { InvalidRequestError } from '../../lib/errors.ts';
-import { isCanonicalInstant, parseInstant, toKeyInstant } from '../../lib/snapshots/instants.ts';
+import {
+  compareExactInstants,
+  isCanonicalInstant,
+  MAX_INSTANT_MS,
+  MIN_INSTANT_MS,
+  parseExactInstant,
+  parseInstant,
+  toKeyInstant,
+} from '../../lib/snapshots/instants.ts';
 
 function parseError(value: string): InvalidRequestError {
   try {
@@ -203,5 +211,112 @@ describe('key instants', () => {
     expect(toKeyInstant(new Date('2026-11-28T04:00:00Z'))).toBe('2026-11-28T04:00:00.000Z');
     expect(() => toKeyInstant(new Date(Date.UTC(10000, 0, 1)))).toThrow(RangeError);
     expect(() => toKeyInstant(new Date(Number.NaN))).toThrow(RangeError);
+  });
+});
+
+describe('parseInstant, edges', () => {
+  it('knows which years are leap years: every fourth, but not centuries unless divisible by 400', () => {
+    expect(parseInstant('2000-02-29T00:00:00Z', 'to').toISOString()).toBe('2000-02-29T00:00:00.000Z');
+    expect(parseError('2100-02-29T00:00:00Z').message).toContain('does not exist');
+    expect(parseError('2023-02-29T00:00:00Z').message).toContain('does not exist');
+  });
+
+  it.each(['2026-11-00T00:00:00Z', '2026-11-28T25:00:00Z', '20261100T000000Z'])(
+    'refuses %s, a day or hour that does not exist',
+    (text) => {
+      expect(parseError(text).message).toContain('does not exist');
+    },
+  );
+
+  it('accepts offsets up to ±23:59 and refuses minutes past 59', () => {
+    expect(parseInstant('2026-11-28T23:59:00+23:59', 'to').toISOString()).toBe('2026-11-28T00:00:00.000Z');
+    expect(parseInstant('2026-11-28T00:00:00-23:00', 'to').toISOString()).toBe('2026-11-28T23:00:00.000Z');
+    expect(parseError('2026-11-28T04:00:00+01:60').message).toContain('not a valid time zone offset');
+  });
+
+  it("reads a '+' that arrived as a space before an hours-only offset", () => {
+    expect(parseInstant('2026-11-28T05:00:00 01', 'to').toISOString()).toBe('2026-11-28T04:00:00.000Z');
+  });
+
+  it('refuses a basic-format instant with anything before or after it', () => {
+    for (const text of ['x20261128T040000Z', '20261128T040000Zx', '20261128T050000+01000']) {
+      expect(parseError(text).message).toContain('not an ISO 8601 instant with a time zone');
+    }
+  });
+
+  it('accepts the last millisecond of 9999', () => {
+    expect(parseInstant('9999-12-31T23:59:59.999Z', 'to').getTime()).toBe(MAX_INSTANT_MS);
+    expect(parseInstant('9999-12-31T23:59:59.9991Z', 'to').getTime()).toBe(MAX_INSTANT_MS);
+    expect(() => parseInstant('9999-12-31T23:59:59.9991Z', 'from', 'ceil')).toThrow(/between/);
+    expect(parseError('10000-01-01T00:00:00Z').message).toContain('not an ISO 8601 instant');
+  });
+
+  it('gives no hint for a value the hints do not describe, only the sentence and the example', () => {
+    for (const text of [
+      'x2026-11-28',
+      'x2026-11-28T04:00',
+      '2026-11-28T04:00:00Zx',
+      'x2026-11-28 04:00:00Z',
+      'x+10000-01-01T00:00:00Z',
+      'garbage',
+    ]) {
+      expect(parseError(text).message).toBe(
+        `from is '${text}', not an ISO 8601 instant with a time zone; write it like 2026-11-28T04:00:00Z or 2026-11-28T05:00:00+01:00 (with '+' encoded as %2B).`,
+      );
+    }
+  });
+
+  it('shows a too-long value whole up to 80 characters, and cut with an ellipsis past that', () => {
+    const eighty = `2026-11-28T04:00:00.${'1'.repeat(59)}Z`;
+    expect(eighty).toHaveLength(80);
+    expect(parseError(eighty).message).toMatch(
+      /^from is '2026-11-28T04:00:00\.1{59}Z' \(80 characters\), too long/,
+    );
+    const longer = `${eighty}12345`;
+    expect(parseError(longer).message).toMatch(
+      /^from is '2026-11-28T04:00:00\.1{59}Z…' \(85 characters\), too long/,
+    );
+  });
+});
+
+describe('parseExactInstant and compareExactInstants', () => {
+  it('keeps the digits past the millisecond, dropping only trailing zeros', () => {
+    const exact = parseExactInstant('2026-11-28T04:00:00.1231000400Z', 'from');
+    expect(exact).toEqual({
+      name: 'from',
+      value: '2026-11-28T04:00:00.1231000400Z',
+      floorMs: Date.parse('2026-11-28T04:00:00.123Z'),
+      beyondMs: '10004',
+    });
+    expect(parseExactInstant('2026-11-28T04:00:00.123Z', 'from').beyondMs).toBe('');
+  });
+
+  it('orders instants as written: by millisecond, then by the digits past it', () => {
+    const at = (text: string) => parseExactInstant(text, 'from');
+    expect(compareExactInstants(at('2026-11-28T04:00:00.123Z'), at('2026-11-28T04:00:00.124Z'))).toBe(-1);
+    expect(compareExactInstants(at('2026-11-28T04:00:00.124Z'), at('2026-11-28T04:00:00.1239Z'))).toBe(1);
+    expect(compareExactInstants(at('2026-11-28T04:00:00.1231Z'), at('2026-11-28T04:00:00.1232Z'))).toBe(-1);
+    expect(compareExactInstants(at('2026-11-28T04:00:00.1232Z'), at('2026-11-28T04:00:00.1231Z'))).toBe(1);
+    expect(compareExactInstants(at('2026-11-28T04:00:00.12310Z'), at('2026-11-28T05:00:00.1231+01:00'))).toBe(
+      0,
+    );
+    expect(compareExactInstants(at('2026-11-28T04:00:00.123Z'), at('2026-11-28T04:00:00.1230001Z'))).toBe(-1);
+  });
+});
+
+describe('key instants, edges', () => {
+  it('refuses an extended-year ISO string as a key', () => {
+    expect(isCanonicalInstant('+010000-01-01T00:00:00.000Z')).toBe(false);
+    expect(isCanonicalInstant('-000001-01-01T00:00:00.000Z')).toBe(false);
+  });
+
+  it('takes 1970-01-01 to the last millisecond of 9999, and names that range when refusing', () => {
+    expect(toKeyInstant(new Date(MIN_INSTANT_MS))).toBe('1970-01-01T00:00:00.000Z');
+    expect(toKeyInstant(new Date(MAX_INSTANT_MS))).toBe('9999-12-31T23:59:59.999Z');
+    for (const ms of [MIN_INSTANT_MS - 1, MAX_INSTANT_MS + 1]) {
+      expect(() => toKeyInstant(new Date(ms))).toThrow(
+        new RangeError(`The instant ${String(new Date(ms))} is outside 1970-01-01 to 9999-12-31 (UTC).`),
+      );
+    }
   });
 });
