@@ -41,7 +41,7 @@ describe('history cursors', () => {
   it('round-trips a state through an opaque, URL-safe string', () => {
     const cursor = encodeCursor(KEY, STATE);
     expect(cursor).toMatch(/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{43}$/);
-    expect(decodeCursor(KEY, cursor)).toEqual(STATE);
+    expect(decodeCursor(KEY, cursor)).toStrictEqual(STATE);
     expect(verifyCursor(KEY, cursor, { tenantId: 'acme', from: STATE.from, to: STATE.to })).toEqual(STATE);
     expect(signedRaw({ v: 2, ...STATE })).toBe(cursor);
   });
@@ -142,5 +142,56 @@ describe('history cursors', () => {
     expect(otherRange.message).toBe(
       'cursor was issued for from=2026-11-21T04:00:00.000Z and to=2026-11-28T04:00:00.000Z, not from=2026-11-21T04:00:00.000Z and to=2026-11-29T00:00:00.000Z: pass the same from and to with it, or leave them out.',
     );
+  });
+
+  it('carries the running trend through the cursor, signed with the rest', () => {
+    const carry = { series: [{ key: 'totals', n: 3, sum: 1.5 }], note: 'ümlaut' };
+    const cursor = encodeCursor(KEY, { ...STATE, carry });
+    expect(decodeCursor(KEY, cursor)).toStrictEqual({ ...STATE, carry });
+    expect(signedRaw({ v: 2, ...STATE, carry })).toBe(cursor);
+    const query = { tenantId: 'acme', from: STATE.from, to: STATE.to };
+    expect(verifyCursor(KEY, cursor, query).carry).toStrictEqual(carry);
+  });
+
+  it('reads a cursor of exactly MAX_CURSOR_LENGTH characters', () => {
+    // A payload of 6111 bytes is 8148 base64url characters; with '.' and the 43-character MAC, 8192.
+    const base = JSON.stringify({ v: 2, ...STATE, carry: '' }).length;
+    const carry = 'x'.repeat(6111 - base);
+    const cursor = encodeCursor(KEY, { ...STATE, carry });
+    expect(cursor).toHaveLength(MAX_CURSOR_LENGTH);
+    expect(decodeCursor(KEY, cursor).carry).toBe(carry);
+  });
+
+  it('refuses a validly signed cursor that is null or whose fields have the wrong types', () => {
+    expect(refusal(() => decodeCursor(KEY, signedRaw(null))).message).toContain('older version');
+    for (const payload of [
+      { v: 2, ...STATE, lastKey: null },
+      { v: 2, ...STATE, tenantId: ['acme'] },
+    ]) {
+      expect(refusal(() => decodeCursor(KEY, signedRaw(payload))).message).toBe(
+        'cursor is malformed: pass back the nextCursor of a previous answer unchanged.',
+      );
+    }
+  });
+
+  it('shows at most 64 characters of a position tenant that does not match', () => {
+    const long = `b${'e'.repeat(500)}`;
+    const message = refusal(() =>
+      decodeCursor(
+        KEY,
+        signedRaw({ v: 2, ...STATE, lastKey: { tenantId: long, observedAt: STATE.lastKey.observedAt } }),
+      ),
+    ).message;
+    expect(message).toBe(
+      `cursor's position is in tenant '${long.slice(0, 64)}' but the cursor is for 'acme': start again without a cursor.`,
+    );
+  });
+
+  it('refuses a cursor passed with another from', () => {
+    const cursor = encodeCursor(KEY, STATE);
+    const error = refusal(() =>
+      verifyCursor(KEY, cursor, { tenantId: 'acme', from: '2026-11-20T00:00:00.000Z', to: STATE.to }),
+    );
+    expect(error.message).toContain('cursor was issued for from=2026-11-21T04:00:00.000Z');
   });
 });
