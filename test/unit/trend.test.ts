@@ -2,12 +2,14 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { deriveAllocation, normalizeAllocation } from '../../lib/koodrive/allocation.ts';
 import {
+  allocationSeries,
   computeTrend,
   FLAT_SLOPE_GB_PER_DAY,
   leastSquaresSlope,
   MAX_STATE_SPACES,
   MIN_TREND_POINTS,
   spaceSeriesKeys,
+  TOTALS_KEY,
   TrendAccumulator,
 } from '../../lib/trend.ts';
 import type { Allocation } from '../../lib/types.ts';
@@ -296,5 +298,155 @@ describe('TrendAccumulator', () => {
     expect(state.spaces.map(([type]) => type)).toEqual(Array.from({ length: MAX_STATE_SPACES }, (_, i) => i));
     expect(JSON.stringify(state).length).toBeLessThan(4000);
     expect(TrendAccumulator.resume(state)?.trend().totals?.points).toBe(4);
+  });
+});
+
+describe('allocationSeries', () => {
+  it('gives one series per space key and the totals last, oldest first', () => {
+    const items = [0, 1, 2].map((d) =>
+      item(T0 + d * DAY, [
+        { type: 1, allocated: 50 + d, total: 100 },
+        ...(d >= 1 ? [{ type: 0, allocated: 10 * d, total: 1000 }] : []),
+      ]),
+    );
+    const series = allocationSeries(items);
+    expect([...series.keys()]).toEqual(['department', 'personal', TOTALS_KEY]);
+    expect(series.get('department')).toEqual([
+      { at: T0 + DAY, allocatedGB: 10, totalGB: 1000 },
+      { at: T0 + 2 * DAY, allocatedGB: 20, totalGB: 1000 },
+    ]);
+    expect(series.get('personal')?.map((p) => p.allocatedGB)).toEqual([50, 51, 52]);
+    expect(series.get(TOTALS_KEY)).toEqual([
+      { at: T0, allocatedGB: 50, totalGB: 100 },
+      { at: T0 + DAY, allocatedGB: 61, totalGB: 1100 },
+      { at: T0 + 2 * DAY, allocatedGB: 72, totalGB: 1100 },
+    ]);
+  });
+
+  it('sorts items given out of order by time, keeping the input order of equal times', () => {
+    const a = item(T0, [{ type: 0, allocated: 1, total: 10 }]);
+    const b = item(T0 + DAY, [{ type: 0, allocated: 2, total: 10 }]);
+    const c1 = item(T0 + 2 * DAY, [{ type: 0, allocated: 3, total: 10 }]);
+    const c2 = item(T0 + 2 * DAY, [{ type: 0, allocated: 4, total: 10 }]);
+    const c3 = item(T0 + 2 * DAY, [{ type: 0, allocated: 5, total: 10 }]);
+    const allocated = (items: Allocation[]) =>
+      allocationSeries(items)
+        .get('department')
+        ?.map((p) => [p.at - T0, p.allocatedGB]);
+    expect(allocated([c1, b, c2, a, c3])).toEqual([
+      [0, 1],
+      [DAY, 2],
+      [2 * DAY, 3],
+      [2 * DAY, 4],
+      [2 * DAY, 5],
+    ]);
+    expect(allocated([a, c1, c2, b, c3])).toEqual([
+      [0, 1],
+      [DAY, 2],
+      [2 * DAY, 3],
+      [2 * DAY, 4],
+      [2 * DAY, 5],
+    ]);
+    // Already in order, with equal times: kept as given.
+    expect(allocated([a, b, c2, c1])?.map(([, gb]) => gb)).toEqual([1, 2, 4, 3]);
+  });
+
+  it('leaves out items without a readable time, in order or not', () => {
+    const a = item(T0, [{ type: 0, allocated: 1, total: 10 }]);
+    const b = item(T0 + DAY, [{ type: 0, allocated: 2, total: 10 }]);
+    const undated = { ...item(T0, [{ type: 0, allocated: 9, total: 10 }]), observedAt: 'not a time' };
+    for (const items of [
+      [a, undated, b],
+      [undated, a, b],
+      [a, b, undated],
+      [b, undated, a],
+    ]) {
+      const series = allocationSeries(items);
+      expect(series.get('department')?.map((p) => p.allocatedGB)).toEqual([1, 2]);
+      expect(series.get(TOTALS_KEY)?.map((p) => p.at)).toEqual([T0, T0 + DAY]);
+    }
+  });
+
+  it('gives only an empty totals series for an empty history', () => {
+    expect([...allocationSeries([])]).toEqual([[TOTALS_KEY, []]]);
+  });
+});
+
+describe('trend edges', () => {
+  it('orders space keys by type number, whatever order the types first appear in', () => {
+    const items = [
+      item(T0, [{ type: 2, allocated: 1, total: 10 }]),
+      item(T0 + DAY, [
+        { type: 0, allocated: 1, total: 10 },
+        { type: 2, allocated: 1, total: 10 },
+      ]),
+    ];
+    expect([...spaceSeriesKeys(items).keys()]).toEqual([0, 2]);
+    expect(Object.keys(computeTrend(items))).toEqual(['department', 'group', 'totals']);
+  });
+
+  it('counts days until full from the item added last of those at the latest time', () => {
+    const items = daily([100, 200, 300]);
+    const later = item(T0 + 2 * DAY, [{ type: 0, allocated: 300, total: 500 }]);
+    // Equal latest times: the one added last is where the forecast starts (room 200 at 100 GB a day).
+    const trend = computeTrend([...items, later]);
+    expect(trend.department?.slopeGBPerDay).toBeCloseTo(100, 9);
+    expect(trend.department?.daysUntilFull).toBeCloseTo(2, 9);
+  });
+
+  it('counts a slope exactly at the flat threshold as flat', () => {
+    const trend = computeTrend(daily([0, FLAT_SLOPE_GB_PER_DAY, 2 * FLAT_SLOPE_GB_PER_DAY]));
+    expect(trend.department?.slopeGBPerDay).toBe(FLAT_SLOPE_GB_PER_DAY);
+    expect(trend.department?.daysUntilFull).toBeNull();
+  });
+
+  it('gives no slope for no points', () => {
+    expect(leastSquaresSlope([])).toBeNull();
+  });
+});
+
+describe('TrendAccumulator states', () => {
+  const items = [0, 1, 2, 3].map((d) =>
+    item(T0 + d * DAY, [{ type: 0, allocated: 100 + 10 * d, total: 1000 }]),
+  );
+
+  it('writes and resumes the state of an empty accumulator', () => {
+    const state = new TrendAccumulator().state();
+    expect(state).toEqual({ spaces: [], totals: null });
+    const resumed = TrendAccumulator.resume(state);
+    expect(resumed).toBeInstanceOf(TrendAccumulator);
+    expect(resumed?.add(items).trend()).toEqual(computeTrend(items));
+  });
+
+  it('refuses a state with a fit of the wrong length, any non-finite number, or a negative time moment', () => {
+    const good = new TrendAccumulator().add(items).state();
+    const totals = good.totals ?? [];
+    expect(totals).toHaveLength(10);
+    const withField = (index: number, value: unknown) => totals.map((n, i) => (i === index ? value : n));
+    for (const bad of [
+      [...totals, 1],
+      withField(4, Number.NaN),
+      withField(4, Number.POSITIVE_INFINITY),
+      withField(4, '5'),
+      // timeMoment, Σ(t − mean t)², is never negative.
+      withField(6, -1),
+    ]) {
+      expect(TrendAccumulator.resume({ ...good, totals: bad }), JSON.stringify(bad)).toBeUndefined();
+      const space = [0, 'department', ...bad];
+      expect(TrendAccumulator.resume({ ...good, spaces: [space] }), JSON.stringify(bad)).toBeUndefined();
+    }
+    expect(TrendAccumulator.resume({ ...good, spaces: [{}] })).toBeUndefined();
+    expect(TrendAccumulator.resume({ ...good, spaces: ['0department'] })).toBeUndefined();
+  });
+
+  it('keeps the lowest space types when there are more than it carries, whatever order they came in', () => {
+    const types = (from: number, to: number) =>
+      Array.from({ length: to - from }, (_, i) => ({ type: from + i, allocatedGB: 1, totalGB: 10 }));
+    const many = [
+      { tenantId: 'acme', observedAt: new Date(T0).toISOString(), ...deriveAllocation(types(10, 20)) },
+      { tenantId: 'acme', observedAt: new Date(T0 + DAY).toISOString(), ...deriveAllocation(types(0, 20)) },
+    ];
+    const state = new TrendAccumulator().add(many).state();
+    expect(state.spaces.map(([type]) => type)).toEqual(Array.from({ length: MAX_STATE_SPACES }, (_, i) => i));
   });
 });
