@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { MalformedAllocationError, UpstreamError } from '../../lib/errors.ts';
 import {
+  deriveAllocation,
   MAX_SPACE_TYPES,
   normalizeAllocation,
   parseKooDriveBody,
@@ -603,5 +604,68 @@ describe('normalizeAllocation: properties', () => {
       }),
       { numRuns: 300 },
     );
+  });
+});
+
+describe('normalizeAllocation: more rejected answers', () => {
+  const good = { type: 0, allocateCapacity: 1, totalCapacity: 2 };
+  it.each([
+    ['data given as undefined', { code: 0, data: undefined }, 'data is missing'],
+    ['a type given as undefined', { data: [{ ...good, type: undefined }] }, 'data[0].type is missing'],
+    [
+      'a capacity given as undefined',
+      { data: { ...good, totalCapacity: undefined } },
+      'data.totalCapacity is missing',
+    ],
+    [
+      'a null type',
+      { data: [{ ...good, type: null }] },
+      'data[0].type is null, not a number: a space type is a whole number',
+    ],
+    [
+      'a type in an array',
+      { data: [{ ...good, type: [1] }] },
+      'data[0].type is [1] (an array), not a number: a space type is a whole number',
+    ],
+    [
+      'a bigint type (not JSON, from a direct caller)',
+      { data: [{ ...good, type: 1n }] },
+      'data[0].type is 1 (a bigint), not a number: a space type is a whole number',
+    ],
+  ])('refuses %s', (_name, raw, message) => {
+    expect(errorOf(() => normalizeAllocation(raw)).message).toBe(`${PREFIX}${message}`);
+  });
+
+  it('shows a value of exactly 40 characters whole, and cuts only a longer one', () => {
+    const forty = `${'x'.repeat(38)}`;
+    expect(JSON.stringify(forty)).toHaveLength(40);
+    expect(errorOf(() => normalizeAllocation({ data: { ...good, totalCapacity: forty } })).message).toBe(
+      `${PREFIX}data.totalCapacity is "${forty}", not a number`,
+    );
+    const fortyOne = `${forty}y`;
+    expect(errorOf(() => normalizeAllocation({ data: { ...good, totalCapacity: fortyOne } })).message).toBe(
+      `${PREFIX}data.totalCapacity is "${forty}y…, not a number`,
+    );
+  });
+});
+
+describe('deriveAllocation', () => {
+  it('derives the same spaces and totals as normalizeAllocation from the same sizes', () => {
+    const sizes = [
+      { type: 0, allocatedGB: 0.7, totalGB: 1 },
+      { type: 1, allocatedGB: 0.1, totalGB: 0 },
+      { type: 5, allocatedGB: 3, totalGB: 2 },
+    ];
+    expect(deriveAllocation(sizes)).toEqual(
+      normalizeAllocation({
+        code: 0,
+        data: sizes.map((s) => ({ type: s.type, allocateCapacity: s.allocatedGB, totalCapacity: s.totalGB })),
+      }),
+    );
+    expect(deriveAllocation(sizes).totals).toMatchObject({
+      allocatedGB: 3.8,
+      totalGB: 3,
+      overAllocated: true,
+    });
   });
 });
