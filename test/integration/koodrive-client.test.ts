@@ -755,13 +755,13 @@ describe('KooDrive client', () => {
       const { instance } = client({
         defaultBaseUrl: `http://127.0.0.1:${port}`,
         maxAttempts: 1,
-        timeoutMs: 150,
+        timeoutMs: 300,
         onAttempt: (r) => reports.push(r),
       });
       const error = await instance.getSpaceAllocation(TENANT).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(UpstreamTimeoutError);
       expect((error as Error).message).toMatch(
-        /^KooDrive began to answer \(HTTP 200\) but its answer did not end within 150 ms \(KOODRIVE_TIMEOUT_MS\) at 127\.0\.0\.1:\d+\. KooDrive was reached: /,
+        /^KooDrive began to answer \(HTTP 200\) but its answer did not end within 300 ms \(KOODRIVE_TIMEOUT_MS\) at 127\.0\.0\.1:\d+\. KooDrive was reached: /,
       );
       expect(reports).toEqual([
         expect.objectContaining({
@@ -777,7 +777,7 @@ describe('KooDrive client', () => {
         maxAttempts: 1,
         timeoutMs: 5_000,
       })
-        .instance.getSpaceAllocation(TENANT, { deadline: Date.now() + 150 })
+        .instance.getSpaceAllocation(TENANT, { deadline: Date.now() + 300 })
         .catch((e: unknown) => e);
       expect((cut as Error).message).toMatch(
         /^KooDrive began to answer \(HTTP 200\) but its answer did not end within the \d+ ms left in this invocation at /,
