@@ -106,6 +106,23 @@ beforeEach(async () => {
 
 const details = () => bus.events.map((event) => event.detail as ThresholdCrossing);
 
+/** A store whose first move of a threshold head fails, as if the invocation ended there; later ones go through. */
+function storeWhoseFirstHeadMoveFails(): SnapshotHandlerDeps['getStore'] {
+  const stores = lazySnapshotStore();
+  let failHeadOnce = true;
+  return (config) => {
+    const store = stores(config);
+    return {
+      ...store,
+      advanceThresholdHead: async (...args) => {
+        if (!failHeadOnce) return store.advanceThresholdHead(...args);
+        failHeadOnce = false;
+        throw new Error('the invocation ended here');
+      },
+    };
+  };
+}
+
 /**
  * Runs one invocation with its output captured: what it threw (or undefined), its JSON lines (log lines
  * and EMF documents alike) and, of those, the EMF documents.
@@ -563,21 +580,7 @@ describe('Allocation Threshold Crossed', () => {
   });
 
   it('finishes on redelivery when the function died between storing the snapshot and moving the state', async () => {
-    const stores = lazySnapshotStore();
-    let failHeadOnce = true;
-    const dying = coldHandler({
-      getStore: (config) => {
-        const store = stores(config);
-        return {
-          ...store,
-          advanceThresholdHead: async (...args) => {
-            if (!failHeadOnce) return store.advanceThresholdHead(...args);
-            failHeadOnce = false;
-            throw new Error('the invocation ended here');
-          },
-        };
-      },
-    });
+    const dying = coldHandler({ getStore: storeWhoseFirstHeadMoveFails() });
     koodrive.setData(APP.appId, allocated(50));
     await coldHandler()(scheduledEvent('2026-11-28T12:00:00Z'), lambdaContext());
     koodrive.setData(APP.appId, allocated(95));
@@ -841,22 +844,7 @@ describe('Allocation Threshold Crossed across configuration changes', () => {
   it('moves the head on redelivery when a run without an event bus stopped before moving it', async () => {
     koodrive.setData(APP.appId, allocated(50));
     await coldHandler()(scheduledEvent('2026-11-28T05:00:00Z'), lambdaContext());
-    const stores = lazySnapshotStore();
-    let failHeadOnce = true;
-    const stopping = coldHandler({
-      getPublisher: () => undefined,
-      getStore: (config) => {
-        const store = stores(config);
-        return {
-          ...store,
-          advanceThresholdHead: async (...args) => {
-            if (!failHeadOnce) return store.advanceThresholdHead(...args);
-            failHeadOnce = false;
-            throw new Error('the invocation ended here');
-          },
-        };
-      },
-    });
+    const stopping = coldHandler({ getPublisher: () => undefined, getStore: storeWhoseFirstHeadMoveFails() });
     koodrive.setData(APP.appId, allocated(95));
     await expect(stopping(scheduledEvent('2026-11-28T05:15:00Z'), lambdaContext())).rejects.toThrow(
       /failed for 1 of 1/,
